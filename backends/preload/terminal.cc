@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+// Resolution of the preload terminal's next definitions (see terminal.h).
+#include "backends/preload/terminal.h"
+
+#include <elf.h>
+#include <link.h>
+
+#include <atomic>
+
+#include "backends/elf/fake_dlsym.h"
+
+// The linker defines _DYNAMIC in every object (declared by <link.h>): it identifies this object in the
+// link map without any address-range search.  Hidden, so the reference binds to this object's own.
+extern ElfW(Dyn) _DYNAMIC[] __attribute__((visibility("hidden")));
+
+namespace mallochooks::preload {
+
+namespace {
+
+// Set while this thread resolves, so that an allocation made meanwhile (by an IFUNC resolver, say)
+// goes to the bootstrap arena instead of recursing.  initial-exec: see libmallochooks/guard.h.
+__thread bool resolving __attribute__((tls_model("initial-exec")));
+std::atomic<bool> resolved{false};
+
+// Fallbacks used until resolution succeeds.  Only bootstrap chunks can exist before then, but a pointer
+// the arena does not own is left alone rather than trusted.
+void *fallback_malloc(size_t size) { return bootstrap_arena().malloc(size); }
+void *fallback_calloc(size_t nmemb, size_t size) { return bootstrap_arena().calloc(nmemb, size); }
+void *fallback_memalign(size_t alignment, size_t size) { return bootstrap_arena().memalign(alignment, size); }
+void fallback_free(void *ptr) {
+    if (bootstrap_arena().owns(ptr)) bootstrap_arena().free(ptr);
+}
+void *fallback_realloc(void *ptr, size_t size) {
+    return bootstrap_arena().owns(ptr) ? bootstrap_arena().realloc(ptr, size) : nullptr;
+}
+size_t fallback_usable_size(void *ptr) {
+    return bootstrap_arena().owns(ptr) ? bootstrap_arena().usable_size(ptr) : 0;
+}
+
+// The stubs the table starts with: resolve, then call the real function or the fallback.
+#define MALLOCHOOKS_STUB_(r, data, e)                                                                 \
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(stub_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) { \
+        if (resolve()) return next_fns.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))); \
+        return BOOST_PP_CAT(fallback_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))); \
+    }
+MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_STUB_
+
+// The next definition of `name`: after this object in link-map order (RTLD_NEXT); if this object was
+// dlopened and nothing follows it, anywhere else but here.
+void *find_next(const link_map *self, const char *name) {
+    if (self != nullptr) {
+        if (void *f = elf::lookup(name, nullptr, self)) return f;
+    }
+    for (const link_map *m = elf::first_object(); m != nullptr; m = m->l_next) {
+        if (m == self) continue;
+        if (void *f = elf::lookup_in(m, name)) return f;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+#define MALLOCHOOKS_STUB_INIT_(r, data, e) BOOST_PP_CAT(stub_, MALLOCHOOKS_NAME(e)),
+constinit next_functions next_fns = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_INIT_, ~, MALLOCHOOKS_HOOK_API)};
+#undef MALLOCHOOKS_STUB_INIT_
+
+bool resolve() {
+    if (resolved.load(std::memory_order_acquire)) return true;
+    if (resolving) return false;
+    resolving = true;
+    const link_map *self = elf::object_with_dynamic(_DYNAMIC);
+    next_functions found{};
+    bool ok = true;
+#define MALLOCHOOKS_FIND_(r, data, e)                                                                 \
+    found.MALLOCHOOKS_NAME(e) = reinterpret_cast<decltype(found.MALLOCHOOKS_NAME(e))>(                \
+        find_next(self, BOOST_PP_STRINGIZE(MALLOCHOOKS_UNDERLYING(e))));                              \
+    ok = ok && found.MALLOCHOOKS_NAME(e) != nullptr;
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FIND_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_FIND_
+    if (ok) {
+        // Each pointer is replaced whole; a racing thread sees either its stub (which resolves again,
+        // harmlessly) or the real function.
+#define MALLOCHOOKS_PUBLISH_(r, data, e) \
+    __atomic_store_n(&next_fns.MALLOCHOOKS_NAME(e), found.MALLOCHOOKS_NAME(e), __ATOMIC_RELEASE);
+        MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_PUBLISH_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_PUBLISH_
+        resolved.store(true, std::memory_order_release);
+    }
+    resolving = false;
+    return ok;
+}
+
+void *realloc_from_arena(void *ptr, size_t size) {
+    void *q = resolve() ? next_fns.malloc(size) : bootstrap_arena().malloc(size);
+    if (q == nullptr) return nullptr;
+    const size_t old = bootstrap_arena().usable_size(ptr);
+    memcpy(q, ptr, old < size ? old : size);
+    bootstrap_arena().free(ptr);
+    return q;
+}
+
+}  // namespace mallochooks::preload

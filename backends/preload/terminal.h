@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+// The preload backend's terminal: each hook calls the next definition of its allocator function after
+// this object in the link map (RTLD_NEXT, found by fake_dlsym, which does not allocate), through a table
+// of pointers.  The table starts out pointing at resolver stubs, so the first call through any entry
+// looks all of them up; until that has succeeded (or while this thread is in the middle of it),
+// allocations come from the bootstrap arena, whose chunks free, realloc and usable_size recognise forever
+// after.  No static constructor is involved and nothing here takes a lock.
+#ifndef MALLOCHOOKS_BACKENDS_PRELOAD_TERMINAL_H
+#define MALLOCHOOKS_BACKENDS_PRELOAD_TERMINAL_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "backends/terminal.h"
+#include "libmallochooks/bootstrap_arena.h"
+#include "mallochooks/family.h"
+
+namespace mallochooks::preload {
+
+// One pointer per hook, to the underlying allocator function (malloc_usable_size for usable_size).
+struct next_functions {
+#define MALLOCHOOKS_NEXT_FIELD_(r, data, e) \
+    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)));
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NEXT_FIELD_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_NEXT_FIELD_
+};
+
+extern next_functions next_fns __attribute__((visibility("hidden")));
+
+// Look the next definitions up now if that has not been done; true once they are known.
+bool resolve() __attribute__((visibility("hidden")));
+
+// realloc of a bootstrap chunk: move it to the real allocator (or a new bootstrap chunk).
+void *realloc_from_arena(void *ptr, size_t size) __attribute__((visibility("hidden")));
+
+// Read a table entry: the stubs are replaced at most once, by a whole-pointer store.
+template <class F> inline F next(F *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
+
+struct terminal {
+    static void init() { resolve(); }
+
+    static void *malloc(size_t size, const void *) { return next(&next_fns.malloc)(size); }
+    static void *calloc(size_t nmemb, size_t size, const void *) { return next(&next_fns.calloc)(nmemb, size); }
+    static void *memalign(size_t alignment, size_t size, const void *) {
+        return next(&next_fns.memalign)(alignment, size);
+    }
+    static void free(void *ptr, const void *) {
+        if (__builtin_expect(bootstrap_arena().owns(ptr), 0)) return bootstrap_arena().free(ptr);
+        next(&next_fns.free)(ptr);
+    }
+    static void *realloc(void *ptr, size_t size, const void *) {
+        if (__builtin_expect(bootstrap_arena().owns(ptr), 0)) return realloc_from_arena(ptr, size);
+        return next(&next_fns.realloc)(ptr, size);
+    }
+    static size_t usable_size(void *ptr, const void *) {
+        if (__builtin_expect(bootstrap_arena().owns(ptr), 0)) return bootstrap_arena().usable_size(ptr);
+        return next(&next_fns.usable_size)(ptr);
+    }
+};
+static_assert(is_terminal<terminal>);
+
+}  // namespace mallochooks::preload
+
+#endif

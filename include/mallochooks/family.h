@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one list of everything mallochooks hooks, and the macros that generate code from it.
+ *
+ * Three lists live here and nowhere else:
+ *   MALLOCHOOKS_USER_API   the malloc family as programs call it (user API);
+ *   MALLOCHOOKS_HOOK_API   the narrower API hook layers implement, each call carrying the caller's address;
+ *   MALLOCHOOKS_EVENTS     the events an event client may handle.
+ * Entry points (with any symbol prefix), hook prototypes, the terminals of every backend, the C event API,
+ * export lists and the tools' tables are all expanded from these lists with Boost.Preprocessor, so adding a
+ * function to the family is one line here plus its translation into hook calls (libmallochooks/user_api.h).
+ *
+ * Format: each list is a Boost.PP sequence of tuples (name, return type, parameters[, extra]).  Parameters are
+ * a sequence of (type, name) pairs; a function without parameters is written ((void, )).
+ *
+ * This header is plain C99/C++ preprocessor; it declares nothing by itself and is safe to include from the
+ * C preprocessor run that generates linker version scripts.
+ */
+#ifndef MALLOCHOOKS_FAMILY_H
+#define MALLOCHOOKS_FAMILY_H
+
+#include <boost/preprocessor/cat.hpp>
+#include <boost/preprocessor/punctuation/comma_if.hpp>
+#include <boost/preprocessor/seq/for_each.hpp>
+#include <boost/preprocessor/seq/for_each_i.hpp>
+#include <boost/preprocessor/seq/size.hpp>
+#include <boost/preprocessor/stringize.hpp>
+#include <boost/preprocessor/tuple/elem.hpp>
+
+/* The user API: glibc 2.36's malloc family.  C++ operator new/delete reach it through libstdc++, which
+ * calls malloc and free.  The fourth element says which hook the call mainly becomes (documentation for
+ * readers and the stubgen table; the exact translation is in libmallochooks/user_api.h). */
+#define MALLOCHOOKS_USER_API                                                                        \
+    ((malloc,             void *, ((size_t, size)),                                 malloc))       \
+    ((calloc,             void *, ((size_t, nmemb))((size_t, size)),                calloc))       \
+    ((realloc,            void *, ((void *, ptr))((size_t, size)),                  realloc))      \
+    ((free,               void,   ((void *, ptr)),                                  free))         \
+    ((memalign,           void *, ((size_t, alignment))((size_t, size)),            memalign))     \
+    ((posix_memalign,     int,    ((void **, memptr))((size_t, alignment))((size_t, size)), memalign)) \
+    ((aligned_alloc,      void *, ((size_t, alignment))((size_t, size)),            memalign))     \
+    ((valloc,             void *, ((size_t, size)),                                 memalign))     \
+    ((pvalloc,            void *, ((size_t, size)),                                 memalign))     \
+    ((reallocarray,       void *, ((void *, ptr))((size_t, nmemb))((size_t, size)), realloc))      \
+    ((malloc_usable_size, size_t, ((void *, ptr)),                                  usable_size))
+
+/* The hook API.  Every hook takes the same parameters as the underlying allocator function named in the
+ * fourth element, plus `const void *caller` (the return address of the user-API call).  Contract, so that
+ * no layer has to test for the degenerate cases: free's ptr is non-null; realloc's ptr is non-null and its
+ * size non-zero (realloc(NULL, n) arrives as malloc, realloc(p, 0) as free); calloc's nmemb * size does
+ * not overflow; usable_size's ptr is non-null.  calloc is a hook of its own (rather than malloc + memset)
+ * so that a large calloc keeps the allocator's fresh-pages-are-zero shortcut and does not touch memory. */
+#define MALLOCHOOKS_HOOK_API                                                                        \
+    ((malloc,      void *, ((size_t, size)),                             malloc))                   \
+    ((calloc,      void *, ((size_t, nmemb))((size_t, size)),            calloc))                   \
+    ((free,        void,   ((void *, ptr)),                              free))                     \
+    ((realloc,     void *, ((void *, ptr))((size_t, size)),              realloc))                  \
+    ((memalign,    void *, ((size_t, alignment))((size_t, size)),        memalign))                 \
+    ((usable_size, size_t, ((void *, ptr)),                              malloc_usable_size))
+
+/* The events.  C clients define mallochooks_event_<name>; C++ clients derive from
+ * mallochooks::event_client and define static member functions <name>.  pre_nonnull_free returns non-zero
+ * to cancel the free.  Sequences for every user call: docs/events.md. */
+#define MALLOCHOOKS_EVENTS                                                                          \
+    ((post_init,                    void, ((void, ))))                                              \
+    ((pre_alloc,                    void, ((size_t *, size))((size_t *, alignment))((const void *, caller)))) \
+    ((post_successful_alloc,        void, ((void *, ptr))((size_t, modified_size))                 \
+                                          ((size_t, modified_alignment))((size_t, requested_size)) \
+                                          ((size_t, requested_alignment))((const void *, caller)))) \
+    ((pre_nonnull_free,             int,  ((void *, ptr))((size_t, usable_size))((const void *, caller)))) \
+    ((post_nonnull_free,            void, ((void *, ptr))))                                         \
+    ((pre_nonnull_nonzero_realloc,  void, ((void *, ptr))((size_t, size))((const void *, caller)))) \
+    ((post_nonnull_nonzero_realloc, void, ((void *, old_ptr))((size_t, modified_size))             \
+                                          ((size_t, old_usable_size))((const void *, caller))      \
+                                          ((void *, new_ptr))))
+
+/* ---- Accessors for one list entry ---------------------------------------------------------------- */
+#define MALLOCHOOKS_NAME(e)       BOOST_PP_TUPLE_ELEM(0, e)
+#define MALLOCHOOKS_RET(e)        BOOST_PP_TUPLE_ELEM(1, e)
+#define MALLOCHOOKS_PARAMS(e)     BOOST_PP_TUPLE_ELEM(2, e)
+#define MALLOCHOOKS_UNDERLYING(e) BOOST_PP_TUPLE_ELEM(3, e)
+
+/* `size_t size, void *ptr` from a parameter sequence. */
+#define MALLOCHOOKS_PARAM_DECL_(r, data, i, p) \
+    BOOST_PP_COMMA_IF(i) BOOST_PP_TUPLE_ELEM(0, p) BOOST_PP_TUPLE_ELEM(1, p)
+#define MALLOCHOOKS_PARAM_DECLS(params) BOOST_PP_SEQ_FOR_EACH_I(MALLOCHOOKS_PARAM_DECL_, ~, params)
+
+/* `size, ptr` from a parameter sequence (empty for ((void, ))). */
+#define MALLOCHOOKS_PARAM_NAME_(r, data, i, p) BOOST_PP_COMMA_IF(i) BOOST_PP_TUPLE_ELEM(1, p)
+#define MALLOCHOOKS_PARAM_NAMES(params) BOOST_PP_SEQ_FOR_EACH_I(MALLOCHOOKS_PARAM_NAME_, ~, params)
+
+/* `size_t, void *` from a parameter sequence. */
+#define MALLOCHOOKS_PARAM_TYPE_(r, data, i, p) BOOST_PP_COMMA_IF(i) BOOST_PP_TUPLE_ELEM(0, p)
+#define MALLOCHOOKS_PARAM_TYPES(params) BOOST_PP_SEQ_FOR_EACH_I(MALLOCHOOKS_PARAM_TYPE_, ~, params)
+
+/* Apply M(r, data, entry) to every entry of a list. */
+#define MALLOCHOOKS_FOR_EACH(M, data, list) BOOST_PP_SEQ_FOR_EACH(M, data, list)
+
+/* ---- Names, for export lists and tables ------------------------------------------------------------ */
+/* `prefix##name;` for each user-API function (linker version scripts). */
+#define MALLOCHOOKS_VERSION_SCRIPT_LINE_(r, prefix, e) BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
+#define MALLOCHOOKS_USER_API_EXPORTS(prefix) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_VERSION_SCRIPT_LINE_, prefix, MALLOCHOOKS_USER_API)
+
+#endif /* MALLOCHOOKS_FAMILY_H */

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks): the user-API entry points, one extern "C" function per
+// entry of MALLOCHOOKS_USER_API, named prefix##name: no prefix for a preloaded library, __wrap_ for the
+// wrap backend, and so on.  Each takes its caller's return address and hands over to
+// mallochooks::user_api<mallochooks::front<Hooks>>.  `Hooks` must be a single identifier (a type alias of
+// a mallochooks::chain).  Each entry point's type is checked against glibc's declaration.
+//
+// Use it once per runtime library, at global scope, in a file compiled with the runtime flags.
+#ifndef MALLOCHOOKS_ENTRY_POINTS_H
+#define MALLOCHOOKS_ENTRY_POINTS_H
+
+#include <malloc.h>
+#include <stdlib.h>
+
+#include "libmallochooks/user_api.h"
+#include "mallochooks/family.h"
+
+#define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
+    extern "C" __attribute__((visibility("default"), noinline))                                       \
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
+        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
+        return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
+            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), __builtin_return_address(0));             \
+    }                                                                                                 \
+    /* Initialising a pointer of glibc's type checks the signature (noexcept included) without       \
+     * instantiating a template on glibc's attributed function type. */                               \
+    [[maybe_unused]] static constexpr decltype(&::MALLOCHOOKS_NAME(e)) BOOST_PP_CAT(                   \
+        mallochooks_signature_check_, BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))) = \
+        &BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e));
+
+#define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks), MALLOCHOOKS_USER_API)
+
+#endif

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+// The user API, translated into the hook API with glibc 2.36's semantics.
+//
+// front<Chain> is the chain as the user API enters it: it initialises the chain on first use (post_init
+// is raised before any other event, with no static constructor involved) and sends nested calls (made
+// while an event client runs, see guard.h) straight to the terminal.
+//
+// user_api<Front> implements every function of MALLOCHOOKS_USER_API on top of the hooks: argument checks
+// and errno exactly as glibc 2.36 does them, and the degenerate cases mapped so that each user call raises
+// each event at most once (realloc(NULL, n) is a malloc, realloc(p, 0) a free; calloc's and reallocarray's
+// overflow and posix_memalign's EINVAL raise no event at all).  docs/events.md lists the sequences;
+// tests/integration/semantics compares a program's observable behaviour with and without hooks.
+#ifndef MALLOCHOOKS_USER_API_H
+#define MALLOCHOOKS_USER_API_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/auxv.h>
+
+#include <atomic>
+
+#include "libmallochooks/guard.h"
+#include "mallochooks/hooks.h"
+
+namespace mallochooks {
+
+template <class Chain> struct front {
+    using terminal = typename Chain::terminal;
+
+    // 0: not initialised; 1: some thread is initialising; 2: ready.  Constant-initialised.
+    inline static std::atomic<int> state{0};
+
+    // Initialise the chain if nobody has; true when events may be raised.  Threads that arrive while
+    // another initialises do not wait (a wait is a lock a fork could leave held): they use the terminal.
+    static bool try_init() {
+        int s = state.load(std::memory_order_acquire);
+        if (s == 2) return true;
+        if (s == 1 || !state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
+            return state.load(std::memory_order_acquire) == 2;
+        }
+        {
+            reentrancy_guard guard;
+            Chain::init();
+        }
+        state.store(2, std::memory_order_release);
+        return true;
+    }
+
+    static bool usable() { return !in_hooks() && state.load(std::memory_order_acquire) == 2; }
+
+#define MALLOCHOOKS_FRONT_HOOK_(r, data, e)                                                          \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),   \
+                                                  const void *caller) {                              \
+        if (__builtin_expect(usable(), 1) || (!in_hooks() && try_init()))                            \
+            return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FRONT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_FRONT_HOOK_
+};
+
+inline size_t page_size() {
+    static size_t cached;  // zero-initialised: no guard variable, no constructor
+    size_t ps = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (__builtin_expect(ps == 0, 0)) {
+        ps = getauxval(AT_PAGESZ);
+        if (ps == 0) ps = 4096;
+        __atomic_store_n(&cached, ps, __ATOMIC_RELAXED);
+    }
+    return ps;
+}
+
+template <class H> struct user_api {
+    static void *malloc(size_t size, const void *caller) { return H::malloc(size, caller); }
+
+    static void *calloc(size_t nmemb, size_t size, const void *caller) {
+        size_t total;
+        if (__builtin_mul_overflow(nmemb, size, &total)) {
+            errno = ENOMEM;
+            return nullptr;
+        }
+        return H::calloc(nmemb, size, caller);
+    }
+
+    static void *realloc(void *ptr, size_t size, const void *caller) {
+        if (ptr == nullptr) return H::malloc(size, caller);
+        if (size == 0) {  // glibc frees and returns NULL (REALLOC_ZERO_BYTES_FREES)
+            H::free(ptr, caller);
+            return nullptr;
+        }
+        return H::realloc(ptr, size, caller);
+    }
+
+    static void free(void *ptr, const void *caller) {
+        if (ptr != nullptr) H::free(ptr, caller);
+    }
+
+    // glibc 2.36 rounds a non-power-of-two alignment up and fails alignments above SIZE_MAX / 2 + 1 with
+    // EINVAL; the terminal's memalign does both, so the alignment passes through as requested.
+    static void *memalign(size_t alignment, size_t size, const void *caller) {
+        return H::memalign(alignment, size, caller);
+    }
+
+    static int posix_memalign(void **memptr, size_t alignment, size_t size, const void *caller) {
+        if (alignment == 0 || alignment % sizeof(void *) != 0 ||
+            ((alignment / sizeof(void *)) & (alignment / sizeof(void *) - 1)) != 0) {
+            return EINVAL;  // *memptr and errno untouched
+        }
+        void *p = H::memalign(alignment, size, caller);
+        if (p == nullptr) {
+            errno = ENOMEM;  // *memptr untouched
+            return ENOMEM;
+        }
+        *memptr = p;
+        return 0;
+    }
+
+    // In glibc 2.36 aligned_alloc is memalign (the C11 power-of-two check came in 2.38).
+    static void *aligned_alloc(size_t alignment, size_t size, const void *caller) {
+        return H::memalign(alignment, size, caller);
+    }
+
+    static void *valloc(size_t size, const void *caller) { return H::memalign(page_size(), size, caller); }
+
+    static void *pvalloc(size_t size, const void *caller) {
+        const size_t ps = page_size();
+        size_t rounded;
+        if (__builtin_add_overflow(size, 2 * ps - 1, &rounded)) {  // glibc's own overflow test
+            errno = ENOMEM;
+            return nullptr;
+        }
+        return H::memalign(ps, (size + ps - 1) & ~(ps - 1), caller);
+    }
+
+    static void *reallocarray(void *ptr, size_t nmemb, size_t size, const void *caller) {
+        size_t total;
+        if (__builtin_mul_overflow(nmemb, size, &total)) {
+            errno = ENOMEM;
+            return nullptr;
+        }
+        return realloc(ptr, total, caller);
+    }
+
+    static size_t malloc_usable_size(void *ptr, const void *caller) {
+        return ptr == nullptr ? 0 : H::usable_size(ptr, caller);
+    }
+};
+
+}  // namespace mallochooks
+
+#endif

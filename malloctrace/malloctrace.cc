@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+// libmalloctrace.so: the first tool on the hooks, and the demo.  Preloaded into a program, it counts every
+// event, per event and per caller object (the executable or shared library that made the call), and
+// prints a summary when the program exits; or it streams one line per event.  It writes to stderr or a
+// file, never to the program's stdout, and it never allocates through the hooked path: its tables come
+// from mmap and it formats into stack buffers.
+//
+// Settings (environment):
+//   MALLOCTRACE_MODE=summary|stream|both   default summary
+//   MALLOCTRACE_OUTPUT=stderr|PATH         default stderr; "%p" in PATH becomes the process id
+// Any other MALLOCTRACE_* variable, or a malformed value, is reported and tracing stays off; the program
+// itself runs unchanged.
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "backends/preload/terminal.h"
+#include "event_hooks/event_layer.h"
+#include "libmallochooks/entry_points.h"
+
+extern "C" char **environ;
+
+namespace {
+
+using counter = std::atomic<uint64_t>;
+
+enum event_kind : unsigned {
+#define MALLOCTRACE_EVENT_ENUM_(r, data, e) BOOST_PP_CAT(ev_, MALLOCHOOKS_NAME(e)),
+    MALLOCHOOKS_FOR_EACH(MALLOCTRACE_EVENT_ENUM_, ~, MALLOCHOOKS_EVENTS)
+#undef MALLOCTRACE_EVENT_ENUM_
+    n_events
+};
+
+const char *const event_names[n_events] = {
+#define MALLOCTRACE_EVENT_NAME_(r, data, e) BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),
+    MALLOCHOOKS_FOR_EACH(MALLOCTRACE_EVENT_NAME_, ~, MALLOCHOOKS_EVENTS)
+#undef MALLOCTRACE_EVENT_NAME_
+};
+
+// Per-caller counts, in an open-addressing table keyed by return address (lock-free insertion).
+struct caller_slot {
+    std::atomic<uintptr_t> caller;
+    counter allocs, frees, reallocs, bytes;
+};
+constexpr size_t caller_slots = 1u << 15;
+
+struct state_t {
+    bool enabled;
+    bool summary;
+    bool stream;
+    int fd;
+    pid_t pid;
+    timespec start;
+    counter events[n_events];
+    counter requested_bytes;
+    counter unattributed;  // callers that did not fit in the table
+    caller_slot *callers;  // mmap'd, caller_slots entries
+};
+constinit state_t state{};
+
+// ---- output, without malloc --------------------------------------------------------------------------
+void write_all(int fd, const char *s, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        s += w;
+        n -= size_t(w);
+    }
+}
+
+__attribute__((format(printf, 2, 3))) void out(int fd, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0) write_all(fd, buf, size_t(n) < sizeof buf ? size_t(n) : sizeof buf - 1);
+}
+
+// ---- settings ----------------------------------------------------------------------------------------
+bool configure() {
+    static const char *const known[] = {"MALLOCTRACE_MODE=", "MALLOCTRACE_OUTPUT="};
+    for (char **e = environ; e && *e; ++e) {
+        if (strncmp(*e, "MALLOCTRACE_", 12) != 0) continue;
+        bool ok = false;
+        for (const char *k : known) ok = ok || strncmp(*e, k, strlen(k)) == 0;
+        if (!ok) {
+            out(2, "malloctrace: unknown setting '%s' (known: MALLOCTRACE_MODE, MALLOCTRACE_OUTPUT); tracing is off\n", *e);
+            return false;
+        }
+    }
+    const char *mode = getenv("MALLOCTRACE_MODE");
+    if (mode == nullptr || strcmp(mode, "summary") == 0) {
+        state.summary = true;
+    } else if (strcmp(mode, "stream") == 0) {
+        state.stream = true;
+    } else if (strcmp(mode, "both") == 0) {
+        state.summary = state.stream = true;
+    } else {
+        out(2, "malloctrace: MALLOCTRACE_MODE='%s' is not one of summary, stream, both; tracing is off\n", mode);
+        return false;
+    }
+    const char *output = getenv("MALLOCTRACE_OUTPUT");
+    state.fd = 2;
+    if (output != nullptr && strcmp(output, "stderr") != 0) {
+        if (*output == '\0') {
+            out(2, "malloctrace: MALLOCTRACE_OUTPUT is empty (want stderr or a path); tracing is off\n");
+            return false;
+        }
+        char path[4096];
+        size_t n = 0;
+        for (const char *p = output; *p && n + 24 < sizeof path; ++p) {
+            if (p[0] == '%' && p[1] == 'p') {
+                n += size_t(snprintf(path + n, sizeof path - n, "%d", int(getpid())));
+                ++p;
+            } else {
+                path[n++] = *p;
+            }
+        }
+        path[n] = '\0';
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            out(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerror(errno));
+            return false;
+        }
+        state.fd = fd;
+    }
+    return true;
+}
+
+// ---- counting ----------------------------------------------------------------------------------------
+caller_slot *slot_for(const void *caller) {
+    if (state.callers == nullptr) return nullptr;
+    const uintptr_t key = reinterpret_cast<uintptr_t>(caller) | 1;  // never 0, the empty marker
+    size_t i = (key * 0x9e3779b97f4a7c15ull) >> (64 - 15);
+    for (size_t probe = 0; probe < 64; ++probe, i = (i + 1) & (caller_slots - 1)) {
+        caller_slot &s = state.callers[i];
+        uintptr_t seen = s.caller.load(std::memory_order_relaxed);
+        if (seen == key) return &s;
+        if (seen == 0 && s.caller.compare_exchange_strong(seen, key, std::memory_order_relaxed)) return &s;
+        if (seen == key) return &s;
+    }
+    state.unattributed.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+}
+
+void count(event_kind k) { state.events[k].fetch_add(1, std::memory_order_relaxed); }
+
+struct trace_client : mallochooks::event_client {
+    static void post_init() {
+        state.pid = getpid();
+        clock_gettime(CLOCK_MONOTONIC, &state.start);
+        if (!configure()) return;
+        void *m = mmap(nullptr, caller_slots * sizeof(caller_slot), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        state.callers = m == MAP_FAILED ? nullptr : static_cast<caller_slot *>(m);
+        state.enabled = true;
+        count(ev_post_init);
+        if (state.stream) out(state.fd, "malloctrace[%d]: post_init\n", int(state.pid));
+    }
+    static void pre_alloc(size_t *size, size_t *alignment, const void *caller) {
+        if (!state.enabled) return;
+        count(ev_pre_alloc);
+        if (state.stream)
+            out(state.fd, "malloctrace[%d]: pre_alloc size=%zu alignment=%zu caller=%p\n", int(state.pid), *size,
+                *alignment, caller);
+    }
+    static void post_successful_alloc(void *ptr, size_t msize, size_t malign, size_t rsize, size_t ralign,
+                                      const void *caller) {
+        if (!state.enabled) return;
+        count(ev_post_successful_alloc);
+        state.requested_bytes.fetch_add(rsize, std::memory_order_relaxed);
+        if (caller_slot *s = slot_for(caller)) {
+            s->allocs.fetch_add(1, std::memory_order_relaxed);
+            s->bytes.fetch_add(rsize, std::memory_order_relaxed);
+        }
+        if (state.stream)
+            out(state.fd,
+                "malloctrace[%d]: post_successful_alloc ptr=%p size=%zu alignment=%zu requested_size=%zu "
+                "requested_alignment=%zu caller=%p\n",
+                int(state.pid), ptr, msize, malign, rsize, ralign, caller);
+    }
+    static int pre_nonnull_free(void *ptr, size_t, const void *caller) {
+        if (!state.enabled) return 0;
+        count(ev_pre_nonnull_free);
+        if (caller_slot *s = slot_for(caller)) s->frees.fetch_add(1, std::memory_order_relaxed);
+        if (state.stream) out(state.fd, "malloctrace[%d]: pre_nonnull_free ptr=%p caller=%p\n", int(state.pid), ptr, caller);
+        return 0;
+    }
+    static void post_nonnull_free(void *ptr) {
+        if (!state.enabled) return;
+        count(ev_post_nonnull_free);
+        if (state.stream) out(state.fd, "malloctrace[%d]: post_nonnull_free ptr=%p\n", int(state.pid), ptr);
+    }
+    static void pre_nonnull_nonzero_realloc(void *ptr, size_t size, const void *caller) {
+        if (!state.enabled) return;
+        count(ev_pre_nonnull_nonzero_realloc);
+        if (caller_slot *s = slot_for(caller)) s->reallocs.fetch_add(1, std::memory_order_relaxed);
+        if (state.stream)
+            out(state.fd, "malloctrace[%d]: pre_nonnull_nonzero_realloc ptr=%p size=%zu caller=%p\n", int(state.pid),
+                ptr, size, caller);
+    }
+    static void post_nonnull_nonzero_realloc(void *old_ptr, size_t msize, size_t, const void *caller,
+                                             void *new_ptr) {
+        if (!state.enabled) return;
+        count(ev_post_nonnull_nonzero_realloc);
+        if (state.stream)
+            out(state.fd,
+                "malloctrace[%d]: post_nonnull_nonzero_realloc old_ptr=%p size=%zu caller=%p new_ptr=%p\n",
+                int(state.pid), old_ptr, msize, caller, new_ptr);
+    }
+};
+
+using trace_hooks = mallochooks::chain<mallochooks::event_layer<trace_client>, mallochooks::preload::terminal>;
+
+// ---- the summary -------------------------------------------------------------------------------------
+struct object_total {
+    const char *name;
+    uint64_t allocs, frees, reallocs, bytes;
+};
+
+void print_summary() {
+    const int fd = state.fd;
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const double secs = double(now.tv_sec - state.start.tv_sec) + double(now.tv_nsec - state.start.tv_nsec) / 1e9;
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    out(fd, "malloctrace[%d]: summary for %s after %.3f s\n", int(getpid()), exe, secs);
+    out(fd, "malloctrace[%d]:   %-30s %14s\n", int(getpid()), "event", "count");
+    for (unsigned k = 0; k < n_events; ++k)
+        out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), event_names[k],
+            (unsigned long long)state.events[k].load());
+    out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), "bytes requested",
+        (unsigned long long)state.requested_bytes.load());
+    if (state.callers == nullptr) return;
+
+    // Group callers by object, in a scratch table from mmap (at most 256 objects; the rest are "other").
+    constexpr size_t max_objects = 256;
+    void *m = mmap(nullptr, max_objects * sizeof(object_total), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    object_total *objs = static_cast<object_total *>(m);
+    size_t nobjs = 0;
+    for (size_t i = 0; i < caller_slots; ++i) {
+        const caller_slot &s = state.callers[i];
+        const uintptr_t key = s.caller.load();
+        if (key == 0) continue;
+        Dl_info info{};
+        const char *name = "?";
+        if (dladdr(reinterpret_cast<void *>(key & ~uintptr_t{1}), &info) && info.dli_fname && *info.dli_fname)
+            name = info.dli_fname;
+        size_t j = 0;
+        while (j < nobjs && strcmp(objs[j].name, name) != 0) ++j;
+        if (j == nobjs) {
+            if (nobjs == max_objects) j = nobjs - 1, name = "(other objects)";
+            else objs[nobjs++].name = name;
+        }
+        objs[j].allocs += s.allocs.load();
+        objs[j].frees += s.frees.load();
+        objs[j].reallocs += s.reallocs.load();
+        objs[j].bytes += s.bytes.load();
+    }
+    // Most allocations first (insertion sort: a handful of objects).
+    for (size_t i = 1; i < nobjs; ++i)
+        for (size_t j = i; j > 0 && objs[j].allocs > objs[j - 1].allocs; --j) {
+            object_total t = objs[j];
+            objs[j] = objs[j - 1];
+            objs[j - 1] = t;
+        }
+    out(fd, "malloctrace[%d]:   %-52s %12s %12s %12s %14s\n", int(getpid()), "caller object", "allocs", "frees",
+        "reallocs", "bytes");
+    for (size_t i = 0; i < nobjs; ++i)
+        out(fd, "malloctrace[%d]:   %-52s %12llu %12llu %12llu %14llu\n", int(getpid()), objs[i].name,
+            (unsigned long long)objs[i].allocs, (unsigned long long)objs[i].frees,
+            (unsigned long long)objs[i].reallocs, (unsigned long long)objs[i].bytes);
+    if (uint64_t u = state.unattributed.load())
+        out(fd, "malloctrace[%d]:   (%llu events from callers beyond the table's capacity)\n", int(getpid()),
+            (unsigned long long)u);
+    munmap(m, max_objects * sizeof(object_total));
+}
+
+// Runs at exit (a destructor, not a constructor: nothing needs to run before main).
+__attribute__((destructor)) void at_exit() {
+    if (!state.enabled || !state.summary) return;
+    mallochooks::reentrancy_guard guard;  // dladdr and stdio may allocate: straight to the terminal
+    int saved = errno;
+    print_summary();
+    errno = saved;
+}
+
+}  // namespace
+
+MALLOCHOOKS_DEFINE_ENTRY_POINTS(, trace_hooks)
