@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "libmallochooks/user_api.h"
+#include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
 
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
@@ -30,5 +31,12 @@
 
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks), MALLOCHOOKS_USER_API)
+
+// MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, "name"): export, under MALLOCHOOKS_LAYER_SYMBOL, the layer and
+// the library's whole chain (front<Hooks>: initialised, guarded) for link-time hooks elsewhere in the
+// process to adopt (mallochooks/dynamic.h).  Put the symbol in the library's export list.
+#define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
+    extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
+        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value);
 
 #endif

@@ -304,3 +304,5 @@ __attribute__((destructor)) void at_exit() {
 }  // namespace
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS(, trace_hooks)
+// Programs and libraries with link-time hooks (built by allocscc) route their allocations through this.
+MALLOCHOOKS_EXPORT_LAYER(mallochooks::event_layer<trace_client>, trace_hooks, "malloctrace")

@@ -85,6 +85,7 @@ using recorder_hooks = mallochooks::chain<mallochooks::event_layer<recorder>, ma
 }  // namespace
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS(, recorder_hooks)
+MALLOCHOOKS_EXPORT_LAYER(mallochooks::event_layer<recorder>, recorder_hooks, "recorder")
 
 extern "C" __attribute__((visibility("default"))) void mhtest_get_counts(mhtest_counts *out) {
     out->post_init = counts.post_init;

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dynamic hook ABI: how hooks linked into one object (a program or library built by allocscc, on
+ * the wrap or wrapdl backend) and a tool preloaded into the process (libheapindex.so, libmalloctrace.so)
+ * cooperate, so that every allocation is seen once, by the tool, with its real caller.
+ *
+ *   struct mallochooks_hooks    a table of the hook API; every entry gets the table itself first, so a
+ *                               table can carry context.  Generated from MALLOCHOOKS_HOOK_API.
+ *   struct mallochooks_layer    what a preloaded tool exports under the name MALLOCHOOKS_LAYER_SYMBOL:
+ *                               - its layer, to be put in front of *another* object's allocator: each entry
+ *                                 takes that allocator's table as `next` (used by wrapdl: an executable or
+ *                                 library with its own malloc);
+ *                               - its whole chain, ending in its own terminal: for link-time hooks whose
+ *                                 allocator is the one the preload reaches anyway (wrap: malloc in libc), so
+ *                                 that events are raised once, by the tool, with the caller the link-time
+ *                                 hooks saw.
+ * A layer must accept calls from several chains at once and its init may be called once per chain.
+ */
+#ifndef MALLOCHOOKS_DYNAMIC_H
+#define MALLOCHOOKS_DYNAMIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mallochooks/family.h"
+
+#define MALLOCHOOKS_LAYER_SYMBOL "mallochooks_layer_v1"
+#define MALLOCHOOKS_LAYER_ABI 1u
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mallochooks_hooks {
+#define MALLOCHOOKS_TABLE_ENTRY_(r, data, e)                                                          \
+    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *self,                  \
+                                              MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)), const void *caller);
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_ENTRY_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_TABLE_ENTRY_
+};
+
+struct mallochooks_layer {
+    uint32_t abi;  /* MALLOCHOOKS_LAYER_ABI */
+    uint32_t size; /* sizeof(struct mallochooks_layer) of the exporter */
+    const char *name;
+    /* Called by each chain that adopts the layer, before its first hook call; idempotent. */
+    void (*init)(const struct mallochooks_hooks *next);
+#define MALLOCHOOKS_LAYER_ENTRY_(r, data, e)                                                          \
+    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *next,                  \
+                                              MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)), const void *caller);
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_ENTRY_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_LAYER_ENTRY_
+    /* The exporter's own chain, ending in its own terminal (never NULL). */
+    const struct mallochooks_hooks *chain;
+};
+
+#ifdef __cplusplus
+}
+
+namespace mallochooks {
+
+/* A `Next` (see hooks.h) that calls through a table: how a layer written once runs in front of an
+ * allocator it only knows at run time. */
+struct table_next {
+    const mallochooks_hooks *table;
+#define MALLOCHOOKS_TABLE_NEXT_(r, data, e)                                                           \
+    MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) const { \
+        return table->MALLOCHOOKS_NAME(e)(table, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_NEXT_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_TABLE_NEXT_
+};
+
+/* table_of<Hooks>: a table whose entries call Hooks' static hook functions (a chain, a front, or a
+ * terminal).  constinit-able: no code runs to build it. */
+template <class Hooks> struct table_of {
+#define MALLOCHOOKS_TABLE_OF_FN_(r, data, e)                                                          \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *,                         \
+                                                  MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) { \
+        return Hooks::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);   \
+    }
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_FN_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_TABLE_OF_FN_
+#define MALLOCHOOKS_TABLE_OF_INIT_(r, data, e) &MALLOCHOOKS_NAME(e),
+    static constexpr mallochooks_hooks value = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_INIT_, ~, MALLOCHOOKS_HOOK_API)};
+#undef MALLOCHOOKS_TABLE_OF_INIT_
+};
+
+/* layer_of<Layer>::value(name, chain): the exported description of a layer (see hooks.h for what a layer
+ * is), its entries instantiating Layer over a table_next. */
+template <class Layer> struct layer_of {
+    static void init(const mallochooks_hooks *next) { Layer::init(table_next{next}); }
+#define MALLOCHOOKS_LAYER_OF_FN_(r, data, e)                                                          \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *next,                     \
+                                                  MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) { \
+        return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_FN_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_LAYER_OF_FN_
+#define MALLOCHOOKS_LAYER_OF_INIT_(r, data, e) &MALLOCHOOKS_NAME(e),
+    static constexpr mallochooks_layer value(const char *name, const mallochooks_hooks *chain) {
+        return {MALLOCHOOKS_LAYER_ABI, sizeof(mallochooks_layer), name, &init,
+                MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_INIT_, ~, MALLOCHOOKS_HOOK_API) chain};
+    }
+#undef MALLOCHOOKS_LAYER_OF_INIT_
+};
+
+}  /* namespace mallochooks */
+#endif
+
+#endif /* MALLOCHOOKS_DYNAMIC_H */
