@@ -44,6 +44,8 @@ bool bump_arena::grow(unsigned index, size_t at_least) {
     while (size < at_least) size *= 2;
     void *m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return false;
+    // Before any chunk of a mapped region can be handed out, make may_own() say "maybe" for everything.
+    maybe_span_.store(UINTPTR_MAX, std::memory_order_seq_cst);
     region *r = static_cast<region *>(m);
     r->capacity = size - sizeof(region);
     r->used.store(0, std::memory_order_relaxed);

@@ -25,13 +25,21 @@ public:
     // `initial` must be 16-aligned and stay valid forever; `first_mmap` is the size of the first
     // overflow region; at most `max_regions` - 1 overflow regions are mapped.
     constexpr bump_arena(unsigned char *initial, size_t initial_size, size_t first_mmap)
-        : first_(initial), first_size_(initial_size), first_mmap_(first_mmap) {}
+        : first_(initial), first_size_(initial_size), first_mmap_(first_mmap), maybe_span_(initial_size) {}
 
     static constexpr unsigned max_regions = 32;
 
     bool owns(const void *p) const {
         if (reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(first_) < first_size_) return true;
         return __builtin_expect(extra_.load(std::memory_order_acquire) != 0, 0) && owns_mapped(p);
+    }
+
+    // One compare for the hot path of free: false means certainly not ours; true means ask owns().
+    // Exact while only the static region exists; once a region has been mapped, every pointer is a
+    // "maybe" (mapped regions are rare, and this keeps the test a single range compare).
+    bool may_own(const void *p) const {
+        return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(first_) <
+               maybe_span_.load(std::memory_order_relaxed);
     }
 
     void *malloc(size_t size) { return allocate(16, size); }
@@ -62,6 +70,7 @@ private:
     unsigned char *first_;
     size_t first_size_;
     size_t first_mmap_;
+    std::atomic<uintptr_t> maybe_span_;  // see may_own
     std::atomic<size_t> first_used_{0};
     std::atomic<unsigned> extra_{0};                       // mapped regions published so far
     std::atomic<region *> regions_[max_regions - 1] = {};  // slot i: mapped region i + 1

@@ -49,12 +49,20 @@ template <class Chain> struct front {
 
     static bool usable() { return !in_hooks() && state.load(std::memory_order_acquire) == 2; }
 
+    // The hot path is one TLS load and one load of `state`, then a tail call into the chain; anything
+    // else (first call, nested call) is out of line, so the hot path needs no stack frame.
 #define MALLOCHOOKS_FRONT_HOOK_(r, data, e)                                                          \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),   \
-                                                  const void *caller) {                              \
-        if (__builtin_expect(usable(), 1) || (!in_hooks() && try_init()))                            \
+    __attribute__((noinline, cold)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(slow_, MALLOCHOOKS_NAME(e))( \
+        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) {                        \
+        if (!in_hooks() && try_init())                                                               \
             return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
         return terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }                                                                                                \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),   \
+                                                  const void *caller) {                              \
+        if (__builtin_expect(usable(), 1))                                                           \
+            return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return BOOST_PP_CAT(slow_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FRONT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_FRONT_HOOK_

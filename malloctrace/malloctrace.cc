@@ -47,12 +47,23 @@ const char *const event_names[n_events] = {
 #undef MALLOCTRACE_EVENT_NAME_
 };
 
-// Per-caller counts, in an open-addressing table keyed by return address (lock-free insertion).
-struct caller_slot {
-    std::atomic<uintptr_t> caller;
+// Counts are sharded: each thread adds to its own shard (picked round-robin at its first event), so
+// threads allocating at the same time do not bounce one cache line between CPUs (one shared counter made
+// two threads twice as slow as one); the summary adds the shards up.
+constexpr unsigned n_shards = 8;
+struct alignas(64) shard_t {
+    counter events[n_events];
+    counter requested_bytes;
+    counter unattributed;  // events from callers that did not fit in the caller table
+};
+
+// Per-caller counts: the callers' return addresses in one open-addressing table (each key written once,
+// lock-free), the counts per shard at the same index.
+struct caller_counts {
     counter allocs, frees, reallocs, bytes;
 };
 constexpr size_t caller_slots = 1u << 15;
+constexpr size_t no_slot = ~size_t{0};
 
 struct state_t {
     bool enabled;
@@ -61,10 +72,10 @@ struct state_t {
     int fd;
     pid_t pid;
     timespec start;
-    counter events[n_events];
-    counter requested_bytes;
-    counter unattributed;  // callers that did not fit in the table
-    caller_slot *callers;  // mmap'd, caller_slots entries
+    std::atomic<unsigned> next_shard;
+    shard_t shards[n_shards];
+    std::atomic<uintptr_t> *caller_keys;  // mmap'd, caller_slots entries
+    caller_counts *callers;               // mmap'd, n_shards * caller_slots entries
 };
 constinit state_t state{};
 
@@ -131,7 +142,7 @@ bool configure() {
         path[n] = '\0';
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0) {
-            out(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerror(errno));
+            out(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerrordesc_np(errno));
             return false;
         }
         state.fd = fd;
@@ -140,31 +151,53 @@ bool configure() {
 }
 
 // ---- counting ----------------------------------------------------------------------------------------
-caller_slot *slot_for(const void *caller) {
-    if (state.callers == nullptr) return nullptr;
+// initial-exec: see libmallochooks/guard.h.
+__thread int my_shard __attribute__((tls_model("initial-exec"))) = -1;
+
+unsigned shard_index() {
+    if (__builtin_expect(my_shard < 0, 0))
+        my_shard = int(state.next_shard.fetch_add(1, std::memory_order_relaxed) % n_shards);
+    return unsigned(my_shard);
+}
+
+shard_t &shard() { return state.shards[shard_index()]; }
+
+size_t slot_for(const void *caller) {
+    if (state.caller_keys == nullptr) return no_slot;
     const uintptr_t key = reinterpret_cast<uintptr_t>(caller) | 1;  // never 0, the empty marker
     size_t i = (key * 0x9e3779b97f4a7c15ull) >> (64 - 15);
     for (size_t probe = 0; probe < 64; ++probe, i = (i + 1) & (caller_slots - 1)) {
-        caller_slot &s = state.callers[i];
-        uintptr_t seen = s.caller.load(std::memory_order_relaxed);
-        if (seen == key) return &s;
-        if (seen == 0 && s.caller.compare_exchange_strong(seen, key, std::memory_order_relaxed)) return &s;
-        if (seen == key) return &s;
+        std::atomic<uintptr_t> &k = state.caller_keys[i];
+        uintptr_t seen = k.load(std::memory_order_relaxed);
+        if (seen == key) return i;
+        if (seen == 0 && k.compare_exchange_strong(seen, key, std::memory_order_relaxed)) return i;
+        if (seen == key) return i;
     }
-    state.unattributed.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
+    shard().unattributed.fetch_add(1, std::memory_order_relaxed);
+    return no_slot;
 }
 
-void count(event_kind k) { state.events[k].fetch_add(1, std::memory_order_relaxed); }
+caller_counts *counts_for(const void *caller) {
+    const size_t i = slot_for(caller);
+    return i == no_slot ? nullptr : &state.callers[shard_index() * caller_slots + i];
+}
+
+void count(event_kind k) { shard().events[k].fetch_add(1, std::memory_order_relaxed); }
+
+void *map_zeroed(size_t bytes) {
+    void *m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return m == MAP_FAILED ? nullptr : m;
+}
 
 struct trace_client : mallochooks::event_client {
     static void post_init() {
         state.pid = getpid();
         clock_gettime(CLOCK_MONOTONIC, &state.start);
         if (!configure()) return;
-        void *m = mmap(nullptr, caller_slots * sizeof(caller_slot), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        state.callers = m == MAP_FAILED ? nullptr : static_cast<caller_slot *>(m);
+        // Untouched pages of these tables cost no memory.
+        state.callers = static_cast<caller_counts *>(map_zeroed(n_shards * caller_slots * sizeof(caller_counts)));
+        if (state.callers != nullptr)
+            state.caller_keys = static_cast<std::atomic<uintptr_t> *>(map_zeroed(caller_slots * sizeof(uintptr_t)));
         state.enabled = true;
         count(ev_post_init);
         if (state.stream) out(state.fd, "malloctrace[%d]: post_init\n", int(state.pid));
@@ -180,8 +213,8 @@ struct trace_client : mallochooks::event_client {
                                       const void *caller) {
         if (!state.enabled) return;
         count(ev_post_successful_alloc);
-        state.requested_bytes.fetch_add(rsize, std::memory_order_relaxed);
-        if (caller_slot *s = slot_for(caller)) {
+        shard().requested_bytes.fetch_add(rsize, std::memory_order_relaxed);
+        if (caller_counts *s = counts_for(caller)) {
             s->allocs.fetch_add(1, std::memory_order_relaxed);
             s->bytes.fetch_add(rsize, std::memory_order_relaxed);
         }
@@ -194,7 +227,7 @@ struct trace_client : mallochooks::event_client {
     static int pre_nonnull_free(void *ptr, size_t, const void *caller) {
         if (!state.enabled) return 0;
         count(ev_pre_nonnull_free);
-        if (caller_slot *s = slot_for(caller)) s->frees.fetch_add(1, std::memory_order_relaxed);
+        if (caller_counts *s = counts_for(caller)) s->frees.fetch_add(1, std::memory_order_relaxed);
         if (state.stream) out(state.fd, "malloctrace[%d]: pre_nonnull_free ptr=%p caller=%p\n", int(state.pid), ptr, caller);
         return 0;
     }
@@ -206,7 +239,7 @@ struct trace_client : mallochooks::event_client {
     static void pre_nonnull_nonzero_realloc(void *ptr, size_t size, const void *caller) {
         if (!state.enabled) return;
         count(ev_pre_nonnull_nonzero_realloc);
-        if (caller_slot *s = slot_for(caller)) s->reallocs.fetch_add(1, std::memory_order_relaxed);
+        if (caller_counts *s = counts_for(caller)) s->reallocs.fetch_add(1, std::memory_order_relaxed);
         if (state.stream)
             out(state.fd, "malloctrace[%d]: pre_nonnull_nonzero_realloc ptr=%p size=%zu caller=%p\n", int(state.pid),
                 ptr, size, caller);
@@ -240,12 +273,18 @@ void print_summary() {
     exe[n > 0 ? n : 0] = '\0';
     out(fd, "malloctrace[%d]: summary for %s after %.3f s\n", int(getpid()), exe, secs);
     out(fd, "malloctrace[%d]:   %-30s %14s\n", int(getpid()), "event", "count");
-    for (unsigned k = 0; k < n_events; ++k)
-        out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), event_names[k],
-            (unsigned long long)state.events[k].load());
-    out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), "bytes requested",
-        (unsigned long long)state.requested_bytes.load());
-    if (state.callers == nullptr) return;
+    uint64_t requested = 0, unattributed = 0;
+    for (const shard_t &sh : state.shards) {
+        requested += sh.requested_bytes.load();
+        unattributed += sh.unattributed.load();
+    }
+    for (unsigned k = 0; k < n_events; ++k) {
+        uint64_t n = 0;
+        for (const shard_t &sh : state.shards) n += sh.events[k].load();
+        out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), event_names[k], (unsigned long long)n);
+    }
+    out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), "bytes requested", (unsigned long long)requested);
+    if (state.caller_keys == nullptr) return;
 
     // Group callers by object, in a scratch table from mmap (at most 256 objects; the rest are "other").
     constexpr size_t max_objects = 256;
@@ -255,8 +294,7 @@ void print_summary() {
     object_total *objs = static_cast<object_total *>(m);
     size_t nobjs = 0;
     for (size_t i = 0; i < caller_slots; ++i) {
-        const caller_slot &s = state.callers[i];
-        const uintptr_t key = s.caller.load();
+        const uintptr_t key = state.caller_keys[i].load();
         if (key == 0) continue;
         Dl_info info{};
         const char *name = "?";
@@ -268,10 +306,13 @@ void print_summary() {
             if (nobjs == max_objects) j = nobjs - 1, name = "(other objects)";
             else objs[nobjs++].name = name;
         }
-        objs[j].allocs += s.allocs.load();
-        objs[j].frees += s.frees.load();
-        objs[j].reallocs += s.reallocs.load();
-        objs[j].bytes += s.bytes.load();
+        for (unsigned sh = 0; sh < n_shards; ++sh) {
+            const caller_counts &c = state.callers[sh * caller_slots + i];
+            objs[j].allocs += c.allocs.load();
+            objs[j].frees += c.frees.load();
+            objs[j].reallocs += c.reallocs.load();
+            objs[j].bytes += c.bytes.load();
+        }
     }
     // Most allocations first (insertion sort: a handful of objects).
     for (size_t i = 1; i < nobjs; ++i)
@@ -286,7 +327,7 @@ void print_summary() {
         out(fd, "malloctrace[%d]:   %-52s %12llu %12llu %12llu %14llu\n", int(getpid()), objs[i].name,
             (unsigned long long)objs[i].allocs, (unsigned long long)objs[i].frees,
             (unsigned long long)objs[i].reallocs, (unsigned long long)objs[i].bytes);
-    if (uint64_t u = state.unattributed.load())
+    if (uint64_t u = unattributed)
         out(fd, "malloctrace[%d]:   (%llu events from callers beyond the table's capacity)\n", int(getpid()),
             (unsigned long long)u);
     munmap(m, max_objects * sizeof(object_total));

@@ -91,7 +91,18 @@ bool resolve() {
     return ok;
 }
 
-void *realloc_from_arena(void *ptr, size_t size) {
+void free_maybe_arena(void *ptr) {
+    if (bootstrap_arena().owns(ptr)) return bootstrap_arena().free(ptr);
+    next(&next_fns.free)(ptr);
+}
+
+size_t usable_size_maybe_arena(void *ptr) {
+    if (bootstrap_arena().owns(ptr)) return bootstrap_arena().usable_size(ptr);
+    return next(&next_fns.usable_size)(ptr);
+}
+
+void *realloc_maybe_arena(void *ptr, size_t size) {
+    if (!bootstrap_arena().owns(ptr)) return next(&next_fns.realloc)(ptr, size);
     void *q = resolve() ? next_fns.malloc(size) : bootstrap_arena().malloc(size);
     if (q == nullptr) return nullptr;
     const size_t old = bootstrap_arena().usable_size(ptr);

@@ -30,8 +30,12 @@ extern next_functions next_fns __attribute__((visibility("hidden")));
 // Look the next definitions up now if that has not been done; true once they are known.
 bool resolve() __attribute__((visibility("hidden")));
 
-// realloc of a bootstrap chunk: move it to the real allocator (or a new bootstrap chunk).
-void *realloc_from_arena(void *ptr, size_t size) __attribute__((visibility("hidden")));
+// The out-of-line halves of free, realloc and usable_size for pointers the bootstrap arena may own: the
+// exact ownership test, then the arena or the real function.  realloc of a bootstrap chunk moves it to
+// the real allocator (or a new bootstrap chunk).
+void free_maybe_arena(void *ptr) __attribute__((visibility("hidden"), cold));
+void *realloc_maybe_arena(void *ptr, size_t size) __attribute__((visibility("hidden"), cold));
+size_t usable_size_maybe_arena(void *ptr) __attribute__((visibility("hidden"), cold));
 
 // Read a table entry: the stubs are replaced at most once, by a whole-pointer store.
 template <class F> inline F next(F *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
@@ -45,15 +49,15 @@ struct terminal {
         return next(&next_fns.memalign)(alignment, size);
     }
     static void free(void *ptr, const void *) {
-        if (__builtin_expect(bootstrap_arena().owns(ptr), 0)) return bootstrap_arena().free(ptr);
+        if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return free_maybe_arena(ptr);
         next(&next_fns.free)(ptr);
     }
     static void *realloc(void *ptr, size_t size, const void *) {
-        if (__builtin_expect(bootstrap_arena().owns(ptr), 0)) return realloc_from_arena(ptr, size);
+        if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return realloc_maybe_arena(ptr, size);
         return next(&next_fns.realloc)(ptr, size);
     }
     static size_t usable_size(void *ptr, const void *) {
-        if (__builtin_expect(bootstrap_arena().owns(ptr), 0)) return bootstrap_arena().usable_size(ptr);
+        if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return usable_size_maybe_arena(ptr);
         return next(&next_fns.usable_size)(ptr);
     }
 };

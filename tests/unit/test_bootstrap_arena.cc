@@ -37,6 +37,9 @@ TEST_CASE("bootstrap arena: chunks are aligned, sized, zeroed and owned") {
 TEST_CASE("bootstrap arena: overflow into mmap'd regions, every chunk still owned and distinct") {
     static mallochooks::bump_arena arena{small_region, sizeof small_region, 8192};
     std::set<char *> chunks;
+    int local = 0;
+    REQUIRE(!arena.may_own(&local));  // exact while only the first region exists
+    REQUIRE(arena.may_own(small_region + 100));
     for (int i = 0; i < 200; ++i) {
         char *p = static_cast<char *>(arena.malloc(1000));
         REQUIRE(p != nullptr);
@@ -44,6 +47,8 @@ TEST_CASE("bootstrap arena: overflow into mmap'd regions, every chunk still owne
         REQUIRE(chunks.insert(p).second);
     }
     REQUIRE(arena.mapped_regions() >= 3);
+    REQUIRE(arena.may_own(&local));  // with mapped regions every pointer is a "maybe"...
+    REQUIRE(!arena.owns(&local));    // ...and owns() gives the exact answer
     for (char *p : chunks) {
         REQUIRE(arena.owns(p));
         REQUIRE(arena.owns(p + 999));

@@ -1,0 +1,32 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# libmalloctrace.so's settings: the summary and the stream reach stderr or the file asked for and never
+# stdout; %p becomes the pid; an unknown MALLOCTRACE_* variable or a malformed value is reported, tracing
+# stays off, and the program runs unchanged.  Usage: malloctrace_settings.sh LIBMALLOCTRACE PROGRAM
+set -u
+lib=$1 prog=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "malloctrace settings: $*"; exit 1; }
+
+expected=$("$prog")
+out=$(LD_PRELOAD=$lib "$prog" 2>"$tmp/err")
+[ "$out" = "$expected" ] || fail "stdout changed under the tracer"
+grep -q 'post_successful_alloc' "$tmp/err" || fail "no summary on stderr"
+
+out=$(MALLOCTRACE_OUTPUT="$tmp/trace.%p" LD_PRELOAD=$lib "$prog" 2>"$tmp/err")
+[ "$out" = "$expected" ] || fail "stdout changed with MALLOCTRACE_OUTPUT"
+[ ! -s "$tmp/err" ] || fail "stderr used although MALLOCTRACE_OUTPUT names a file: $(cat "$tmp/err")"
+ls "$tmp"/trace.[0-9]* >/dev/null 2>&1 || fail "%p was not replaced by the pid"
+grep -q 'summary for' "$tmp"/trace.[0-9]* || fail "no summary in the output file"
+
+MALLOCTRACE_MODE=stream MALLOCTRACE_OUTPUT="$tmp/stream" LD_PRELOAD=$lib "$prog" >/dev/null 2>&1
+grep -q 'pre_alloc size=' "$tmp/stream" || fail "stream mode wrote no event lines"
+grep -q 'summary for' "$tmp/stream" && fail "stream mode also wrote a summary"
+
+for bad in MALLOCTRACE_MODE=loud MALLOCTRACE_OUTPUT= MALLOCTRACE_COLOUR=1 MALLOCTRACE_OUTPUT=/nonexistent/dir/x; do
+  out=$(env "$bad" LD_PRELOAD=$lib "$prog" 2>"$tmp/err"); rc=$?
+  [ $rc -eq 0 ] && [ "$out" = "$expected" ] || fail "$bad changed the program's behaviour (exit $rc)"
+  grep -q "malloctrace: .*tracing is off" "$tmp/err" || fail "$bad was not reported: $(cat "$tmp/err")"
+  grep -q 'post_successful_alloc' "$tmp/err" && fail "$bad: tracing went on anyway"
+done
+echo "malloctrace settings: summary, file output with %p, stream mode, and 4 malformed settings reported"
