@@ -5,6 +5,10 @@
 // mallochooks::user_api<mallochooks::front<Hooks>>.  `Hooks` must be a single identifier (a type alias of
 // a mallochooks::chain).  Each entry point's type is checked against glibc's declaration.
 //
+// MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "hidden") does the same with another symbol
+// visibility: the link-time backends' entry points are bound inside one output and must not be exported
+// (wrap), or must have default visibility for a reason of the linker's (wrapdl, see docs/link-time.md).
+//
 // Use it once per runtime library, at global scope, in a file compiled with the runtime flags.
 #ifndef MALLOCHOOKS_ENTRY_POINTS_H
 #define MALLOCHOOKS_ENTRY_POINTS_H
@@ -17,7 +21,7 @@
 #include "mallochooks/family.h"
 
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
-    extern "C" __attribute__((visibility("default"), noinline))                                       \
+    extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
     MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
         MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
         return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
@@ -29,8 +33,10 @@
         mallochooks_signature_check_, BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))) = \
         &BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e));
 
+#define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks), MALLOCHOOKS_USER_API)
+    MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
 
 // MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, "name"): export, under MALLOCHOOKS_LAYER_SYMBOL, the layer and
 // the library's whole chain (front<Hooks>: initialised, guarded) for link-time hooks elsewhere in the
