@@ -322,6 +322,7 @@ bool process_object(bytes &image, const std::string &what, family_set &found, by
 // ---- archives ------------------------------------------------------------------------------------------
 
 constexpr char archive_magic[] = "!<arch>\n";
+constexpr char thin_archive_magic[] = "!<thin>\n";  // members stay in their own files (meson makes these)
 constexpr size_t header_size = 60;
 
 struct member {
@@ -347,8 +348,12 @@ std::string trimmed(const char *p, size_t n) {
 }
 
 // The GNU/SysV format: 60-byte headers; "/" is the symbol index (big-endian count, member offsets, then
-// the names), "//" holds names longer than 15 characters, referred to as "/offset".
-bool parse_archive(const bytes &file, std::vector<member> &members, bool &has_index, std::string &error) {
+// the names), "//" holds names longer than 15 characters, referred to as "/offset".  A thin archive has
+// the same headers but no member data: each name is the member's path, relative to the archive's folder.
+bool parse_archive(const std::string &path, const bytes &file, bool thin, std::vector<member> &members,
+                   bool &has_index, std::string &error) {
+    const size_t slash = path.rfind('/');
+    const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
     std::string long_names;
     std::map<uint32_t, std::vector<std::string>> index;  // member header offset -> names
     std::map<uint32_t, size_t> member_at;
@@ -361,12 +366,14 @@ bool parse_archive(const bytes &file, std::vector<member> &members, bool &has_in
             return false;
         }
         const size_t size = strtoul(trimmed(h + 48, 10).c_str(), nullptr, 10);
-        if (pos + header_size + size > file.size()) {
+        const std::string name = trimmed(h, 16);
+        const bool special = name == "/" || name == "//" || name == "/SYM64/";
+        const size_t stored = thin && !special ? 0 : size;  // bytes of data inside the archive itself
+        if (pos + header_size + stored > file.size()) {
             error = "truncated archive";
             return false;
         }
         const char *data = h + header_size;
-        const std::string name = trimmed(h, 16);
         if (name == "/") {
             has_index = true;
             if (size < 4) return error = "malformed archive index", false;
@@ -398,11 +405,18 @@ bool parse_archive(const bytes &file, std::vector<member> &members, bool &has_in
                 m.name = !name.empty() && name.back() == '/' ? name.substr(0, name.size() - 1) : name;
             }
             m.fields.assign(h + 16, 32);
-            m.data.assign(data, data + size);
+            if (thin) {
+                const std::string file_path = m.name[0] == '/' ? m.name : folder + m.name;
+                if (!read_file(file_path, m.data, error)) return false;
+                const size_t base = m.name.rfind('/');  // the copy is a normal archive: members by name
+                if (base != std::string::npos) m.name = m.name.substr(base + 1);
+            } else {
+                m.data.assign(data, data + size);
+            }
             member_at[uint32_t(pos)] = members.size();
             members.push_back(std::move(m));
         }
-        pos += header_size + size + (size & 1);
+        pos += header_size + stored + (stored & 1);
     }
     for (auto &[offset, names] : index) {
         const auto found = member_at.find(offset);
@@ -473,8 +487,9 @@ bytes write_archive(const std::vector<member> &members, bool with_index) {
     return out;
 }
 
-bool is_archive(const bytes &file) {
-    return file.size() >= sizeof archive_magic - 1 && memcmp(file.data(), archive_magic, sizeof archive_magic - 1) == 0;
+bool starts_with(const bytes &file, const char *magic) {
+    const size_t n = strlen(magic);
+    return file.size() >= n && memcmp(file.data(), magic, n) == 0;
 }
 
 bool is_elf(const bytes &data) { return data.size() >= 4 && memcmp(data.data(), ELFMAG, SELFMAG) == 0; }
@@ -493,14 +508,11 @@ alias_result process(const std::string &input, bytes *out) {
     bytes file;
     if (!read_file(input, file, result.error)) return result;
     family_set found(family_size);
-    if (file.size() >= 8 && memcmp(file.data(), "!<thin>\n", 8) == 0) {
-        result.error = input + " is a thin archive: its members live elsewhere; not supported";
-        return result;
-    }
-    if (is_archive(file)) {
+    const bool thin = starts_with(file, thin_archive_magic);
+    if (thin || starts_with(file, archive_magic)) {
         std::vector<member> members;
         bool has_index = false;
-        if (!parse_archive(file, members, has_index, result.error)) {
+        if (!parse_archive(input, file, thin, members, has_index, result.error)) {
             result.error = input + ": " + result.error;
             return result;
         }

@@ -12,8 +12,9 @@
 // that name, and nothing less invasive works, is in docs/link-time.md.
 //
 // Inputs: ELF relocatable objects (any class and byte order libelf reads) and GNU/SysV ar archives of
-// them (members that are not ELF, such as LTO bitcode, are copied unchanged; their entries of the
-// archive's symbol index are kept).  Thin archives and 64-bit archive indexes are refused.
+// them, thin ones included (the copy of a thin archive is a normal one, holding its members).  Members
+// that are not ELF, such as LTO bitcode, are copied unchanged and keep their entries of the archive's
+// symbol index.  BSD archives and 64-bit archive indexes are refused.
 #ifndef MALLOCHOOKS_BACKENDS_WRAPDL_REAL_ALIAS_H
 #define MALLOCHOOKS_BACKENDS_WRAPDL_REAL_ALIAS_H
 
