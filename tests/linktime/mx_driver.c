@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "mx_callers.h"
-#include "recorder_client.h"
+#include "mx_check.h"
 
 /* The callers other objects may provide; which exist depends on the placement. */
 extern void mx_alloc_run(struct mx_call *) __attribute__((weak));
@@ -42,57 +42,9 @@ extern int mx_alloc_owns(const void *) __attribute__((weak));
 MX_DEFINE_CALLER(mx_exe_run)
 
 enum placement { P_EXE, P_DSO, P_LIBC } placement;
-enum mode { M_NONE, M_RECORDER, M_LAYER } mode;
-enum { NO_EVENTS = -1, UNCHECKED = -2 };
-
-static struct recorder_api rec;
-static struct mhtest_event ev[512];
-static size_t nev;
 static size_t page;
 static unsigned cells;
 static const void *libc_anchor, *libstdcxx_anchor;
-
-#define FAIL(...)                                                                                      \
-    do {                                                                                               \
-        fprintf(stderr, __VA_ARGS__);                                                                  \
-        fprintf(stderr, "\n");                                                                         \
-        dump_log();                                                                                    \
-        exit(1);                                                                                       \
-    } while (0)
-
-static const char *kind_name(uint32_t k) {
-    static const char *const names[] = {"?", "pre_alloc", "post_successful_alloc", "pre_nonnull_free",
-                                        "post_nonnull_free", "pre_nonnull_nonzero_realloc",
-                                        "post_nonnull_nonzero_realloc"};
-    return k < sizeof names / sizeof *names ? names[k] : "?";
-}
-
-static void dump_log(void) {
-    for (size_t i = 0; i < nev && i < 512; ++i)
-        fprintf(stderr, "  event %zu: %s route=%u ptr=%p new=%p size=%zu alignment=%zu caller=%p\n", i,
-                kind_name(ev[i].kind), ev[i].route, ev[i].ptr, ev[i].new_ptr, ev[i].size, ev[i].alignment,
-                ev[i].caller);
-}
-
-static void begin(void) {
-    nev = 0;
-    if (mode != M_NONE) rec.log_begin();
-}
-static void end(void) {
-    if (mode != M_NONE) nev = rec.log_end(ev, 512);
-    if (nev > 512) FAIL("more than 512 events");
-}
-
-/* Whether `addr` lies in the object that contains `anchor` (dladdr: the driver is not inside malloc). */
-static int same_object(const void *addr, const void *anchor) {
-    Dl_info a, b;
-    return addr && anchor && dladdr(addr, &a) && dladdr(anchor, &b) && a.dli_fbase == b.dli_fbase;
-}
-
-static const char *object_name(const void *addr) {
-    Dl_info a;
-    return addr && dladdr(addr, &a) && a.dli_fname && *a.dli_fname ? a.dli_fname : "(the executable)";
-}
 
 /* Which allocator must have served a chunk in this placement. */
 static int served_right(const void *p) {
@@ -118,55 +70,6 @@ static int expected_route(int linked) {
         return mode == M_RECORDER ? MHTEST_ROUTE_PRELOAD : NO_EVENTS;
     }
     return UNCHECKED;
-}
-
-/* ---- expected event sequences (docs/events.md) ------------------------------------------------------ */
-
-struct want {
-    uint32_t kind;
-    const void *ptr, *new_ptr; /* NULL: not checked */
-    size_t size, alignment;    /* checked for the kinds that log them */
-};
-static struct want wants[8];
-static size_t nwant;
-
-static void want_alloc(size_t size, size_t alignment, const void *p) {
-    wants[nwant++] = (struct want){MHTEST_PRE_ALLOC, NULL, NULL, size, alignment};
-    wants[nwant++] = (struct want){MHTEST_POST_SUCCESSFUL_ALLOC, p, NULL, size, alignment};
-}
-static void want_free(const void *p) {
-    wants[nwant++] = (struct want){MHTEST_PRE_NONNULL_FREE, p, NULL, 0, 0};
-    wants[nwant++] = (struct want){MHTEST_POST_NONNULL_FREE, p, NULL, 0, 0};
-}
-static void want_realloc(const void *p, size_t size, const void *q) {
-    wants[nwant++] = (struct want){MHTEST_PRE_NONNULL_NONZERO_REALLOC, p, NULL, size, 0};
-    wants[nwant++] = (struct want){MHTEST_PRE_ALLOC, NULL, NULL, size, 16};
-    wants[nwant++] = (struct want){MHTEST_POST_NONNULL_NONZERO_REALLOC, p, q, size, 0};
-}
-
-/* Every logged event must be the wanted one, by the expected route, from the calling object. */
-static void check_events(const char *cell, int route, const void *object) {
-    if (route == UNCHECKED) return;
-    if (route == NO_EVENTS) {
-        if (nev != 0) FAIL("%s: %zu events, but no hook can see this call here", cell, nev);
-        return;
-    }
-    if (nev != nwant) FAIL("%s: %zu events, wanted %zu", cell, nev, nwant);
-    for (size_t i = 0; i < nev; ++i) {
-        const struct mhtest_event *e = &ev[i];
-        const struct want *w = &wants[i];
-        if (e->kind != w->kind) FAIL("%s: event %zu is %s, wanted %s", cell, i, kind_name(e->kind), kind_name(w->kind));
-        if (w->ptr && e->ptr != w->ptr) FAIL("%s: event %zu is about %p, wanted %p", cell, i, e->ptr, w->ptr);
-        if (w->new_ptr && e->new_ptr != w->new_ptr) FAIL("%s: event %zu has new %p, wanted %p", cell, i, e->new_ptr, w->new_ptr);
-        if (e->kind != MHTEST_PRE_NONNULL_FREE && e->kind != MHTEST_POST_NONNULL_FREE && e->size != w->size)
-            FAIL("%s: event %zu has size %zu, wanted %zu", cell, i, e->size, w->size);
-        if ((e->kind == MHTEST_PRE_ALLOC || e->kind == MHTEST_POST_SUCCESSFUL_ALLOC) && e->alignment != w->alignment)
-            FAIL("%s: event %zu has alignment %zu, wanted %zu", cell, i, e->alignment, w->alignment);
-        if ((int)e->route != route) FAIL("%s: event %zu came by route %u, wanted %d", cell, i, e->route, route);
-        if (e->kind != MHTEST_POST_NONNULL_FREE && !same_object(e->caller, object))
-            FAIL("%s: event %zu names caller %p in %s, wanted %s", cell, i, e->caller, object_name(e->caller),
-                 object_name(object));
-    }
 }
 
 /* ---- C callers ---------------------------------------------------------------------------------------- */
@@ -456,15 +359,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     placement = !strcmp(argv[1], "exe") ? P_EXE : !strcmp(argv[1], "dso") ? P_DSO : P_LIBC;
-    mode = !strcmp(argv[2], "recorder") ? M_RECORDER : !strcmp(argv[2], "layer") ? M_LAYER : M_NONE;
+    mx_start(argv[2]);
     page = (size_t)sysconf(_SC_PAGESIZE);
-    if (recorder_find(&rec, mode != M_NONE) != (mode != M_NONE)) FAIL("a recorder is loaded in mode none");
-    /* Anchors for "inside libc" and "inside libstdc++": addresses of their own definitions (looked up in
-     * them, not by default lookup, which can answer with this executable's PLT stub). */
-    void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY), *libstdcxx = dlopen("libstdc++.so.6", RTLD_NOLOAD | RTLD_LAZY);
-    libc_anchor = libc ? dlsym(libc, "strdup") : NULL;
-    libstdcxx_anchor = libstdcxx ? dlsym(libstdcxx, "_Znwm") : NULL;
-    if (!libc_anchor || !libstdcxx_anchor) FAIL("cannot find libc or libstdc++ in the process");
+    libc_anchor = address_in("libc.so.6", "strdup");
+    libstdcxx_anchor = address_in("libstdc++.so.6", "_Znwm");
     if ((placement == P_LIBC) != (mx_alloc_owns == NULL)) FAIL("placement %s does not match the program", argv[1]);
 
     switch (placement) {
