@@ -41,8 +41,15 @@
 // MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, "name"): export, under MALLOCHOOKS_LAYER_SYMBOL, the layer and
 // the library's whole chain (front<Hooks>: initialised, guarded) for link-time hooks elsewhere in the
 // process to adopt (mallochooks/dynamic.h).  Put the symbol in the library's export list.
+//
+// It also makes the chain ready from a constructor (a no-op when the library's malloc has already been
+// called, as it always has for a preloaded one by then): link-time hooks may call the exported chain
+// first, from several threads at once, and front<> would let all but one of them pass unseen.
 #define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
     extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
-        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value);
+        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
+    __attribute__((constructor)) static void mallochooks_ready_exported_chain() {                       \
+        ::mallochooks::front<Hooks>::try_init();                                                       \
+    }
 
 #endif

@@ -30,6 +30,7 @@ struct {
     std::atomic<uint64_t> post_init, pre_alloc, post_successful_alloc, pre_nonnull_free, post_nonnull_free;
     std::atomic<uint64_t> pre_nonnull_nonzero_realloc, post_nonnull_nonzero_realloc, failed_realloc;
     std::atomic<int64_t> live;
+    std::atomic<uint64_t> layer_post_init;
 } counts;
 
 // One log, written by whichever thread called mhtest_log_begin (one at a time, by contract).
@@ -49,7 +50,7 @@ void log_event(uint32_t kind, void *ptr, void *new_ptr, size_t size, size_t alig
 }
 
 struct recorder : mallochooks::event_client {
-    static void post_init() { counts.post_init++; }
+    static void post_init() { (route == MHTEST_ROUTE_LAYER ? counts.layer_post_init : counts.post_init)++; }
     static void pre_alloc(size_t *size, size_t *alignment, const void *caller) {
         counts.pre_alloc++;
         if (dlsym_armed) {
@@ -112,7 +113,10 @@ struct chain_route {
 
 // The exported layer: the event layer, entered with the route set.
 struct layer_route {
-    template <class Next> static void init(Next next) { recorder_layer::init(next); }
+    template <class Next> static void init(Next next) {
+        route_scope scope(MHTEST_ROUTE_LAYER);
+        recorder_layer::init(next);
+    }
 #define RECORDER_LAYER_HOOK_(r, data, e)                                                                  \
     template <class Next>                                                                                 \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
@@ -127,9 +131,11 @@ struct layer_route {
 }  // namespace
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS(, recorder_hooks)
-// As MALLOCHOOKS_EXPORT_LAYER does, with the route-setting wrappers around the layer and the chain.
+// As MALLOCHOOKS_EXPORT_LAYER does (chain made ready by a constructor included), with the route-setting
+// wrappers around the layer and the chain.
 extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 =
     mallochooks::layer_of<layer_route>::value("recorder", &mallochooks::table_of<chain_route>::value);
+__attribute__((constructor)) static void ready_exported_chain() { mallochooks::front<recorder_hooks>::try_init(); }
 
 extern "C" __attribute__((visibility("default"))) void mhtest_get_counts(mhtest_counts *out) {
     out->post_init = counts.post_init;
@@ -141,6 +147,7 @@ extern "C" __attribute__((visibility("default"))) void mhtest_get_counts(mhtest_
     out->post_nonnull_nonzero_realloc = counts.post_nonnull_nonzero_realloc;
     out->failed_realloc = counts.failed_realloc;
     out->live = counts.live;
+    out->layer_post_init = counts.layer_post_init;
 }
 
 extern "C" __attribute__((visibility("default"))) void mhtest_log_begin(void) {

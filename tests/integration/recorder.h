@@ -17,6 +17,9 @@ struct mhtest_counts {
     uint64_t post_init, pre_alloc, post_successful_alloc, pre_nonnull_free, post_nonnull_free;
     uint64_t pre_nonnull_nonzero_realloc, post_nonnull_nonzero_realloc, failed_realloc;
     int64_t live; /* chunks allocated and not yet freed, as the events tell */
+    /* post_init raised through the exported layer (once per chain of link-time hooks that adopted it);
+     * post_init above counts only the recorder's own chain. */
+    uint64_t layer_post_init;
 };
 
 enum mhtest_kind {
