@@ -12,10 +12,12 @@
 //   adopt::tool_layer  (wrapdl: the allocator is in this output)
 //       every hook goes to the tool's layer with OUR next stage as its `next` table, under our reentrancy
 //       guard: what the tool's event code allocates (through malloc, which this output interposes) comes
-//       straight back to our terminal instead of round again.  A call whose caller lies inside the tool's
-//       own object is the tool's terminal forwarding a call it has already raised events for (a tool
-//       preloaded in front of a library that defines malloc: the tool's malloc runs first, and its next
-//       malloc is ours), or the tool's own code: it goes straight to our next stage.
+//       straight back to our terminal instead of round again, and so do the allocator's own calls to the
+//       family (a calloc that calls malloc), which --defsym sends to our entry points too.  A call whose
+//       caller lies inside the tool's own object is the tool's terminal forwarding a call it has already
+//       raised events for (a tool preloaded in front of a library that defines malloc: the tool's malloc
+//       runs first, and its next malloc is ours), or the tool's own code: it goes straight to our next
+//       stage, under the guard as well.
 //   no tool found: straight to the next stage.  This is the cost of link-time hooks when no tool is loaded
 //       (bench/): one predictable branch on a pointer that was set once.
 //
@@ -57,18 +59,29 @@ template <adopt How> struct adopted_layer {
         if (How == adopt::tool_layer && tool.layer != nullptr) tool.layer->init(&table_of<Next>::value);
     }
 
+    // The hot path without a tool: one load and a tail call into the next stage.  With a tool, the rest
+    // is out of line (a call more is nothing next to the tool's events), so this needs no stack frame.
+    // wrapdl runs both ways of the tool path under our guard: what the tool's events allocate, and what
+    // the allocator itself calls through the family's names (a calloc calling malloc), comes straight
+    // back to our terminal.
 #define MALLOCHOOKS_ADOPTED_HOOK_(r, data, e)                                                          \
     template <class Next>                                                                              \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
                                                   const void *caller) {                                \
+        if (__builtin_expect(tool.layer == nullptr, 1))                                                \
+            return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);   \
+        return BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(next, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }                                                                                                  \
+    template <class Next>                                                                              \
+    __attribute__((noinline)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(  \
+        Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) {               \
         const mallochooks_layer *const layer = tool.layer;                                             \
-        if (layer == nullptr) return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
         if constexpr (How == adopt::tool_chain) {                                                      \
             return layer->chain->MALLOCHOOKS_NAME(e)(layer->chain, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
         } else {                                                                                       \
+            reentrancy_guard guard;                                                                    \
             if (tool.object.contains(caller))                                                          \
                 return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
-            reentrancy_guard guard;                                                                    \
             return layer->MALLOCHOOKS_NAME(e)(&table_of<Next>::value, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
         }                                                                                              \
     }

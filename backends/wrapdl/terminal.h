@@ -9,15 +9,17 @@
 // RTLD_NEXT from a library, and so ended a library's hooks in glibc's malloc instead of its own).
 // Functions the allocator lacks are bound to fallbacks (backends/wrapdl/fallbacks.cc).
 //
-// Each call into the allocator runs under the reentrancy guard: once --defsym has taken the names, the
-// allocator's own internal calls (a calloc that calls malloc, a realloc that calls free) reach our entry
-// points too, and they are part of the call the hooks already handle, not new ones.
+// Once --defsym has taken the names, the allocator's own internal calls (a calloc that calls malloc, a
+// realloc that calls free) reach our entry points too.  They are part of a call the hooks already handle:
+// when a tool is adopted, adopted_layer runs the whole call under the reentrancy guard, so they come
+// straight back here; without one, they pass through a chain that raises nothing.  The terminal itself
+// sets no guard, which would cost every call a TLS write and its tail call: a chain that puts an event
+// layer of its own in front of this terminal must guard around it (docs/link-time.md).
 #ifndef MALLOCHOOKS_BACKENDS_WRAPDL_TERMINAL_H
 #define MALLOCHOOKS_BACKENDS_WRAPDL_TERMINAL_H
 
 #include "backends/terminal.h"
 #include "backends/wrapdl/names.h"
-#include "libmallochooks/guard.h"
 
 MALLOCHOOKS_DECLARE_UNDERLYING(MALLOCHOOKS_WRAPDL_REAL, __attribute__((visibility("hidden"))))
 
@@ -25,7 +27,7 @@ namespace mallochooks::wrapdl {
 
 struct terminal {
     static void init() {}
-    MALLOCHOOKS_DIRECT_TERMINAL_HOOKS(MALLOCHOOKS_WRAPDL_REAL, ::mallochooks::reentrancy_guard guard;)
+    MALLOCHOOKS_DIRECT_TERMINAL_HOOKS(MALLOCHOOKS_WRAPDL_REAL, )
 };
 static_assert(is_terminal<terminal>);
 
