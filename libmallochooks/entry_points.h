@@ -38,18 +38,22 @@
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
     MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
 
+// MALLOCHOOKS_READY_AT_LOAD(Hooks): initialise front<Hooks> from a constructor, one thread at a time (a
+// program's constructors run before main, a dlopened library's under the loader's lock), if no allocation
+// has done it before (it costs one load then).  For chains whose first call may otherwise come from
+// several threads at once: front<> makes none of them wait, so all but the one initialising would pass
+// unseen.  That is the case of link-time hooks (their first call may come from a program's threads) and
+// of a tool's exported chain (link-time hooks may be the first to call it).  `Hooks`: one identifier.
+#define MALLOCHOOKS_READY_AT_LOAD(Hooks) \
+    __attribute__((constructor)) static void BOOST_PP_CAT(mallochooks_ready_, Hooks)() { ::mallochooks::front<Hooks>::try_init(); }
+
 // MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, "name"): export, under MALLOCHOOKS_LAYER_SYMBOL, the layer and
 // the library's whole chain (front<Hooks>: initialised, guarded) for link-time hooks elsewhere in the
-// process to adopt (mallochooks/dynamic.h).  Put the symbol in the library's export list.
-//
-// It also makes the chain ready from a constructor (a no-op when the library's malloc has already been
-// called, as it always has for a preloaded one by then): link-time hooks may call the exported chain
-// first, from several threads at once, and front<> would let all but one of them pass unseen.
+// process to adopt (mallochooks/dynamic.h), and make that chain ready at load.  Put the symbol in the
+// library's export list.
 #define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
     extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
         ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
-    __attribute__((constructor)) static void mallochooks_ready_exported_chain() {                       \
-        ::mallochooks::front<Hooks>::try_init();                                                       \
-    }
+    MALLOCHOOKS_READY_AT_LOAD(Hooks)
 
 #endif

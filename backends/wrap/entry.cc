@@ -11,13 +11,9 @@
 namespace {
 using wrap_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::adopt::tool_chain>,
                                       mallochooks::wrap::terminal>;
-
-// The one constructor: initialise the chain (find the tool) while this output's constructors run, one
-// thread at a time (a program's before main, a dlopened library's under the loader's lock).  Left to the
-// first allocation, that could come from several threads at once, and front<> makes none of them wait:
-// all but the one initialising would pass unseen.  It is usually done already (a wrapdl output's malloc is
-// called by libc long before); then this costs one load.
-__attribute__((constructor)) void initialise_early() { mallochooks::front<wrap_hooks>::try_init(); }
 }  // namespace
+
+// Find the tool before the program's threads can race their first calls.
+MALLOCHOOKS_READY_AT_LOAD(wrap_hooks)
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(__wrap_, wrap_hooks, "hidden")

@@ -131,11 +131,10 @@ struct layer_route {
 }  // namespace
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS(, recorder_hooks)
-// As MALLOCHOOKS_EXPORT_LAYER does (chain made ready by a constructor included), with the route-setting
-// wrappers around the layer and the chain.
+// As MALLOCHOOKS_EXPORT_LAYER does, with the route-setting wrappers around the layer and the chain.
 extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 =
     mallochooks::layer_of<layer_route>::value("recorder", &mallochooks::table_of<chain_route>::value);
-__attribute__((constructor)) static void ready_exported_chain() { mallochooks::front<recorder_hooks>::try_init(); }
+MALLOCHOOKS_READY_AT_LOAD(recorder_hooks)
 
 extern "C" __attribute__((visibility("default"))) void mhtest_get_counts(mhtest_counts *out) {
     out->post_init = counts.post_init;

@@ -365,24 +365,26 @@ int main(int argc, char **argv) {
     libstdcxx_anchor = address_in("libstdc++.so.6", "_Znwm");
     if ((placement == P_LIBC) != (mx_alloc_owns == NULL)) FAIL("placement %s does not match the program", argv[1]);
 
-    switch (placement) {
-    case P_EXE:
-        run_c_caller("allocator's own file", mx_alloc_run, 1);
-        run_c_caller("executable", mx_exe_run, 1);
-        run_c_caller("plain library", mx_caller_run, 1);
-        break;
-    case P_DSO:
-        run_c_caller("allocator's own file", mx_alloc_run, 1);
-        run_c_caller("allocator's library", mx_other_run, 1);
-        run_c_caller("executable", mx_exe_run, 0);
-        run_c_caller("plain library", mx_caller_run, 0);
-        break;
-    case P_LIBC:
-        run_c_caller("executable (wrap)", mx_exe_run, 1);
-        run_c_caller("library (wrap)", mx_wrapcaller_run, 1);
-        run_c_caller("plain library", mx_caller_run, 0);
-        break;
-    }
+    /* The C callers of each placement; `linked`: see expected_route. */
+    static const struct {
+        enum placement placement;
+        const char *name;
+        mx_caller *run;
+        int linked;
+    } callers[] = {
+        {P_EXE, "allocator's own file", mx_alloc_run, 1},
+        {P_EXE, "executable", mx_exe_run, 1},
+        {P_EXE, "plain library", mx_caller_run, 1},
+        {P_DSO, "allocator's own file", mx_alloc_run, 1},
+        {P_DSO, "allocator's library", mx_other_run, 1},
+        {P_DSO, "executable", mx_exe_run, 0},
+        {P_DSO, "plain library", mx_caller_run, 0},
+        {P_LIBC, "executable (wrap)", mx_exe_run, 1},
+        {P_LIBC, "library (wrap)", mx_wrapcaller_run, 1},
+        {P_LIBC, "plain library", mx_caller_run, 0},
+    };
+    for (size_t i = 0; i < sizeof callers / sizeof *callers; ++i)
+        if (callers[i].placement == placement) run_c_caller(callers[i].name, callers[i].run, callers[i].linked);
     run_libc();
     run_cxx();
     fprintf(stderr, "matrix %s, %s: %u cells passed\n", argv[1], argv[2], cells);
