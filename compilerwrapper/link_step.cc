@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// The link step of allocscc (see link_step.h).
+#include "compilerwrapper/link_step.h"
+
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "compilerwrapper/link_inputs.h"
+#include "compilerwrapper/process.h"
+#include "compilerwrapper/temp_dir.h"
+#include "stubgen/shim_writer.h"
+
+namespace mallochooks::allocscc {
+
+namespace {
+
+struct link_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string shell_words(const std::vector<std::string> &argv) {
+    std::string out;
+    for (const std::string &a : argv) {
+        if (!out.empty()) out += ' ';
+        bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=+,./:@%") == std::string::npos;
+        if (plain) {
+            out += a;
+        } else {
+            out += '\'';
+            for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+            out += '\'';
+        }
+    }
+    return out;
+}
+
+class linker_run {
+public:
+    linker_run(const settings &config, const driver_command &cmd, const std::vector<std::string> &args)
+        : config_(config), cmd_(cmd), args_(args), tmp_(config.keep_temps) {}
+
+    int go() {
+        link_split split = split_link_args(args_);
+        std::vector<std::string> objects;
+        for (std::size_t k = 0; k < split.source_slots.size(); ++k) {
+            const std::string &source = split.link_args[split.source_slots[k]];
+            const std::string object = tmp_.file("source" + std::to_string(k) + ".o");
+            std::vector<std::string> argv = with_compiler(split.compile_args);
+            argv.push_back("-c");
+            if (!split.source_languages[k].empty()) argv.insert(argv.end(), {"-x", split.source_languages[k]});
+            argv.insert(argv.end(), {source, "-o", object});
+            if (int status = step(argv); status != 0) return status;
+            objects.push_back(object);
+            split.link_args[split.source_slots[k]] = object;
+        }
+
+        link_model_input in{&cmd_, [this] { return compiler_search_dirs(); }, &config_.functions, objects};
+        const link_analysis found = analyse_link(in);
+        if (config_.verbose) report(found);
+        if (!found.lto_units.empty())
+            throw link_error("link-time optimisation is not supported: " + found.lto_units.front() +
+                             " is compiler IR, so the functions the output defines cannot be found before the link "
+                             "(build without -flto, or link with the compiler itself)");
+
+        std::vector<std::string> link_argv = with_compiler(split.link_args);
+        std::vector<stubgen::shim_function> shims = shim_functions(found);
+        if (!shims.empty()) {
+            const std::string source = tmp_.file("shims.c"), object = tmp_.file("shims.o");
+            std::ofstream(source) << stubgen::write_shims(shims, stubgen::linkage::wrap);
+            std::vector<std::string> argv = with_compiler(cmd_.target_flags);
+            argv.insert(argv.end(), {"-x", "c", "-c", "-O2", "-fPIC", "-fexceptions", "-w", source, "-o", object});
+            if (int status = step(argv); status != 0) {
+                std::cerr << "allocscc: error: the shims did not compile (" << source << ")\n";
+                return status;
+            }
+            link_argv.push_back(object);
+            for (const std::string &flag : stubgen::link_flags(shims, stubgen::linkage::wrap)) link_argv.push_back(flag);
+        }
+        return step(link_argv);
+    }
+
+private:
+    std::vector<std::string> with_compiler(const std::vector<std::string> &args) const {
+        std::vector<std::string> argv = config_.compiler;
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+
+    int step(const std::vector<std::string> &argv) {
+        if (config_.verbose) std::cerr << "allocscc: running " << shell_words(argv) << "\n";
+        int status = run(argv);
+        if (pending_signal() != 0) {
+            tmp_.remove();
+            die_of_pending_signal();
+        }
+        return status;
+    }
+
+    std::vector<std::string> compiler_search_dirs() {
+        std::vector<std::string> argv = with_compiler(cmd_.target_flags);
+        argv.push_back("-print-search-dirs");
+        std::string out;
+        if (capture(argv, out) != 0) return {};
+        return parse_search_dirs(out);
+    }
+
+    // The declared global functions the link refers to or defines get a stub each.  Static ones cannot
+    // be reached by the linker (docs/allocscc.md, "Static allocation functions").
+    std::vector<stubgen::shim_function> shim_functions(const link_analysis &found) const {
+        std::set<std::string> symbols(found.referenced.begin(), found.referenced.end());
+        for (const definition &d : found.declared)
+            if (!d.local) symbols.insert(d.symbol);
+        std::vector<stubgen::shim_function> out;
+        for (const std::string &s : symbols) out.push_back({*found.declared_symbols.at(s), s});
+        return out;
+    }
+
+    void report(const link_analysis &found) const {
+        std::cerr << "allocscc: link inputs:";
+        for (const std::string &u : found.linked_units) std::cerr << " " << u;
+        std::cerr << "\n";
+        for (const definition &d : found.family)
+            std::cerr << "allocscc: the output defines malloc-family function " << d.symbol << " in " << d.unit
+                      << (d.weak ? " (weak)" : "") << "\n";
+        for (const definition &d : found.declared)
+            std::cerr << "allocscc: the output defines " << (d.local ? "static " : "") << "allocation function "
+                      << d.symbol << " in " << d.unit << "\n";
+        for (const std::string &s : found.referenced) std::cerr << "allocscc: the output calls allocation function " << s << "\n";
+    }
+
+    const settings &config_;
+    const driver_command &cmd_;
+    const std::vector<std::string> &args_;
+    temp_dir tmp_;
+};
+
+}  // namespace
+
+int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &args) {
+    try {
+        return linker_run(config, cmd, args).go();
+    } catch (const link_error &e) {
+        std::cerr << "allocscc: error: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+}  // namespace mallochooks::allocscc
