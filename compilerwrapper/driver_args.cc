@@ -213,6 +213,9 @@ driver_command parse_driver_args(const std::vector<std::string> &args) {
         // Anything else (warnings, -O, -f..., -D..., unknown options) does not change what is linked.
     }
 
+    // The driver puts -static before every input of the link: it applies to all -l, wherever it stood.
+    if (cmd.static_link)
+        for (link_input &in : cmd.inputs) in.static_only = true;
     if (has_m && !has_md && stop.empty()) stop = "-M";
     bool any_input = !cmd.inputs.empty();
     if (!stop.empty()) cmd.reason = stop;

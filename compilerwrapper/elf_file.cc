@@ -151,11 +151,14 @@ link_file read_link_file(const std::string &path) {
     Elf_Cmd cmd = ELF_C_READ_MMAP;
     for (Elf *m = elf_begin(fd.fd, cmd, top.elf); m != nullptr; m = elf_begin(fd.fd, cmd, top.elf)) {
         elf_handle member(m);
+        // The header belongs to the archive's cursor, which elf_next moves on: copy the name first.
         Elf_Arhdr *hdr = elf_getarhdr(m);
-        cmd = elf_next(m);
         if (hdr == nullptr) fail(path);
         std::string name = hdr->ar_name != nullptr ? hdr->ar_name : "";
-        if (name == "/" || name == "//" || name == "/SYM64/") continue;  // the symbol index, long names
+        if (name == "/" || name == "//" || name == "/SYM64/") {  // the symbol index, long names
+            cmd = elf_next(m);
+            continue;
+        }
         elf_unit unit{path + "(" + name + ")", name, file_kind::other, {}};
         if (elf_kind(m) == ELF_K_ELF) {
             read_elf(m, unit);
@@ -166,6 +169,7 @@ link_file read_link_file(const std::string &path) {
             if (unit.kind == file_kind::linker_script) unit.kind = file_kind::other;
         }
         file.units.push_back(std::move(unit));
+        cmd = elf_next(m);
     }
     return file;
 }

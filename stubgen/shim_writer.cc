@@ -43,7 +43,7 @@ __attribute__((always_inline)) static inline const void *mallochooks_site_enter(
 }
 static inline void mallochooks_site_leave(const void *const *saved) { )" MALLOCHOOKS_ALLOC_SITE_SYMBOL R"( = *saved; }
 #define MALLOCHOOKS_SITE_SCOPE \
-    __attribute__((cleanup(mallochooks_site_leave))) const void *const mallochooks_saved_site = \
+    __attribute__((cleanup(mallochooks_site_leave), unused)) const void *const mallochooks_saved_site = \
         mallochooks_site_enter(__builtin_return_address(0))
 
 )";
