@@ -75,7 +75,10 @@ public:
                 std::cerr << "allocscc: error: the shims did not compile (" << source << ")\n";
                 return status;
             }
-            link_argv.push_back(object);
+            // First, before every input: the stubs' references to the originals (__real_X, which the
+            // linker reads as X) must be undefined when the archives are scanned, or a member that
+            // defines X and was needed only through the now-wrapped references would not be pulled.
+            link_argv.insert(link_argv.begin() + static_cast<std::ptrdiff_t>(config_.compiler.size()), object);
             for (const std::string &flag : stubgen::link_flags(shims, stubgen::linkage::wrap)) link_argv.push_back(flag);
         }
         return step(link_argv);

@@ -23,8 +23,12 @@
 extern "C" {
 #endif
 
-extern __thread const void *__mallochooks_alloc_site
-    __attribute__((weak, visibility("hidden"), tls_model("initial-exec")));
+/* Readers define it too (MALLOCHOOKS_DEFINE_ALLOC_SITE, once per output): never test the address of an
+ * undefined weak TLS variable -- linkers relax the GOT load such a test needs into a `lea` that sets no
+ * flags, and the test reads garbage. */
+extern __thread const void *__mallochooks_alloc_site __attribute__((visibility("hidden"), tls_model("initial-exec")));
+#define MALLOCHOOKS_DEFINE_ALLOC_SITE                                                                 \
+    __attribute__((weak, visibility("hidden"), tls_model("initial-exec"))) __thread const void *__mallochooks_alloc_site;
 
 #ifdef __cplusplus
 }
