@@ -38,13 +38,18 @@ std::string shell_words(const std::vector<std::string> &argv) {
 
 class linker_run {
 public:
-    linker_run(const settings &config, const driver_command &cmd, const std::vector<std::string> &args)
-        : config_(config), cmd_(cmd), args_(args), tmp_(config.keep_temps) {}
+    linker_run(const settings &config, const driver_command &cmd, const std::vector<std::string> &original,
+               const std::vector<std::string> &args)
+        : config_(config), cmd_(cmd), original_(original), args_(args), tmp_(config.keep_temps) {}
 
     int go() {
         link_split split = split_link_args(args_);
+        // Sources are compiled apart when what they define matters: when functions are declared.  (Until
+        // the link-time backends are wired in, a link without declared functions adds nothing, and its
+        // sources stay the driver's business.)
+        const bool compile_apart = !config_.functions.empty();
         std::vector<std::string> objects;
-        for (std::size_t k = 0; k < split.source_slots.size(); ++k) {
+        for (std::size_t k = 0; compile_apart && k < split.source_slots.size(); ++k) {
             const std::string &source = split.link_args[split.source_slots[k]];
             const std::string object = tmp_.file("source" + std::to_string(k) + ".o");
             std::vector<std::string> argv = with_compiler(split.compile_args);
@@ -59,14 +64,16 @@ public:
         link_model_input in{&cmd_, [this] { return compiler_search_dirs(); }, &config_.functions, objects};
         const link_analysis found = analyse_link(in);
         if (config_.verbose) report(found);
-        if (!found.lto_units.empty())
+        // LTO IR hides what it defines and calls: with functions declared, the link cannot be done right.
+        if (compile_apart && !found.lto_units.empty())
             throw link_error("link-time optimisation is not supported: " + found.lto_units.front() +
                              " is compiler IR, so the functions the output defines cannot be found before the link "
                              "(build without -flto, or link with the compiler itself)");
+        std::vector<stubgen::shim_function> shims = shim_functions(found);
+        if (shims.empty()) return step(with_compiler(original_));  // nothing to add: the link as it was asked
 
         std::vector<std::string> link_argv = with_compiler(split.link_args);
-        std::vector<stubgen::shim_function> shims = shim_functions(found);
-        if (!shims.empty()) {
+        {
             const std::string source = tmp_.file("shims.c"), object = tmp_.file("shims.o");
             std::ofstream(source) << stubgen::write_shims(shims, stubgen::linkage::wrap);
             std::vector<std::string> argv = with_compiler(cmd_.target_flags);
@@ -135,15 +142,16 @@ private:
 
     const settings &config_;
     const driver_command &cmd_;
-    const std::vector<std::string> &args_;
+    const std::vector<std::string> &original_, &args_;
     temp_dir tmp_;
 };
 
 }  // namespace
 
-int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &args) {
+int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &original,
+         const std::vector<std::string> &expanded) {
     try {
-        return linker_run(config, cmd, args).go();
+        return linker_run(config, cmd, original, expanded).go();
     } catch (const link_error &e) {
         std::cerr << "allocscc: error: " << e.what() << "\n";
         return 1;

@@ -14,8 +14,10 @@
 
 namespace mallochooks::allocscc {
 
-// Links; `args` is the expanded argument list.  Returns the exit status allocscc should end with.
-int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &args);
+// Links.  `original` is the argument list as given (run unchanged when there is nothing to add),
+// `expanded` the same with response files expanded.  Returns the exit status allocscc should end with.
+int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &original,
+         const std::vector<std::string> &expanded);
 
 }  // namespace mallochooks::allocscc
 

@@ -60,12 +60,10 @@ int main(int argc, char **argv) {
         return fail(e.what());
     }
 
-    // Until the link-time backends are wired in, a link without declared allocation functions has
-    // nothing to add: it runs as it is, like every invocation that does not link.
-    if (!cmd.links || config.functions.empty()) {
+    if (!cmd.links) {
         std::vector<std::string> argv2 = config.compiler;
         argv2.insert(argv2.end(), args.begin(), args.end());
-        if (config.verbose) std::cerr << "allocscc: not linking with hooks (" << (cmd.links ? "nothing declared" : cmd.reason) << ")\n";
+        if (config.verbose) std::cerr << "allocscc: not a link (" << cmd.reason << "): running the compiler as it is\n";
         try {
             ac::exec_replacing(argv2);
         } catch (const std::exception &e) {
@@ -73,7 +71,7 @@ int main(int argc, char **argv) {
         }
     }
     try {
-        return ac::link(config, cmd, expanded);
+        return ac::link(config, cmd, args, expanded);
     } catch (const ac::spawn_error &e) {
         return fail(e.what(), 127);
     } catch (const std::exception &e) {
