@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "compilerwrapper/link_inputs.h"
+#include "compilerwrapper/object_cache.h"
 #include "compilerwrapper/process.h"
 #include "compilerwrapper/temp_dir.h"
 #include "stubgen/shim_writer.h"
@@ -74,14 +75,9 @@ public:
 
         std::vector<std::string> link_argv = with_compiler(split.link_args);
         {
-            const std::string source = tmp_.file("shims.c"), object = tmp_.file("shims.o");
-            std::ofstream(source) << stubgen::write_shims(shims, stubgen::linkage::wrap);
-            std::vector<std::string> argv = with_compiler(cmd_.target_flags);
-            argv.insert(argv.end(), {"-x", "c", "-c", "-O2", "-fPIC", "-fexceptions", "-w", source, "-o", object});
-            if (int status = step(argv); status != 0) {
-                std::cerr << "allocscc: error: the shims did not compile (" << source << ")\n";
+            std::string object = tmp_.file("shims.o");
+            if (int status = compile_shims(stubgen::write_shims(shims, stubgen::linkage::wrap), object); status != 0)
                 return status;
-            }
             // First, before every input: the stubs' references to the originals (__real_X, which the
             // linker reads as X) must be undefined when the archives are scanned, or a member that
             // defines X and was needed only through the now-wrapped references would not be pulled.
@@ -106,6 +102,29 @@ private:
             die_of_pending_signal();
         }
         return status;
+    }
+
+    // Compiles the shims into `object`, or points `object` at the same shims compiled by an earlier link.
+    int compile_shims(const std::string &text, std::string &object) {
+        const std::string source = tmp_.file("shims.c");
+        std::ofstream(source) << text;
+        std::vector<std::string> options = cmd_.target_flags;
+        options.insert(options.end(), {"-x", "c", "-c", "-O2", "-fPIC", "-fexceptions", "-w"});
+        const object_cache cache(config_.cache_dir);
+        const std::string key = object_cache::key(text, with_compiler(options), find_in_path(config_.compiler[0]));
+        if (auto cached = cache.find(key)) {
+            if (config_.verbose) std::cerr << "allocscc: shims compiled by an earlier link: " << *cached << "\n";
+            object = *cached;
+            return 0;
+        }
+        std::vector<std::string> argv = with_compiler(options);
+        argv.insert(argv.end(), {source, "-o", object});
+        if (int status = step(argv); status != 0) {
+            std::cerr << "allocscc: error: the shims did not compile (" << source << ")\n";
+            return status;
+        }
+        cache.store(key, object);
+        return 0;
     }
 
     std::vector<std::string> compiler_search_dirs() {

@@ -2,6 +2,8 @@
 // Reads and checks allocscc's settings (see settings.h).
 #include "compilerwrapper/settings.h"
 
+#include "compilerwrapper/object_cache.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,6 +19,8 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_FREE_FNS", "", "descriptors of its free functions: `xfree(P)`"},
     {"ALLOCSCC_SUBALLOC_FNS", "", "descriptors of its suballocator functions (allocation and free)"},
     {"ALLOCSCC_FNS_FILE", "", "a descriptor file (same as the `--alloc-fns=FILE` option)"},
+    {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
+     "where compiled shims are kept for the next link; empty: no cache"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };
@@ -78,6 +82,8 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     auto cc = vars.find(out.compiler_variable);
     out.compiler = split_words(cc != vars.end() ? cc->second : (lang == language::cxx ? "c++" : "cc"));
     if (out.compiler.empty()) throw settings_error(out.compiler_variable + " is empty: it must name a compiler driver");
+    auto cache = vars.find("ALLOCSCC_CACHE_DIR");
+    out.cache_dir = cache != vars.end() ? cache->second : object_cache::default_dir();
     out.keep_temps = flag(vars, "ALLOCSCC_KEEP_TEMPS");
     out.verbose = flag(vars, "ALLOCSCC_VERBOSE");
 

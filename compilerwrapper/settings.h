@@ -33,6 +33,7 @@ struct settings {
     std::vector<std::string> compiler;  // the underlying driver and any fixed arguments ("ccache gcc")
     std::string compiler_variable;      // ALLOCSCC_CC or ALLOCSCC_CXX: named in messages
     std::vector<stubgen::descriptor> functions;
+    std::string cache_dir;  // compiled shims are kept here ("" = no cache)
     bool keep_temps = false;
     bool verbose = false;
 };

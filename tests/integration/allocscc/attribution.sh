@@ -46,5 +46,10 @@ for ld in bfd gold lld; do
     fail "C++ program, ld.$ld"; cat out
   fi
 done
+# The shims of the links above were compiled once per compiler and language setting, then reused.
+ALLOCSCC_VERBOSE=1 "$ALLOCSCC" -rdynamic main.o util.o alloc2.o -o prog5 2>log
+check "a later link takes the compiled shims from the cache" grep -q "shims compiled by an earlier link" log
+rm -rf nocache && ALLOCSCC_CACHE_DIR= ALLOCSCC_VERBOSE=1 "$ALLOCSCC" -rdynamic main.o util.o alloc2.o -o prog6 2>log
+check "ALLOCSCC_CACHE_DIR= compiles the shims every time" bash -c "! grep -q 'earlier link' log && grep -q 'shims.c' log && ./prog6 >/dev/null"
 check "no temporary file is left behind" [ -z "$(ls -A tmp)" ]
 finish

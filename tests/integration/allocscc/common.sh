@@ -12,6 +12,8 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/allocscc-test-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
+# Compiled shims are cached per test, never in the user's cache.
+export ALLOCSCC_CACHE_DIR=$WORK/shim-cache
 checks=0 failures=0
 pass() { checks=$((checks + 1)); echo "ok: $*"; }
 fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAILED: $*"; }
