@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace mallochooks::allocscc {
@@ -114,6 +116,49 @@ void read_elf(Elf *elf, elf_unit &unit) {
 
 }  // namespace
 
+namespace {
+
+// A thin archive (`ar rcT`) holds only its index and the names of its members, which are files of their
+// own, named relative to the archive's directory; libelf does not read them, so the headers are read here
+// and each member file is read as a unit of the archive.
+void read_thin_archive(const std::string &path, link_file &file) {
+    std::ifstream in(path, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    std::string long_names;
+    for (std::size_t at = 8; at + 60 <= data.size();) {
+        std::string name = data.substr(at, 16);
+        const std::size_t size = std::strtoul(data.substr(at + 48, 10).c_str(), nullptr, 10);
+        at += 60;
+        name.erase(name.find_last_not_of(' ') + 1);
+        if (name == "/" || name == "/SYM64/") {  // the index: its data is in the archive
+            at += size + (size & 1);
+            continue;
+        }
+        if (name == "//") {  // the long names: in the archive too
+            long_names = data.substr(at, size);
+            at += size + (size & 1);
+            continue;
+        }
+        if (name.size() > 1 && name[0] == '/') {  // "/offset" into the long names, ended by "/\n"
+            const std::size_t off = std::strtoul(name.c_str() + 1, nullptr, 10);
+            name = long_names.substr(off, long_names.find("/\n", off) - off);
+        } else if (!name.empty() && name.back() == '/') {
+            name.pop_back();
+        }
+        // Members' data is not in a thin archive: nothing to skip.
+        const std::string member_path = !name.empty() && name[0] == '/' ? name : dir + "/" + name;
+        link_file member = read_link_file(member_path);
+        for (elf_unit &u : member.units) {
+            u.name = path + "(" + name + ")";
+            u.member = name;
+            file.units.push_back(std::move(u));
+        }
+    }
+}
+
+}  // namespace
+
 link_file read_link_file(const std::string &path) {
     static const bool initialised = elf_version(EV_CURRENT) != EV_NONE;
     if (!initialised) throw elf_error("libelf is out of date");
@@ -130,6 +175,10 @@ link_file read_link_file(const std::string &path) {
         std::ostringstream s;
         s << in.rdbuf();
         file.script = s.str();
+        return file;
+    }
+    if (file.kind == file_kind::archive && got >= 8 && std::memcmp(head, "!<thin>\n", 8) == 0) {
+        read_thin_archive(path, file);
         return file;
     }
     if (file.kind == file_kind::llvm_bitcode) {

@@ -53,17 +53,22 @@ void make_fixture() {
     made = true;
 }
 
+// "dir/lib/libx.a(../m.o)" -> "libx.a(../m.o)": the file's own name and the member as stored.
+std::string short_unit(const std::string &unit) {
+    return unit.substr(unit.rfind('/', unit.find('(')) + 1);
+}
+
 struct result {
     ac::link_analysis a;
     std::vector<std::string> family() const {
         std::vector<std::string> out;
-        for (auto &d : a.family) out.push_back(d.symbol + "@" + d.unit.substr(d.unit.rfind('/') + 1));
+        for (auto &d : a.family) out.push_back(d.symbol + "@" + short_unit(d.unit));
         std::sort(out.begin(), out.end());
         return out;
     }
     std::vector<std::string> declared() const {
         std::vector<std::string> out;
-        for (auto &d : a.declared) out.push_back((d.local ? "static " : "") + d.symbol + "@" + d.unit.substr(d.unit.rfind('/') + 1));
+        for (auto &d : a.declared) out.push_back((d.local ? "static " : "") + d.symbol + "@" + short_unit(d.unit));
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -110,6 +115,14 @@ TEST_CASE("archives: only the members the link pulls count, rescanned until noth
     auto r3 = analyse("main.o -Wl,--whole-archive lib/libmix.a -Wl,--no-whole-archive");
     CHECK(r3.family() == std::vector<std::string>{"calloc@libmix.a(unused.o)", "free@libmix.a(mymalloc.o)",
                                                   "malloc@libmix.a(mymalloc.o)"});
+    // A thin archive: the same members, read from their own files (named relative to the archive, as ar
+    // stored them).
+    sh("ar rcT lib/libthin.a xmalloc.o mymalloc.o unused.o && ar rcT lib/libthinlong.a needs_more.o helper.o");
+    auto r4 = analyse("main.o -Llib -lthin");
+    CHECK(r4.family() == std::vector<std::string>{"free@libthin.a(../mymalloc.o)", "malloc@libthin.a(../mymalloc.o)"});
+    CHECK(r4.declared() == std::vector<std::string>{"static local_alloc@libthin.a(../xmalloc.o)", "xmalloc@libthin.a(../xmalloc.o)"});
+    auto r5 = analyse("-u xstrdup lib/libthinlong.a", "xstrdup(a)p");
+    CHECK(std::count(r5.a.linked_units.begin(), r5.a.linked_units.end(), dir + "/lib/libthinlong.a(../helper.o)") == 1);
     // Nothing refers to the archive's symbols: nothing is pulled.
     CHECK(analyse("lib/libmix.a -shared").a.linked_units.empty());
 }
