@@ -8,9 +8,13 @@
 //     backends/preload/terminal.h  the next definition after this object (LD_PRELOAD), found by fake_dlsym
 //     backends/wrap/terminal.h     __real_X, bound by ld --wrap
 //     backends/wrapdl/terminal.h   the output's own allocator, reached through link-time aliases
+//                                  (__mallochooks_real_X, written by mallochooks-alias)
 // Terminals never raise events and never allocate through the hooked path.
 #ifndef MALLOCHOOKS_BACKENDS_TERMINAL_H
 #define MALLOCHOOKS_BACKENDS_TERMINAL_H
+
+#include <malloc.h>
+#include <stdlib.h>
 
 #include <type_traits>
 
@@ -33,5 +37,28 @@ template <class T> struct terminal_check {
 template <class T> inline constexpr bool is_terminal = terminal_check<T>::value;
 
 }  // namespace mallochooks
+
+// MALLOCHOOKS_DIRECT_TERMINAL_HOOKS(prefix, prologue): inside a terminal's class body, one static hook per
+// entry of MALLOCHOOKS_HOOK_API that runs `prologue` (a statement, or nothing) and calls
+// prefix##<underlying allocator function> (the list's fourth element: malloc, calloc, free, realloc,
+// memalign, malloc_usable_size) with the hook's arguments.  The link-time terminals are exactly this, over
+// names the linker binds: __real_malloc, __mallochooks_real_malloc...
+#define MALLOCHOOKS_DIRECT_TERMINAL_HOOK_(r, data, e)                                               \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *) { \
+        BOOST_PP_TUPLE_ELEM(1, data)                                                                \
+        return BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_UNDERLYING(e))(               \
+            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)));                                        \
+    }
+#define MALLOCHOOKS_DIRECT_TERMINAL_HOOKS(prefix, prologue) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DIRECT_TERMINAL_HOOK_, (prefix, prologue), MALLOCHOOKS_HOOK_API)
+
+// MALLOCHOOKS_DECLARE_UNDERLYING(prefix, attributes): extern "C" declarations of prefix##<underlying> for
+// every hook, each with exactly the type glibc gives the underlying function (decltype), so a mismatch
+// cannot compile.  `attributes` go in front (e.g. a visibility), or leave it empty.
+#define MALLOCHOOKS_DECLARE_UNDERLYING_(r, data, e)                                                 \
+    extern "C" BOOST_PP_TUPLE_ELEM(1, data) decltype(::MALLOCHOOKS_UNDERLYING(e))                   \
+        BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_UNDERLYING(e));
+#define MALLOCHOOKS_DECLARE_UNDERLYING(prefix, attributes) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DECLARE_UNDERLYING_, (prefix, attributes), MALLOCHOOKS_HOOK_API)
 
 #endif

@@ -5,6 +5,10 @@
 // mallochooks::user_api<mallochooks::front<Hooks>>.  `Hooks` must be a single identifier (a type alias of
 // a mallochooks::chain).  Each entry point's type is checked against glibc's declaration.
 //
+// MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "hidden") does the same with another symbol
+// visibility: the link-time backends' entry points are bound inside one output and must not be exported
+// (wrap), or must have default visibility for a reason of the linker's (wrapdl, see docs/link-time.md).
+//
 // Use it once per runtime library, at global scope, in a file compiled with the runtime flags.
 #ifndef MALLOCHOOKS_ENTRY_POINTS_H
 #define MALLOCHOOKS_ENTRY_POINTS_H
@@ -17,7 +21,7 @@
 #include "mallochooks/family.h"
 
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
-    extern "C" __attribute__((visibility("default"), noinline))                                       \
+    extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
     MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
         MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
         return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
@@ -29,14 +33,27 @@
         mallochooks_signature_check_, BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))) = \
         &BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e));
 
+#define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks), MALLOCHOOKS_USER_API)
+    MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
+
+// MALLOCHOOKS_READY_AT_LOAD(Hooks): initialise front<Hooks> from a constructor, one thread at a time (a
+// program's constructors run before main, a dlopened library's under the loader's lock), if no allocation
+// has done it before (it costs one load then).  For chains whose first call may otherwise come from
+// several threads at once: front<> makes none of them wait, so all but the one initialising would pass
+// unseen.  That is the case of link-time hooks (their first call may come from a program's threads) and
+// of a tool's exported chain (link-time hooks may be the first to call it).  `Hooks`: one identifier.
+#define MALLOCHOOKS_READY_AT_LOAD(Hooks) \
+    __attribute__((constructor)) static void BOOST_PP_CAT(mallochooks_ready_, Hooks)() { ::mallochooks::front<Hooks>::try_init(); }
 
 // MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, "name"): export, under MALLOCHOOKS_LAYER_SYMBOL, the layer and
 // the library's whole chain (front<Hooks>: initialised, guarded) for link-time hooks elsewhere in the
-// process to adopt (mallochooks/dynamic.h).  Put the symbol in the library's export list.
+// process to adopt (mallochooks/dynamic.h), and make that chain ready at load.  Put the symbol in the
+// library's export list.
 #define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
     extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
-        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value);
+        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
+    MALLOCHOOKS_READY_AT_LOAD(Hooks)
 
 #endif

@@ -17,6 +17,11 @@
 
 #include "backends/elf/elf_view.h"
 
+// Weak: in a -static link there is no dynamic loader to define it, and libc.a's definition sits in a
+// member (dl-debug.o) that only static dlopen pulls in; a strong reference would drag that in or fail.
+// Absent, there is no link map to walk and every lookup finds nothing, which is the truth.
+extern struct r_debug _r_debug __attribute__((weak));
+
 namespace mallochooks::elf {
 
 namespace {
@@ -181,6 +186,7 @@ void *lookup_in_dynamic(const DynamicSection &dynamic, const char *name, const c
 const link_map *first_object() noexcept {
     // The head of the base namespace never changes once the program runs, so even a copy of _r_debug
     // made by a copy relocation in a non-PIC executable (taken after rtld set r_map) is correct.
+    if (&_r_debug == nullptr) return nullptr;
     return __atomic_load_n(&_r_debug.r_map, __ATOMIC_ACQUIRE);
 }
 
@@ -195,6 +201,22 @@ const link_map *object_containing(const void *addr) noexcept {
     for (const link_map *object = first_object(); object != nullptr; object = next_object(object))
         if (program_headers_of(object).load_segment_contains(addr)) return object;
     return nullptr;
+}
+
+address_range extent_of(const link_map *object) noexcept {
+    address_range range;
+    if (object == nullptr) return range;
+    const ProgramHeaders headers = program_headers_of(object);
+    bool first = true;
+    for (size_t i = 0; i < headers.count; ++i) {
+        const ElfW(Phdr) &ph = headers.table[i];
+        if (ph.p_type != PT_LOAD) continue;
+        const uintptr_t begin = headers.bias + ph.p_vaddr, end = begin + ph.p_memsz;
+        if (first || begin < range.begin) range.begin = begin;
+        if (first || end > range.end) range.end = end;
+        first = false;
+    }
+    return range;
 }
 
 void *lookup_in(const link_map *object, const char *name, const char *version) noexcept {

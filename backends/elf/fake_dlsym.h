@@ -14,6 +14,7 @@
 
 #include <link.h>
 #include <stddef.h>
+#include <stdint.h>
 
 namespace mallochooks::elf {
 
@@ -24,8 +25,20 @@ const link_map *object_with_dynamic(const void *dynamic) noexcept;
 // The link_map entry of the object whose loaded segments (PT_LOAD) contain `addr`, or nullptr.
 const link_map *object_containing(const void *addr) noexcept;
 
-// The first object of the link map (the executable).
+// The first object of the link map (the executable), or nullptr in a process without one (a -static
+// executable that never dlopened anything: its _r_debug, if linked at all, is empty).
 const link_map *first_object() noexcept;
+
+// The addresses an object's loaded segments (PT_LOAD) span: [begin, end).  Empty (begin == end) when
+// its program headers cannot be found.  The loader reserves the whole span when it maps an object, so
+// nothing else is mapped between its segments and a range test is as good as a per-segment one.
+struct address_range {
+    uintptr_t begin = 0, end = 0;
+    bool contains(const void *address) const noexcept {
+        return reinterpret_cast<uintptr_t>(address) - begin < end - begin;
+    }
+};
+address_range extent_of(const link_map *object) noexcept;
 
 // Look `name` up in one object only.  version == nullptr: unversioned lookup (dlsym rules); otherwise the
 // symbol with exactly that version name (dlvsym rules).  Returns the symbol's run-time address (the

@@ -3,13 +3,18 @@
 # Each runtime library exports exactly the user API (from the family list) plus its own extra symbols,
 # and needs neither libstdc++ nor libgcc_s at run time.
 # Usage: exports.sh PRINT_FAMILY LIBRARY[:extra,extra...]...
+# An extras list that starts with "-," means the library exports only the extras, not the user API.
 set -u
 family=$("$1") || exit 1; shift
 status=0
 for spec in "$@"; do
-  lib=${spec%%:*}; extras=
-  [ "$spec" != "$lib" ] && extras=$(echo "${spec#*:}" | tr ',' '\n')
-  expected=$(printf '%s\n%s\n' "$family" "$extras" | sed '/^$/d' | sort)
+  lib=${spec%%:*}; extras=; api=$family
+  if [ "$spec" != "$lib" ]; then
+    rest=${spec#*:}
+    case $rest in -,*) api=; rest=${rest#-,} ;; esac
+    extras=$(echo "$rest" | tr ',' '\n')
+  fi
+  expected=$(printf '%s\n%s\n' "$api" "$extras" | sed '/^$/d' | sort)
   actual=$(nm -D --defined-only "$lib" | awk '{print $3}' | sed 's/@.*//' | sort)
   if [ "$expected" != "$actual" ]; then
     echo "exports: $(basename "$lib") exports differ from the list (< expected, > actual):"

@@ -8,6 +8,11 @@
 // dlerror's message translation would take that lock again (glibc's rwlock then returns EDEADLK and the
 // translation code unlocks a lock it never got, wedging the next setlocale).  Event clients must not call
 // into glibc's gettext, strerror or dlerror from events for that reason; docs/events.md says so.
+//
+// Every logged event records its route (recorder.h): the exported chain and layer set a thread-local
+// route for the duration of the call they serve, so a test can tell events that link-time hooks handed
+// over from events the preloaded entry points raised themselves.  Built twice: librecorder.so exports
+// malloc and friends, librecorder_layer.so only the layer (its version script leaves malloc local).
 #include "recorder.h"
 
 #include <dlfcn.h>
@@ -25,6 +30,7 @@ struct {
     std::atomic<uint64_t> post_init, pre_alloc, post_successful_alloc, pre_nonnull_free, post_nonnull_free;
     std::atomic<uint64_t> pre_nonnull_nonzero_realloc, post_nonnull_nonzero_realloc, failed_realloc;
     std::atomic<int64_t> live;
+    std::atomic<uint64_t> layer_post_init;
 } counts;
 
 // One log, written by whichever thread called mhtest_log_begin (one at a time, by contract).
@@ -32,18 +38,19 @@ constexpr size_t log_capacity = 4096;
 __thread bool logging __attribute__((tls_model("initial-exec")));
 size_t logged;
 __thread bool dlsym_armed __attribute__((tls_model("initial-exec")));
+__thread uint32_t route __attribute__((tls_model("initial-exec")));  // MHTEST_ROUTE_PRELOAD unless set
 void *dlsym_result;
 const char *dlerror_result;
 mhtest_event the_log[log_capacity];
 
 void log_event(uint32_t kind, void *ptr, void *new_ptr, size_t size, size_t alignment, const void *caller) {
     if (!logging) return;
-    if (logged < log_capacity) the_log[logged] = mhtest_event{kind, ptr, new_ptr, size, alignment, caller};
+    if (logged < log_capacity) the_log[logged] = mhtest_event{kind, route, ptr, new_ptr, size, alignment, caller};
     ++logged;
 }
 
 struct recorder : mallochooks::event_client {
-    static void post_init() { counts.post_init++; }
+    static void post_init() { (route == MHTEST_ROUTE_LAYER ? counts.layer_post_init : counts.post_init)++; }
     static void pre_alloc(size_t *size, size_t *alignment, const void *caller) {
         counts.pre_alloc++;
         if (dlsym_armed) {
@@ -80,12 +87,54 @@ struct recorder : mallochooks::event_client {
     }
 };
 
-using recorder_hooks = mallochooks::chain<mallochooks::event_layer<recorder>, mallochooks::preload::terminal>;
+using recorder_layer = mallochooks::event_layer<recorder>;
+using recorder_hooks = mallochooks::chain<recorder_layer, mallochooks::preload::terminal>;
+
+// Sets this thread's route for one call, and puts back what was there.
+class route_scope {
+public:
+    explicit route_scope(uint32_t r) : saved_(route) { route = r; }
+    ~route_scope() { route = saved_; }
+
+private:
+    uint32_t saved_;
+};
+
+// The exported chain: the same initialised, guarded chain as the entry points, entered with the route set.
+struct chain_route {
+#define RECORDER_CHAIN_HOOK_(r, data, e)                                                                  \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) { \
+        route_scope scope(MHTEST_ROUTE_CHAIN);                                                            \
+        return mallochooks::front<recorder_hooks>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }
+    MALLOCHOOKS_FOR_EACH(RECORDER_CHAIN_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+#undef RECORDER_CHAIN_HOOK_
+};
+
+// The exported layer: the event layer, entered with the route set.
+struct layer_route {
+    template <class Next> static void init(Next next) {
+        route_scope scope(MHTEST_ROUTE_LAYER);
+        recorder_layer::init(next);
+    }
+#define RECORDER_LAYER_HOOK_(r, data, e)                                                                  \
+    template <class Next>                                                                                 \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
+                                                  const void *caller) {                                   \
+        route_scope scope(MHTEST_ROUTE_LAYER);                                                            \
+        return recorder_layer::MALLOCHOOKS_NAME(e)(next, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    }
+    MALLOCHOOKS_FOR_EACH(RECORDER_LAYER_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+#undef RECORDER_LAYER_HOOK_
+};
 
 }  // namespace
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS(, recorder_hooks)
-MALLOCHOOKS_EXPORT_LAYER(mallochooks::event_layer<recorder>, recorder_hooks, "recorder")
+// As MALLOCHOOKS_EXPORT_LAYER does, with the route-setting wrappers around the layer and the chain.
+extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 =
+    mallochooks::layer_of<layer_route>::value("recorder", &mallochooks::table_of<chain_route>::value);
+MALLOCHOOKS_READY_AT_LOAD(recorder_hooks)
 
 extern "C" __attribute__((visibility("default"))) void mhtest_get_counts(mhtest_counts *out) {
     out->post_init = counts.post_init;
@@ -97,6 +146,7 @@ extern "C" __attribute__((visibility("default"))) void mhtest_get_counts(mhtest_
     out->post_nonnull_nonzero_realloc = counts.post_nonnull_nonzero_realloc;
     out->failed_realloc = counts.failed_realloc;
     out->live = counts.live;
+    out->layer_post_init = counts.layer_post_init;
 }
 
 extern "C" __attribute__((visibility("default"))) void mhtest_log_begin(void) {

@@ -425,6 +425,25 @@ TEST_CASE("fake_dlsym: object_containing agrees with dladdr", "[fake_dlsym]") {
     }
 }
 
+TEST_CASE("fake_dlsym: extent_of spans exactly what object_containing attributes to the object", "[fake_dlsym]") {
+    const link_map *libc = loaded("libc.so.6");
+    REQUIRE(libc != nullptr);
+    static int executable_data;
+    const el::address_range exe = el::extent_of(el::first_object()), c = el::extent_of(libc);
+    CHECK(exe.contains(address_of(&fdl_exe_function)));
+    CHECK(exe.contains(&executable_data));
+    CHECK(!exe.contains(dlsym(handle_of(libc), "malloc")));
+    CHECK(c.contains(dlsym(handle_of(libc), "malloc")));
+    CHECK(c.contains(libc->l_ld));
+    CHECK(!c.contains(&executable_data));
+    int on_the_stack = 0;
+    CHECK(!c.contains(&on_the_stack));
+    CHECK(!exe.contains(&on_the_stack));
+    const el::address_range none = el::extent_of(nullptr);
+    CHECK(!none.contains(nullptr));
+    CHECK(!none.contains(&executable_data));
+}
+
 TEST_CASE("fake_dlsym: the vDSO (read-only, unrelocated dynamic section)", "[fake_dlsym]") {
     const link_map *v = vdso();
     if (v == nullptr) {

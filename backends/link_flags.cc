@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// The link flags of the link-time backends (see link_flags.h).
+#include "backends/link_flags.h"
+
+#include <algorithm>
+
+#include "backends/family_names.h"
+
+namespace mallochooks {
+
+link_flags_result link_flags(const link_request &request) {
+    link_flags_result result;
+    auto add = [&](const std::string &flag) { result.flags.push_back("-Wl," + flag); };
+    if (request.backend == link_backend::wrap) {
+        for (const char *name : names::user_api) add(std::string("--wrap=") + name);
+        return result;
+    }
+
+    for (const std::string &name : request.defined) {
+        if (names::user_api_index(name.c_str()) < 0) {
+            result.error = "'" + name + "' is not a function of the malloc family";
+            return result;
+        }
+    }
+    if (request.defined.empty()) {
+        result.error = "wrapdl needs the family functions the output defines (none given); an output that "
+                       "defines none links with the wrap backend";
+        return result;
+    }
+    // In the family's order, each once, whatever order the caller gave them in.
+    auto defines = [&](const char *name) {
+        return std::find(request.defined.begin(), request.defined.end(), name) != request.defined.end();
+    };
+    const std::string entry = names::wrapdl_entry_prefix, real = names::wrapdl_real_prefix,
+                      fallback = names::wrapdl_fallback_prefix;
+    for (const char *name : names::user_api) {
+        if (!defines(name)) continue;
+        add("--defsym=" + std::string(name) + "=" + entry + name);
+        add("--undefined=" + entry + name);
+        add("--undefined=" + real + name);
+    }
+    for (const char *name : names::wrapdl_called) {
+        if (defines(name)) continue;
+        add("--defsym=" + real + name + "=" + fallback + name);
+        add("--undefined=" + fallback + name);
+    }
+    if (!request.version_script.empty()) add("--version-script=" + request.version_script);
+    return result;
+}
+
+}  // namespace mallochooks

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// The wrapdl backend's entry points, __mallochooks_wrapdl_malloc ...: the member of libmallochooks.a that
+// the wrapdl link flags pull in (-u) and point the family's names at (--defsym X=__mallochooks_wrapdl_X).
+//
+// Default visibility, although nothing should bind to these names: ld.bfd and gold give a symbol defined
+// by `--defsym X=Y` the visibility of Y, so a hidden Y would leave X hidden, and then other objects (libc's
+// strdup, every library of the program) would no longer reach this output's malloc.  An executable does
+// not export them (nothing references them dynamically); a shared library does unless its version script
+// makes them local (the link flags add one for libraries without their own; docs/link-time.md).
+//
+// Chain: adopted_layer (a preloaded tool's layer in front of our allocator, if there is one) ->
+// wrapdl::terminal.
+#include "backends/wrapdl/terminal.h"
+#include "libmallochooks/adopted_layer.h"
+#include "libmallochooks/entry_points.h"
+
+namespace {
+using wrapdl_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::adopt::tool_layer>,
+                                        mallochooks::wrapdl::terminal>;
+}  // namespace
+
+// Find the tool before the program's threads can race their first calls.
+MALLOCHOOKS_READY_AT_LOAD(wrapdl_hooks)
+
+MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(MALLOCHOOKS_WRAPDL_ENTRY, wrapdl_hooks, "default")

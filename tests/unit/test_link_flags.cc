@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// The link flags (backends/link_flags.h): wrap diverts every family function; wrapdl gives every function
+// the allocator defines to the hooks, pulls in what it needs, and binds each function the terminal calls
+// but the allocator lacks to its fallback; bad requests are refused.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "backends/family_names.h"
+#include "backends/link_flags.h"
+
+namespace {
+bool has(const std::vector<std::string> &flags, const std::string &flag) {
+    return std::find(flags.begin(), flags.end(), flag) != flags.end();
+}
+size_t count_prefix(const std::vector<std::string> &flags, const std::string &prefix) {
+    return size_t(std::count_if(flags.begin(), flags.end(), [&](const std::string &f) { return f.rfind(prefix, 0) == 0; }));
+}
+}  // namespace
+
+TEST_CASE("link flags: wrap diverts each family function and nothing else") {
+    const auto result = mallochooks::link_flags({mallochooks::link_backend::wrap, {}, {}});
+    REQUIRE(result.error.empty());
+    REQUIRE(result.flags.size() == std::size(mallochooks::names::user_api));
+    for (const char *name : mallochooks::names::user_api) REQUIRE(has(result.flags, std::string("-Wl,--wrap=") + name));
+}
+
+TEST_CASE("link flags: wrapdl hooks what the allocator defines and falls back for the rest") {
+    mallochooks::link_request request{mallochooks::link_backend::wrapdl, {"realloc", "free", "malloc", "calloc"}, {}};
+    const auto result = mallochooks::link_flags(request);
+    REQUIRE(result.error.empty());
+    for (const char *name : {"malloc", "calloc", "realloc", "free"}) {
+        REQUIRE(has(result.flags, std::string("-Wl,--defsym=") + name + "=__mallochooks_wrapdl_" + name));
+        REQUIRE(has(result.flags, std::string("-Wl,--undefined=__mallochooks_wrapdl_") + name));
+        REQUIRE(has(result.flags, std::string("-Wl,--undefined=__mallochooks_real_") + name));
+        REQUIRE(!has(result.flags, std::string("-Wl,--defsym=__mallochooks_real_") + name + "=__mallochooks_fallback_" + name));
+    }
+    // What the terminal calls and the allocator lacks: each hook's underlying function and the aligned
+    // alternatives the memalign fallback tries.
+    for (const char *name : {"memalign", "malloc_usable_size", "posix_memalign", "aligned_alloc"}) {
+        REQUIRE(has(result.flags, std::string("-Wl,--defsym=__mallochooks_real_") + name + "=__mallochooks_fallback_" + name));
+        REQUIRE(has(result.flags, std::string("-Wl,--undefined=__mallochooks_fallback_") + name));
+    }
+    // Functions the allocator lacks and the terminal never calls get nothing: calls to them keep going
+    // wherever they went without hooks.
+    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=valloc") == 0);
+    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=") == 4 + 4);
+    REQUIRE(count_prefix(result.flags, "-Wl,--version-script") == 0);
+    // The order of the request does not matter: the family list's order is used.
+    std::reverse(request.defined.begin(), request.defined.end());
+    REQUIRE(mallochooks::link_flags(request).flags == result.flags);
+}
+
+TEST_CASE("link flags: a library without its own version script gets ours") {
+    const auto result = mallochooks::link_flags({mallochooks::link_backend::wrapdl, {"malloc", "free"}, "/x/wrapdl-shared.map"});
+    REQUIRE(result.error.empty());
+    REQUIRE(result.flags.back() == "-Wl,--version-script=/x/wrapdl-shared.map");
+}
+
+TEST_CASE("link flags: wrapdl refuses names outside the family and an empty set") {
+    auto result = mallochooks::link_flags({mallochooks::link_backend::wrapdl, {"malloc", "strdup"}, {}});
+    REQUIRE(result.error.find("strdup") != std::string::npos);
+    REQUIRE(result.flags.empty());
+    result = mallochooks::link_flags({mallochooks::link_backend::wrapdl, {}, {}});
+    REQUIRE(!result.error.empty());
+}
