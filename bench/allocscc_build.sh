@@ -5,10 +5,10 @@
 # the first link of a build compiles them, the next ones take them from allocscc's cache),
 # and the run time of the same program built both ways (no event client loaded).  Targets from the issue:
 # compile steps ~1.0x, links <= 1.5x.  Run on demand (`meson test --benchmark`, or directly):
-#   allocscc_build.sh ALLOCSCC CC [FILES] [ROUNDS]
+#   allocscc_build.sh ALLOCSCC CC RUNTIME_DIR [FILES] [ROUNDS]
 set -eu
-ALLOCSCC=$1 CC_UNDER=$2 FILES=${3:-40} ROUNDS=${4:-3}
-export ALLOCSCC_CC=$CC_UNDER
+ALLOCSCC=$1 CC_UNDER=$2 FILES=${4:-40} ROUNDS=${5:-3}
+export ALLOCSCC_CC=$CC_UNDER ALLOCSCC_RUNTIME_DIR=$3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/allocscc-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"

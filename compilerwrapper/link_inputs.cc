@@ -12,7 +12,7 @@
 #include <memory>
 #include <sstream>
 
-#include "stubgen/family_names.h"
+#include "backends/family_names.h"
 
 namespace mallochooks::allocscc {
 
@@ -129,9 +129,12 @@ public:
             case link_input::kind::file:
                 add_path(input.value, input);
                 break;
-            case link_input::kind::library:
-                add_path(resolve(input.value, input.static_only), input);
+            case link_input::kind::library: {
+                const std::string path = resolve(input.value, input.static_only);
+                if (!path.empty()) out_.library_paths.emplace(path, input.value);
+                add_path(path, input);
                 break;
+            }
             }
         }
         return std::move(out_);
@@ -235,7 +238,7 @@ private:
             }
             if (!s.is_function() || s.is_common()) continue;
             definition def{s.name, u.name, path, u.member, s.is_local(), s.is_weak()};
-            if (s.is_global() && stubgen::is_family_function(s.name)) out_.family.push_back(def);
+            if (s.is_global() && names::user_api_index(s.name.c_str()) >= 0) out_.family.push_back(def);
             if (const stubgen::descriptor *d = declared(s.name)) {
                 out_.declared.push_back(def);
                 out_.declared_symbols.emplace(s.name, d);

@@ -47,6 +47,7 @@ struct link_analysis {
     std::set<std::string> referenced;  // declared functions' symbols some linked unit refers to
     std::vector<std::string> lto_units;  // LTO IR on the link line: the analysis cannot see into it
     std::vector<std::string> linked_units;  // everything that goes into the output, for --verbose
+    std::map<std::string, std::string> library_paths;  // resolved path -> the -l value that named it
 };
 
 // Resolves and reads the link inputs of `cmd`.  `compiler_dirs` is called at most once, when a library is

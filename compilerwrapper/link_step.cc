@@ -2,11 +2,15 @@
 // The link step of allocscc (see link_step.h).
 #include "compilerwrapper/link_step.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
 
+#include "backends/family_names.h"
+#include "backends/link_flags.h"
+#include "backends/wrapdl/real_alias.h"
 #include "compilerwrapper/link_inputs.h"
 #include "compilerwrapper/object_cache.h"
 #include "compilerwrapper/process.h"
@@ -45,12 +49,9 @@ public:
 
     int go() {
         link_split split = split_link_args(args_);
-        // Sources are compiled apart when what they define matters: when functions are declared.  (Until
-        // the link-time backends are wired in, a link without declared functions adds nothing, and its
-        // sources stay the driver's business.)
-        const bool compile_apart = !config_.functions.empty();
+        // Sources are compiled apart: what they define decides the backend.
         std::vector<std::string> objects;
-        for (std::size_t k = 0; compile_apart && k < split.source_slots.size(); ++k) {
+        for (std::size_t k = 0; k < split.source_slots.size(); ++k) {
             const std::string &source = split.link_args[split.source_slots[k]];
             const std::string object = tmp_.file("source" + std::to_string(k) + ".o");
             std::vector<std::string> argv = with_compiler(split.compile_args);
@@ -65,16 +66,16 @@ public:
         link_model_input in{&cmd_, [this] { return compiler_search_dirs(); }, &config_.functions, objects};
         const link_analysis found = analyse_link(in);
         if (config_.verbose) report(found);
-        // LTO IR hides what it defines and calls: with functions declared, the link cannot be done right.
-        if (compile_apart && !found.lto_units.empty())
+        // LTO IR hides what it defines and calls: the link cannot be done right.
+        if (!found.lto_units.empty())
             throw link_error("link-time optimisation is not supported: " + found.lto_units.front() +
                              " is compiler IR, so the functions the output defines cannot be found before the link "
                              "(build without -flto, or link with the compiler itself)");
         std::vector<stubgen::shim_function> shims = shim_functions(found);
-        if (shims.empty()) return step(with_compiler(original_));  // nothing to add: the link as it was asked
+        std::vector<std::string> backend_flags = backend(found, split.link_args);
 
         std::vector<std::string> link_argv = with_compiler(split.link_args);
-        {
+        if (!shims.empty()) {
             std::string object = tmp_.file("shims.o");
             if (int status = compile_shims(stubgen::write_shims(shims, stubgen::linkage::wrap), object); status != 0)
                 return status;
@@ -84,6 +85,8 @@ public:
             link_argv.insert(link_argv.begin() + static_cast<std::ptrdiff_t>(config_.compiler.size()), object);
             for (const std::string &flag : stubgen::link_flags(shims, stubgen::linkage::wrap)) link_argv.push_back(flag);
         }
+        link_argv.insert(link_argv.end(), backend_flags.begin(), backend_flags.end());
+        link_argv.insert(link_argv.end(), {"-L" + config_.runtime_dir, "-lmallochooks"});
         return step(link_argv);
     }
 
@@ -102,6 +105,68 @@ private:
             die_of_pending_signal();
         }
         return status;
+    }
+
+    // The link-time backend (docs/link-time.md): wrap when the malloc family lives outside the output;
+    // wrapdl when the output defines some of it, with each defining input (an object, or the archive that
+    // holds the member) replaced on the link line by a copy that carries the __mallochooks_real_ aliases.
+    std::vector<std::string> backend(const link_analysis &found, std::vector<std::string> &link_args) {
+        link_request request;
+        std::set<std::string> paths;
+        for (const definition &d : found.family) {
+            if (d.local) continue;
+            if (std::find(request.defined.begin(), request.defined.end(), d.symbol) == request.defined.end())
+                request.defined.push_back(d.symbol);
+            paths.insert(d.path);
+        }
+        request.backend = request.defined.empty() ? link_backend::wrap : link_backend::wrapdl;
+        if (config_.verbose)
+            std::cerr << "allocscc: backend " << (request.defined.empty() ? "wrap" : "wrapdl") << "\n";
+        int n = 0;
+        for (const std::string &path : paths) {
+            const bool archive = read_link_file(path).kind == file_kind::archive;
+            const std::string copy = tmp_.file("alias" + std::to_string(n++) + (archive ? ".a" : ".o"));
+            wrapdl::alias_result made = wrapdl::write_real_aliases(path, copy);
+            if (!made.error.empty()) throw link_error("cannot copy " + path + " with aliases: " + made.error);
+            replace_input(link_args, path, copy, found);
+        }
+        // A shared library on wrapdl without a version script of its own gets ours (link_flags.h).
+        bool own_script = false;
+        for (const std::string &a : link_args) own_script |= a.find("--version-script") != std::string::npos;
+        if (request.backend == link_backend::wrapdl && cmd_.shared && !own_script) request.version_script = config_.wrapdl_map;
+        link_flags_result flags = link_flags(request);
+        if (!flags.error.empty()) throw link_error(flags.error);
+        if (request.backend == link_backend::wrap) {
+            // The driver adds libraries after -lmallochooks (libc.a with -static, libgcc_eh.a) whose members
+            // call malloc: --wrap sends them to __wrap_X, which must then be in the link already.
+            for (const char *name : names::user_api) flags.flags.push_back(std::string("-Wl,--undefined=__wrap_") + name);
+        }
+        return flags.flags;
+    }
+
+    // Puts `copy` where the link line names `path`: as itself, or as the -l that found it.
+    static void replace_input(std::vector<std::string> &link_args, const std::string &path, const std::string &copy,
+                              const link_analysis &found) {
+        for (std::string &a : link_args)
+            if (a == path) {
+                a = copy;
+                return;
+            }
+        if (auto lib = found.library_paths.find(path); lib != found.library_paths.end()) {
+            for (std::size_t i = 0; i < link_args.size(); ++i) {
+                if (link_args[i] == "-l" + lib->second) {
+                    link_args[i] = copy;
+                    return;
+                }
+                if (link_args[i] == "-l" && i + 1 < link_args.size() && link_args[i + 1] == lib->second) {
+                    link_args.erase(link_args.begin() + static_cast<std::ptrdiff_t>(i));
+                    link_args[i] = copy;
+                    return;
+                }
+            }
+        }
+        throw link_error(path + " defines malloc-family functions but is not named on the command line (a linker "
+                         "script or -Wl,-l names it): allocscc cannot give the linker its copy with aliases");
     }
 
     // Compiles the shims into `object`, or points `object` at the same shims compiled by an earlier link.

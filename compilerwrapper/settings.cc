@@ -21,6 +21,8 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_FNS_FILE", "", "a descriptor file (same as the `--alloc-fns=FILE` option)"},
     {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
      "where compiled shims are kept for the next link; empty: no cache"},
+    {"ALLOCSCC_RUNTIME_DIR", "the installed library directory",
+     "where libmallochooks.a (and wrapdl-shared.map) are: a build tree's backends/ directory, for instance"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };
@@ -85,6 +87,15 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     auto cache = vars.find("ALLOCSCC_CACHE_DIR");
     out.cache_dir = cache != vars.end() ? cache->second : object_cache::default_dir();
     out.keep_temps = flag(vars, "ALLOCSCC_KEEP_TEMPS");
+    // The runtime: where it was installed, unless the user points elsewhere (a build tree).
+    auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR");
+    if (runtime != vars.end() && !runtime->second.empty()) {
+        out.runtime_dir = runtime->second;
+        out.wrapdl_map = runtime->second + "/wrapdl-shared.map";
+    } else {
+        out.runtime_dir = MALLOCHOOKS_INSTALLED_LIBDIR;
+        out.wrapdl_map = MALLOCHOOKS_INSTALLED_DATADIR "/wrapdl-shared.map";
+    }
     out.verbose = flag(vars, "ALLOCSCC_VERBOSE");
 
     auto add = [&](std::vector<stubgen::descriptor> more) {

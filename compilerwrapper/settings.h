@@ -34,6 +34,8 @@ struct settings {
     std::string compiler_variable;      // ALLOCSCC_CC or ALLOCSCC_CXX: named in messages
     std::vector<stubgen::descriptor> functions;
     std::string cache_dir;  // compiled shims are kept here ("" = no cache)
+    std::string runtime_dir;     // where libmallochooks.a is
+    std::string wrapdl_map;      // wrapdl-shared.map (link_flags.h)
     bool keep_temps = false;
     bool verbose = false;
 };

@@ -9,7 +9,7 @@
 #include <cctype>
 #include <map>
 
-#include "stubgen/family_names.h"
+#include "backends/family_names.h"
 
 namespace mallochooks::stubgen {
 
@@ -215,7 +215,7 @@ std::vector<descriptor> parse_file(std::string_view text, std::string_view sourc
 void check_set(const std::vector<descriptor> &all) {
     std::map<std::string, const descriptor *> seen;
     for (const descriptor &d : all) {
-        if (is_family_function(d.name))
+        if (names::user_api_index(d.name.c_str()) >= 0)
             throw parse_error(d.source, d.line, d.column,
                               "'" + d.name + "' is a malloc-family function, hooked already: declare only the program's own functions");
         auto [it, fresh] = seen.emplace(d.name, &d);

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: MIT
 # Shared by the allocscc integration scripts: arguments, a private work directory removed at exit, and
 # check helpers that count and print every assertion (a script fails when any check failed).
-# Usage of a script: SCRIPT ALLOCSCC ALLOCSCXX CC CXX [SOURCE_DIR]
+# Usage of a script: SCRIPT ALLOCSCC ALLOCSCXX CC CXX SOURCE_DIR RUNTIME_DIR (libmallochooks.a's directory)
 set -u
-ALLOCSCC=$1 ALLOCSCXX=$2 CC_UNDER=$3 CXX_UNDER=$4 SRC=${5:-}
-export ALLOCSCC_CC=$CC_UNDER ALLOCSCC_CXX=$CXX_UNDER
+ALLOCSCC=$1 ALLOCSCXX=$2 CC_UNDER=$3 CXX_UNDER=$4 SRC=${5:-} RUNTIME=${6:-}
+export ALLOCSCC_CC=$CC_UNDER ALLOCSCC_CXX=$CXX_UNDER ALLOCSCC_RUNTIME_DIR=$RUNTIME
 # Nothing of the caller's environment may change what allocscc does.
 for v in $(env | sed -n 's/^\(ALLOCSCC_[A-Z_]*\)=.*/\1/p'); do
-  case $v in ALLOCSCC_CC|ALLOCSCC_CXX) ;; *) unset "$v" ;; esac
+  case $v in ALLOCSCC_CC|ALLOCSCC_CXX|ALLOCSCC_RUNTIME_DIR) ;; *) unset "$v" ;; esac
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/allocscc-test-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -49,7 +49,7 @@ expect_absent "  ... and the program does not define malloc" "malloc-family func
 ar rcs libmymalloc.a myalloc.o mycalloc.o
 check "program linked with a static archive that defines malloc" bash -c "'$ALLOCSCC' main.o -L. -lmymalloc -o exe_ar 2>log && ./exe_ar"
 expect_found "  ... malloc comes from the archive member" "defines malloc-family function malloc in \./libmymalloc.a\(myalloc.o\)$"
-expect_absent "  ... calloc's member is not pulled" "calloc"
+expect_absent "  ... calloc's member is not pulled" "function calloc"
 cat > m.c <<'C'
 #include <math.h>
 double (*volatile f)(double) = cos;
