@@ -3,7 +3,8 @@
 # allocscc's cost, side by side with the underlying compiler: build time of a generated multi-file C project
 # (each compile step, and the link: plain, and with declared allocation functions so that shims are made:
 # the first link of a build compiles them, the next ones take them from allocscc's cache),
-# and the run time of the same program built both ways (no event client loaded).  Targets from the issue:
+# and the run time of the same program built both ways (no event client loaded): with the hooks only, and
+# with the hooks and the shims of its declared xmalloc/xfree.  Targets from the issue:
 # compile steps ~1.0x, links <= 1.5x.  Run on demand (`meson test --benchmark`, or directly):
 #   allocscc_build.sh ALLOCSCC CC RUNTIME_DIR [FILES] [ROUNDS]
 set -eu
@@ -47,7 +48,7 @@ now() { date +%s%N; }
 # timed VAR COMMAND...: adds the command's wall time (ns) to VAR.
 timed() { local var=$1; shift; local t0; t0=$(now); "$@" >/dev/null; eval "$var=\$(( $var + $(now) - t0 ))"; }
 
-compile_cc=0 compile_acc=0 link_cc=0 link_acc=0 link_cold=0 link_warm=0 run_cc=0 run_acc=0
+compile_cc=0 compile_acc=0 link_cc=0 link_acc=0 link_cold=0 link_warm=0 run_cc=0 run_plain=0 run_acc=0
 declared() { env ALLOCSCC_ALLOC_FNS='xmalloc(Z)p' ALLOCSCC_FREE_FNS='xfree(P)' ALLOCSCC_CACHE_DIR="$1" "${@:2}"; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in $sources; do  # interleaved, so that both see the same machine load
@@ -60,6 +61,7 @@ for round in $(seq 1 "$ROUNDS"); do
   timed link_cold declared "$WORK/cache-$round" "$ALLOCSCC" acc_*.o -o prog_acc
   timed link_warm declared "$WORK/cache-$round" "$ALLOCSCC" acc_*.o -o prog_acc
   timed run_cc ./prog_cc
+  timed run_plain ./prog_acc_plain
   timed run_acc ./prog_acc
 done
 cmp <(./prog_cc) <(./prog_acc) >/dev/null || { echo "the two programs disagree"; exit 1; }
@@ -71,4 +73,5 @@ printf '%-44s %12s %12s %8s\n' "compile steps (all $(echo $sources | wc -w))" "$
 printf '%-44s %12s %12s %8s\n' "link, nothing declared" "$(ms $link_cc)" "$(ms $link_acc)" "$(ratio $link_cc $link_acc)"
 printf '%-44s %12s %12s %8s\n' "link, xmalloc/xfree declared, first (cold)" "$(ms $link_cc)" "$(ms $link_cold)" "$(ratio $link_cc $link_cold)"
 printf '%-44s %12s %12s %8s\n' "link, xmalloc/xfree declared, next (warm)" "$(ms $link_cc)" "$(ms $link_warm)" "$(ratio $link_cc $link_warm)"
-printf '%-44s %12s %12s %8s\n' "run, no event client loaded" "$(ms $run_cc)" "$(ms $run_acc)" "$(ratio $run_cc $run_acc)"
+printf '%-44s %12s %12s %8s\n' "run, hooks, no event client loaded" "$(ms $run_cc)" "$(ms $run_plain)" "$(ratio $run_cc $run_plain)"
+printf '%-44s %12s %12s %8s\n' "run, hooks + xmalloc/xfree shims" "$(ms $run_cc)" "$(ms $run_acc)" "$(ratio $run_cc $run_acc)"

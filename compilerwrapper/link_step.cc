@@ -43,9 +43,8 @@ std::string shell_words(const std::vector<std::string> &argv) {
 
 class linker_run {
 public:
-    linker_run(const settings &config, const driver_command &cmd, const std::vector<std::string> &original,
-               const std::vector<std::string> &args)
-        : config_(config), cmd_(cmd), original_(original), args_(args), tmp_(config.keep_temps) {}
+    linker_run(const settings &config, const driver_command &cmd, const std::vector<std::string> &args)
+        : config_(config), cmd_(cmd), args_(args), tmp_(config.keep_temps) {}
 
     int go() {
         link_split split = split_link_args(args_);
@@ -87,7 +86,7 @@ public:
         }
         link_argv.insert(link_argv.end(), backend_flags.begin(), backend_flags.end());
         link_argv.insert(link_argv.end(), {"-L" + config_.runtime_dir, "-lmallochooks"});
-        return step(link_argv);
+        return step(within_arg_max(link_argv));
     }
 
 private:
@@ -95,6 +94,24 @@ private:
         std::vector<std::string> argv = config_.compiler;
         argv.insert(argv.end(), args.begin(), args.end());
         return argv;
+    }
+
+    // A link line that came in a response file may be too long for exec once expanded: it goes back into
+    // one (libiberty's quoting: single quotes, backslash escapes).
+    std::vector<std::string> within_arg_max(const std::vector<std::string> &argv) const {
+        std::size_t total = 0;
+        for (const std::string &a : argv) total += a.size() + 1;
+        if (total < 64 * 1024) return argv;
+        const std::string rsp = tmp_.file("link.rsp");
+        std::ofstream out(rsp);
+        for (std::size_t i = config_.compiler.size(); i < argv.size(); ++i) {
+            out << '\'';
+            for (char c : argv[i]) out << (c == '\'' || c == '\\' ? "\\" : "") << c;
+            out << "'\n";
+        }
+        std::vector<std::string> short_argv = config_.compiler;
+        short_argv.push_back("@" + rsp);
+        return short_argv;
     }
 
     int step(const std::vector<std::string> &argv) {
@@ -226,16 +243,15 @@ private:
 
     const settings &config_;
     const driver_command &cmd_;
-    const std::vector<std::string> &original_, &args_;
+    const std::vector<std::string> &args_;
     temp_dir tmp_;
 };
 
 }  // namespace
 
-int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &original,
-         const std::vector<std::string> &expanded) {
+int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &args) {
     try {
-        return linker_run(config, cmd, original, expanded).go();
+        return linker_run(config, cmd, args).go();
     } catch (const link_error &e) {
         std::cerr << "allocscc: error: " << e.what() << "\n";
         return 1;

@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         }
     }
     try {
-        return ac::link(config, cmd, args, expanded);
+        return ac::link(config, cmd, expanded);
     } catch (const ac::spawn_error &e) {
         return fail(e.what(), 127);
     } catch (const std::exception &e) {
