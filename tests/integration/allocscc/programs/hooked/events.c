@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A program built by allocscc, run under librecorder.so: every allocation is seen once, by the tool, with
  * the real caller -- the caller of xmalloc for a chunk xmalloc made (the allocation site), the caller of
- * malloc otherwise.  With OWN_ALLOCATOR the program defines malloc itself (the wrapdl backend), and the
- * chunk must come from its own arena.  Without the tool (no argument) it just runs. */
+ * malloc otherwise.  With OWN_ALLOCATOR the program has an allocator of its own (bump.c: as an object,
+ * from an archive, or as a shared library), and the chunks must come from its arena.  Without the tool (no argument) it just runs. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <string.h>
@@ -11,14 +11,8 @@
 #include "recorder_client.h"
 
 #ifdef OWN_ALLOCATOR
-/* A bump allocator: the program's own malloc family (malloc, free, calloc, realloc). */
-static char arena[1 << 22];
-static size_t used;
-void *malloc(size_t n) { n = (n + 15) & ~(size_t)15; if (used + n > sizeof arena) return NULL; used += n; return arena + used - n; }
-void free(void *p) { (void)p; }
-void *calloc(size_t a, size_t b) { void *p = malloc(a * b); return p ? memset(p, 0, a * b) : p; }
-void *realloc(void *p, size_t n) { void *q = malloc(n); if (q && p) memcpy(q, p, n); return q; }
-static int in_arena(const void *p) { return (const char *)p >= arena && (const char *)p < arena + sizeof arena; }
+int bump_in_arena(const void *p); /* bump.c: the program's own allocator, linked in some way */
+static int in_arena(const void *p) { return bump_in_arena(p); }
 #else
 static int in_arena(const void *p) { (void)p; return 1; }
 #endif
