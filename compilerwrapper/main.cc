@@ -32,10 +32,9 @@ std::string check_compiler(const ac::settings &config) {
     const std::string what = std::string(config.lang == ac::language::cxx ? "C++" : "C") + " compiler '" + name +
                              "' (" + config.compiler_variable + ")";
     if (path.empty()) return "the " + what + " was not found; set " + config.compiler_variable + " to a compiler driver";
-    std::error_code ec1, ec2;
-    if (std::filesystem::equivalent(path, "/proc/self/exe", ec1) && !ec1)
+    std::error_code ec;
+    if (std::filesystem::equivalent(path, "/proc/self/exe", ec) && !ec)
         return "the " + what + " is allocscc itself; set " + config.compiler_variable + " to the real compiler";
-    (void)ec2;
     return "";
 }
 
