@@ -17,15 +17,20 @@
 #include <stdlib.h>
 
 #include "libmallochooks/user_api.h"
+#include "mallochooks/alloc_site.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
+
+namespace mallochooks {
+inline const void *return_address_itself(const void *return_address) { return return_address; }
+}  // namespace mallochooks
 
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
     extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
     MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
         MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
         return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
-            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), __builtin_return_address(0));             \
+            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), BOOST_PP_TUPLE_ELEM(3, data)(__builtin_return_address(0))); \
     }                                                                                                 \
     /* Initialising a pointer of glibc's type checks the signature (noexcept included) without       \
      * instantiating a template on glibc's attributed function type. */                               \
@@ -34,7 +39,15 @@
         &BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e));
 
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility) \
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility, ::mallochooks::return_address_itself), \
+                         MALLOCHOOKS_USER_API)
+// MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility): the same for hooks linked into an
+// output, whose caller is the allocation site when one of the output's declared allocation functions set
+// it (mallochooks/alloc_site.h, docs/allocscc.md), and which define the output's site variable.
+#define MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility)                              \
+    MALLOCHOOKS_DEFINE_ALLOC_SITE                                                                       \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility, ::mallochooks::effective_caller), \
+                         MALLOCHOOKS_USER_API)
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
     MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
 

@@ -16,4 +16,4 @@ using wrap_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::ad
 // Find the tool before the program's threads can race their first calls.
 MALLOCHOOKS_READY_AT_LOAD(wrap_hooks)
 
-MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(__wrap_, wrap_hooks, "hidden")
+MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(__wrap_, wrap_hooks, "hidden")

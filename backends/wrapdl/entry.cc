@@ -22,4 +22,4 @@ using wrapdl_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::
 // Find the tool before the program's threads can race their first calls.
 MALLOCHOOKS_READY_AT_LOAD(wrapdl_hooks)
 
-MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(MALLOCHOOKS_WRAPDL_ENTRY, wrapdl_hooks, "default")
+MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(MALLOCHOOKS_WRAPDL_ENTRY, wrapdl_hooks, "default")

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: MIT
+// The one-frame unwinder (see one_frame_unwind.h): .eh_frame_hdr lookup and a minimal CFA interpreter.
+// Formats: the LSB's "Exception Frame" chapter (CIE/FDE, augmentation "zR"/"zPLR", pointer encodings)
+// and DWARF 4 section 6.4 (call frame instructions).
+#include "libmallochooks/one_frame_unwind.h"
+
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+
+extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+
+namespace mallochooks::unwind {
+
+namespace {
+
+// Pointer encodings (DW_EH_PE_*).
+constexpr uint8_t pe_omit = 0xff, pe_absptr = 0x00, pe_uleb128 = 0x01, pe_udata2 = 0x02, pe_udata4 = 0x03,
+                  pe_udata8 = 0x04, pe_sleb128 = 0x09, pe_sdata2 = 0x0a, pe_sdata4 = 0x0b, pe_sdata8 = 0x0c,
+                  pe_pcrel = 0x10, pe_datarel = 0x30, pe_indirect = 0x80;
+
+// A bounds-checked reader: a malformed table ends the lookup instead of reading wild memory.
+struct reader {
+    const uint8_t *p, *end;
+    bool ok = true;
+
+    bool has(size_t n) {
+        if (!ok || static_cast<size_t>(end - p) < n) ok = false;
+        return ok;
+    }
+    template <class T> T fixed() {
+        T v{};
+        if (has(sizeof v)) {
+            memcpy(&v, p, sizeof v);
+            p += sizeof v;
+        }
+        return v;
+    }
+    uint8_t byte() { return fixed<uint8_t>(); }
+    uint64_t uleb() {
+        uint64_t v = 0;
+        for (unsigned shift = 0; has(1); shift += 7) {
+            uint8_t b = *p++;
+            if (shift < 64) v |= static_cast<uint64_t>(b & 0x7f) << shift;
+            if ((b & 0x80) == 0) return v;
+        }
+        return 0;
+    }
+    int64_t sleb() {
+        int64_t v = 0;
+        unsigned shift = 0;
+        for (uint8_t b = 0x80; (b & 0x80) != 0 && has(1); shift += 7) {
+            b = *p++;
+            if (shift < 64) v |= static_cast<int64_t>(b & 0x7f) << shift;
+            if ((b & 0x80) == 0 && shift + 7 < 64 && (b & 0x40) != 0) v |= -(static_cast<int64_t>(1) << (shift + 7));
+        }
+        return v;
+    }
+    // An encoded pointer; `data` is the base of datarel encodings (the .eh_frame_hdr).
+    uintptr_t pointer(uint8_t enc, uintptr_t data = 0) {
+        if (enc == pe_omit) return 0;
+        const uintptr_t here = reinterpret_cast<uintptr_t>(p);
+        uintptr_t v;
+        switch (enc & 0x0f) {
+        case pe_absptr: v = fixed<uintptr_t>(); break;
+        case pe_uleb128: v = uleb(); break;
+        case pe_udata2: v = fixed<uint16_t>(); break;
+        case pe_udata4: v = fixed<uint32_t>(); break;
+        case pe_udata8: v = fixed<uint64_t>(); break;
+        case pe_sleb128: v = static_cast<uintptr_t>(sleb()); break;
+        case pe_sdata2: v = static_cast<uintptr_t>(static_cast<intptr_t>(fixed<int16_t>())); break;
+        case pe_sdata4: v = static_cast<uintptr_t>(static_cast<intptr_t>(fixed<int32_t>())); break;
+        case pe_sdata8: v = static_cast<uintptr_t>(fixed<int64_t>()); break;
+        default: ok = false; return 0;
+        }
+        switch (enc & 0x70) {
+        case 0: break;
+        case pe_pcrel: v += here; break;
+        case pe_datarel: v += data; break;
+        default: ok = false; return 0;
+        }
+        if ((enc & pe_indirect) != 0 && v != 0) v = *reinterpret_cast<const uintptr_t *>(v);
+        return v;
+    }
+};
+
+// The .eh_frame_hdr of the output this file is linked into, found through its own program headers.
+const uint8_t *own_eh_frame_hdr(size_t &size, uintptr_t &text_lo, uintptr_t &text_hi) noexcept {
+    const auto *ehdr = &__ehdr_start;
+    const auto *phdr = reinterpret_cast<const ElfW(Phdr) *>(reinterpret_cast<const char *>(ehdr) + ehdr->e_phoff);
+    // The load bias: __ehdr_start is the first byte of the first PT_LOAD (offset 0).
+    uintptr_t bias = 0;
+    for (unsigned i = 0; i < ehdr->e_phnum; ++i)
+        if (phdr[i].p_type == PT_LOAD && phdr[i].p_offset == 0) {
+            bias = reinterpret_cast<uintptr_t>(ehdr) - phdr[i].p_vaddr;
+            break;
+        }
+    const uint8_t *hdr = nullptr;
+    text_lo = UINTPTR_MAX;
+    text_hi = 0;
+    for (unsigned i = 0; i < ehdr->e_phnum; ++i) {
+        if (phdr[i].p_type == PT_GNU_EH_FRAME) {
+            hdr = reinterpret_cast<const uint8_t *>(bias + phdr[i].p_vaddr);
+            size = phdr[i].p_memsz;
+        }
+        if (phdr[i].p_type == PT_LOAD && (phdr[i].p_flags & PF_X) != 0) {
+            if (bias + phdr[i].p_vaddr < text_lo) text_lo = bias + phdr[i].p_vaddr;
+            if (bias + phdr[i].p_vaddr + phdr[i].p_memsz > text_hi) text_hi = bias + phdr[i].p_vaddr + phdr[i].p_memsz;
+        }
+    }
+    return hdr;
+}
+
+// The FDE covering `pc`, from the binary-search table of .eh_frame_hdr.
+const uint8_t *find_fde(uintptr_t pc) noexcept {
+    uintptr_t lo, hi;
+    size_t size = 0;
+    const uint8_t *hdr = own_eh_frame_hdr(size, lo, hi);
+    if (hdr == nullptr || pc < lo || pc >= hi) return nullptr;
+    reader r{hdr, hdr + size};
+    if (r.byte() != 1) return nullptr;
+    const uint8_t frame_enc = r.byte(), count_enc = r.byte(), table_enc = r.byte();
+    const uintptr_t data = reinterpret_cast<uintptr_t>(hdr);
+    r.pointer(frame_enc, data);
+    const uintptr_t count = r.pointer(count_enc, data);
+    // Only the usual table (datarel sdata4 pairs) allows the binary search.
+    if (!r.ok || table_enc != (pe_datarel | pe_sdata4) || count == 0 || !r.has(count * 8)) return nullptr;
+    const auto *table = reinterpret_cast<const int32_t *>(r.p);
+    size_t first = 0, last = count;  // the entry to use is the last with initial_loc <= pc
+    while (last - first > 1) {
+        size_t mid = first + (last - first) / 2;
+        if (data + static_cast<intptr_t>(table[2 * mid]) <= pc) first = mid;
+        else last = mid;
+    }
+    if (data + static_cast<intptr_t>(table[2 * first]) > pc) return nullptr;
+    return reinterpret_cast<const uint8_t *>(data + static_cast<intptr_t>(table[2 * first + 1]));
+}
+
+struct row {
+    unsigned cfa_register = 0;
+    intptr_t cfa_offset = 0;
+    bool cfa_ok = false;
+    bool ra_saved = false;
+    intptr_t ra_offset = 0;
+};
+
+struct cie_info {
+    uint64_t code_align = 1;
+    int64_t data_align = 1;
+    uint64_t ra_register = 16;
+    uint8_t fde_enc = pe_absptr;
+    bool has_augmentation_data = false;
+    const uint8_t *instructions = nullptr, *end = nullptr;
+};
+
+bool parse_cie(const uint8_t *cie, cie_info &out) noexcept {
+    reader r{cie, cie + 4};
+    uint64_t length = r.fixed<uint32_t>();
+    if (length == 0 || length == 0xffffffff) return false;  // 64-bit .eh_frame does not occur on x86-64 ELF
+    r.end = r.p + length;
+    if (r.fixed<uint32_t>() != 0) return false;  // CIE id
+    const uint8_t version = r.byte();
+    const char *aug = reinterpret_cast<const char *>(r.p);
+    while (r.has(1) && *r.p != 0) ++r.p;
+    r.byte();
+    if (aug[0] == 'e' && aug[1] == 'h') r.fixed<uintptr_t>();
+    out.code_align = r.uleb();
+    out.data_align = r.sleb();
+    out.ra_register = version == 1 ? r.byte() : r.uleb();
+    const uint8_t *aug_end = nullptr;
+    bool rest_skipped = false;  // an unknown letter: the rest of the data is skipped by its length
+    for (const char *a = aug; *a != '\0' && r.ok && !rest_skipped; ++a) {
+        switch (*a) {
+        case 'z': {
+            uint64_t n = r.uleb();
+            aug_end = r.p + n;
+            out.has_augmentation_data = true;
+            break;
+        }
+        case 'R': out.fde_enc = r.byte(); break;
+        case 'L': r.byte(); break;
+        case 'P': r.pointer(r.byte()); break;
+        case 'S': case 'B': case 'e': case 'h': break;
+        default:
+            if (aug_end == nullptr) return false;  // unknown, and no length to skip it by
+            rest_skipped = true;
+            break;
+        }
+    }
+    if (aug_end != nullptr) r.p = aug_end;
+    out.instructions = r.p;
+    out.end = r.end;
+    return r.ok;
+}
+
+// Runs CFA instructions from `p` to `end` while the location stays <= pc.  The initial row of the CIE is
+// `initial` (restore refers to it).
+bool run(reader r, const cie_info &cie, uintptr_t loc, uintptr_t pc, row &state, const row &initial) noexcept {
+    row stack[8];
+    unsigned depth = 0;
+    while (r.ok && r.p < r.end) {
+        const uint8_t op = r.byte();
+        const uint8_t high = op & 0xc0, low = op & 0x3f;
+        if (high == 0x40) {  // advance_loc
+            loc += low * cie.code_align;
+            if (loc > pc) return true;
+            continue;
+        }
+        if (high == 0x80) {  // offset
+            int64_t off = static_cast<int64_t>(r.uleb()) * cie.data_align;
+            if (low == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            continue;
+        }
+        if (high == 0xc0) {  // restore
+            if (low == cie.ra_register) state.ra_saved = initial.ra_saved, state.ra_offset = initial.ra_offset;
+            continue;
+        }
+        switch (op) {
+        case 0x00: break;  // nop
+        case 0x01: loc = r.pointer(cie.fde_enc); if (loc > pc) return true; break;
+        case 0x02: loc += r.byte() * cie.code_align; if (loc > pc) return true; break;
+        case 0x03: loc += r.fixed<uint16_t>() * cie.code_align; if (loc > pc) return true; break;
+        case 0x04: loc += r.fixed<uint32_t>() * cie.code_align; if (loc > pc) return true; break;
+        case 0x05: {  // offset_extended
+            uint64_t reg = r.uleb();
+            int64_t off = static_cast<int64_t>(r.uleb()) * cie.data_align;
+            if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            break;
+        }
+        case 0x06: case 0x07: case 0x08: {  // restore_extended, undefined, same_value
+            uint64_t reg = r.uleb();
+            if (reg == cie.ra_register) {
+                if (op == 0x06) state.ra_saved = initial.ra_saved, state.ra_offset = initial.ra_offset;
+                else return false;  // the return address is not on the stack
+            }
+            break;
+        }
+        case 0x09: {  // register
+            uint64_t reg = r.uleb();
+            r.uleb();
+            if (reg == cie.ra_register) return false;
+            break;
+        }
+        case 0x0a: if (depth == 8) return false; stack[depth++] = state; break;  // remember_state
+        case 0x0b: if (depth == 0) return false; state = stack[--depth]; break;  // restore_state
+        case 0x0c: state.cfa_register = static_cast<unsigned>(r.uleb()); state.cfa_offset = static_cast<intptr_t>(r.uleb()); state.cfa_ok = true; break;
+        case 0x0d: state.cfa_register = static_cast<unsigned>(r.uleb()); break;
+        case 0x0e: state.cfa_offset = static_cast<intptr_t>(r.uleb()); break;
+        case 0x0f: state.cfa_ok = false; { uint64_t n = r.uleb(); if (r.has(n)) r.p += n; } break;  // def_cfa_expression
+        case 0x10: case 0x16: {  // expression, val_expression: fine unless it is the return address
+            uint64_t reg = r.uleb();
+            uint64_t n = r.uleb();
+            if (r.has(n)) r.p += n;
+            if (reg == cie.ra_register) return false;
+            break;
+        }
+        case 0x11: {  // offset_extended_sf
+            uint64_t reg = r.uleb();
+            int64_t off = r.sleb() * cie.data_align;
+            if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            break;
+        }
+        case 0x12: state.cfa_register = static_cast<unsigned>(r.uleb()); state.cfa_offset = static_cast<intptr_t>(r.sleb() * cie.data_align); state.cfa_ok = true; break;
+        case 0x13: state.cfa_offset = static_cast<intptr_t>(r.sleb() * cie.data_align); break;
+        case 0x14: case 0x15: {  // val_offset(_sf)
+            uint64_t reg = r.uleb();
+            if (op == 0x14) r.uleb(); else r.sleb();
+            if (reg == cie.ra_register) return false;
+            break;
+        }
+        case 0x2e: r.uleb(); break;  // GNU_args_size
+        case 0x2f: {  // GNU_negative_offset_extended
+            uint64_t reg = r.uleb();
+            int64_t off = -static_cast<int64_t>(r.uleb()) * cie.data_align;
+            if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            break;
+        }
+        default: return false;
+        }
+    }
+    return r.ok;
+}
+
+}  // namespace
+
+bool rules_at(const void *pc_ptr, frame_rules &out) noexcept {
+#if defined(__x86_64__)
+    // A return address points after the call; the call itself is what the row must cover.
+    const uintptr_t pc = reinterpret_cast<uintptr_t>(pc_ptr) - 1;
+    const uint8_t *fde = find_fde(pc);
+    if (fde == nullptr) return false;
+    reader r{fde, fde + 8};
+    const uint32_t length = r.fixed<uint32_t>();
+    if (length == 0 || length == 0xffffffff) return false;
+    r.end = r.p + length;
+    const uint8_t *cie_id_at = r.p;
+    const uint32_t cie_offset = r.fixed<uint32_t>();
+    cie_info cie;
+    if (!r.ok || !parse_cie(cie_id_at - cie_offset, cie)) return false;
+    const uintptr_t begin = r.pointer(cie.fde_enc);
+    const uintptr_t range = r.pointer(cie.fde_enc & 0x0f);
+    if (!r.ok || pc < begin || pc >= begin + range) return false;
+    if (cie.has_augmentation_data) {
+        uint64_t n = r.uleb();
+        if (!r.has(n)) return false;
+        r.p += n;
+    }
+    row initial;
+    if (!run(reader{cie.instructions, cie.end}, cie, begin, pc, initial, initial)) return false;
+    row state = initial;
+    if (!run(r, cie, begin, pc, state, initial) || !state.cfa_ok || !state.ra_saved) return false;
+    out = {state.cfa_register, state.cfa_offset, state.ra_offset};
+    return true;
+#else
+    (void)pc_ptr;
+    (void)out;
+    return false;
+#endif
+}
+
+const void *caller_of(const void *pc, frame_registers regs) noexcept {
+    frame_rules rules;
+    if (!rules_at(pc, rules)) return nullptr;
+    uintptr_t base;
+    if (rules.cfa_register == 7) base = regs.sp;       // rsp
+    else if (rules.cfa_register == 6) base = regs.bp;  // rbp
+    else return nullptr;
+    const uintptr_t cfa = base + static_cast<uintptr_t>(rules.cfa_offset);
+    return *reinterpret_cast<const void *const *>(cfa + static_cast<uintptr_t>(rules.ra_offset));
+}
+
+}  // namespace mallochooks::unwind

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+// Reading compiler-driver command lines: which invocations link, what a link's inputs are, response files,
+// and the split of a compile-and-link command into compile steps and a link.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "compilerwrapper/driver_args.h"
+#include "compilerwrapper/settings.h"
+
+namespace ac = mallochooks::allocscc;
+
+namespace {
+
+std::vector<std::string> words(const std::string &s) {
+    std::istringstream in(s);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+bool links(const std::string &cmdline) { return ac::parse_driver_args(words(cmdline)).links; }
+
+}  // namespace
+
+TEST_CASE("invocations that stop before the link are recognised", "[allocscc][args]") {
+    for (const char *cmd : {"-c a.c", "-S a.c -o a.s", "-E a.c", "-M a.c", "-MM a.c", "-fsyntax-only a.c", "--version",
+                            "-v", "-dumpversion", "-dumpmachine", "-print-search-dirs", "-print-file-name=libc.a",
+                            "--print-prog-name=ld", "-### a.c", "--help", "--help=warnings", "", "-O2 -Wall",
+                            "-r a.o b.o -o c.o", "a.o -Wl,-r -o c.o", "-c -x c -", "-E -MD a.c", "-o x -c a.c"}) {
+        INFO(cmd);
+        CHECK_FALSE(links(cmd));
+    }
+    for (const char *cmd : {"a.c", "a.o", "a.c -o a", "-MD a.c -o a", "-MMD -MF a.d a.c", "-v a.o", "-shared a.o -o l.so",
+                            "-static a.o", "-lm", "-x c - -o a", "-O2 a.c -I inc -o prog"}) {
+        INFO(cmd);
+        CHECK(links(cmd));
+    }
+    CHECK(ac::parse_driver_args(words("-c a.c")).reason == "-c");
+    CHECK(ac::parse_driver_args(words("-O2")).reason == "no input files");
+}
+
+TEST_CASE("link inputs keep their order, search flags and values of options", "[allocscc][args]") {
+    auto cmd = ac::parse_driver_args(words(
+        "-o prog -I inc main.c -x c gen -x none util.o -L lib1 -Llib2 -lfoo -l bar -Wl,-Bstatic,-lbaz,-Bdynamic "
+        "-Wl,--whole-archive libw.a -Wl,--no-whole-archive -l:exact.a -Xlinker -L -Xlinker lib3 -u keep -MF deps.d "
+        "-include pre.h -fuse-ld=gold -flto -m32"));
+    REQUIRE(cmd.links);
+    CHECK(cmd.output == std::optional<std::string>("prog"));
+    CHECK(cmd.library_dirs == std::vector<std::string>{"lib1", "lib2"});
+    CHECK(cmd.undefined == std::vector<std::string>{"keep"});
+    CHECK(cmd.fuse_ld == std::optional<std::string>("gold"));
+    CHECK(cmd.lto);
+    CHECK(cmd.target_flags == std::vector<std::string>{"-m32"});
+    using k = ac::link_input::kind;
+    REQUIRE(cmd.inputs.size() == 8);
+    CHECK((cmd.inputs[0].what == k::source && cmd.inputs[0].value == "main.c" && cmd.inputs[0].language.empty()));
+    CHECK((cmd.inputs[1].what == k::source && cmd.inputs[1].value == "gen" && cmd.inputs[1].language == "c"));
+    CHECK((cmd.inputs[2].what == k::file && cmd.inputs[2].value == "util.o"));
+    CHECK((cmd.inputs[3].what == k::library && cmd.inputs[3].value == "foo" && !cmd.inputs[3].static_only));
+    CHECK((cmd.inputs[4].what == k::library && cmd.inputs[4].value == "bar"));
+    CHECK((cmd.inputs[5].what == k::library && cmd.inputs[5].value == "baz" && cmd.inputs[5].static_only));
+    CHECK((cmd.inputs[6].what == k::file && cmd.inputs[6].value == "libw.a" && cmd.inputs[6].whole_archive));
+    CHECK((cmd.inputs[7].what == k::library && cmd.inputs[7].value == ":exact.a" && !cmd.inputs[7].whole_archive));
+    // -Xlinker -L -Xlinker lib3 is not joined by the driver: "-L" alone is no directory.
+    auto st = ac::parse_driver_args(words("-static a.o -lm -shared"));
+    CHECK(st.static_link);
+    CHECK(st.shared);
+    CHECK(st.inputs[1].static_only);
+}
+
+TEST_CASE("response files expand like libiberty's, for analysis only", "[allocscc][args]") {
+    const std::string dir = TEST_BUILD_DIR;
+    std::ofstream(dir + "/rsp_inner") << "-lm 'with space.o'";
+    std::ofstream(dir + "/rsp_outer") << "-c \"a b.c\" x\\ y.c\n@" + dir + "/rsp_inner -DX='\"q\"'";
+    auto out = ac::expand_response_files({"-O2", "@" + dir + "/rsp_outer", "@does-not-exist", "tail.c"});
+    CHECK(out == std::vector<std::string>{"-O2", "-c", "a b.c", "x y.c", "-lm", "with space.o", "-DX=\"q\"",
+                                          "@does-not-exist", "tail.c"});
+    std::ofstream(dir + "/rsp_loop") << "@" + dir + "/rsp_loop";
+    CHECK_THROWS_WITH(ac::expand_response_files({"@" + dir + "/rsp_loop"}),
+                      "response file '" + dir + "/rsp_loop' includes itself");
+    CHECK_FALSE(ac::parse_driver_args(ac::expand_response_files({"@" + dir + "/rsp_outer"})).links);
+}
+
+TEST_CASE("a compile-and-link command splits into compile steps and a link", "[allocscc][args]") {
+    auto s = ac::split_link_args(words("-O2 -DX=1 -I inc a.c -x c gen -x none b.o -o prog -lm -Wl,--as-needed -shared -MD"));
+    CHECK(s.compile_args == words("-O2 -DX=1 -I inc -MD"));
+    CHECK(s.link_args == words("-O2 -DX=1 -I inc a.c gen b.o -o prog -lm -Wl,--as-needed -shared -MD"));
+    CHECK(s.source_slots == std::vector<std::size_t>{4, 5});
+    CHECK(s.source_languages == std::vector<std::string>{"", "c"});
+}
+
+TEST_CASE("settings: known variables, unknown ones named, --alloc-fns removed from the arguments", "[allocscc][settings]") {
+    const std::string dir = TEST_BUILD_DIR;
+    std::ofstream(dir + "/fns.txt") << "alloc xstrdup(a)p\n";
+    std::vector<std::string> args = {"-c", "--alloc-fns=" + dir + "/fns.txt", "a.c"};
+    std::string e1 = "ALLOCSCC_CC=ccache gcc", e2 = "ALLOCSCC_ALLOC_FNS=xmalloc(Z)p", e3 = "ALLOCSCC_VERBOSE=1",
+                e4 = "PATH=/bin";
+    char *env[] = {e1.data(), e2.data(), e3.data(), e4.data(), nullptr};
+    auto s = ac::read_settings(env, ac::language::c, args);
+    CHECK(s.compiler == std::vector<std::string>{"ccache", "gcc"});
+    CHECK(s.verbose);
+    REQUIRE(s.functions.size() == 2);
+    CHECK(s.functions[1].name == "xstrdup");
+    CHECK(args == std::vector<std::string>{"-c", "a.c"});
+
+    std::string bad = "ALLOCSCC_ALLOCFNS=x";
+    char *env2[] = {bad.data(), nullptr};
+    std::vector<std::string> none;
+    CHECK_THROWS_WITH(ac::read_settings(env2, ac::language::c, none),
+                      Catch::StartsWith("unknown setting ALLOCSCC_ALLOCFNS (known: ALLOCSCC_CC, "));
+    std::string flag = "ALLOCSCC_KEEP_TEMPS=yes";
+    char *env3[] = {flag.data(), nullptr};
+    CHECK_THROWS_WITH(ac::read_settings(env3, ac::language::c, none), "ALLOCSCC_KEEP_TEMPS='yes': expected 0 or 1");
+    char *env4[] = {nullptr};
+    CHECK(ac::read_settings(env4, ac::language::cxx, none).compiler == std::vector<std::string>{"c++"});
+    CHECK(ac::language_from_name("/usr/bin/allocsc++") == ac::language::cxx);
+    CHECK(ac::language_from_name("allocscc") == ac::language::c);
+}
