@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+// heapindex_layer: the hook layer that indexes every chunk (hooks.h: written once over any `Next`, so the
+// same code runs in libheapindex.so's own chain and, through the dynamic ABI, in front of an executable's
+// own allocator).
+//
+// Allocation: ask Next for room for the trailer (trailer.h), ask Next's usable size, write the trailer,
+// publish a record and mark the chunk in the heap index.  free: find the record by the chunk's base (one
+// granule look-up), check the trailer, kill the record (one CAS, which also catches racing double frees),
+// clear the mark, then give the chunk to Next: the index forgets a chunk before the allocator can hand
+// the address out again.  realloc: the same forget-first order, undone if the allocator fails.  usable
+// size: the trailer's offset.  Anything that is not a live chunk (double free, interior or wild pointer)
+// is reported with the sites the index knows and then passed on unchanged, so the program goes on to do
+// what its allocator does with it (glibc aborts on most).
+//
+// early_terminal<T>: the same code without trailers (basic_layer<false>), as the *terminal* the front uses
+// for calls that bypass the layer: calls made while the library's own code runs (under the reentrancy
+// guard: symbolizer, pthread_setspecific, ...) and calls from threads that arrive while another thread
+// initialises.  So the preloaded library indexes every chunk its allocator hands out, and a pointer the
+// index never saw really is invalid.  Those chunks carry HEAPINDEX_FLAG_EARLY and no trailer.
+#ifndef MALLOCHOOKS_INDEX_HEAPINDEX_LAYER_H
+#define MALLOCHOOKS_INDEX_HEAPINDEX_LAYER_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <type_traits>
+
+#include "index/chunk_index.h"
+#include "index/records.h"
+#include "index/trailer.h"
+#include "libmallochooks/bootstrap_arena.h"
+#include "mallochooks/dynamic.h"
+#include "mallochooks/heapindex.h"
+#include "mallochooks/hooks.h"
+
+namespace mallochooks::heapindex {
+
+using heap_index_t = chunk_index<5>;    // 32-byte granules: every indexed heap chunk is >= 32 bytes
+using client_index_t = chunk_index<4>;  // 16-byte granules for client blocks
+extern heap_index_t heap_chunks __attribute__((visibility("hidden")));
+extern client_index_t client_chunks __attribute__((visibility("hidden")));
+
+// Once per chain (idempotent).
+void layer_init() __attribute__((visibility("hidden")));
+
+// Diagnostics (report.cc): each writes a few lines to the diagnostics output, under the reentrancy
+// guard, errno preserved.  `what` names the call ("free", "realloc", "heapindex_notify_free").
+void report_double_free(const record_fields &f, const void *again_at, const char *what) __attribute__((visibility("hidden")));
+void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what)
+    __attribute__((visibility("hidden")));
+void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
+
+template <bool Trailered> struct basic_layer {
+    static constexpr uint32_t own_flags = Trailered ? HEAPINDEX_FLAG_TRAILER : HEAPINDEX_FLAG_EARLY;
+
+    template <class Next> static void init(Next) { layer_init(); }
+
+    template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
+        void *p = next.malloc(request(size), caller);
+        return p ? admit(next, p, size, caller, 0, 0, true) : p;
+    }
+
+    template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
+        const size_t total = nmemb * size;  // the user API checked it does not overflow
+        const size_t r = request(total);
+        void *p = !Trailered && r == total ? next.calloc(nmemb, size, caller) : next.calloc(1, r, caller);
+        return p ? admit(next, p, total, caller, HEAPINDEX_FLAG_CALLOC, 0, true) : p;
+    }
+
+    template <class Next> static void *memalign(Next next, size_t alignment, size_t size, const void *caller) {
+        void *p = next.memalign(alignment, request(size), caller);
+        return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0, true) : p;
+    }
+
+    template <class Next> static void free(Next next, void *ptr, const void *caller) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        const heap_index_t::slot s = heap_chunks.at(base);
+        record_fields f;
+        if (__builtin_expect(s.marked, 1) && forget(s.id, base, caller, "free", &f)) {
+            count_free(this_thread(), f.size);
+            records().give(this_thread(), s.id);
+            next.free(ptr, caller);
+            return;
+        }
+        not_a_chunk<Next>(s, ptr, caller, "free");
+        next.free(ptr, caller);
+    }
+
+    template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        const heap_index_t::slot s = heap_chunks.at(base);
+        record_fields f;
+        if (__builtin_expect(!s.marked || !forget(s.id, base, caller, "realloc", &f), 0)) {
+            not_a_chunk<Next>(s, ptr, caller, "realloc");
+            void *q = next.realloc(ptr, request(size), caller);
+            return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false) : q;
+        }
+        // Forgotten before the allocator sees the call: once realloc has moved the chunk, another thread
+        // may get the old address from malloc and index it.
+        void *q = next.realloc(ptr, request(size), caller);
+        if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
+            records().get(s.id)->revive();
+            heap_chunks.mark(base, s.id);
+            return nullptr;
+        }
+        thread_state *t = this_thread();
+        count_free(t, f.size);
+        if (q == ptr) return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, s.id, false);
+        records().give(t, s.id);
+        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false);
+    }
+
+    template <class Next> static size_t usable_size(Next next, void *ptr, const void *caller) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        const heap_index_t::slot s = heap_chunks.at(base);
+        record_fields f;
+        if (s.marked && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
+            return f.usable;
+        return next.usable_size(ptr, caller);
+    }
+
+private:
+    // What to ask the allocator for: room for the trailer, or (untrailed) at least min_chunk bytes.
+    static size_t request(size_t size) {
+        if constexpr (Trailered) {
+            size_t r;
+            return padded_request(size, &r) ? r : SIZE_MAX;
+        } else {
+            return size < min_chunk ? min_chunk : size;
+        }
+    }
+
+    // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
+    // place), or 0.  When the index cannot take the chunk (out of index memory), a fresh allocation
+    // (`can_fail`) is undone and fails with ENOMEM; a realloc's result cannot be undone (the old chunk is
+    // gone), so it stays unindexed and is counted.
+    template <class Next>
+    static void *admit(Next next, void *p, size_t size, const void *caller, uint32_t flags, uint32_t reuse,
+                       bool can_fail) {
+        thread_state *t = this_thread();
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const size_t usable = next.usable_size(p, caller);
+        const uint32_t id = reuse != 0 ? reuse : records().take(t);
+        if (__builtin_expect(id != 0, 1)) {
+            record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
+            if (Trailered) {
+                if (__builtin_expect(usable >= size && usable - size >= trailer_size, 1)) {
+                    f.usable = trailer_offset(usable);
+                    write_trailer(base, f);
+                } else {  // an allocator that gave less than asked: index it, without a trailer
+                    f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
+                }
+            }
+            record *r = records().get(id);
+            r->publish(f);
+            uint32_t stale = 0;
+            const insert_result res = heap_chunks.insert(base, size, id, &stale);
+            if (__builtin_expect(res == insert_result::ok, 1)) {
+                if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
+                count_allocation(t, size);
+                return p;
+            }
+            r->kill(base, nullptr);
+            records().give(t, id);
+        }
+        if (can_fail) {
+            next.free(p, caller);
+            errno = ENOMEM;
+            return nullptr;
+        }
+        counters().unindexed.fetch_add(1, std::memory_order_relaxed);
+        return p;
+    }
+
+    // The chunk at a marked granule is live and has this base: take it out of the index (its record
+    // becomes a tombstone owned by the caller, *f its fields) after checking its trailer.  False when it
+    // is not (the caller then treats the pointer as no chunk).
+    static bool forget(uint32_t id, uintptr_t base, const void *caller, const char *what, record_fields *f) {
+        record *r = records().get(id);
+        if (!r->kill(base, caller)) return false;
+        r->read_any(f);  // the caller owns the dead record now: nothing changes it
+        if ((f->flags & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *f), 0)) {
+            counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
+            report_corrupt_trailer(*f, caller, what);
+        }
+        heap_chunks.remove(base);
+        return true;
+    }
+
+    // A granule already marked when a new chunk starts there: the old chunk was freed without the index
+    // seeing it (through the allocator's own API, say).  Retire its record.
+    static void drop_stale(thread_state *t, uint32_t stale, uint32_t id, uintptr_t base) {
+        if (stale == id) return;
+        record *old = records().get(stale);
+        record_fields f;
+        if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
+            old->kill(f.base, nullptr)) {
+            count_free(t, f.size);
+            records().give(t, stale);
+        }
+    }
+
+    // free or realloc of something that is not a live chunk: say what it is, if we can tell.
+    template <class Next>
+    static void not_a_chunk(heap_index_t::slot s, void *ptr, const void *caller, const char *what) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        record_fields f;
+        if (s.id != 0) {
+            const uint32_t state = records().get(s.id)->read_any(&f);
+            if (state == rs_dead && f.base == base) {  // a tombstone of this very address
+                counters().double_frees.fetch_add(1, std::memory_order_relaxed);
+                counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+                report_double_free(f, caller, what);
+                return;
+            }
+        }
+        if (heap_chunks.lookup(base, &f)) {  // inside a live chunk, not at its start
+            counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+            report_invalid_free(ptr, caller, &f, what);
+            return;
+        }
+        // The bootstrap arena's chunks predate the index (and are indexed as early chunks anyway).  A
+        // chain adopted through the dynamic ABI (Next is a table) cannot see the calls its own front sends
+        // straight to its allocator, so a pointer unknown there may be genuine; and once the index had to
+        // leave a chunk out (no memory) the same holds everywhere.  Otherwise every chunk this library's
+        // allocator handed out is indexed, and the pointer is no chunk at all.
+        if (bootstrap_arena().owns(ptr) || std::is_same_v<Next, table_next> ||
+            counters().unindexed.load(std::memory_order_relaxed) != 0)
+            return;
+        counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+        report_invalid_free(ptr, caller, nullptr, what);
+    }
+};
+
+using heapindex_layer = basic_layer<true>;
+
+// A terminal (backends/terminal.h) that indexes what it hands out without trailers: see the top.
+template <class Terminal> struct early_terminal {
+    using layer = basic_layer<false>;
+    using next = chain<Terminal>;
+    static void init() { Terminal::init(); }
+    static void *malloc(size_t size, const void *caller) { return layer::malloc(next{}, size, caller); }
+    static void *calloc(size_t nmemb, size_t size, const void *caller) { return layer::calloc(next{}, nmemb, size, caller); }
+    static void *memalign(size_t alignment, size_t size, const void *caller) {
+        return layer::memalign(next{}, alignment, size, caller);
+    }
+    static void free(void *ptr, const void *caller) { layer::free(next{}, ptr, caller); }
+    static void *realloc(void *ptr, size_t size, const void *caller) { return layer::realloc(next{}, ptr, size, caller); }
+    static size_t usable_size(void *ptr, const void *caller) { return layer::usable_size(next{}, ptr, caller); }
+};
+
+}  // namespace mallochooks::heapindex
+
+#endif

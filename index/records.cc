@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+// The record pool and per-thread state (see records.h).  Everything comes from mmap; nothing takes a
+// lock, so a fork at any moment leaves the child a usable pool (a thread that was half-way through an
+// operation in the parent simply does not exist in the child: at worst a batch of ids is lost).
+//
+// Global batches: a batch is a chain of free records linked through record::link; its first record's
+// `seq` field holds the first id of the next batch on the stack.  Records enter the global pool as free
+// (no longer tombstones), so borrowing a field for the stack link misleads no reader.  The stack's head
+// carries a tag bumped by every change, so a pop that read a stale link fails its CAS (no ABA).
+#include "index/records.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "libmallochooks/guard.h"
+
+namespace mallochooks::heapindex {
+
+namespace {
+
+constinit record_pool pool;
+constinit global_counters globals;
+
+// initial-exec: see libmallochooks/guard.h (a global-dynamic access may call malloc).  `exited` marks a
+// thread whose state was handed back at thread exit: later frees on it (glibc frees thread-local buffers
+// after the key destructors ran) use the global structures rather than making a state nobody releases.
+__thread thread_state *my_state __attribute__((tls_model("initial-exec")));
+__thread bool exited __attribute__((tls_model("initial-exec")));
+
+std::atomic<thread_state *> all_states{nullptr};
+std::atomic<uint64_t> free_states{0};  // tag << 48 | thread_state pointer (user addresses fit in 48 bits)
+std::atomic<size_t> state_mapped{0};
+constexpr uint64_t ptr_mask = (uint64_t{1} << 48) - 1;
+constexpr size_t state_bytes = (sizeof(thread_state) + 4095) & ~size_t{4095};
+
+std::atomic<int> key_state{0};  // 0 none, 1 being created, 2 created, 3 failed
+pthread_key_t exit_key;
+
+void on_thread_exit(void *arg) {
+    thread_state *t = static_cast<thread_state *>(arg);
+    if (t == nullptr) return;
+    reentrancy_guard guard;
+    pool.drain(t);
+    // What the thread still owed to the live-byte sample; its counters stay (statistics sum them).
+    globals.sampled_live_bytes.fetch_add(t->unflushed_bytes, std::memory_order_relaxed);
+    t->unflushed_bytes = 0;
+    my_state = nullptr;
+    exited = true;
+    uint64_t head = free_states.load(std::memory_order_acquire);
+    do {
+        t->next_free = reinterpret_cast<thread_state *>(head & ptr_mask);
+    } while (!free_states.compare_exchange_weak(
+        head, ((head >> 48) + 1) << 48 | reinterpret_cast<uint64_t>(t), std::memory_order_acq_rel));
+}
+
+void register_exit(thread_state *t) {
+    int s = key_state.load(std::memory_order_acquire);
+    if (s == 0 && key_state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
+        // pthread_key_create neither allocates nor locks; run it once, by whoever gets here first.
+        s = pthread_key_create(&exit_key, on_thread_exit) == 0 ? 2 : 3;
+        key_state.store(s, std::memory_order_release);
+    }
+    // Not created yet (another thread is at it right now) or failed: this state is never handed back,
+    // a few KiB for a thread racing the process's very first allocations.
+    if (s != 2) return;
+    // pthread_setspecific allocates a second-level table for keys beyond the first 32: guarded, that
+    // allocation goes straight to the allocator.
+    reentrancy_guard guard;
+    pthread_setspecific(exit_key, t);
+}
+
+thread_state *make_state() {
+    thread_state *t = nullptr;
+    uint64_t head = free_states.load(std::memory_order_acquire);
+    while ((head & ptr_mask) != 0) {
+        thread_state *top = reinterpret_cast<thread_state *>(head & ptr_mask);
+        thread_state *next = top->next_free;  // may be stale: the tagged CAS then fails
+        if (free_states.compare_exchange_weak(head, ((head >> 48) + 1) << 48 | reinterpret_cast<uint64_t>(next),
+                                              std::memory_order_acq_rel)) {
+            t = top;
+            break;
+        }
+    }
+    if (t == nullptr) {
+        t = static_cast<thread_state *>(map_index_memory(state_bytes, state_mapped));
+        if (t == nullptr) return nullptr;
+        thread_state *first = all_states.load(std::memory_order_relaxed);
+        do {
+            t->next_all = first;
+        } while (!all_states.compare_exchange_weak(first, t, std::memory_order_acq_rel));
+    }
+    t->tid = uint32_t(gettid());
+    t->seq_next = t->seq_end = 0;
+    t->fifo_head = t->fifo_count = t->spare_count = 0;
+    my_state = t;
+    register_exit(t);
+    return t;
+}
+
+}  // namespace
+
+record_pool &records() { return pool; }
+global_counters &counters() { return globals; }
+thread_state *all_thread_states() { return all_states.load(std::memory_order_acquire); }
+size_t thread_state_bytes() { return state_mapped.load(std::memory_order_relaxed); }
+
+thread_state *this_thread() {
+    thread_state *t = my_state;
+    if (__builtin_expect(t != nullptr, 1)) return t;
+    if (exited) return nullptr;
+    return make_state();
+}
+
+void thread_state_after_fork() {
+    if (my_state != nullptr) my_state->tid = uint32_t(gettid());
+}
+
+uint32_t current_tid(thread_state *t) { return t != nullptr ? t->tid : uint32_t(gettid()); }
+
+void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
+    const int saved = errno;  // a successful allocation must leave errno as the allocator left it
+    void *m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    errno = saved;
+    if (m == MAP_FAILED) return nullptr;
+    mapped.fetch_add(bytes, std::memory_order_relaxed);
+    return m;
+}
+
+void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped) {
+    const int saved = errno;
+    munmap(p, bytes);
+    errno = saved;
+    mapped.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+// ---- statistics ----------------------------------------------------------------------------------------
+
+namespace {
+// The live-byte sample is updated once a thread's unflushed change reaches this, so the shared counter
+// is touched about once per megabyte allocated rather than on every call (2-thread scaling).
+constexpr int64_t flush_bytes = 1 << 20;
+
+void flush_live(thread_state *t) {
+    const int64_t now = globals.sampled_live_bytes.fetch_add(t->unflushed_bytes, std::memory_order_relaxed) +
+                        t->unflushed_bytes;
+    t->unflushed_bytes = 0;
+    uint64_t peak = globals.peak_live_bytes.load(std::memory_order_relaxed);
+    while (now > 0 && uint64_t(now) > peak &&
+           !globals.peak_live_bytes.compare_exchange_weak(peak, uint64_t(now), std::memory_order_relaxed)) {
+    }
+}
+
+template <class T> void bump(std::atomic<T> &c, T by) { c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed); }
+}  // namespace
+
+void count_allocation(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) {
+        globals.orphan_allocations.fetch_add(1, std::memory_order_relaxed);
+        globals.orphan_bytes_allocated.fetch_add(bytes, std::memory_order_relaxed);
+        return;
+    }
+    bump(t->allocations, uint64_t{1});
+    bump(t->bytes_allocated, uint64_t(bytes));
+    t->unflushed_bytes += int64_t(bytes);
+    if (t->unflushed_bytes >= flush_bytes) flush_live(t);
+}
+
+void count_free(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) {
+        globals.orphan_frees.fetch_add(1, std::memory_order_relaxed);
+        globals.orphan_bytes_freed.fetch_add(bytes, std::memory_order_relaxed);
+        return;
+    }
+    bump(t->frees, uint64_t{1});
+    bump(t->bytes_freed, uint64_t(bytes));
+    t->unflushed_bytes -= int64_t(bytes);
+    if (t->unflushed_bytes <= -flush_bytes) flush_live(t);
+}
+
+// ---- record pool ---------------------------------------------------------------------------------------
+
+bool record_pool::grab_fresh(uint32_t *first) {
+    const uint64_t id = fresh_.fetch_add(thread_state::batch, std::memory_order_relaxed);
+    if (id + thread_state::batch > (uint64_t{1} << 32)) return false;  // 4 billion records: give up
+    const unsigned s = unsigned(id >> segment_shift);
+    // Batches are 64-aligned and segments hold a multiple of 64 records: a batch never straddles two.
+    if (segments_[s].load(std::memory_order_acquire) == nullptr) {
+        constexpr size_t bytes = sizeof(record) << segment_shift;
+        void *m = map_index_memory(bytes, mapped_);
+        if (m == nullptr) return false;
+        record *expected = nullptr;
+        if (!segments_[s].compare_exchange_strong(expected, static_cast<record *>(m), std::memory_order_acq_rel))
+            unmap_index_memory(m, bytes, mapped_);
+    }
+    *first = uint32_t(id);
+    return true;
+}
+
+uint32_t record_pool::pop_batch() {
+    uint64_t head = batches_.load(std::memory_order_acquire);
+    while (uint32_t(head) != 0) {
+        // If another thread popped this batch meanwhile, the link read here may be anything; the tag
+        // makes the CAS fail then.
+        const uint32_t next = uint32_t(get(uint32_t(head))->seq.get());
+        if (batches_.compare_exchange_weak(head, ((head >> 32) + 1) << 32 | next, std::memory_order_acq_rel))
+            return uint32_t(head);
+    }
+    return 0;
+}
+
+void record_pool::push_batch(uint32_t first) {
+    uint64_t head = batches_.load(std::memory_order_relaxed);
+    do {
+        get(first)->seq.set(uint32_t(head));
+    } while (!batches_.compare_exchange_weak(head, ((head >> 32) + 1) << 32 | first, std::memory_order_acq_rel));
+}
+
+bool record_pool::fill_spare(thread_state *t) {
+    uint32_t id = pop_batch();
+    if (id != 0) {
+        while (id != 0 && t->spare_count < thread_state::spare_capacity) {
+            t->spare[t->spare_count++] = id;
+            id = get(id)->link.load(std::memory_order_relaxed);
+        }
+        return true;
+    }
+    uint32_t first;
+    if (!grab_fresh(&first)) return false;
+    for (uint32_t i = thread_state::batch; i-- > 0;) t->spare[t->spare_count++] = first + i;
+    return true;
+}
+
+// Chain `n` ids into a batch: each becomes free (a new generation, so no reader takes it for a tombstone
+// any more) and links to the next.
+static void chain_free(record_pool &p, const uint32_t *ids, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+        record *r = p.get(ids[i]);
+        r->word.store(next_generation(r->word.load(std::memory_order_relaxed)) | rs_free, std::memory_order_release);
+        r->link.store(i + 1 < n ? ids[i + 1] : 0, std::memory_order_relaxed);
+    }
+}
+
+uint32_t record_pool::take(thread_state *t) {
+    if (__builtin_expect(t != nullptr, 1)) {
+        if (__builtin_expect(t->spare_count == 0, 0) && !fill_spare(t)) return 0;
+        return t->spare[--t->spare_count];
+    }
+    // No thread state (a thread past its exit destructor): one id from a global batch, the rest back.
+    uint32_t id = pop_batch();
+    if (id != 0) {
+        const uint32_t rest = get(id)->link.load(std::memory_order_relaxed);
+        if (rest != 0) push_batch(rest);
+        return id;
+    }
+    uint32_t first;
+    if (!grab_fresh(&first)) return 0;
+    uint32_t ids[thread_state::batch - 1];
+    for (unsigned i = 0; i + 1 < thread_state::batch; ++i) ids[i] = first + 1 + i;
+    chain_free(*this, ids, thread_state::batch - 1);
+    push_batch(ids[0]);
+    return first;
+}
+
+void record_pool::give(thread_state *t, uint32_t id) {
+    if (__builtin_expect(t == nullptr, 0)) {
+        chain_free(*this, &id, 1);
+        push_batch(id);
+        return;
+    }
+    // Quarantine: the freed record stays a tombstone until `quarantine` later frees of this thread.
+    if (t->fifo_count < thread_state::quarantine) {
+        t->fifo[(t->fifo_head + t->fifo_count++) % thread_state::quarantine] = id;
+        return;
+    }
+    const uint32_t oldest = t->fifo[t->fifo_head];
+    t->fifo[t->fifo_head] = id;
+    t->fifo_head = (t->fifo_head + 1) % thread_state::quarantine;
+    if (t->spare_count == thread_state::spare_capacity) {
+        // Too many spares: the older half goes to the global pool as one batch.
+        constexpr unsigned n = thread_state::batch;
+        chain_free(*this, t->spare, n);
+        push_batch(t->spare[0]);
+        for (unsigned i = n; i < t->spare_count; ++i) t->spare[i - n] = t->spare[i];
+        t->spare_count -= n;
+    }
+    t->spare[t->spare_count++] = oldest;
+}
+
+void record_pool::drain(thread_state *t) {
+    uint32_t ids[thread_state::batch];
+    unsigned n = 0;
+    auto put = [&](uint32_t id) {
+        ids[n++] = id;
+        if (n == thread_state::batch) {
+            chain_free(*this, ids, n);
+            push_batch(ids[0]);
+            n = 0;
+        }
+    };
+    for (unsigned i = 0; i < t->fifo_count; ++i) put(t->fifo[(t->fifo_head + i) % thread_state::quarantine]);
+    for (unsigned i = 0; i < t->spare_count; ++i) put(t->spare[i]);
+    if (n != 0) {
+        chain_free(*this, ids, n);
+        push_batch(ids[0]);
+    }
+    t->fifo_count = t->fifo_head = t->spare_count = 0;
+}
+
+uint64_t record_pool::refill_seq(thread_state *t) {
+    if (t == nullptr) return seq_.fetch_add(1, std::memory_order_relaxed);
+    t->seq_next = seq_.fetch_add(thread_state::seq_block, std::memory_order_relaxed);
+    t->seq_end = t->seq_next + thread_state::seq_block;
+    return t->seq_next++;
+}
+
+}  // namespace mallochooks::heapindex
