@@ -50,10 +50,14 @@ public:
     static constexpr unsigned mids = 1u << (address_bits - mid_shift);
     static constexpr uintptr_t address_limit = uintptr_t{1} << address_bits;
 
+    // Flat arrays: the start word of an address is (a >> 6 + G) % words_per_region and its id slot
+    // (a >> G) % granules_per_region, a shift and a mask each.
+    static constexpr unsigned granules_per_region = granules_per_page * pages_per_region;
+    static constexpr unsigned words_per_region = granules_per_region / 64;
     struct leaf {
-        std::atomic<uint64_t> starts[pages_per_region][words_per_page];
+        std::atomic<uint64_t> starts[words_per_region];
         std::atomic<uint32_t> page_cont[pages_per_region];
-        std::atomic<uint32_t> ids[pages_per_region][granules_per_page];
+        std::atomic<uint32_t> ids[granules_per_region];
     };
     struct mid {
         std::atomic<leaf *> leaves[regions_per_mid];
@@ -63,58 +67,57 @@ public:
 
     // Mark a chunk [base, base + size) whose record `id` is already published live.  `*was_marked`
     // (optional) receives the id that already had a start mark at base's granule, or 0: only possible
-    // when a chunk was freed behind the index's back (an allocator's own free function) or for client
-    // blocks too close together.
+    // when a chunk was freed behind the index's back (an allocator's own free function).
     insert_result insert(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked = nullptr) {
-        if (base >= address_limit || size > address_limit - base) return insert_result::unindexable;
-        mid *m = mid_for(base, true);
-        leaf *l = m ? leaf_for(m, base, true) : nullptr;
-        if (l == nullptr) return insert_result::no_memory;
-        const unsigned p = page_of(base), g = granule_of(base);
-        l->ids[p][g].store(id, std::memory_order_relaxed);
-        const uint64_t bit = uint64_t{1} << (g & 63);
-        const uint64_t old = l->starts[p][g >> 6].fetch_or(bit, std::memory_order_release);
-        if (was_marked) *was_marked = (old & bit) ? id : 0;
-        if (size > 0 && ((base + size - 1) >> page_shift) != (base >> page_shift)) {
-            if (!spread(m, l, base, base + size - 1, id)) {
-                l->starts[p][g >> 6].fetch_and(~bit, std::memory_order_release);
+        leaf *l = nullptr;
+        if (__builtin_expect(base < address_limit, 1)) {
+            const mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
+            if (__builtin_expect(m != nullptr, 1)) l = m->leaves[region_of(base)].load(std::memory_order_acquire);
+        }
+        if (__builtin_expect(l == nullptr || size > address_limit - base, 0)) return insert_slow(base, size, id, was_marked);
+        std::atomic<uint64_t> &word = l->starts[word_of(base)];
+        std::atomic<uint32_t> &slot_id = l->ids[slot_of(base)];
+        const uint64_t bit = bit_of(base);
+        if (was_marked) *was_marked = (word.load(std::memory_order_relaxed) & bit) ? slot_id.load(std::memory_order_relaxed) : 0;
+        slot_id.store(id, std::memory_order_relaxed);
+        word.fetch_or(bit, std::memory_order_release);  // result unused: a plain `lock or`
+        if (__builtin_expect(size > 0 && ((base ^ (base + size - 1)) >> page_shift) != 0, 0)) {
+            if (!spread(base, base + size - 1, id)) {
+                word.fetch_and(~bit, std::memory_order_release);
                 return insert_result::no_memory;
             }
         }
         return insert_result::ok;
     }
 
-    // Only the start mark: set again after remove (a realloc that failed or stayed in place).
-    void mark(uintptr_t base, uint32_t id) {
-        leaf *l = leaf_at(base);
-        const unsigned p = page_of(base), g = granule_of(base);
-        l->ids[p][g].store(id, std::memory_order_relaxed);
-        l->starts[p][g >> 6].fetch_or(uint64_t{1} << (g & 63), std::memory_order_release);
-    }
-
-    // Clear the start mark of a chunk being freed (its record already killed).  Continuations stay:
-    // they are checked against records, so a stale one costs a lookup one extra record read.
-    void remove(uintptr_t base) {
-        leaf *l = leaf_at(base);
-        const unsigned g = granule_of(base);
-        l->starts[page_of(base)][g >> 6].fetch_and(~(uint64_t{1} << (g & 63)), std::memory_order_release);
-    }
-
-    // What the index holds at base's granule: the id there (0 if none) and whether its start bit is set.
-    // For free: a set bit with a live record of this base is the chunk; a clear bit whose record is a
-    // dead record of this base is a tombstone (double free).
+    // What the index holds at a base address's granule: for free, a set start bit with a live record of
+    // this base is the chunk; a clear bit whose record is a dead record of this base is a tombstone
+    // (double free).  The slot remembers where it is, so removing or re-marking costs no second walk.
     struct slot {
         uint32_t id;
         bool marked;
+        std::atomic<uint64_t> *word;
+        std::atomic<uint32_t> *slot_id;
+        uint64_t bit;
+        // Clear the start mark of a chunk being freed (its record already killed).  Continuations stay:
+        // they are checked against records, so a stale one costs a lookup one extra record read.
+        void remove() const { word->fetch_and(~bit, std::memory_order_release); }
+        // Set it again (a realloc that failed).
+        void mark() const {
+            slot_id->store(id, std::memory_order_relaxed);
+            word->fetch_or(bit, std::memory_order_release);
+        }
     };
     slot at(uintptr_t base) const {
-        if (base >= address_limit) return {0, false};
+        if (__builtin_expect(base >= address_limit, 0)) return {0, false, nullptr, nullptr, 0};
         const mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
-        const leaf *l = m ? m->leaves[region_of(base)].load(std::memory_order_acquire) : nullptr;
-        if (l == nullptr) return {0, false};
-        const unsigned p = page_of(base), g = granule_of(base);
-        const bool marked = (l->starts[p][g >> 6].load(std::memory_order_acquire) >> (g & 63)) & 1;
-        return {l->ids[p][g].load(std::memory_order_relaxed), marked};
+        leaf *l = m ? m->leaves[region_of(base)].load(std::memory_order_acquire) : nullptr;
+        if (__builtin_expect(l == nullptr, 0)) return {0, false, nullptr, nullptr, 0};
+        std::atomic<uint64_t> *word = &l->starts[word_of(base)];
+        std::atomic<uint32_t> *slot_id = &l->ids[slot_of(base)];
+        const uint64_t bit = bit_of(base);
+        return {slot_id->load(std::memory_order_relaxed), (word->load(std::memory_order_acquire) & bit) != 0, word,
+                slot_id, bit};
     }
 
     // The live chunk containing addr: true and *out (and *id_out) filled, or false.
@@ -125,16 +128,17 @@ public:
         const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
         if (const leaf *l = m->leaves[region_of(addr)].load(std::memory_order_acquire)) {
             const unsigned p = page_of(addr);
+            const std::atomic<uint64_t> *words = &l->starts[p * words_per_page];
             // In-page candidates, highest start first.  A live chunk that starts at or before addr and
             // does not contain it settles the question (chunks do not overlap); a start after addr in
             // addr's own granule, or a record in flux, sends us to the next lower start.
-            int s = highest_start(l->starts[p], int(granule_of(addr)));
+            int s = highest_start(words, int(granule_of(addr)));
             for (int tries = 0; s >= 0 && tries < 3; ++tries) {
-                const uint32_t id = l->ids[p][s].load(std::memory_order_acquire);
+                const uint32_t id = l->ids[p * granules_per_page + unsigned(s)].load(std::memory_order_acquire);
                 const int v = check(id, addr, page_start + (uintptr_t(s) << G), out);
                 if (v > 0) return found(id, id_out);
                 if (v == 0) return false;
-                s = s > 0 ? highest_start(l->starts[p], s - 1) : -1;
+                s = s > 0 ? highest_start(words, s - 1) : -1;
             }
             // No start at or before addr in this page holds a live chunk: one that started earlier in
             // the region and covers the page's first byte.
@@ -161,15 +165,12 @@ public:
                 const leaf *l = m->leaves[r].load(std::memory_order_acquire);
                 if (l == nullptr) continue;
                 const uintptr_t region = (uintptr_t(t) << mid_shift) | (uintptr_t(r) << region_shift);
-                for (unsigned p = 0; p < pages_per_region; ++p) {
-                    for (unsigned w = 0; w < words_per_page; ++w) {
-                        uint64_t bits = l->starts[p][w].load(std::memory_order_acquire);
-                        while (bits != 0) {
-                            const unsigned g = w * 64 + unsigned(__builtin_ctzll(bits));
-                            bits &= bits - 1;
-                            const uintptr_t a = region | (uintptr_t(p) << page_shift) | (uintptr_t(g) << G);
-                            if (!f(a, l->ids[p][g].load(std::memory_order_acquire))) return false;
-                        }
+                for (unsigned w = 0; w < words_per_region; ++w) {
+                    uint64_t bits = l->starts[w].load(std::memory_order_acquire);
+                    while (bits != 0) {
+                        const unsigned g = w * 64 + unsigned(__builtin_ctzll(bits));
+                        bits &= bits - 1;
+                        if (!f(region | (uintptr_t(g) << G), l->ids[g].load(std::memory_order_acquire))) return false;
                     }
                 }
             }
@@ -183,6 +184,9 @@ private:
     static unsigned page_of(uintptr_t a) { return unsigned(a >> page_shift) & (pages_per_region - 1); }
     static unsigned granule_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_page - 1); }
     static unsigned region_of(uintptr_t a) { return unsigned(a >> region_shift) & (regions_per_mid - 1); }
+    static unsigned word_of(uintptr_t a) { return unsigned(a >> (G + 6)) & (words_per_region - 1); }
+    static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
+    static uint64_t bit_of(uintptr_t a) { return uint64_t{1} << ((a >> G) & 63); }
 
     static bool found(uint32_t id, uint32_t *id_out) {
         if (id_out) *id_out = id;
@@ -190,7 +194,7 @@ private:
     }
 
     // Highest set bit <= g in a page's bitmap, or -1.
-    static int highest_start(const std::atomic<uint64_t> (&words)[words_per_page], int g) {
+    static int highest_start(const std::atomic<uint64_t> *words, int g) {
         for (int w = g >> 6; w >= 0; --w) {
             uint64_t bits = words[w].load(std::memory_order_acquire);
             if (w == (g >> 6)) bits &= ~uint64_t{0} >> (63 - (g & 63));
@@ -238,13 +242,18 @@ private:
         return l;
     }
 
-    // The leaf of a chunk that is in the index (its insert made it).
-    leaf *leaf_at(uintptr_t a) const {
-        return top_[a >> mid_shift].load(std::memory_order_acquire)->leaves[region_of(a)].load(std::memory_order_acquire);
+    // The first chunk in a GiB or region: make the levels, then insert.
+    __attribute__((noinline)) insert_result insert_slow(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked) {
+        if (base >= address_limit || size > address_limit - base) return insert_result::unindexable;
+        mid *m = mid_for(base, true);
+        if (m == nullptr || leaf_for(m, base, true) == nullptr) return insert_result::no_memory;
+        return insert(base, size, id, was_marked);
     }
 
     // Continuations for the pages, regions and GiBs after the start page that [base, last] covers.
-    bool spread(mid *m, leaf *l, uintptr_t base, uintptr_t last, uint32_t id) {
+    __attribute__((noinline)) bool spread(uintptr_t base, uintptr_t last, uint32_t id) {
+        mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
+        leaf *l = m->leaves[region_of(base)].load(std::memory_order_acquire);
         const uintptr_t last_page_here = (base | ((uintptr_t{1} << region_shift) - 1)) >> page_shift;
         const uintptr_t end_page = (last >> page_shift) < last_page_here ? (last >> page_shift) : last_page_here;
         for (uintptr_t pg = (base >> page_shift) + 1; pg <= end_page; ++pg)

@@ -330,7 +330,7 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     const uintptr_t b = reinterpret_cast<uintptr_t>(base);
     const client_index_t::slot s = client_chunks.at(b);
     if (s.marked && s.id != 0 && records().get(s.id)->kill(b, caller)) {
-        client_chunks.remove(b);
+        s.remove();
         records().give(this_thread(), s.id);
         counters().client_blocks.fetch_sub(1, std::memory_order_relaxed);
         return 1;

@@ -76,10 +76,11 @@ template <bool Trailered> struct basic_layer {
     template <class Next> static void free(Next next, void *ptr, const void *caller) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
-        record_fields f;
-        if (__builtin_expect(s.marked, 1) && forget(s.id, base, caller, "free", &f)) {
-            count_free(this_thread(), f.size);
-            records().give(this_thread(), s.id);
+        size_t size;
+        if (__builtin_expect(s.marked, 1) && forget(s, base, caller, "free", &size)) {
+            thread_state *t = this_thread();
+            count_free(t, size);
+            records().give(t, s.id);
             next.free(ptr, caller);
             return;
         }
@@ -90,8 +91,8 @@ template <bool Trailered> struct basic_layer {
     template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
-        record_fields f;
-        if (__builtin_expect(!s.marked || !forget(s.id, base, caller, "realloc", &f), 0)) {
+        size_t old_size;
+        if (__builtin_expect(!s.marked || !forget(s, base, caller, "realloc", &old_size), 0)) {
             not_a_chunk<Next>(s, ptr, caller, "realloc");
             void *q = next.realloc(ptr, request(size), caller);
             return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false) : q;
@@ -101,11 +102,11 @@ template <bool Trailered> struct basic_layer {
         void *q = next.realloc(ptr, request(size), caller);
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
             records().get(s.id)->revive();
-            heap_chunks.mark(base, s.id);
+            s.mark();
             return nullptr;
         }
         thread_state *t = this_thread();
-        count_free(t, f.size);
+        count_free(t, old_size);
         if (q == ptr) return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, s.id, false);
         records().give(t, s.id);
         return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false);
@@ -132,38 +133,44 @@ private:
     }
 
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
-    // place), or 0.  When the index cannot take the chunk (out of index memory), a fresh allocation
-    // (`can_fail`) is undone and fails with ENOMEM; a realloc's result cannot be undone (the old chunk is
-    // gone), so it stays unindexed and is counted.
+    // place), or 0.
     template <class Next>
-    static void *admit(Next next, void *p, size_t size, const void *caller, uint32_t flags, uint32_t reuse,
-                       bool can_fail) {
+    __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
+                                                      uint32_t flags, uint32_t reuse, bool can_fail) {
         thread_state *t = this_thread();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const size_t usable = next.usable_size(p, caller);
         const uint32_t id = reuse != 0 ? reuse : records().take(t);
-        if (__builtin_expect(id != 0, 1)) {
-            record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
-            if (Trailered) {
-                if (__builtin_expect(usable >= size && usable - size >= trailer_size, 1)) {
-                    f.usable = trailer_offset(usable);
-                    write_trailer(base, f);
-                } else {  // an allocator that gave less than asked: index it, without a trailer
-                    f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
-                }
+        if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
+        record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
+        record *r = records().get(id);
+        if (Trailered) {
+            if (__builtin_expect(usable >= size && usable - size >= trailer_size, 1)) {
+                f.usable = trailer_offset(usable);
+                const uint32_t check = trailer_check(base, size, f.seq);
+                write_trailer(base, f, check);
+                r->link.store(check, std::memory_order_relaxed);
+            } else {  // an allocator that gave less than asked: index it, without a trailer
+                f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
             }
-            record *r = records().get(id);
-            r->publish(f);
-            uint32_t stale = 0;
-            const insert_result res = heap_chunks.insert(base, size, id, &stale);
-            if (__builtin_expect(res == insert_result::ok, 1)) {
-                if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
-                count_allocation(t, size);
-                return p;
-            }
+        }
+        r->publish(f);
+        uint32_t stale = 0;
+        if (__builtin_expect(heap_chunks.insert(base, size, id, &stale) != insert_result::ok, 0)) {
             r->kill(base, nullptr);
             records().give(t, id);
+            return not_admitted(next, p, caller, can_fail);
         }
+        if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
+        count_allocation(t, size);
+        return p;
+    }
+
+    // The index cannot take the chunk (out of index memory).  A fresh allocation (`can_fail`) is undone
+    // and fails with ENOMEM; a realloc's result cannot be undone (the old chunk is gone), so it stays
+    // unindexed and is counted.
+    template <class Next>
+    __attribute__((noinline)) static void *not_admitted(Next next, void *p, const void *caller, bool can_fail) {
         if (can_fail) {
             next.free(p, caller);
             errno = ENOMEM;
@@ -174,23 +181,29 @@ private:
     }
 
     // The chunk at a marked granule is live and has this base: take it out of the index (its record
-    // becomes a tombstone owned by the caller, *f its fields) after checking its trailer.  False when it
-    // is not (the caller then treats the pointer as no chunk).
-    static bool forget(uint32_t id, uintptr_t base, const void *caller, const char *what, record_fields *f) {
-        record *r = records().get(id);
-        if (!r->kill(base, caller)) return false;
-        r->read_any(f);  // the caller owns the dead record now: nothing changes it
-        if ((f->flags & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *f), 0)) {
-            counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-            report_corrupt_trailer(*f, caller, what);
+    // becomes a tombstone owned by the caller) after checking its trailer; *size is its requested size.
+    // False when it is not (the caller then treats the pointer as no chunk).
+    __attribute__((always_inline)) static bool forget(const heap_index_t::slot &s, uintptr_t base, const void *caller, const char *what, size_t *size) {
+        record *r = records().get(s.id);
+        if (__builtin_expect(!r->kill(base, caller), 0)) return false;
+        // The caller owns the dead record now: nothing changes its fields.
+        *size = r->size.get();
+        if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) {
+            const record_fields f{base, *size, r->usable.get(), r->site.get(), r->seq.get(), caller, r->tid.get(), 0};
+            if (__builtin_expect(!trailer_intact(base, f, r->link.load(std::memory_order_relaxed)), 0)) {
+                counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
+                record_fields all;
+                r->read_any(&all);
+                report_corrupt_trailer(all, caller, what);
+            }
         }
-        heap_chunks.remove(base);
+        s.remove();
         return true;
     }
 
     // A granule already marked when a new chunk starts there: the old chunk was freed without the index
     // seeing it (through the allocator's own API, say).  Retire its record.
-    static void drop_stale(thread_state *t, uint32_t stale, uint32_t id, uintptr_t base) {
+    __attribute__((noinline)) static void drop_stale(thread_state *t, uint32_t stale, uint32_t id, uintptr_t base) {
         if (stale == id) return;
         record *old = records().get(stale);
         record_fields f;
@@ -203,7 +216,7 @@ private:
 
     // free or realloc of something that is not a live chunk: say what it is, if we can tell.
     template <class Next>
-    static void not_a_chunk(heap_index_t::slot s, void *ptr, const void *caller, const char *what) {
+    __attribute__((noinline)) static void not_a_chunk(heap_index_t::slot s, void *ptr, const void *caller, const char *what) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         record_fields f;
         if (s.id != 0) {

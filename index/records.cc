@@ -18,15 +18,16 @@
 
 namespace mallochooks::heapindex {
 
+__thread thread_state *my_thread_state = nullptr;
+constinit record_pool record_pool_instance;
+
 namespace {
 
-constinit record_pool pool;
 constinit global_counters globals;
 
 // initial-exec: see libmallochooks/guard.h (a global-dynamic access may call malloc).  `exited` marks a
 // thread whose state was handed back at thread exit: later frees on it (glibc frees thread-local buffers
 // after the key destructors ran) use the global structures rather than making a state nobody releases.
-__thread thread_state *my_state __attribute__((tls_model("initial-exec")));
 __thread bool exited __attribute__((tls_model("initial-exec")));
 
 std::atomic<thread_state *> all_states{nullptr};
@@ -42,11 +43,9 @@ void on_thread_exit(void *arg) {
     thread_state *t = static_cast<thread_state *>(arg);
     if (t == nullptr) return;
     reentrancy_guard guard;
-    pool.drain(t);
-    // What the thread still owed to the live-byte sample; its counters stay (statistics sum them).
-    globals.sampled_live_bytes.fetch_add(t->unflushed_bytes, std::memory_order_relaxed);
-    t->unflushed_bytes = 0;
-    my_state = nullptr;
+    record_pool_instance.drain(t);
+    // Its counters stay: statistics sum every state ever made.
+    my_thread_state = nullptr;
     exited = true;
     uint64_t head = free_states.load(std::memory_order_acquire);
     do {
@@ -71,7 +70,10 @@ void register_exit(thread_state *t) {
     pthread_setspecific(exit_key, t);
 }
 
-thread_state *make_state() {
+}  // namespace
+
+thread_state *make_thread_state() {
+    if (exited) return nullptr;
     thread_state *t = nullptr;
     uint64_t head = free_states.load(std::memory_order_acquire);
     while ((head & ptr_mask) != 0) {
@@ -94,30 +96,20 @@ thread_state *make_state() {
     t->tid = uint32_t(gettid());
     t->seq_next = t->seq_end = 0;
     t->fifo_head = t->fifo_count = t->spare_count = 0;
-    my_state = t;
+    my_thread_state = t;
     register_exit(t);
     return t;
 }
 
-}  // namespace
-
-record_pool &records() { return pool; }
 global_counters &counters() { return globals; }
 thread_state *all_thread_states() { return all_states.load(std::memory_order_acquire); }
 size_t thread_state_bytes() { return state_mapped.load(std::memory_order_relaxed); }
 
-thread_state *this_thread() {
-    thread_state *t = my_state;
-    if (__builtin_expect(t != nullptr, 1)) return t;
-    if (exited) return nullptr;
-    return make_state();
-}
-
 void thread_state_after_fork() {
-    if (my_state != nullptr) my_state->tid = uint32_t(gettid());
+    if (my_thread_state != nullptr) my_thread_state->tid = uint32_t(gettid());
 }
 
-uint32_t current_tid(thread_state *t) { return t != nullptr ? t->tid : uint32_t(gettid()); }
+uint32_t uncached_tid() { return uint32_t(gettid()); }
 
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     const int saved = errno;  // a successful allocation must leave errno as the allocator left it
@@ -137,46 +129,31 @@ void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped) {
 
 // ---- statistics ----------------------------------------------------------------------------------------
 
-namespace {
-// The live-byte sample is updated once a thread's unflushed change reaches this, so the shared counter
-// is touched about once per megabyte allocated rather than on every call (2-thread scaling).
-constexpr int64_t flush_bytes = 1 << 20;
-
-void flush_live(thread_state *t) {
-    const int64_t now = globals.sampled_live_bytes.fetch_add(t->unflushed_bytes, std::memory_order_relaxed) +
-                        t->unflushed_bytes;
-    t->unflushed_bytes = 0;
-    uint64_t peak = globals.peak_live_bytes.load(std::memory_order_relaxed);
-    while (now > 0 && uint64_t(now) > peak &&
-           !globals.peak_live_bytes.compare_exchange_weak(peak, uint64_t(now), std::memory_order_relaxed)) {
-    }
-}
-
-template <class T> void bump(std::atomic<T> &c, T by) { c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed); }
-}  // namespace
-
-void count_allocation(thread_state *t, size_t bytes) {
-    if (__builtin_expect(t == nullptr, 0)) {
+void count_orphan(int64_t bytes) {  // a thread past its exit destructor: straight to the global counters
+    if (bytes >= 0) {
         globals.orphan_allocations.fetch_add(1, std::memory_order_relaxed);
-        globals.orphan_bytes_allocated.fetch_add(bytes, std::memory_order_relaxed);
-        return;
+        globals.orphan_bytes_allocated.fetch_add(uint64_t(bytes), std::memory_order_relaxed);
+    } else {
+        globals.orphan_frees.fetch_add(1, std::memory_order_relaxed);
+        globals.orphan_bytes_freed.fetch_add(uint64_t(-bytes), std::memory_order_relaxed);
     }
-    bump(t->allocations, uint64_t{1});
-    bump(t->bytes_allocated, uint64_t(bytes));
-    t->unflushed_bytes += int64_t(bytes);
-    if (t->unflushed_bytes >= flush_bytes) flush_live(t);
 }
 
-void count_free(thread_state *t, size_t bytes) {
-    if (__builtin_expect(t == nullptr, 0)) {
-        globals.orphan_frees.fetch_add(1, std::memory_order_relaxed);
-        globals.orphan_bytes_freed.fetch_add(bytes, std::memory_order_relaxed);
-        return;
+uint64_t live_bytes_now() {
+    uint64_t in = globals.orphan_bytes_allocated.load(std::memory_order_relaxed);
+    uint64_t out = globals.orphan_bytes_freed.load(std::memory_order_relaxed);
+    for (thread_state *t = all_states.load(std::memory_order_acquire); t != nullptr; t = t->next_all) {
+        in += t->bytes_allocated.load(std::memory_order_relaxed);
+        out += t->bytes_freed.load(std::memory_order_relaxed);
     }
-    bump(t->frees, uint64_t{1});
-    bump(t->bytes_freed, uint64_t(bytes));
-    t->unflushed_bytes -= int64_t(bytes);
-    if (t->unflushed_bytes <= -flush_bytes) flush_live(t);
+    return in > out ? in - out : 0;  // threads' counters are read at slightly different times
+}
+
+void sample_peak() {
+    const uint64_t now = live_bytes_now();
+    uint64_t peak = globals.peak_live_bytes.load(std::memory_order_relaxed);
+    while (now > peak && !globals.peak_live_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
 }
 
 // ---- record pool ---------------------------------------------------------------------------------------
@@ -242,9 +219,9 @@ static void chain_free(record_pool &p, const uint32_t *ids, unsigned n) {
     }
 }
 
-uint32_t record_pool::take(thread_state *t) {
-    if (__builtin_expect(t != nullptr, 1)) {
-        if (__builtin_expect(t->spare_count == 0, 0) && !fill_spare(t)) return 0;
+uint32_t record_pool::take_slow(thread_state *t) {
+    if (t != nullptr) {
+        if (t->spare_count == 0 && !fill_spare(t)) return 0;
         return t->spare[--t->spare_count];
     }
     // No thread state (a thread past its exit destructor): one id from a global batch, the rest back.
@@ -263,29 +240,23 @@ uint32_t record_pool::take(thread_state *t) {
     return first;
 }
 
-void record_pool::give(thread_state *t, uint32_t id) {
-    if (__builtin_expect(t == nullptr, 0)) {
+void record_pool::give_slow(thread_state *t, uint32_t id) {
+    if (t == nullptr) {
         chain_free(*this, &id, 1);
         push_batch(id);
         return;
     }
-    // Quarantine: the freed record stays a tombstone until `quarantine` later frees of this thread.
-    if (t->fifo_count < thread_state::quarantine) {
+    if (t->fifo_count < thread_state::quarantine) {  // the quarantine is filling up
         t->fifo[(t->fifo_head + t->fifo_count++) % thread_state::quarantine] = id;
         return;
     }
-    const uint32_t oldest = t->fifo[t->fifo_head];
-    t->fifo[t->fifo_head] = id;
-    t->fifo_head = (t->fifo_head + 1) % thread_state::quarantine;
-    if (t->spare_count == thread_state::spare_capacity) {
-        // Too many spares: the older half goes to the global pool as one batch.
-        constexpr unsigned n = thread_state::batch;
-        chain_free(*this, t->spare, n);
-        push_batch(t->spare[0]);
-        for (unsigned i = n; i < t->spare_count; ++i) t->spare[i - n] = t->spare[i];
-        t->spare_count -= n;
-    }
-    t->spare[t->spare_count++] = oldest;
+    // Too many spares: the older half goes to the global pool as one batch, then as the fast path.
+    constexpr unsigned n = thread_state::batch;
+    chain_free(*this, t->spare, n);
+    push_batch(t->spare[0]);
+    for (unsigned i = n; i < t->spare_count; ++i) t->spare[i - n] = t->spare[i];
+    t->spare_count -= n;
+    give(t, id);
 }
 
 void record_pool::drain(thread_state *t) {

@@ -60,7 +60,7 @@ struct alignas(64) record {
     std::atomic<uint32_t> word;  // generation << 2 | record_state
     racy<uint32_t> tid;
     racy<uint32_t> flags;
-    std::atomic<uint32_t> link;  // next id in a free batch
+    std::atomic<uint32_t> link;  // free: next id in a batch; live: the trailer's check word
     racy<uintptr_t> base;
     racy<size_t> size;
     racy<size_t> usable;
@@ -68,17 +68,18 @@ struct alignas(64) record {
     racy<uint64_t> seq;
     racy<const void *> free_site;
 
-    // Owner: fill a record it holds exclusively (free or dead) and make it live.
+    // Owner: fill a record it holds exclusively (free or dead) and make it live with a new generation.
+    // No "writing" state is needed: the record is already not live (killed, or never used), and the
+    // release fence orders that state before the new field values, so a reader that sees any of them
+    // also sees the word changed and drops its copy (seqlock; the fence costs nothing on x86-64).
     void publish(const record_fields &f) {
         const uint32_t w = word.load(std::memory_order_relaxed);
-        word.store((w & ~3u) | rs_writing, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
         base.set(f.base);
         size.set(f.size);
         usable.set(f.usable);
         site.set(f.site);
         seq.set(f.seq);
-        free_site.set(nullptr);
         tid.set(f.tid);
         flags.set(f.flags);
         word.store(next_generation(w) | rs_live, std::memory_order_release);
@@ -148,7 +149,6 @@ struct thread_state {
     uint64_t seq_next, seq_end;
     // Written by the owner only (load + store, no read-modify-write), summed by heapindex_stats.
     std::atomic<uint64_t> allocations, frees, bytes_allocated, bytes_freed;
-    int64_t unflushed_bytes;  // live-byte change not yet added to the global sample (peak tracking)
     thread_state *next_all;   // every state ever made, for statistics
     thread_state *next_free;  // states of exited threads, for reuse
 };
@@ -163,8 +163,23 @@ public:
     }
 
     // A record id for a new chunk (0 when the pool cannot grow), and its release once it is dead.
-    uint32_t take(thread_state *t);
-    void give(thread_state *t, uint32_t id);
+    uint32_t take(thread_state *t) {
+        if (__builtin_expect(t != nullptr && t->spare_count != 0, 1)) return t->spare[--t->spare_count];
+        return take_slow(t);
+    }
+    void give(thread_state *t, uint32_t id) {
+        // Quarantine: the freed record stays a tombstone until `quarantine` later frees of this thread,
+        // then becomes a spare.
+        if (__builtin_expect(t != nullptr && t->fifo_count == thread_state::quarantine &&
+                                 t->spare_count < thread_state::spare_capacity, 1)) {
+            const uint32_t oldest = t->fifo[t->fifo_head];
+            t->fifo[t->fifo_head] = id;
+            t->fifo_head = (t->fifo_head + 1) % thread_state::quarantine;
+            t->spare[t->spare_count++] = oldest;
+            return;
+        }
+        give_slow(t, id);
+    }
 
     // Hand back everything a thread state holds (thread exit).
     void drain(thread_state *t);
@@ -180,6 +195,8 @@ public:
     uint64_t ids_made() const { return fresh_.load(std::memory_order_relaxed); }
 
 private:
+    uint32_t take_slow(thread_state *t);
+    void give_slow(thread_state *t, uint32_t id);
     uint64_t refill_seq(thread_state *t);
     bool fill_spare(thread_state *t);
     bool grab_fresh(uint32_t *first);  // 64 never-used ids, first..first+63
@@ -194,11 +211,17 @@ private:
 };
 
 // The process's record pool (one for every index and chain of this library).
-record_pool &records();
+extern record_pool record_pool_instance __attribute__((visibility("hidden")));
+inline record_pool &records() { return record_pool_instance; }
 
 // This thread's state, made on first use; nullptr on a thread that has already run its exit destructor
-// (then the pool works on its global structures directly).
-thread_state *this_thread();
+// (then the pool works on its global structures directly).  initial-exec TLS: see libmallochooks/guard.h.
+extern __thread thread_state *my_thread_state __attribute__((visibility("hidden"), tls_model("initial-exec")));
+thread_state *make_thread_state() __attribute__((visibility("hidden")));
+inline thread_state *this_thread() {
+    thread_state *t = my_thread_state;
+    return __builtin_expect(t != nullptr, 1) ? t : make_thread_state();
+}
 
 // Every thread state ever made (for statistics), newest first; and the memory they take.
 thread_state *all_thread_states();
@@ -208,11 +231,11 @@ size_t thread_state_bytes();
 void thread_state_after_fork();
 
 // Current thread's kernel thread id, cached.
-uint32_t current_tid(thread_state *t);
+uint32_t uncached_tid() __attribute__((visibility("hidden")));
+inline uint32_t current_tid(thread_state *t) { return __builtin_expect(t != nullptr, 1) ? t->tid : uncached_tid(); }
 
 // Global statistics that are not per thread.
 struct global_counters {
-    std::atomic<int64_t> sampled_live_bytes{0};
     std::atomic<uint64_t> peak_live_bytes{0};
     std::atomic<uint64_t> orphan_allocations{0}, orphan_frees{0}, orphan_bytes_allocated{0}, orphan_bytes_freed{0};
     std::atomic<uint64_t> invalid_frees{0}, double_frees{0}, corrupt_trailers{0}, client_blocks{0};
@@ -221,9 +244,28 @@ struct global_counters {
 global_counters &counters();
 
 // Account an allocation or a free of `bytes` requested bytes to thread state t (nullptr: global).
-void count_allocation(thread_state *t, size_t bytes);
-void count_free(thread_state *t, size_t bytes);
-
+// Counters are per thread (owner-only load + store, no lock prefix, no shared cache line: the 2-thread
+// scaling).  The peak is sampled: each time a thread's allocated bytes cross a megabyte boundary, the
+// live bytes of all threads are summed and the peak raised if need be (peak_resolution in docs).
+constexpr unsigned peak_sample_shift = 20;
+void sample_peak() __attribute__((visibility("hidden")));
+uint64_t live_bytes_now() __attribute__((visibility("hidden")));
+void count_orphan(int64_t bytes) __attribute__((visibility("hidden")));
+template <class T> inline void bump(std::atomic<T> &c, T by) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+inline void count_allocation(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) return count_orphan(int64_t(bytes));
+    bump(t->allocations, uint64_t{1});
+    const uint64_t before = t->bytes_allocated.load(std::memory_order_relaxed);
+    t->bytes_allocated.store(before + bytes, std::memory_order_relaxed);
+    if (__builtin_expect(((before ^ (before + bytes)) >> peak_sample_shift) != 0, 0)) sample_peak();
+}
+inline void count_free(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) return count_orphan(-int64_t(bytes));
+    bump(t->frees, uint64_t{1});
+    bump(t->bytes_freed, uint64_t(bytes));
+}
 // mmap'd zeroed memory for the index (nullptr on failure), accounted in `mapped`.
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped);
