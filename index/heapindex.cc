@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/auxv.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -29,17 +28,9 @@ namespace mallochooks::heapindex {
 
 constinit heap_index_t heap_chunks;
 constinit client_index_t client_chunks;
-constinit uint64_t trailer_secret = 0;
 
 namespace {
-std::atomic<bool> client_used{false};
-}
-
-void init_trailer_secret() {
-    if (__atomic_load_n(&trailer_secret, __ATOMIC_RELAXED) != 0) return;
-    uint64_t s = 0x6865617069646578ull;  // "heapidex", if the kernel gave no AT_RANDOM
-    if (const void *r = reinterpret_cast<const void *>(getauxval(AT_RANDOM))) memcpy(&s, r, sizeof s);
-    __atomic_store_n(&trailer_secret, s | 1, __ATOMIC_RELAXED);
+std::atomic<bool> client_used{false};  // lookups skip the client index until a block was registered
 }
 
 void layer_init() { init_trailer_secret(); }
