@@ -79,14 +79,14 @@ public:
         std::atomic<uint32_t> &slot_id = l->ids[slot_of(base)];
         const uint64_t bit = bit_of(base);
         if (was_marked) *was_marked = (word.load(std::memory_order_relaxed) & bit) ? slot_id.load(std::memory_order_relaxed) : 0;
+        // Continuations first, the start mark last: a chunk whose insert never finished (its thread
+        // vanished in a fork) then has no start mark, and heapindex_check in the child does not see a
+        // half-indexed chunk.
+        if (__builtin_expect(size > 0 && ((base ^ (base + size - 1)) >> page_shift) != 0, 0) &&
+            !spread(base, base + size - 1, id))
+            return insert_result::no_memory;
         slot_id.store(id, std::memory_order_relaxed);
         word.fetch_or(bit, std::memory_order_release);  // result unused: a plain `lock or`
-        if (__builtin_expect(size > 0 && ((base ^ (base + size - 1)) >> page_shift) != 0, 0)) {
-            if (!spread(base, base + size - 1, id)) {
-                word.fetch_and(~bit, std::memory_order_release);
-                return insert_result::no_memory;
-            }
-        }
         return insert_result::ok;
     }
 

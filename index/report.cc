@@ -10,6 +10,7 @@
 // under the reentrancy guard: what libdw and dlopen allocate goes straight to the allocator (indexed as
 // early chunks).
 #include <dlfcn.h>
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -148,6 +149,13 @@ struct libdw_api {
     decltype(&dwfl_module_getsrc) getsrc;
     decltype(&dwfl_lineinfo) lineinfo;
     decltype(&dwfl_module_info) module_info;
+    decltype(&dwfl_module_addrdie) addrdie;
+    decltype(&dwarf_getscopes) getscopes;
+    decltype(&dwarf_tag) tag;
+    decltype(&dwarf_attr) attr;
+    decltype(&dwarf_formudata) formudata;
+    decltype(&dwarf_getsrcfiles) getsrcfiles;
+    decltype(&dwarf_filesrc) filesrc;
     Dwfl_Callbacks callbacks;
     Dwfl *dwfl;
 };
@@ -169,6 +177,13 @@ bool load_libdw(libdw_api *api) {
     get(api->getsrc, "dwfl_module_getsrc");
     get(api->lineinfo, "dwfl_lineinfo");
     get(api->module_info, "dwfl_module_info");
+    get(api->addrdie, "dwfl_module_addrdie");
+    get(api->getscopes, "dwarf_getscopes");
+    get(api->tag, "dwarf_tag");
+    get(api->attr, "dwarf_attr");
+    get(api->formudata, "dwarf_formudata");
+    get(api->getsrcfiles, "dwarf_getsrcfiles");
+    get(api->filesrc, "dwarf_filesrc");
     get(api->callbacks.find_elf, "dwfl_linux_proc_find_elf");
     get(api->callbacks.find_debuginfo, "dwfl_standard_find_debuginfo");
     api->callbacks.section_address = nullptr;
@@ -194,6 +209,33 @@ const char *demangle(const char *name, char **owned) {
     return status == 0 && *owned ? *owned : name;
 }
 
+// When the call was inlined (an allocation wrapper such as glibc's rtld-malloc.h or xmalloc), the line
+// that matters is where the outermost inlined function was called, in the function the symbol names.
+bool inlined_call_site(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, const char **file, int *line) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dw->addrdie(mod, pc, &bias);
+    if (cu == nullptr) return false;
+    Dwarf_Die *scopes = nullptr;
+    const int n = dw->getscopes(cu, pc - bias, &scopes);
+    bool found = false;
+    for (int i = n - 1; i >= 0 && !found; --i) {  // outermost first
+        if (dw->tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+        Dwarf_Attribute a;
+        Dwarf_Word file_index = 0, call_line = 0;
+        Dwarf_Files *files = nullptr;
+        size_t nfiles = 0;
+        if (dw->formudata(dw->attr(&scopes[i], DW_AT_call_file, &a), &file_index) != 0 ||
+            dw->formudata(dw->attr(&scopes[i], DW_AT_call_line, &a), &call_line) != 0 ||
+            dw->getsrcfiles(cu, &files, &nfiles) != 0 || file_index >= nfiles)
+            break;
+        *file = dw->filesrc(files, file_index, nullptr, nullptr);
+        *line = int(call_line);
+        found = *file != nullptr;
+    }
+    ::free(scopes);
+    return found;
+}
+
 // A return address names the instruction after the call: look up the call itself for its line.
 void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     if (dw == nullptr || site == nullptr) return describe_site_dladdr(site, buf, n);
@@ -205,7 +247,8 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     const char *fn = demangle(dw->addrname(mod, pc), &owned);
     const char *file = nullptr;
     int line = 0;
-    if (Dwfl_Line *l = dw->getsrc(mod, pc)) file = dw->lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
+    if (!inlined_call_site(dw, mod, pc, &file, &line))
+        if (Dwfl_Line *l = dw->getsrc(mod, pc)) file = dw->lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
     const char *base = file ? strrchr(file, '/') : nullptr;
     if (fn && file)
         snprintf(buf, n, "%s (%s:%d) in %s", fn, base ? base + 1 : file, line, object ? object : "?");

@@ -26,14 +26,14 @@ constinit settings_t current = {
 const char *const known[] = {"HEAPINDEX_REPORT", "HEAPINDEX_REPORT_TOP", "HEAPINDEX_LOG", "HEAPINDEX_CHECK",
                              "HEAPINDEX_SYMBOLIZE"};
 
-bool parse_output(const char *name, const char *value, bool allow_off, settings_t::output *out) {
-    if (allow_off && strcmp(value, "off") == 0) {
+bool parse_output(const char *name, const char *value, settings_t::output *out) {
+    if (strcmp(value, "off") == 0) {
         out->kind = settings_t::output::off;
     } else if (strcmp(value, "stderr") == 0) {
         out->kind = settings_t::output::to_stderr;
     } else if (*value == '\0' || strlen(value) >= sizeof out->path) {
-        print(2, "heapindex: %s='%s' is not %sstderr or a file path (at most %zu bytes); using the default\n", name,
-              value, allow_off ? "off, " : "", sizeof out->path - 1);
+        print(2, "heapindex: %s='%s' is not off, stderr or a file path (at most %zu bytes); using the default\n", name,
+              value, sizeof out->path - 1);
         return false;
     } else {
         out->kind = settings_t::output::to_path;
@@ -81,8 +81,8 @@ int load_settings() {
             ++problems;
         }
     }
-    if (const char *v = getenv("HEAPINDEX_REPORT")) problems += !parse_output("HEAPINDEX_REPORT", v, true, &current.report);
-    if (const char *v = getenv("HEAPINDEX_LOG")) problems += !parse_output("HEAPINDEX_LOG", v, false, &current.log);
+    if (const char *v = getenv("HEAPINDEX_REPORT")) problems += !parse_output("HEAPINDEX_REPORT", v, &current.report);
+    if (const char *v = getenv("HEAPINDEX_LOG")) problems += !parse_output("HEAPINDEX_LOG", v, &current.log);
     if (const char *v = getenv("HEAPINDEX_REPORT_TOP")) {
         char *end;
         errno = 0;

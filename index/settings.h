@@ -19,7 +19,7 @@ struct settings_t {
     };
     output report;       // HEAPINDEX_REPORT: live chunks by site at exit (default off)
     unsigned report_top; // HEAPINDEX_REPORT_TOP: sites listed, 0 = all (default 25)
-    output log;          // HEAPINDEX_LOG: invalid frees, clobbered trailers, the exit check (default stderr)
+    output log;          // HEAPINDEX_LOG: heap errors, refused client requests, the exit check (default stderr)
     bool check_at_exit;  // HEAPINDEX_CHECK=exit (default off)
     enum symbolizer_t { libdw, dladdr_only, none } symbolizer;  // HEAPINDEX_SYMBOLIZE (default libdw)
 };
@@ -30,8 +30,8 @@ const settings_t &settings();
 // Read the environment; report problems on stderr.  Returns the number of problems.
 int load_settings();
 
-// Open an output for appending: a descriptor to write to and close, 2 for stderr, -1 when off or when
-// the path cannot be opened (reported on stderr).
+// Open an output for appending: a descriptor to write to and close_output, 2 for stderr (also when the
+// path cannot be opened: that is reported, and stderr used instead), -1 when off.
 int open_output(const settings_t::output &o);
 void close_output(int fd);
 
