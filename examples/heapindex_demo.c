@@ -64,9 +64,9 @@ int main(void) {
     explain("pool + 200 (inside a block)", pool + 200);
     explain("pool + 1000 (between blocks)", pool + 1000);
     explain("list->name + strlen + 1", list->name + strlen(list->name) + 1);
-    char *freed = list->next->name;
+    const void *volatile freed = list->next->name; /* only the address is used after the free */
+    free(list->next->name);
     list->next->name = NULL;
-    free(freed);
     explain("a freed string", freed);
     explain("a stack variable", &list);
 

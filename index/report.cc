@@ -11,6 +11,7 @@
 // early chunks).
 #include <dlfcn.h>
 #include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -146,10 +147,15 @@ struct libdw_api {
     decltype(&dwfl_report_end) report_end;
     decltype(&dwfl_addrmodule) addrmodule;
     decltype(&dwfl_module_addrname) addrname;
-    decltype(&dwfl_module_getsrc) getsrc;
-    decltype(&dwfl_lineinfo) lineinfo;
     decltype(&dwfl_module_info) module_info;
     decltype(&dwfl_module_addrdie) addrdie;
+    decltype(&dwfl_module_getdwarf) getdwarf;
+    decltype(&dwarf_nextcu) nextcu;
+    decltype(&dwarf_offdie) offdie;
+    decltype(&dwarf_haspc) haspc;
+    decltype(&dwarf_getsrc_die) getsrc_die;
+    decltype(&dwarf_linesrc) linesrc;
+    decltype(&dwarf_lineno) lineno;
     decltype(&dwarf_getscopes) getscopes;
     decltype(&dwarf_tag) tag;
     decltype(&dwarf_attr) attr;
@@ -174,10 +180,15 @@ bool load_libdw(libdw_api *api) {
     get(api->report_end, "dwfl_report_end");
     get(api->addrmodule, "dwfl_addrmodule");
     get(api->addrname, "dwfl_module_addrname");
-    get(api->getsrc, "dwfl_module_getsrc");
-    get(api->lineinfo, "dwfl_lineinfo");
     get(api->module_info, "dwfl_module_info");
     get(api->addrdie, "dwfl_module_addrdie");
+    get(api->getdwarf, "dwfl_module_getdwarf");
+    get(api->nextcu, "dwarf_nextcu");
+    get(api->offdie, "dwarf_offdie");
+    get(api->haspc, "dwarf_haspc");
+    get(api->getsrc_die, "dwarf_getsrc_die");
+    get(api->linesrc, "dwarf_linesrc");
+    get(api->lineno, "dwarf_lineno");
     get(api->getscopes, "dwarf_getscopes");
     get(api->tag, "dwarf_tag");
     get(api->attr, "dwarf_attr");
@@ -209,14 +220,33 @@ const char *demangle(const char *name, char **owned) {
     return status == 0 && *owned ? *owned : name;
 }
 
-// When the call was inlined (an allocation wrapper such as glibc's rtld-malloc.h or xmalloc), the line
-// that matters is where the outermost inlined function was called, in the function the symbol names.
-bool inlined_call_site(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, const char **file, int *line) {
+// The compile unit holding pc (*bias: the module's load bias).  libdw 0.188 finds it only through
+// .debug_aranges, which clang does not emit unless told (-gdwarf-aranges): then scan the units.
+bool unit_of(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Die *cu, Dwarf_Addr *bias) {
+    if (Dwarf_Die *found = dw->addrdie(mod, pc, bias)) {
+        *cu = *found;
+        return true;
+    }
+    Dwarf *dbg = dw->getdwarf(mod, bias);
+    if (dbg == nullptr) return false;
+    Dwarf_Off offset = 0, next = 0;
+    size_t header = 0;
+    while (dw->nextcu(dbg, offset, &next, &header, nullptr, nullptr, nullptr) == 0) {
+        if (dw->offdie(dbg, offset + header, cu) != nullptr && dw->haspc(cu, pc - *bias) > 0) return true;
+        offset = next;
+    }
+    return false;
+}
+
+// The file and line of pc.  When the call was inlined (an allocation wrapper such as glibc's
+// rtld-malloc.h, or xmalloc), the line that matters is where the outermost inlined function was called,
+// in the function the symbol names.
+bool source_line(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, const char **file, int *line) {
+    Dwarf_Die cu;
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dw->addrdie(mod, pc, &bias);
-    if (cu == nullptr) return false;
+    if (!unit_of(dw, mod, pc, &cu, &bias)) return false;
     Dwarf_Die *scopes = nullptr;
-    const int n = dw->getscopes(cu, pc - bias, &scopes);
+    const int n = dw->getscopes(&cu, pc - bias, &scopes);
     bool found = false;
     for (int i = n - 1; i >= 0 && !found; --i) {  // outermost first
         if (dw->tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
@@ -226,14 +256,17 @@ bool inlined_call_site(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, const cha
         size_t nfiles = 0;
         if (dw->formudata(dw->attr(&scopes[i], DW_AT_call_file, &a), &file_index) != 0 ||
             dw->formudata(dw->attr(&scopes[i], DW_AT_call_line, &a), &call_line) != 0 ||
-            dw->getsrcfiles(cu, &files, &nfiles) != 0 || file_index >= nfiles)
+            dw->getsrcfiles(&cu, &files, &nfiles) != 0 || file_index >= nfiles)
             break;
         *file = dw->filesrc(files, file_index, nullptr, nullptr);
         *line = int(call_line);
         found = *file != nullptr;
     }
     ::free(scopes);
-    return found;
+    if (found) return true;
+    Dwarf_Line *l = dw->getsrc_die(&cu, pc - bias);
+    if (l == nullptr || (*file = dw->linesrc(l, nullptr, nullptr)) == nullptr) return false;
+    return dw->lineno(l, line) == 0;
 }
 
 // A return address names the instruction after the call: look up the call itself for its line.
@@ -247,8 +280,7 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     const char *fn = demangle(dw->addrname(mod, pc), &owned);
     const char *file = nullptr;
     int line = 0;
-    if (!inlined_call_site(dw, mod, pc, &file, &line))
-        if (Dwfl_Line *l = dw->getsrc(mod, pc)) file = dw->lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
+    if (!source_line(dw, mod, pc, &file, &line)) file = nullptr;
     const char *base = file ? strrchr(file, '/') : nullptr;
     if (fn && file)
         snprintf(buf, n, "%s (%s:%d) in %s", fn, base ? base + 1 : file, line, object ? object : "?");

@@ -99,6 +99,11 @@ static inline int heapindex_present(void) { return HEAPINDEX_WEAK_ADDRESS_(heapi
  * chunk that holds it), else 0.  Constant time; never blocks, never touches chunk memory. */
 static inline int heapindex_lookup(const void *addr, struct heapindex_chunk *out) {
     int (*f)(const void *, struct heapindex_chunk *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_lookup);
+#if defined(__GNUC__)
+    /* Only the address is used, never what it points to: say so, or GCC warns about looking up a
+     * chunk whose bytes are not initialised yet. */
+    __asm__("" : "+r"(addr));
+#endif
     return f ? f(addr, out) : 0;
 }
 

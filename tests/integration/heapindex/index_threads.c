@@ -32,7 +32,6 @@ static atomic_ullong reader_lookups, reader_hits;
 static void *worker(void *arg) {
     const int w = (int)(intptr_t)arg;
     char *slot[SLOTS] = {0};
-    size_t size[SLOTS] = {0};
     const uint32_t tid = (uint32_t)gettid();
     uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(w + 1);
     for (int op = 0; op < OPS; ++op) {
@@ -55,7 +54,6 @@ static void *worker(void *arg) {
             }
         }
         CHECK(slot[i] != NULL);
-        size[i] = n;
         slot[i][n - 1] = 1;
         struct heapindex_chunk c;
         const char *probe = slot[i] + (x >> 33) % n;
