@@ -128,6 +128,10 @@ public:
         const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
         if (const leaf *l = m->leaves[region_of(addr)].load(std::memory_order_acquire)) {
             const unsigned p = page_of(addr);
+            // The start of a small chunk is usually among the ids of addr's own cache line of ids: fetch
+            // that line while the bitmap word is on its way (two misses at once instead of one after
+            // the other).
+            __builtin_prefetch(&l->ids[slot_of(addr)]);
             const std::atomic<uint64_t> *words = &l->starts[p * words_per_page];
             // In-page candidates, highest start first.  A live chunk that starts at or before addr and
             // does not contain it settles the question (chunks do not overlap); a start after addr in

@@ -120,6 +120,26 @@ void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     return m;
 }
 
+// Records are used densely (ids are handed out in order), and a lookup reads one at random: back them
+// with transparent huge pages where the system allows it (THP "madvise" mode), which saves lookups a TLB
+// miss.  `bytes` must be a multiple of 2 MiB; the mapping is trimmed to 2 MiB alignment.
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
+    constexpr size_t huge = size_t{2} << 20;
+    const int saved = errno;
+    void *m = mmap(nullptr, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        errno = saved;
+        return nullptr;
+    }
+    const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
+    if (aligned != start) munmap(m, aligned - start);
+    if (aligned + bytes != start + bytes + huge) munmap(reinterpret_cast<void *>(aligned + bytes), start + huge - aligned);
+    madvise(reinterpret_cast<void *>(aligned), bytes, MADV_HUGEPAGE);
+    errno = saved;
+    mapped.fetch_add(bytes, std::memory_order_relaxed);
+    return reinterpret_cast<void *>(aligned);
+}
+
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped) {
     const int saved = errno;
     munmap(p, bytes);
@@ -165,7 +185,7 @@ bool record_pool::grab_fresh(uint32_t *first) {
     // Batches are 64-aligned and segments hold a multiple of 64 records: a batch never straddles two.
     if (segments_[s].load(std::memory_order_acquire) == nullptr) {
         constexpr size_t bytes = sizeof(record) << segment_shift;
-        void *m = map_index_memory(bytes, mapped_);
+        void *m = map_huge_index_memory(bytes, mapped_);
         if (m == nullptr) return false;
         record *expected = nullptr;
         if (!segments_[s].compare_exchange_strong(expected, static_cast<record *>(m), std::memory_order_acq_rel))

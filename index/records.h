@@ -268,6 +268,7 @@ inline void count_free(thread_state *t, size_t bytes) {
 }
 // mmap'd zeroed memory for the index (nullptr on failure), accounted in `mapped`.
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped);
 
 }  // namespace mallochooks::heapindex
