@@ -140,9 +140,20 @@ private:
         thread_state *t = this_thread();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const size_t usable = next.usable_size(p, caller);
-        const uint32_t id = reuse != 0 ? reuse : records().take(t);
+        uint32_t id = reuse;
+        uint64_t seq;
+        uint32_t tid;
+        if (__builtin_expect(t != nullptr && t->spare_count != 0 && t->seq_next < t->seq_end, 1)) {
+            if (reuse == 0) id = t->spare[--t->spare_count];
+            seq = t->seq_next++;
+            tid = t->tid;
+        } else {  // refills, or a thread past its exit destructor
+            if (reuse == 0) id = records().take(t);
+            seq = records().next_seq(t);
+            tid = current_tid(t);
+        }
         if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
-        record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
+        record_fields f{base, size, usable, caller, seq, nullptr, tid, flags | own_flags};
         record *r = records().get(id);
         if (Trailered) {
             if (__builtin_expect(usable >= size && usable - size >= trailer_size, 1)) {

@@ -62,9 +62,9 @@ inline bool padded_request(size_t size, size_t *out) {
 // program sees.  Only valid when usable >= size + trailer_size.
 inline size_t trailer_offset(size_t usable) { return (usable - trailer_size) & ~size_t{7}; }
 
+// 8-aligned (usable sizes are multiples of 8, the offset is rounded down to 8); may_alias: the bytes
+// belong to the program's chunk.
 inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check) {
-    // 8-aligned (usable sizes are multiples of 8, the offset is rounded down to 8); may_alias: the bytes
-    // belong to the program's chunk.
     struct __attribute__((may_alias)) trailer_view : trailer {};
     trailer_view *t = reinterpret_cast<trailer_view *>(base + f.usable);
     t->site = f.site;
@@ -82,9 +82,10 @@ inline bool trailer_matches(const trailer &t, uintptr_t base, const record_field
 
 // The same, in place, against the check word cached in the record.
 inline bool trailer_intact(uintptr_t base, const record_fields &f, uint32_t check) {
-    trailer t;
-    memcpy(&t, reinterpret_cast<const void *>(base + f.usable), sizeof t);
-    return t.site == f.site && t.size == f.size && t.seq == f.seq && t.tid == f.tid && t.check == check;
+    struct __attribute__((may_alias)) trailer_view : trailer {};
+    const trailer_view *t = reinterpret_cast<const trailer_view *>(base + f.usable);
+    return t->site == f.site && t->size == f.size && t->seq == f.seq &&
+           (uint64_t(t->check) << 32 | t->tid) == (uint64_t(check) << 32 | f.tid);
 }
 
 }  // namespace mallochooks::heapindex
