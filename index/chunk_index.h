@@ -224,27 +224,8 @@ private:
         return addr - out->base < out->size ? 1 : 0;
     }
 
-    mid *mid_for(uintptr_t a, bool create) {
-        std::atomic<mid *> &slot = top_[a >> mid_shift];
-        mid *m = slot.load(std::memory_order_acquire);
-        if (m != nullptr || !create) return m;
-        void *fresh = map_index_memory(sizeof(mid), mapped_);
-        if (fresh == nullptr) return nullptr;
-        if (slot.compare_exchange_strong(m, static_cast<mid *>(fresh), std::memory_order_acq_rel)) return static_cast<mid *>(fresh);
-        unmap_index_memory(fresh, sizeof(mid), mapped_);
-        return m;
-    }
-
-    leaf *leaf_for(mid *m, uintptr_t a, bool create) {
-        std::atomic<leaf *> &slot = m->leaves[region_of(a)];
-        leaf *l = slot.load(std::memory_order_acquire);
-        if (l != nullptr || !create) return l;
-        void *fresh = map_index_memory(sizeof(leaf), mapped_);
-        if (fresh == nullptr) return nullptr;
-        if (slot.compare_exchange_strong(l, static_cast<leaf *>(fresh), std::memory_order_acq_rel)) return static_cast<leaf *>(fresh);
-        unmap_index_memory(fresh, sizeof(leaf), mapped_);
-        return l;
-    }
+    mid *mid_for(uintptr_t a, bool create) { return installed(top_[a >> mid_shift], create, mapped_); }
+    leaf *leaf_for(mid *m, uintptr_t a, bool create) { return installed(m->leaves[region_of(a)], create, mapped_); }
 
     // The first chunk in a GiB or region: make the levels, then insert.
     __attribute__((noinline)) insert_result insert_slow(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked) {

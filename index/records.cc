@@ -183,14 +183,7 @@ bool record_pool::grab_fresh(uint32_t *first) {
     if (id + thread_state::batch > (uint64_t{1} << 32)) return false;  // 4 billion records: give up
     const unsigned s = unsigned(id >> segment_shift);
     // Batches are 64-aligned and segments hold a multiple of 64 records: a batch never straddles two.
-    if (segments_[s].load(std::memory_order_acquire) == nullptr) {
-        constexpr size_t bytes = sizeof(record) << segment_shift;
-        void *m = map_huge_index_memory(bytes, mapped_);
-        if (m == nullptr) return false;
-        record *expected = nullptr;
-        if (!segments_[s].compare_exchange_strong(expected, static_cast<record *>(m), std::memory_order_acq_rel))
-            unmap_index_memory(m, bytes, mapped_);
-    }
+    if (installed(segments_[s], true, mapped_, sizeof(record) << segment_shift, true) == nullptr) return false;
     *first = uint32_t(id);
     return true;
 }

@@ -271,6 +271,20 @@ void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped);
 
+// The object in `slot`, mapping and installing a zeroed one first if there is none (and `create`); a thread
+// that loses the race to install unmaps its own.  nullptr when there is none and none could be mapped.
+template <class T>
+T *installed(std::atomic<T *> &slot, bool create, std::atomic<size_t> &mapped, size_t bytes = sizeof(T),
+             bool huge = false) {
+    T *have = slot.load(std::memory_order_acquire);
+    if (have != nullptr || !create) return have;
+    void *fresh = huge ? map_huge_index_memory(bytes, mapped) : map_index_memory(bytes, mapped);
+    if (fresh == nullptr) return nullptr;
+    if (slot.compare_exchange_strong(have, static_cast<T *>(fresh), std::memory_order_acq_rel)) return static_cast<T *>(fresh);
+    unmap_index_memory(fresh, bytes, mapped);
+    return have;
+}
+
 }  // namespace mallochooks::heapindex
 
 #endif

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libmallochooks/output_path.h"
+
 extern "C" char **environ;
 
 namespace mallochooks::heapindex {
@@ -123,16 +125,7 @@ int open_output(const settings_t::output &o) {
     if (o.kind == settings_t::output::off) return -1;
     if (o.kind == settings_t::output::to_stderr) return 2;
     char path[sizeof o.path + 32];
-    size_t n = 0;
-    for (const char *p = o.path; *p != '\0' && n + 24 < sizeof path; ++p) {
-        if (p[0] == '%' && p[1] == 'p') {
-            n += size_t(snprintf(path + n, sizeof path - n, "%d", int(getpid())));
-            ++p;
-        } else {
-            path[n++] = *p;
-        }
-    }
-    path[n] = '\0';
+    expand_output_path(o.path, path, sizeof path);
     const int saved = errno;
     const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {

@@ -9,15 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check.h"
 #include "mallochooks/heapindex.h"
 
 #define NOINLINE __attribute__((noinline, visibility("default")))
 /* After the call, so that it is not a tail call: the return address must lie in the named function. */
 #define NOT_TAIL() __asm__ volatile("" ::: "memory")
-
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
 
 NOINLINE void *site_alloc(size_t n) {
     void *p = malloc_v(n);

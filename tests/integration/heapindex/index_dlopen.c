@@ -9,15 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../check.h"
 #include "mallochooks/heapindex.h"
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
 
 int main(int argc, char **argv) {
     CHECK(argc == 2 && heapindex_present());

@@ -12,32 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../check.h"
 #include "mallochooks/heapindex.h"
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-
-static atomic_int stopping;
-
-static void *churn(void *arg) {
-    (void)arg;
-    void *keep[64] = {0};
-    unsigned x = 12345;
-    while (!atomic_load(&stopping)) {
-        x = x * 1103515245u + 12345u;
-        unsigned i = (x >> 8) % 64;
-        free(keep[i]);
-        keep[i] = (x & 1) ? malloc(1 + x % 5000) : calloc(1, 1 + x % 300);
-        if (x % 7 == 0) keep[i] = realloc(keep[i], 1 + x % 70000);
-    }
-    for (int i = 0; i < 64; ++i) free(keep[i]);
-    return NULL;
-}
 
 #define MINE 100
 static char *mine[MINE];
@@ -66,7 +42,7 @@ int main(void) {
     alarm(120);  /* a child that deadlocks fails the test */
     for (int i = 0; i < MINE; ++i) CHECK((mine[i] = malloc((size_t)(i + 1) * 10)) != NULL);
     pthread_t th[3];
-    for (int i = 0; i < 3; ++i) CHECK(pthread_create(&th[i], NULL, churn, NULL) == 0);
+    for (int i = 0; i < 3; ++i) CHECK(pthread_create(&th[i], NULL, churn_thread, NULL) == 0);
     const uint32_t me = (uint32_t)gettid();
     int failures = 0;
     for (int round = 0; round < 100; ++round) {
@@ -80,7 +56,7 @@ int main(void) {
             failures++;
         }
     }
-    atomic_store(&stopping, 1);
+    atomic_store(&churn_stopping, 1);
     for (int i = 0; i < 3; ++i) pthread_join(th[i], NULL);
     CHECK(failures == 0);
     for (int i = 0; i < MINE; ++i) free(mine[i]);

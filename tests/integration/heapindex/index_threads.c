@@ -13,15 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../check.h"
 #include "mallochooks/heapindex.h"
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
 
 enum { WORKERS = 4, READERS = 2, OPS = 60000, SLOTS = 512 };
 

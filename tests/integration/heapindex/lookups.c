@@ -16,25 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../check.h"
 #include "mallochooks/heapindex.h"
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-
-/* Through volatile pointers: the compiler may neither fold nor drop the calls. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void *(*volatile calloc_v)(size_t, size_t) = calloc;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-static void *(*volatile memalign_v)(size_t, size_t) = memalign;
-static void *(*volatile aligned_alloc_v)(size_t, size_t) = aligned_alloc;
-static void *(*volatile valloc_v)(size_t) = valloc;
-static void *(*volatile pvalloc_v)(size_t) = pvalloc;
-static int (*volatile posix_memalign_v)(void **, size_t, size_t) = posix_memalign;
 
 static unsigned checked_addresses;
 /* jemalloc and mimalloc leave errno alone when realloc fails: with them (argument "other"), only glibc's
