@@ -69,11 +69,7 @@ public:
     // (optional) receives the id that already had a start mark at base's granule, or 0: only possible
     // when a chunk was freed behind the index's back (an allocator's own free function).
     insert_result insert(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked = nullptr) {
-        leaf *l = nullptr;
-        if (__builtin_expect(base < address_limit, 1)) {
-            const mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
-            if (__builtin_expect(m != nullptr, 1)) l = m->leaves[region_of(base)].load(std::memory_order_acquire);
-        }
+        leaf *l = find_leaf(base);
         if (__builtin_expect(l == nullptr || size > address_limit - base, 0)) return insert_slow(base, size, id, was_marked);
         std::atomic<uint64_t> &word = l->starts[word_of(base)];
         std::atomic<uint32_t> &slot_id = l->ids[slot_of(base)];
@@ -109,9 +105,7 @@ public:
         }
     };
     slot at(uintptr_t base) const {
-        if (__builtin_expect(base >= address_limit, 0)) return {0, false, nullptr, nullptr, 0};
-        const mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
-        leaf *l = m ? m->leaves[region_of(base)].load(std::memory_order_acquire) : nullptr;
+        leaf *l = find_leaf(base);
         if (__builtin_expect(l == nullptr, 0)) return {0, false, nullptr, nullptr, 0};
         std::atomic<uint64_t> *word = &l->starts[word_of(base)];
         std::atomic<uint32_t> *slot_id = &l->ids[slot_of(base)];
@@ -184,13 +178,25 @@ public:
 
     size_t mapped_bytes() const { return mapped_.load(std::memory_order_relaxed); }
 
+    // For an inlined insert on the allocation fast path (heapindex_layer.h): the leaf of base's region if
+    // it exists, and where base's start bit and id live in it.  The caller handles only the plain case
+    // (leaf present, start bit clear, chunk within one page) and calls insert() for everything else.
+    leaf *find_leaf(uintptr_t base) const {
+        if (__builtin_expect(base >= address_limit, 0)) return nullptr;
+        const mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
+        return m ? m->leaves[region_of(base)].load(std::memory_order_acquire) : nullptr;
+    }
+    static unsigned word_of(uintptr_t a) { return unsigned(a >> (G + 6)) & (words_per_region - 1); }
+    static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
+    static uint64_t bit_of(uintptr_t a) { return uint64_t{1} << ((a >> G) & 63); }
+    static bool within_one_page(uintptr_t base, size_t size) {
+        return size == 0 || ((base ^ (base + size - 1)) >> page_shift) == 0;
+    }
+
 private:
     static unsigned page_of(uintptr_t a) { return unsigned(a >> page_shift) & (pages_per_region - 1); }
     static unsigned granule_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_page - 1); }
     static unsigned region_of(uintptr_t a) { return unsigned(a >> region_shift) & (regions_per_mid - 1); }
-    static unsigned word_of(uintptr_t a) { return unsigned(a >> (G + 6)) & (words_per_region - 1); }
-    static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
-    static uint64_t bit_of(uintptr_t a) { return uint64_t{1} << ((a >> G) & 63); }
 
     static bool found(uint32_t id, uint32_t *id_out) {
         if (id_out) *id_out = id;

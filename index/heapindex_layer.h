@@ -73,18 +73,27 @@ template <bool Trailered> struct basic_layer {
         return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0, true) : p;
     }
 
+    // The common case is written so that its only call is the final tail call to the allocator (every
+    // other path leaves through a noinline function that finishes the job): then the fast path needs no
+    // callee-saved registers, no prologue and no epilogue.
     template <class Next> static void free(Next next, void *ptr, const void *caller) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
-        size_t size;
-        if (__builtin_expect(s.marked, 1) && forget(s, base, caller, "free", &size)) {
-            thread_state *t = this_thread();
-            count_free(t, size);
-            records().give(t, s.id);
-            next.free(ptr, caller);
-            return;
+        record *r = records().get(s.id);
+        if (__builtin_expect(!s.marked || !r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller, s.id, s.marked);
+        // The dead record is ours now: nothing else changes its fields.
+        const size_t size = r->size.get();
+        if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) {
+            const record_fields f{base, size, r->usable.get(), r->site.get(), r->seq.get(), caller, r->tid.get(), 0};
+            if (__builtin_expect(!trailer_intact(base, f, r->link.load(std::memory_order_relaxed)), 0))
+                return free_slow(next, ptr, caller, s.id, size, s.word, s.bit);
         }
-        not_a_chunk<Next>(s, ptr, caller, "free");
+        s.remove();
+        thread_state *t = my_thread_state;
+        if (__builtin_expect(t == nullptr || t->tail - t->head >= thread_state::ring_size, 0))
+            return free_slow(next, ptr, caller, s.id, size, nullptr, 0);
+        count_free(t, size);
+        t->ring[t->tail++ % thread_state::ring_size] = s.id;
         next.free(ptr, caller);
     }
 
@@ -133,30 +142,55 @@ private:
     }
 
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
-    // place), or 0.
+    // place), or 0.  The common case is checked for first, whole (a thread state with ids and sequence
+    // numbers at hand, an existing leaf, a free start bit, a chunk within one page, room for the trailer)
+    // and done inline; anything else goes, untouched, to admit_general.  So the fast path makes no call
+    // but the allocator's usable-size call.
     template <class Next>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse, bool can_fail) {
-        thread_state *t = this_thread();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const size_t usable = next.usable_size(p, caller);
-        uint32_t id = reuse;
-        uint64_t seq;
-        uint32_t tid;
-        if (__builtin_expect(t != nullptr && t->spare_count != 0 && t->seq_next < t->seq_end, 1)) {
-            if (reuse == 0) id = t->spare[--t->spare_count];
-            seq = t->seq_next++;
-            tid = t->tid;
-        } else {  // refills, or a thread past its exit destructor
-            if (reuse == 0) id = records().take(t);
-            seq = records().next_seq(t);
-            tid = current_tid(t);
-        }
-        if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
-        record_fields f{base, size, usable, caller, seq, nullptr, tid, flags | own_flags};
+        thread_state *t = my_thread_state;
+        heap_index_t::leaf *l = heap_chunks.find_leaf(base);
+        if (__builtin_expect(t == nullptr || l == nullptr || (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
+                                 t->seq_next >= t->seq_end || !heap_index_t::within_one_page(base, size) ||
+                                 (Trailered && (usable < size || usable - size < trailer_size)),
+                             0))
+            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+        std::atomic<uint64_t> &word = l->starts[heap_index_t::word_of(base)];
+        const uint64_t bit = heap_index_t::bit_of(base);
+        if (__builtin_expect(word.load(std::memory_order_relaxed) & bit, 0))  // a stale start: see drop_stale
+            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+        const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
+        record_fields f{base, size, usable, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
         if (Trailered) {
-            if (__builtin_expect(usable >= size && usable - size >= trailer_size, 1)) {
+            f.usable = trailer_offset(usable);
+            const uint32_t check = trailer_check(base, size, f.seq);
+            write_trailer(base, f, check);
+            r->link.store(check, std::memory_order_relaxed);
+        }
+        r->publish(f);
+        l->ids[heap_index_t::slot_of(base)].store(id, std::memory_order_relaxed);
+        word.fetch_or(bit, std::memory_order_release);
+        if (__builtin_expect(count_allocation_fast(t, size), 1)) return p;
+        return sample_peak_then(p);
+    }
+
+    // The general case of admit: thread state to make or refill, levels of the radix to make, a stale
+    // start, a chunk spanning pages (continuations), an allocator that gave less than asked.
+    template <class Next>
+    __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
+                                                         uint32_t flags, uint32_t reuse, bool can_fail, size_t usable) {
+        thread_state *t = this_thread();
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const uint32_t id = reuse != 0 ? reuse : records().take(t);
+        if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
+        record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
+        record *r = records().get(id);
+        if (Trailered) {
+            if (usable >= size && usable - size >= trailer_size) {
                 f.usable = trailer_offset(usable);
                 const uint32_t check = trailer_check(base, size, f.seq);
                 write_trailer(base, f, check);
@@ -174,6 +208,11 @@ private:
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
         count_allocation(t, size);
+        return p;
+    }
+
+    __attribute__((noinline)) static void *sample_peak_then(void *p) {
+        sample_peak();
         return p;
     }
 
@@ -210,6 +249,30 @@ private:
         }
         s.remove();
         return true;
+    }
+
+    // free's rarer cases, out of line (arguments that fit in registers: no spills on the fast path): a
+    // clobbered trailer (`word` then says which start bit is still to be cleared), a thread without state
+    // yet or any more, a full ring; or no live chunk at ptr.
+    template <class Next>
+    __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
+                                                     std::atomic<uint64_t> *word, uint64_t bit) {
+        if (word != nullptr) {
+            counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
+            record_fields all;
+            records().get(id)->read_any(&all);
+            report_corrupt_trailer(all, caller, "free");
+            word->fetch_and(~bit, std::memory_order_release);
+        }
+        thread_state *t = this_thread();
+        count_free(t, size);
+        records().give(t, id);
+        next.free(ptr, caller);
+    }
+    template <class Next>
+    __attribute__((noinline)) static void free_no_chunk(Next next, void *ptr, const void *caller, uint32_t id, bool marked) {
+        not_a_chunk<Next>(heap_index_t::slot{id, marked, nullptr, nullptr, 0}, ptr, caller, "free");
+        next.free(ptr, caller);
     }
 
     // A granule already marked when a new chunk starts there: the old chunk was freed without the index

@@ -95,7 +95,7 @@ thread_state *make_thread_state() {
     }
     t->tid = uint32_t(gettid());
     t->seq_next = t->seq_end = 0;
-    t->fifo_head = t->fifo_count = t->spare_count = 0;
+    t->head = t->tail = t->spare_count = 0;
     my_thread_state = t;
     register_exit(t);
     return t;
@@ -210,7 +210,7 @@ void record_pool::push_batch(uint32_t first) {
 bool record_pool::fill_spare(thread_state *t) {
     uint32_t id = pop_batch();
     if (id != 0) {
-        while (id != 0 && t->spare_count < thread_state::spare_capacity) {
+        while (id != 0 && t->spare_count < thread_state::batch) {
             t->spare[t->spare_count++] = id;
             id = get(id)->link.load(std::memory_order_relaxed);
         }
@@ -222,14 +222,16 @@ bool record_pool::fill_spare(thread_state *t) {
     return true;
 }
 
-// Chain `n` ids into a batch: each becomes free (a new generation, so no reader takes it for a tombstone
-// any more) and links to the next.
-static void chain_free(record_pool &p, const uint32_t *ids, unsigned n) {
+// Chain ids into a batch and push it: each becomes free (a new generation, so no reader takes it for a
+// tombstone any more) and links to the next.
+void record_pool::push_ids(const uint32_t *ids, unsigned n) {
+    if (n == 0) return;
     for (unsigned i = 0; i < n; ++i) {
-        record *r = p.get(ids[i]);
+        record *r = get(ids[i]);
         r->word.store(next_generation(r->word.load(std::memory_order_relaxed)) | rs_free, std::memory_order_release);
         r->link.store(i + 1 < n ? ids[i + 1] : 0, std::memory_order_relaxed);
     }
+    push_batch(ids[0]);
 }
 
 uint32_t record_pool::take_slow(thread_state *t) {
@@ -248,48 +250,29 @@ uint32_t record_pool::take_slow(thread_state *t) {
     if (!grab_fresh(&first)) return 0;
     uint32_t ids[thread_state::batch - 1];
     for (unsigned i = 0; i + 1 < thread_state::batch; ++i) ids[i] = first + 1 + i;
-    chain_free(*this, ids, thread_state::batch - 1);
-    push_batch(ids[0]);
+    push_ids(ids, thread_state::batch - 1);
     return first;
 }
 
 void record_pool::give_slow(thread_state *t, uint32_t id) {
-    if (t == nullptr) {
-        chain_free(*this, &id, 1);
-        push_batch(id);
-        return;
-    }
-    if (t->fifo_count < thread_state::quarantine) {  // the quarantine is filling up
-        t->fifo[(t->fifo_head + t->fifo_count++) % thread_state::quarantine] = id;
-        return;
-    }
-    // Too many spares: the older half goes to the global pool as one batch, then as the fast path.
-    constexpr unsigned n = thread_state::batch;
-    chain_free(*this, t->spare, n);
-    push_batch(t->spare[0]);
-    for (unsigned i = n; i < t->spare_count; ++i) t->spare[i - n] = t->spare[i];
-    t->spare_count -= n;
+    if (t == nullptr) return push_ids(&id, 1);
+    // The ring is full (the thread frees more than it allocates): its oldest batch goes to the global pool.
+    uint32_t ids[thread_state::batch];
+    for (unsigned i = 0; i < thread_state::batch; ++i) ids[i] = t->ring[t->head++ % thread_state::ring_size];
+    push_ids(ids, thread_state::batch);
     give(t, id);
 }
 
 void record_pool::drain(thread_state *t) {
     uint32_t ids[thread_state::batch];
     unsigned n = 0;
-    auto put = [&](uint32_t id) {
-        ids[n++] = id;
-        if (n == thread_state::batch) {
-            chain_free(*this, ids, n);
-            push_batch(ids[0]);
-            n = 0;
-        }
-    };
-    for (unsigned i = 0; i < t->fifo_count; ++i) put(t->fifo[(t->fifo_head + i) % thread_state::quarantine]);
-    for (unsigned i = 0; i < t->spare_count; ++i) put(t->spare[i]);
-    if (n != 0) {
-        chain_free(*this, ids, n);
-        push_batch(ids[0]);
+    while (t->head != t->tail) {
+        ids[n++] = t->ring[t->head++ % thread_state::ring_size];
+        if (n == thread_state::batch) push_ids(ids, n), n = 0;
     }
-    t->fifo_count = t->fifo_head = t->spare_count = 0;
+    push_ids(ids, n);
+    push_ids(t->spare, t->spare_count);
+    t->head = t->tail = t->spare_count = 0;
 }
 
 uint64_t record_pool::refill_seq(thread_state *t) {

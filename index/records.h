@@ -136,14 +136,14 @@ static_assert(sizeof(record) == 64);
 
 // Per-thread state: record caches, a block of sequence numbers, the thread id, statistics.
 struct thread_state {
-    static constexpr unsigned quarantine = 256;  // freed records kept as tombstones before reuse
-    static constexpr unsigned spare_capacity = 128;
+    static constexpr unsigned ring_size = 512;   // freed records, oldest first (a power of two)
+    static constexpr unsigned quarantine = 256;  // ... of which the newest are kept as tombstones
     static constexpr unsigned batch = 64;        // ids moved to and from the global pool at once
     static constexpr uint64_t seq_block = 1024;
 
-    uint32_t fifo[quarantine];  // freed ids, oldest at fifo_head
-    uint32_t fifo_head, fifo_count;
-    uint32_t spare[spare_capacity];  // ids ready for reuse
+    uint32_t ring[ring_size];  // ring[head % ring_size .. tail % ring_size): freed ids in age order
+    uint32_t head, tail;       // free-running
+    uint32_t spare[batch];     // fresh ids from the global pool, for when the ring is no fuller than the quarantine
     uint32_t spare_count;
     uint32_t tid;
     uint64_t seq_next, seq_end;
@@ -162,20 +162,17 @@ public:
         return segments_[id >> segment_shift].load(std::memory_order_acquire) + (id & ((1u << segment_shift) - 1));
     }
 
-    // A record id for a new chunk (0 when the pool cannot grow), and its release once it is dead.
+    // A record id for a new chunk (0 when the pool cannot grow), and its release once it is dead.  A freed
+    // record stays a tombstone until `quarantine` later frees of its thread, then is reused: the ring is
+    // a FIFO that take() pops only while it holds more than the quarantine.
     uint32_t take(thread_state *t) {
-        if (__builtin_expect(t != nullptr && t->spare_count != 0, 1)) return t->spare[--t->spare_count];
+        if (__builtin_expect(t != nullptr && t->tail - t->head > thread_state::quarantine, 1))
+            return t->ring[t->head++ % thread_state::ring_size];
         return take_slow(t);
     }
     void give(thread_state *t, uint32_t id) {
-        // Quarantine: the freed record stays a tombstone until `quarantine` later frees of this thread,
-        // then becomes a spare.
-        if (__builtin_expect(t != nullptr && t->fifo_count == thread_state::quarantine &&
-                                 t->spare_count < thread_state::spare_capacity, 1)) {
-            const uint32_t oldest = t->fifo[t->fifo_head];
-            t->fifo[t->fifo_head] = id;
-            t->fifo_head = (t->fifo_head + 1) % thread_state::quarantine;
-            t->spare[t->spare_count++] = oldest;
+        if (__builtin_expect(t != nullptr && t->tail - t->head < thread_state::ring_size, 1)) {
+            t->ring[t->tail++ % thread_state::ring_size] = id;
             return;
         }
         give_slow(t, id);
@@ -199,6 +196,7 @@ private:
     void give_slow(thread_state *t, uint32_t id);
     uint64_t refill_seq(thread_state *t);
     bool fill_spare(thread_state *t);
+    void push_ids(const uint32_t *ids, unsigned n);
     bool grab_fresh(uint32_t *first);  // 64 never-used ids, first..first+63
     uint32_t pop_batch();              // a batch's first id (its ids chained through record::link), or 0
     void push_batch(uint32_t first);
@@ -254,12 +252,16 @@ void count_orphan(int64_t bytes) __attribute__((visibility("hidden")));
 template <class T> inline void bump(std::atomic<T> &c, T by) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
-inline void count_allocation(thread_state *t, size_t bytes) {
-    if (__builtin_expect(t == nullptr, 0)) return count_orphan(int64_t(bytes));
+// With a thread state: count, and say false when the peak is due for a sample.
+inline bool count_allocation_fast(thread_state *t, size_t bytes) {
     bump(t->allocations, uint64_t{1});
     const uint64_t before = t->bytes_allocated.load(std::memory_order_relaxed);
     t->bytes_allocated.store(before + bytes, std::memory_order_relaxed);
-    if (__builtin_expect(((before ^ (before + bytes)) >> peak_sample_shift) != 0, 0)) sample_peak();
+    return ((before ^ (before + bytes)) >> peak_sample_shift) == 0;
+}
+inline void count_allocation(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) return count_orphan(int64_t(bytes));
+    if (!count_allocation_fast(t, bytes)) sample_peak();
 }
 inline void count_free(thread_state *t, size_t bytes) {
     if (__builtin_expect(t == nullptr, 0)) return count_orphan(-int64_t(bytes));
