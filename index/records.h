@@ -13,11 +13,12 @@
 // which also decides the winner of two racing frees of the same chunk.
 //
 // Freed records are tombstones: they keep the chunk's fields plus the free site, so that a second free of
-// the same base can be reported with both sites.  Each thread keeps its last `quarantine` freed records
-// out of circulation (a FIFO), then recycles them through a small stack; surplus moves to a global
-// lock-free stack of batches.  Sequence numbers are handed out in per-thread blocks.  Nothing here takes a
-// lock; per-thread state is found through initial-exec TLS and returned at thread exit by a pthread key
-// destructor (see thread_state.cc).
+// the same base can be reported with both sites.  Each thread queues its freed records in a ring (FIFO)
+// and reuses the oldest only while more than `quarantine` wait, so a tombstone survives at least that
+// many later frees of its thread; fresh ids and surplus move between threads through a global lock-free
+// stack of batches.  Sequence numbers are handed out in per-thread blocks.  Nothing here takes a lock;
+// per-thread state is found through initial-exec TLS and handed back at thread exit by a pthread key
+// destructor (records.cc).
 #ifndef MALLOCHOOKS_INDEX_RECORDS_H
 #define MALLOCHOOKS_INDEX_RECORDS_H
 
