@@ -266,7 +266,8 @@ TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers w
     constexpr int writers = 3;
     constexpr uintptr_t arena = 0x0a0000000000;
     constexpr size_t slot_bytes = 4096, slots = 512;
-    std::atomic<bool> stop{false};
+    std::atomic<int> writing{writers};
+    std::atomic<bool> checked{false};
     std::atomic<uint64_t> bad{0}, hits{0};
     // Writer w owns the 4 KiB slots s with s % writers == w; a chunk in slot s starts in the slot's first
     // 256 bytes and ends inside the slot, so no two live chunks overlap, yet neighbouring chunks of
@@ -288,13 +289,16 @@ TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers w
                     live[s] = base;
                 }
             }
+            // Keep the last chunks until the reader has looked at them (on a loaded machine the reader may
+            // not have run at all while the writers did).
+            writing--;
+            while (!checked.load()) std::this_thread::yield();
             for (uintptr_t b : live)
                 if (b) drop(index, b);
         });
     std::thread reader([&] {
         std::mt19937_64 rng(99);
-        while (!stop.load()) {
-            const uintptr_t a = arena + rng() % (slots * slot_bytes);
+        auto probe = [&](uintptr_t a) {
             record_fields f;
             if (index.lookup(a, &f)) {
                 hits++;
@@ -302,10 +306,12 @@ TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers w
                                 (f.base - arena) / slot_bytes == (a - arena) / slot_bytes;
                 if (!ok) bad++;
             }
-        }
+        };
+        while (writing.load() != 0) probe(arena + rng() % (slots * slot_bytes));
+        for (uintptr_t a = arena; a < arena + slots * slot_bytes; a += 64) probe(a);  // writers quiet now
+        checked = true;
     });
     for (auto &t : th) t.join();
-    stop = true;
     reader.join();
     CHECK(bad.load() == 0);
     CHECK(hits.load() > 0);

@@ -6,6 +6,7 @@
  * address.  Afterwards the index must be sound, and its live count must match a walk of it. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 enum { WORKERS = 4, READERS = 2, OPS = 60000, SLOTS = 512 };
 
 static _Atomic(char *) published[WORKERS][SLOTS];
-static atomic_int workers_done;
+static atomic_int workers_done, readers_done;
 static atomic_ullong reader_lookups, reader_hits;
 
 static void *worker(void *arg) {
@@ -54,28 +55,38 @@ static void *worker(void *arg) {
         CHECK(c.base == slot[i] && c.size == n && c.tid == tid);
         atomic_store(&published[w][i], slot[i]);
     }
+    /* Keep the last chunks until the readers have looked at them: on a loaded machine a reader may not
+     * have run at all while the workers did. */
+    atomic_fetch_add(&workers_done, 1);
+    while (atomic_load(&readers_done) < READERS) sched_yield();
     for (unsigned i = 0; i < SLOTS; ++i) {
         atomic_store(&published[w][i], NULL);
         free(slot[i]);
     }
-    atomic_fetch_add(&workers_done, 1);
     return NULL;
+}
+
+static void probe(char *p, uint64_t x) {
+    if (p == NULL) return;
+    const char *a = p + (x >> 40) % 64;
+    struct heapindex_chunk c;
+    atomic_fetch_add(&reader_lookups, 1);
+    if (heapindex_lookup(a, &c)) {
+        atomic_fetch_add(&reader_hits, 1);
+        CHECK((const char *)c.base <= a && a < (const char *)c.base + c.size);
+    }
 }
 
 static void *reader(void *arg) {
     uint64_t x = 12345 + (uint64_t)(intptr_t)arg;
     while (atomic_load(&workers_done) < WORKERS) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        char *p = atomic_load(&published[x % WORKERS][(x >> 8) % SLOTS]);
-        if (p == NULL) continue;
-        const char *probe = p + (x >> 40) % 64;
-        struct heapindex_chunk c;
-        atomic_fetch_add(&reader_lookups, 1);
-        if (heapindex_lookup(probe, &c)) {
-            atomic_fetch_add(&reader_hits, 1);
-            CHECK((const char *)c.base <= probe && probe < (const char *)c.base + c.size);
-        }
+        probe(atomic_load(&published[x % WORKERS][(x >> 8) % SLOTS]), x);
     }
+    /* The workers wait with their last chunks published: every one is found. */
+    for (int w = 0; w < WORKERS; ++w)
+        for (int i = 0; i < SLOTS; ++i) probe(atomic_load(&published[w][i]), 0);
+    atomic_fetch_add(&readers_done, 1);
     return NULL;
 }
 
