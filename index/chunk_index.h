@@ -4,7 +4,7 @@
 // The address space (47 bits) is covered by a sparse three-level radix: a top table per GiB ("mid"),
 // per 2 MiB region a "leaf", per 4 KiB page inside a leaf:
 //   - a bitmap with one bit per granule of 2^G bytes: set where a live chunk starts;
-//   - the record id of each granule's chunk, next to the bitmap word that covers it;
+//   - the record id of each granule's chunk (ids[page][granule]);
 //   - a continuation: the record of a chunk that started in an earlier page of the same region and
 //     covered this page's first byte.
 // Coarser continuations serve chunks that started earlier: per region (in the mid) for a chunk that
@@ -50,22 +50,14 @@ public:
     static constexpr unsigned mids = 1u << (address_bits - mid_shift);
     static constexpr uintptr_t address_limit = uintptr_t{1} << address_bits;
 
-    // Granule g of a region (g = (a >> G) % granules_per_region) has its start bit in bit g % 64 of group
-    // g / 64, and its id next to that word: a lookup's bitmap word and id lie in one page (one TLB miss,
-    // not two), often in one cache line.
+    // Flat arrays: the start word of an address is (a >> 6 + G) % words_per_region and its id slot
+    // (a >> G) % granules_per_region, a shift and a mask each.
     static constexpr unsigned granules_per_region = granules_per_page * pages_per_region;
     static constexpr unsigned words_per_region = granules_per_region / 64;
-    struct group {
-        std::atomic<uint64_t> starts;
-        std::atomic<uint32_t> ids[64];
-    };
     struct leaf {
-        group groups[words_per_region];
+        std::atomic<uint64_t> starts[words_per_region];
         std::atomic<uint32_t> page_cont[pages_per_region];
-        std::atomic<uint64_t> &word(unsigned w) { return groups[w].starts; }
-        const std::atomic<uint64_t> &word(unsigned w) const { return groups[w].starts; }
-        std::atomic<uint32_t> &id(unsigned g) { return groups[g / 64].ids[g % 64]; }
-        const std::atomic<uint32_t> &id(unsigned g) const { return groups[g / 64].ids[g % 64]; }
+        std::atomic<uint32_t> ids[granules_per_region];
     };
     struct mid {
         std::atomic<leaf *> leaves[regions_per_mid];
@@ -79,8 +71,8 @@ public:
     insert_result insert(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked = nullptr) {
         leaf *l = find_leaf(base);
         if (__builtin_expect(l == nullptr || size > address_limit - base, 0)) return insert_slow(base, size, id, was_marked);
-        std::atomic<uint64_t> &word = l->word(word_of(base));
-        std::atomic<uint32_t> &slot_id = l->id(slot_of(base));
+        std::atomic<uint64_t> &word = l->starts[word_of(base)];
+        std::atomic<uint32_t> &slot_id = l->ids[slot_of(base)];
         const uint64_t bit = bit_of(base);
         if (was_marked) *was_marked = (word.load(std::memory_order_relaxed) & bit) ? slot_id.load(std::memory_order_relaxed) : 0;
         // Continuations first, the start mark last: a chunk whose insert never finished (its thread
@@ -115,8 +107,8 @@ public:
     slot at(uintptr_t base) const {
         leaf *l = find_leaf(base);
         if (__builtin_expect(l == nullptr, 0)) return {0, false, nullptr, nullptr, 0};
-        std::atomic<uint64_t> *word = &l->word(word_of(base));
-        std::atomic<uint32_t> *slot_id = &l->id(slot_of(base));
+        std::atomic<uint64_t> *word = &l->starts[word_of(base)];
+        std::atomic<uint32_t> *slot_id = &l->ids[slot_of(base)];
         const uint64_t bit = bit_of(base);
         return {slot_id->load(std::memory_order_relaxed), (word->load(std::memory_order_acquire) & bit) != 0, word,
                 slot_id, bit};
@@ -133,18 +125,18 @@ public:
             // The start of a small chunk is usually among the ids of addr's own cache line of ids: fetch
             // that line while the bitmap word is on its way (two misses at once instead of one after
             // the other).
-            __builtin_prefetch(&l->id(slot_of(addr)));
-            const unsigned words = p * words_per_page;  // the page's first bitmap word
+            __builtin_prefetch(&l->ids[slot_of(addr)]);
+            const std::atomic<uint64_t> *words = &l->starts[p * words_per_page];
             // In-page candidates, highest start first.  A live chunk that starts at or before addr and
             // does not contain it settles the question (chunks do not overlap); a start after addr in
             // addr's own granule, or a record in flux, sends us to the next lower start.
-            int s = highest_start(l, words, int(granule_of(addr)));
+            int s = highest_start(words, int(granule_of(addr)));
             for (int tries = 0; s >= 0 && tries < 3; ++tries) {
-                const uint32_t id = l->id(p * granules_per_page + unsigned(s)).load(std::memory_order_acquire);
+                const uint32_t id = l->ids[p * granules_per_page + unsigned(s)].load(std::memory_order_acquire);
                 const int v = check(id, addr, page_start + (uintptr_t(s) << G), out);
                 if (v > 0) return found(id, id_out);
                 if (v == 0) return false;
-                s = s > 0 ? highest_start(l, words, s - 1) : -1;
+                s = s > 0 ? highest_start(words, s - 1) : -1;
             }
             // No start at or before addr in this page holds a live chunk: one that started earlier in
             // the region and covers the page's first byte.
@@ -172,11 +164,11 @@ public:
                 if (l == nullptr) continue;
                 const uintptr_t region = (uintptr_t(t) << mid_shift) | (uintptr_t(r) << region_shift);
                 for (unsigned w = 0; w < words_per_region; ++w) {
-                    uint64_t bits = l->word(w).load(std::memory_order_acquire);
+                    uint64_t bits = l->starts[w].load(std::memory_order_acquire);
                     while (bits != 0) {
                         const unsigned g = w * 64 + unsigned(__builtin_ctzll(bits));
                         bits &= bits - 1;
-                        if (!f(region | (uintptr_t(g) << G), l->id(g).load(std::memory_order_acquire))) return false;
+                        if (!f(region | (uintptr_t(g) << G), l->ids[g].load(std::memory_order_acquire))) return false;
                     }
                 }
             }
@@ -212,9 +204,9 @@ private:
     }
 
     // Highest set bit <= g in a page's bitmap, or -1.
-    static int highest_start(const leaf *l, unsigned first_word, int g) {
+    static int highest_start(const std::atomic<uint64_t> *words, int g) {
         for (int w = g >> 6; w >= 0; --w) {
-            uint64_t bits = l->word(first_word + unsigned(w)).load(std::memory_order_acquire);
+            uint64_t bits = words[w].load(std::memory_order_acquire);
             if (w == (g >> 6)) bits &= ~uint64_t{0} >> (63 - (g & 63));
             if (bits != 0) return w * 64 + 63 - __builtin_clzll(bits);
         }

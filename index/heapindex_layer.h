@@ -158,7 +158,7 @@ private:
                                  (Trailered && (usable < size || usable - size < trailer_size)),
                              0))
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
-        std::atomic<uint64_t> &word = l->word(heap_index_t::word_of(base));
+        std::atomic<uint64_t> &word = l->starts[heap_index_t::word_of(base)];
         const uint64_t bit = heap_index_t::bit_of(base);
         if (__builtin_expect(word.load(std::memory_order_relaxed) & bit, 0))  // a stale start: see drop_stale
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
@@ -172,7 +172,7 @@ private:
             r->link.store(check, std::memory_order_relaxed);
         }
         r->publish(f);
-        l->id(heap_index_t::slot_of(base)).store(id, std::memory_order_relaxed);
+        l->ids[heap_index_t::slot_of(base)].store(id, std::memory_order_relaxed);
         word.fetch_or(bit, std::memory_order_release);
         if (__builtin_expect(count_allocation_fast(t, size), 1)) return p;
         return sample_peak_then(p);
