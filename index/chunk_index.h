@@ -190,7 +190,7 @@ public:
     static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
     static uint64_t bit_of(uintptr_t a) { return uint64_t{1} << ((a >> G) & 63); }
     static bool within_one_page(uintptr_t base, size_t size) {
-        return size == 0 || ((base ^ (base + size - 1)) >> page_shift) == 0;
+        return (base & ((uintptr_t{1} << page_shift) - 1)) + size <= (uintptr_t{1} << page_shift);
     }
 
 private:

@@ -155,7 +155,7 @@ private:
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         if (__builtin_expect(t == nullptr || l == nullptr || (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
                                  t->seq_next >= t->seq_end || !heap_index_t::within_one_page(base, size) ||
-                                 (Trailered && (usable < size || usable - size < trailer_size)),
+                                 (Trailered && usable < size + trailer_size),  // size < 2^47 here: no wrap
                              0))
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
         std::atomic<uint64_t> &word = l->starts[heap_index_t::word_of(base)];
