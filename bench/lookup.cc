@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
             if (p == nullptr) abort();
             p[0] = 1;
             chunks.push_back({p, size});
-            naive.emplace(reinterpret_cast<uintptr_t>(p), size);
+            naive.emplace_hint(naive.end(), reinterpret_cast<uintptr_t>(p), size);  // addresses mostly ascend
         }
         std::vector<uintptr_t> queries(queries_per_row), expected(queries_per_row);
         for (size_t i = 0; i < queries_per_row; ++i) {
