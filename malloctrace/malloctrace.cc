@@ -27,6 +27,7 @@
 #include "backends/preload/terminal.h"
 #include "event_hooks/event_layer.h"
 #include "libmallochooks/entry_points.h"
+#include "libmallochooks/output_path.h"
 
 extern "C" char **environ;
 
@@ -130,16 +131,7 @@ bool configure() {
             return false;
         }
         char path[4096];
-        size_t n = 0;
-        for (const char *p = output; *p && n + 24 < sizeof path; ++p) {
-            if (p[0] == '%' && p[1] == 'p') {
-                n += size_t(snprintf(path + n, sizeof path - n, "%d", int(getpid())));
-                ++p;
-            } else {
-                path[n++] = *p;
-            }
-        }
-        path[n] = '\0';
+        mallochooks::expand_output_path(output, path, sizeof path);
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0) {
             out(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerrordesc_np(errno));

@@ -13,23 +13,6 @@
 
 #include "recorder_client.h"
 
-static atomic_int stopping;
-
-static void *churn(void *arg) {
-    (void)arg;
-    void *keep[64] = {0};
-    unsigned x = 12345;
-    while (!atomic_load(&stopping)) {
-        x = x * 1103515245u + 12345u;
-        unsigned i = (x >> 8) % 64;
-        free(keep[i]);
-        keep[i] = (x & 1) ? malloc(1 + x % 5000) : calloc(1, 1 + x % 300);
-        if (x % 7 == 0) keep[i] = realloc(keep[i], 1 + x % 70000);
-    }
-    for (int i = 0; i < 64; ++i) free(keep[i]);
-    return NULL;
-}
-
 static int child_work(void) {
     struct mhtest_counts c;
     struct recorder_api rec;
@@ -100,7 +83,7 @@ int main(void) {
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
     pthread_t th[3];
-    for (int i = 0; i < 3; ++i) CHECK(pthread_create(&th[i], NULL, churn, NULL) == 0);
+    for (int i = 0; i < 3; ++i) CHECK(pthread_create(&th[i], NULL, churn_thread, NULL) == 0);
     int failures = 0;
     for (int round = 0; round < 150; ++round) {
         pid_t pid = fork();
@@ -109,7 +92,7 @@ int main(void) {
         CHECK(waitpid(pid, &st, 0) == pid);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failures++;
     }
-    atomic_store(&stopping, 1);
+    atomic_store(&churn_stopping, 1);
     for (int i = 0; i < 3; ++i) pthread_join(th[i], NULL);
     CHECK(failures == 0);
     printf("fork: forks from a signal handler interrupting malloc, and 150 forks under 3 allocating threads: "

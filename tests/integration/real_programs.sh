@@ -5,6 +5,11 @@
 # also show that allocations were seen.  Usage: real_programs.sh LIBRARY...
 set -u
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# Absolute library paths: the git case changes directory, and a relative LD_PRELOAD would then load
+# nothing (ld.so's complaint goes to the discarded stderr, and git would pass without hooks).
+libs=()
+for lib in "$@"; do libs+=("$(realpath "$lib")"); done
+set -- "${libs[@]}"
 
 cat >"$tmp/hello.c" <<'C'
 #include <stdio.h>

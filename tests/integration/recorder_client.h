@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "recorder.h"
 
 struct recorder_api {
@@ -30,13 +31,5 @@ static inline int recorder_find(struct recorder_api *api, int required) {
     }
     return found;
 }
-
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);      \
-            exit(1);                                                                      \
-        }                                                                                 \
-    } while (0)
 
 #endif

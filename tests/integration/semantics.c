@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "check.h"
+
 static int exact;
 
 static void show(const char *what, void *p, size_t req, size_t align, int err) {
@@ -31,17 +33,6 @@ static int all_zero(const void *p, size_t n) {
         if (c[i]) return 0;
     return 1;
 }
-
-/* Call f through a volatile pointer so the compiler cannot fold or warn about constant sizes. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void *(*volatile calloc_v)(size_t, size_t) = calloc;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-static void *(*volatile memalign_v)(size_t, size_t) = memalign;
-static void *(*volatile aligned_alloc_v)(size_t, size_t) = aligned_alloc;
-static void *(*volatile valloc_v)(size_t) = valloc;
-static void *(*volatile pvalloc_v)(size_t) = pvalloc;
-static void *(*volatile reallocarray_v)(void *, size_t, size_t) = reallocarray;
-static int (*volatile posix_memalign_v)(void **, size_t, size_t) = posix_memalign;
 
 #define TRY(label, expr, req, align)             \
     do {                                         \

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+// heapindex_layer: the hook layer that indexes every chunk (hooks.h: written once over any `Next`, so the
+// same code runs in libheapindex.so's own chain and, through the dynamic ABI, in front of an executable's
+// own allocator).
+//
+// Allocation: ask Next for room for the trailer (trailer.h), ask Next's usable size, write the trailer,
+// publish a record and mark the chunk in the heap index.  free: find the record by the chunk's base (one
+// granule look-up), check the trailer, kill the record (one CAS, which also catches racing double frees),
+// clear the mark, then give the chunk to Next: the index forgets a chunk before the allocator can hand
+// the address out again.  realloc: the same forget-first order, undone if the allocator fails.  usable
+// size: the trailer's offset.  Anything that is not a live chunk (double free, interior or wild pointer)
+// is reported with the sites the index knows and then passed on unchanged, so the program goes on to do
+// what its allocator does with it (glibc aborts on most).
+//
+// early_terminal<T>: the same code without trailers (basic_layer<false>), as the *terminal* the front uses
+// for calls that bypass the layer: calls made while the library's own code runs (under the reentrancy
+// guard: symbolizer, pthread_setspecific, ...) and calls from threads that arrive while another thread
+// initialises.  So the preloaded library indexes every chunk its allocator hands out, and a pointer the
+// index never saw really is invalid.  Those chunks carry HEAPINDEX_FLAG_EARLY and no trailer.
+#ifndef MALLOCHOOKS_INDEX_HEAPINDEX_LAYER_H
+#define MALLOCHOOKS_INDEX_HEAPINDEX_LAYER_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <type_traits>
+
+#include "index/chunk_index.h"
+#include "index/records.h"
+#include "index/trailer.h"
+#include "libmallochooks/bootstrap_arena.h"
+#include "mallochooks/dynamic.h"
+#include "mallochooks/heapindex.h"
+#include "mallochooks/hooks.h"
+
+namespace mallochooks::heapindex {
+
+using heap_index_t = chunk_index<5>;    // 32-byte granules: every indexed heap chunk is >= 32 bytes
+using client_index_t = chunk_index<4>;  // 16-byte granules for client blocks
+extern heap_index_t heap_chunks __attribute__((visibility("hidden")));
+extern client_index_t client_chunks __attribute__((visibility("hidden")));
+
+// Once per chain (idempotent).
+void layer_init() __attribute__((visibility("hidden")));
+
+// Diagnostics (report.cc): each writes a few lines to the diagnostics output, under the reentrancy
+// guard, errno preserved.  `what` names the call ("free", "realloc", "heapindex_notify_free").
+void report_double_free(const record_fields &f, const void *again_at, const char *what) __attribute__((visibility("hidden")));
+void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what)
+    __attribute__((visibility("hidden")));
+void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
+
+template <bool Trailered> struct basic_layer {
+    static constexpr uint32_t own_flags = Trailered ? HEAPINDEX_FLAG_TRAILER : HEAPINDEX_FLAG_EARLY;
+
+    template <class Next> static void init(Next) { layer_init(); }
+
+    template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
+        void *p = next.malloc(request(size), caller);
+        return p ? admit(next, p, size, caller, 0, 0, true) : p;
+    }
+
+    template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
+        const size_t total = nmemb * size;  // the user API checked it does not overflow
+        const size_t r = request(total);
+        void *p = !Trailered && r == total ? next.calloc(nmemb, size, caller) : next.calloc(1, r, caller);
+        return p ? admit(next, p, total, caller, HEAPINDEX_FLAG_CALLOC, 0, true) : p;
+    }
+
+    template <class Next> static void *memalign(Next next, size_t alignment, size_t size, const void *caller) {
+        void *p = next.memalign(alignment, request(size), caller);
+        return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0, true) : p;
+    }
+
+    // The common case is written so that its only call is the final tail call to the allocator (every
+    // other path leaves through a noinline function that finishes the job): then the fast path needs no
+    // callee-saved registers, no prologue and no epilogue.
+    template <class Next> static void free(Next next, void *ptr, const void *caller) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        const heap_index_t::slot s = heap_chunks.at(base);
+        record *r = records().get(s.id);
+        if (__builtin_expect(!s.marked || !r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller, s.id, s.marked);
+        // The dead record is ours now: nothing else changes its fields.
+        const size_t size = r->size.get();
+        if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) {
+            const record_fields f{base, size, r->usable.get(), r->site.get(), r->seq.get(), caller, r->tid.get(), 0};
+            if (__builtin_expect(!trailer_intact(base, f, r->link.load(std::memory_order_relaxed)), 0))
+                return free_slow(next, ptr, caller, s.id, size, s.word, s.bit);
+        }
+        s.remove();
+        thread_state *t = my_thread_state;
+        if (__builtin_expect(t == nullptr || t->tail - t->head >= thread_state::ring_size, 0))
+            return free_slow(next, ptr, caller, s.id, size, nullptr, 0);
+        count_free(t, size);
+        t->ring[t->tail++ % thread_state::ring_size] = s.id;
+        next.free(ptr, caller);
+    }
+
+    template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        const heap_index_t::slot s = heap_chunks.at(base);
+        size_t old_size;
+        if (__builtin_expect(!s.marked || !forget(s, base, caller, "realloc", &old_size), 0)) {
+            not_a_chunk<Next>(s, ptr, caller, "realloc");
+            void *q = next.realloc(ptr, request(size), caller);
+            return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false) : q;
+        }
+        // Forgotten before the allocator sees the call: once realloc has moved the chunk, another thread
+        // may get the old address from malloc and index it.
+        void *q = next.realloc(ptr, request(size), caller);
+        if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
+            records().get(s.id)->revive();
+            s.mark();
+            return nullptr;
+        }
+        thread_state *t = this_thread();
+        count_free(t, old_size);
+        if (q == ptr) return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, s.id, false);
+        records().give(t, s.id);
+        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false);
+    }
+
+    template <class Next> static size_t usable_size(Next next, void *ptr, const void *caller) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        const heap_index_t::slot s = heap_chunks.at(base);
+        record_fields f;
+        if (s.marked && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
+            return f.usable;
+        return next.usable_size(ptr, caller);
+    }
+
+private:
+    // What to ask the allocator for: room for the trailer, or (untrailed) at least min_chunk bytes.
+    static size_t request(size_t size) {
+        if constexpr (Trailered) {
+            size_t r;
+            return padded_request(size, &r) ? r : SIZE_MAX;
+        } else {
+            return size < min_chunk ? min_chunk : size;
+        }
+    }
+
+    // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
+    // place), or 0.  The common case is checked for first, whole (a thread state with ids and sequence
+    // numbers at hand, an existing leaf, a free start bit, a chunk within one page, room for the trailer)
+    // and done inline; anything else goes, untouched, to admit_general.  So the fast path makes no call
+    // but the allocator's usable-size call.
+    template <class Next>
+    __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
+                                                      uint32_t flags, uint32_t reuse, bool can_fail) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const size_t usable = next.usable_size(p, caller);
+        thread_state *t = my_thread_state;
+        heap_index_t::leaf *l = heap_chunks.find_leaf(base);
+        if (__builtin_expect(t == nullptr || l == nullptr || (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
+                                 t->seq_next >= t->seq_end || !heap_index_t::within_one_page(base, size) ||
+                                 (Trailered && usable < size + trailer_size),  // size < 2^47 here: no wrap
+                             0))
+            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+        std::atomic<uint64_t> &word = l->starts[heap_index_t::word_of(base)];
+        const uint64_t bit = heap_index_t::bit_of(base);
+        if (__builtin_expect(word.load(std::memory_order_relaxed) & bit, 0))  // a stale start: see drop_stale
+            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+        const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
+        record_fields f{base, size, usable, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
+        record *r = records().get(id);
+        if (Trailered) {
+            f.usable = trailer_offset(usable);
+            const uint32_t check = trailer_check(base, size, f.seq);
+            write_trailer(base, f, check);
+            r->link.store(check, std::memory_order_relaxed);
+        }
+        r->publish(f);
+        l->ids[heap_index_t::slot_of(base)].store(id, std::memory_order_relaxed);
+        word.fetch_or(bit, std::memory_order_release);
+        if (__builtin_expect(count_allocation_fast(t, size), 1)) return p;
+        return sample_peak_then(p);
+    }
+
+    // The general case of admit: thread state to make or refill, levels of the radix to make, a stale
+    // start, a chunk spanning pages (continuations), an allocator that gave less than asked.
+    template <class Next>
+    __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
+                                                         uint32_t flags, uint32_t reuse, bool can_fail, size_t usable) {
+        thread_state *t = this_thread();
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const uint32_t id = reuse != 0 ? reuse : records().take(t);
+        if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
+        record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
+        record *r = records().get(id);
+        if (Trailered) {
+            if (usable >= size && usable - size >= trailer_size) {
+                f.usable = trailer_offset(usable);
+                const uint32_t check = trailer_check(base, size, f.seq);
+                write_trailer(base, f, check);
+                r->link.store(check, std::memory_order_relaxed);
+            } else {  // an allocator that gave less than asked: index it, without a trailer
+                f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
+            }
+        }
+        r->publish(f);
+        uint32_t stale = 0;
+        if (__builtin_expect(heap_chunks.insert(base, size, id, &stale) != insert_result::ok, 0)) {
+            r->kill(base, nullptr);
+            records().give(t, id);
+            return not_admitted(next, p, caller, can_fail);
+        }
+        if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
+        count_allocation(t, size);
+        return p;
+    }
+
+    __attribute__((noinline)) static void *sample_peak_then(void *p) {
+        sample_peak();
+        return p;
+    }
+
+    // The index cannot take the chunk (out of index memory).  A fresh allocation (`can_fail`) is undone
+    // and fails with ENOMEM; a realloc's result cannot be undone (the old chunk is gone), so it stays
+    // unindexed and is counted.
+    template <class Next>
+    __attribute__((noinline)) static void *not_admitted(Next next, void *p, const void *caller, bool can_fail) {
+        if (can_fail) {
+            next.free(p, caller);
+            errno = ENOMEM;
+            return nullptr;
+        }
+        counters().unindexed.fetch_add(1, std::memory_order_relaxed);
+        return p;
+    }
+
+    // The chunk at a marked granule is live and has this base: take it out of the index (its record
+    // becomes a tombstone owned by the caller) after checking its trailer; *size is its requested size.
+    // False when it is not (the caller then treats the pointer as no chunk).
+    __attribute__((always_inline)) static bool forget(const heap_index_t::slot &s, uintptr_t base, const void *caller, const char *what, size_t *size) {
+        record *r = records().get(s.id);
+        if (__builtin_expect(!r->kill(base, caller), 0)) return false;
+        // The caller owns the dead record now: nothing changes its fields.
+        *size = r->size.get();
+        if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) {
+            const record_fields f{base, *size, r->usable.get(), r->site.get(), r->seq.get(), caller, r->tid.get(), 0};
+            if (__builtin_expect(!trailer_intact(base, f, r->link.load(std::memory_order_relaxed)), 0)) {
+                counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
+                record_fields all;
+                r->read_any(&all);
+                report_corrupt_trailer(all, caller, what);
+            }
+        }
+        s.remove();
+        return true;
+    }
+
+    // free's rarer cases, out of line (arguments that fit in registers: no spills on the fast path): a
+    // clobbered trailer (`word` then says which start bit is still to be cleared), a thread without state
+    // yet or any more, a full ring; or no live chunk at ptr.
+    template <class Next>
+    __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
+                                                     std::atomic<uint64_t> *word, uint64_t bit) {
+        if (word != nullptr) {
+            counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
+            record_fields all;
+            records().get(id)->read_any(&all);
+            report_corrupt_trailer(all, caller, "free");
+            word->fetch_and(~bit, std::memory_order_release);
+        }
+        thread_state *t = this_thread();
+        count_free(t, size);
+        records().give(t, id);
+        next.free(ptr, caller);
+    }
+    template <class Next>
+    __attribute__((noinline)) static void free_no_chunk(Next next, void *ptr, const void *caller, uint32_t id, bool marked) {
+        not_a_chunk<Next>(heap_index_t::slot{id, marked, nullptr, nullptr, 0}, ptr, caller, "free");
+        next.free(ptr, caller);
+    }
+
+    // A granule already marked when a new chunk starts there: the old chunk was freed without the index
+    // seeing it (through the allocator's own API, say).  Retire its record.
+    __attribute__((noinline)) static void drop_stale(thread_state *t, uint32_t stale, uint32_t id, uintptr_t base) {
+        if (stale == id) return;
+        record *old = records().get(stale);
+        record_fields f;
+        if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
+            old->kill(f.base, nullptr)) {
+            count_free(t, f.size);
+            records().give(t, stale);
+        }
+    }
+
+    // free or realloc of something that is not a live chunk: say what it is, if we can tell.
+    template <class Next>
+    __attribute__((noinline)) static void not_a_chunk(heap_index_t::slot s, void *ptr, const void *caller, const char *what) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        record_fields f;
+        if (s.id != 0) {
+            const uint32_t state = records().get(s.id)->read_any(&f);
+            if (state == rs_dead && f.base == base) {  // a tombstone of this very address
+                counters().double_frees.fetch_add(1, std::memory_order_relaxed);
+                counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+                report_double_free(f, caller, what);
+                return;
+            }
+        }
+        if (heap_chunks.lookup(base, &f)) {  // inside a live chunk, not at its start
+            counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+            report_invalid_free(ptr, caller, &f, what);
+            return;
+        }
+        // The bootstrap arena's chunks predate the index (and are indexed as early chunks anyway).  A
+        // chain adopted through the dynamic ABI (Next is a table) cannot see the calls its own front sends
+        // straight to its allocator, so a pointer unknown there may be genuine; and once the index had to
+        // leave a chunk out (no memory) the same holds everywhere.  Otherwise every chunk this library's
+        // allocator handed out is indexed, and the pointer is no chunk at all.
+        if (bootstrap_arena().owns(ptr) || std::is_same_v<Next, table_next> ||
+            counters().unindexed.load(std::memory_order_relaxed) != 0)
+            return;
+        counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+        report_invalid_free(ptr, caller, nullptr, what);
+    }
+};
+
+using heapindex_layer = basic_layer<true>;
+
+// A terminal (backends/terminal.h) that indexes what it hands out without trailers: see the top.
+template <class Terminal> struct early_terminal {
+    using layer = basic_layer<false>;
+    using next = chain<Terminal>;
+    static void init() { Terminal::init(); }
+    static void *malloc(size_t size, const void *caller) { return layer::malloc(next{}, size, caller); }
+    static void *calloc(size_t nmemb, size_t size, const void *caller) { return layer::calloc(next{}, nmemb, size, caller); }
+    static void *memalign(size_t alignment, size_t size, const void *caller) {
+        return layer::memalign(next{}, alignment, size, caller);
+    }
+    static void free(void *ptr, const void *caller) { layer::free(next{}, ptr, caller); }
+    static void *realloc(void *ptr, size_t size, const void *caller) { return layer::realloc(next{}, ptr, size, caller); }
+    static size_t usable_size(void *ptr, const void *caller) { return layer::usable_size(next{}, ptr, caller); }
+};
+
+}  // namespace mallochooks::heapindex
+
+#endif

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: MIT
+// The heap index's structure (index/chunk_index.h) and record pool (index/records.h), in-process and
+// without any hooks.  The index never reads chunk memory, so the chunks here are plain address ranges,
+// anywhere in the 47-bit space: chunks spanning pages, 2 MiB regions and GiBs cost nothing to make up.
+#include <stdint.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "index/chunk_index.h"
+#include "index/records.h"
+#include "index/trailer.h"
+
+using namespace mallochooks::heapindex;
+
+namespace {
+
+using heap_index = chunk_index<5>;
+
+// A test's own index (1 MiB of top table each: static, zero pages until touched).
+heap_index &fresh_index() {
+    static heap_index indexes[16];
+    static unsigned next = 0;
+    REQUIRE(next < 16);
+    return indexes[next++];
+}
+
+// Index [base, base + size) as a live chunk, as the layer does; returns its record id.
+uint32_t add(heap_index &index, uintptr_t base, size_t size, const void *site = nullptr, size_t usable = 0) {
+    thread_state *t = this_thread();
+    const uint32_t id = records().take(t);
+    REQUIRE(id != 0);
+    records().get(id)->publish({base, size, usable ? usable : size, site, records().next_seq(t), nullptr, 7, 1});
+    REQUIRE(index.insert(base, size, id) == insert_result::ok);
+    return id;
+}
+
+// Free it, as the layer does: kill the record, clear the mark, give the record back.
+void drop(heap_index &index, uintptr_t base) {
+    const heap_index::slot s = index.at(base);
+    REQUIRE(s.marked);
+    REQUIRE(records().get(s.id)->kill(base, reinterpret_cast<const void *>(0xf4ee)));
+    s.remove();
+    records().give(this_thread(), s.id);
+}
+
+// The base of the chunk containing addr, or 0.
+uintptr_t owner(const heap_index &index, uintptr_t addr) {
+    record_fields f;
+    return index.lookup(addr, &f) ? f.base : 0;
+}
+
+constexpr uintptr_t GiB = uintptr_t{1} << 30, MiB = uintptr_t{1} << 20;
+
+}  // namespace
+
+TEST_CASE("a chunk is found from every interior address, and from nowhere else") {
+    heap_index &index = fresh_index();
+    const uintptr_t base = 0x100000000040;  // 64 bytes into a page
+    add(index, base, 100, nullptr, 136);
+    for (uintptr_t a = base; a < base + 100; ++a) REQUIRE(owner(index, a) == base);
+    CHECK(owner(index, base - 1) == 0);
+    CHECK(owner(index, base + 100) == 0);  // padding and trailer: not inside
+    CHECK(owner(index, base + 135) == 0);
+    CHECK(owner(index, base - 4096) == 0);
+    record_fields f;
+    uint32_t id = 0;
+    REQUIRE(index.lookup(base + 50, &f, &id));
+    CHECK(f.size == 100);
+    CHECK(f.usable == 136);
+    CHECK(f.tid == 7);
+    CHECK(id == index.at(base).id);
+}
+
+TEST_CASE("neighbours are never confused, and gaps belong to nobody") {
+    heap_index &index = fresh_index();
+    // Chunks of varied sizes, 32-byte aligned starts, each followed by a gap of 0 to 64 bytes.
+    std::mt19937_64 rng(42);
+    std::vector<std::pair<uintptr_t, size_t>> chunks;
+    uintptr_t a = 0x200000000000;
+    for (int i = 0; i < 3000; ++i) {
+        const size_t size = 32 + rng() % (i % 50 == 0 ? 20000 : 300);
+        chunks.push_back({a, size});
+        add(index, a, size);
+        a = (a + size + (rng() % 3) * 32 + 31) & ~uintptr_t{31};
+    }
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const auto [base, size] = chunks[i];
+        CHECK(owner(index, base) == base);
+        CHECK(owner(index, base + size - 1) == base);
+        CHECK(owner(index, base + size / 2) == base);
+        const uintptr_t next = i + 1 < chunks.size() ? chunks[i + 1].first : base + size + 1;
+        if (next > base + size) CHECK(owner(index, base + size) == 0);  // the gap
+    }
+}
+
+TEST_CASE("zero-sized chunks contain nothing but are found by base") {
+    heap_index &index = fresh_index();
+    const uintptr_t base = 0x300000001000;
+    add(index, base, 0, nullptr, 24);
+    CHECK(owner(index, base) == 0);
+    CHECK(index.at(base).marked);
+}
+
+TEST_CASE("chunks spanning pages, 2 MiB regions and GiBs are found from every page") {
+    heap_index &index = fresh_index();
+    struct span { uintptr_t base; size_t size; };
+    const span spans[] = {
+        {0x400000000ff0, 5000},                  // two pages
+        {0x4000001ff000 + 0x20, 3 * MiB},        // crosses into later regions
+        {0x41003ff000a0, 3 * GiB},              // starts near a GiB's end, covers three more
+    };
+    for (const span &s : spans) add(index, s.base, s.size);
+    for (const span &s : spans) {
+        for (uintptr_t a = s.base; a < s.base + s.size; a += 4093) REQUIRE(owner(index, a) == s.base);
+        CHECK(owner(index, s.base + s.size - 1) == s.base);
+        CHECK(owner(index, s.base + s.size) == 0);
+    }
+    // A small chunk right after the big one: both stay distinct.
+    const uintptr_t after = (spans[2].base + spans[2].size + 31) & ~uintptr_t{31};
+    add(index, after, 64);
+    CHECK(owner(index, after) == after);
+    CHECK(owner(index, after - 1) == spans[2].base);
+}
+
+TEST_CASE("a freed chunk is never returned, and stale continuations are ignored") {
+    heap_index &index = fresh_index();
+    const uintptr_t big = 0x500000000000;
+    add(index, big, 8 * MiB);
+    CHECK(owner(index, big + 5 * MiB) == big);
+    drop(index, big);
+    CHECK(owner(index, big) == 0);
+    CHECK(owner(index, big + 5 * MiB) == 0);  // continuations still name the dead record
+    // A new small chunk in the big one's place: its pages' continuations are stale, never misused.
+    add(index, big + 3 * MiB + 64, 100);
+    CHECK(owner(index, big + 3 * MiB + 64 + 10) == big + 3 * MiB + 64);
+    CHECK(owner(index, big + 3 * MiB + 4096) == 0);
+    CHECK(owner(index, big + 6 * MiB) == 0);
+    // And a new big chunk over the old start takes over the continuations.
+    add(index, big, 2 * MiB);
+    CHECK(owner(index, big + MiB) == big);
+    CHECK(owner(index, big + 3 * MiB + 64 + 10) == big + 3 * MiB + 64);
+}
+
+TEST_CASE("a start granule shared with the address before the start resolves to the earlier chunk") {
+    heap_index &index = fresh_index();
+    // 8-aligned starts (mimalloc gives such chunks): granule 0x...40 holds the start of B at +0x48,
+    // while +0x40..+0x47 still belongs to A.
+    const uintptr_t a = 0x600000000008, b = 0x600000000048;
+    add(index, a, 0x40);
+    add(index, b, 0x40);
+    CHECK(owner(index, 0x600000000044) == a);
+    CHECK(owner(index, 0x600000000048) == b);
+    CHECK(owner(index, 0x600000000087) == b);
+    CHECK(owner(index, 0x600000000088) == 0);
+}
+
+TEST_CASE("for_each_start visits every mark in address order") {
+    heap_index &index = fresh_index();
+    std::vector<uintptr_t> bases = {0x700000000000, 0x700000000020, 0x700000001000, 0x700000200000, 0x700040000000};
+    for (uintptr_t b : bases) add(index, b, 32);
+    std::vector<uintptr_t> seen;
+    index.for_each_start([&](uintptr_t g, uint32_t) {
+        seen.push_back(g);
+        return true;
+    });
+    CHECK(seen == bases);
+    size_t visited = 0;
+    index.for_each_start([&](uintptr_t, uint32_t) { return ++visited < 2; });
+    CHECK(visited == 2);
+}
+
+TEST_CASE("addresses beyond 47 bits are not indexable") {
+    heap_index &index = fresh_index();
+    const uint32_t id = records().take(this_thread());
+    CHECK(index.insert(uintptr_t{1} << 47, 64, id) == insert_result::unindexable);
+    CHECK(index.insert((uintptr_t{1} << 47) - 64, 128, id) == insert_result::unindexable);
+    CHECK(owner(index, uintptr_t{1} << 48) == 0);
+}
+
+TEST_CASE("records: a freed record stays a tombstone for the whole quarantine, then is reused") {
+    heap_index &index = fresh_index();
+    const uintptr_t base = 0x080000000000;
+    const uint32_t id = add(index, base, 64, reinterpret_cast<const void *>(0xa110c));
+    drop(index, base);
+    record_fields f;
+    CHECK(records().get(id)->read_any(&f) == rs_dead);
+    CHECK(f.base == base);
+    CHECK(f.site == reinterpret_cast<const void *>(0xa110c));
+    CHECK(f.free_site == reinterpret_cast<const void *>(0xf4ee));
+    CHECK_FALSE(records().get(id)->read_live(&f));
+    // quarantine - 1 more frees: still a tombstone.
+    for (unsigned i = 0; i + 1 < thread_state::quarantine; ++i) {
+        const uintptr_t b = 0x081000000000 + 64 * i;
+        add(index, b, 64);
+        drop(index, b);
+    }
+    CHECK(records().get(id)->read_any(&f) == rs_dead);
+    CHECK(f.base == base);
+    // Enough churn recycles it.
+    bool reused = false;
+    for (unsigned i = 0; i < 4 * thread_state::quarantine && !reused; ++i) {
+        const uintptr_t b = 0x082000000000 + 64 * i;
+        reused = add(index, b, 64) == id;
+        drop(index, b);
+    }
+    CHECK(reused);
+}
+
+TEST_CASE("records: sequence numbers are unique across threads and increase within one") {
+    constexpr int threads = 4, per_thread = 5000;
+    std::vector<std::vector<uint64_t>> seqs(threads);
+    std::vector<std::thread> th;
+    for (int i = 0; i < threads; ++i)
+        th.emplace_back([&, i] {
+            for (int k = 0; k < per_thread; ++k) seqs[i].push_back(records().next_seq(this_thread()));
+        });
+    for (auto &t : th) t.join();
+    std::map<uint64_t, int> all;
+    for (auto &v : seqs) {
+        for (size_t k = 1; k < v.size(); ++k) REQUIRE(v[k] > v[k - 1]);
+        for (uint64_t s : v) all[s]++;
+    }
+    CHECK(all.size() == size_t(threads) * per_thread);
+}
+
+TEST_CASE("trailer: request padding, placement and check word") {
+    init_trailer_secret();
+    size_t r = 0;
+    REQUIRE(padded_request(0, &r));
+    CHECK(r == 32);
+    REQUIRE(padded_request(13, &r));
+    CHECK(r == 48);
+    CHECK_FALSE(padded_request(SIZE_MAX - 20, &r));
+    // Whatever usable size an allocator gives for the padded request, the trailer fits after the
+    // requested bytes and is 8-aligned.
+    for (size_t n = 0; n < 300; ++n) {
+        REQUIRE(padded_request(n, &r));
+        for (size_t usable = r; usable < r + 40; usable += 8) {
+            const size_t off = trailer_offset(usable);
+            CHECK(off >= n);
+            CHECK(off % 8 == 0);
+            CHECK(off + trailer_size <= usable);
+        }
+    }
+    alignas(16) unsigned char chunk[128] = {};
+    const uintptr_t base = reinterpret_cast<uintptr_t>(chunk);
+    record_fields f{base, 50, 88, reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
+    const uint32_t check = trailer_check(base, f.size, f.seq);
+    write_trailer(base, f, check);
+    CHECK(trailer_intact(base, f, check));
+    trailer t;
+    memcpy(&t, chunk + 88, sizeof t);
+    CHECK(trailer_matches(t, base, f));
+    CHECK_FALSE(trailer_matches(t, base + 16, f));  // the same bytes at another address do not pass
+    chunk[88 + 9] ^= 1;                             // one bit of the size field
+    CHECK_FALSE(trailer_intact(base, f, check));
+}
+
+TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers with a live chunk that contains the address") {
+    heap_index &index = fresh_index();
+    constexpr int writers = 3;
+    constexpr uintptr_t arena = 0x0a0000000000;
+    constexpr size_t slot_bytes = 4096, slots = 512;
+    std::atomic<int> writing{writers};
+    std::atomic<bool> checked{false};
+    std::atomic<uint64_t> bad{0}, hits{0};
+    // Writer w owns the 4 KiB slots s with s % writers == w; a chunk in slot s starts in the slot's first
+    // 256 bytes and ends inside the slot, so no two live chunks overlap, yet neighbouring chunks of
+    // different writers share bitmap words, pages and regions.
+    std::vector<std::thread> th;
+    for (int w = 0; w < writers; ++w)
+        th.emplace_back([&, w] {
+            std::mt19937_64 rng(w);
+            std::vector<uintptr_t> live(slots, 0);
+            for (int op = 0; op < 60000; ++op) {
+                const size_t s = (rng() % (slots / writers)) * writers + w;
+                if (live[s]) {
+                    drop(index, live[s]);
+                    live[s] = 0;
+                } else {
+                    const uintptr_t base = arena + s * slot_bytes + 32 * (rng() % 8);
+                    const size_t size = 32 + rng() % (slot_bytes - 256 - 32);
+                    add(index, base, size);
+                    live[s] = base;
+                }
+            }
+            // Keep the last chunks until the reader has looked at them (on a loaded machine the reader may
+            // not have run at all while the writers did).
+            writing--;
+            while (!checked.load()) std::this_thread::yield();
+            for (uintptr_t b : live)
+                if (b) drop(index, b);
+        });
+    std::thread reader([&] {
+        std::mt19937_64 rng(99);
+        auto probe = [&](uintptr_t a) {
+            record_fields f;
+            if (index.lookup(a, &f)) {
+                hits++;
+                const bool ok = a >= f.base && a < f.base + f.size && (f.base - arena) % slot_bytes < 256 &&
+                                (f.base - arena) / slot_bytes == (a - arena) / slot_bytes;
+                if (!ok) bad++;
+            }
+        };
+        while (writing.load() != 0) probe(arena + rng() % (slots * slot_bytes));
+        for (uintptr_t a = arena; a < arena + slots * slot_bytes; a += 64) probe(a);  // writers quiet now
+        checked = true;
+    });
+    for (auto &t : th) t.join();
+    reader.join();
+    CHECK(bad.load() == 0);
+    CHECK(hits.load() > 0);
+    // Everything was freed: nothing is found any more.
+    size_t marks = 0;
+    index.for_each_start([&](uintptr_t, uint32_t) {
+        ++marks;
+        return true;
+    });
+    CHECK(marks == 0);
+}
