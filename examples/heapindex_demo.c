@@ -48,6 +48,7 @@ static void explain(const char *what, const void *p) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* our lines before the index's exit report, even into a pipe */
     if (!heapindex_present()) {
         puts("heapindex_demo: libheapindex.so is not loaded (run with LD_PRELOAD=.../libheapindex.so)");
         return 0;
