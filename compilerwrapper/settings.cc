@@ -22,7 +22,7 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
      "where compiled shims are kept for the next link; empty: no cache"},
     {"ALLOCSCC_RUNTIME_DIR", "the installed library directory",
-     "where libmallochooks.a (and wrapdl-shared.map) are: a build tree's backends/ directory, for instance"},
+     "where libmallochooks.a is: a build tree's backends/ directory, for instance"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };
@@ -89,13 +89,7 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     out.keep_temps = flag(vars, "ALLOCSCC_KEEP_TEMPS");
     // The runtime: where it was installed, unless the user points elsewhere (a build tree).
     auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR");
-    if (runtime != vars.end() && !runtime->second.empty()) {
-        out.runtime_dir = runtime->second;
-        out.wrapdl_map = runtime->second + "/wrapdl-shared.map";
-    } else {
-        out.runtime_dir = MALLOCHOOKS_INSTALLED_LIBDIR;
-        out.wrapdl_map = MALLOCHOOKS_INSTALLED_DATADIR "/wrapdl-shared.map";
-    }
+    out.runtime_dir = runtime != vars.end() && !runtime->second.empty() ? runtime->second : MALLOCHOOKS_INSTALLED_LIBDIR;
     out.verbose = flag(vars, "ALLOCSCC_VERBOSE");
 
     auto add = [&](std::vector<stubgen::descriptor> more) {
