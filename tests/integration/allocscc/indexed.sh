@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Programs built by allocscc under LD_PRELOAD=libheapindex.so: every chunk is indexed, with the caller of
-# xmalloc as the allocation site of a chunk xmalloc made (read back through heapindex_lookup), a
+# xmalloc as the allocation site of a chunk xmalloc made (read back through heapindex_lookup), the caller
+# of a declared static function for its chunks (one frame unwound), a
 # suballocator's blocks indexed as client blocks, usable sizes without the index's trailer, and
 # heapindex_check sound -- over glibc's malloc, over an allocator the executable defines (in an object or
 # through a static archive that defines malloc), over one in a shared library built by allocscc, and with
@@ -11,7 +12,7 @@
 HEAPINDEX=$7
 P=$SRC/programs
 mkdir tmp && export TMPDIR=$WORK/tmp
-export ALLOCSCC_ALLOC_FNS='xmalloc(Z)p xcalloc(zZ)p xstrdup(a)p' ALLOCSCC_FREE_FNS='xfree(P)'
+export ALLOCSCC_ALLOC_FNS='xmalloc(Z)p xcalloc(zZ)p xstrdup(a)p local_xmalloc(Z)p' ALLOCSCC_FREE_FNS='xfree(P)'
 export ALLOCSCC_SUBALLOC_FNS='pool_alloc(Z)p pool_free(P)'
 inc="-I$SRC/../../../include -I$P/c"
 pic="-fPIC"; [ "$CC_UNDER" = clang ] && pic="-fPIC -fsemantic-interposition"

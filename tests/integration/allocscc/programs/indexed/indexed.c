@@ -35,6 +35,15 @@ __attribute__((noinline)) void *pool_alloc(size_t n) {
 }
 __attribute__((noinline)) void pool_free(void *p) { (void)p; }
 
+/* A static (file-local) allocation function, declared too (local_xmalloc(Z)p): no linker can send its
+ * callers through a shim, so the hooks find its caller by unwinding one frame. */
+static __attribute__((noinline)) void *local_xmalloc(size_t n) {
+    void *p = malloc(n);
+    if (p == NULL) abort();
+    __asm__ volatile("" ::: "memory"); /* no tail call: malloc's return address stays in here */
+    return p;
+}
+
 static int failures;
 #define EXPECT(cond)                                                                  \
     do {                                                                              \
@@ -55,6 +64,7 @@ __attribute__((noinline)) void *site_xcalloc(void) { sink = xcalloc(3, 8); retur
 __attribute__((noinline)) void *site_xstrdup(void) { sink = xstrdup("indexed"); return sink; }
 __attribute__((noinline)) void *site_malloc(void) { sink = malloc(40); return sink; }
 __attribute__((noinline)) void *site_pool(void) { sink = pool_alloc(48); return sink; }
+__attribute__((noinline)) void *site_local(size_t n) { sink = local_xmalloc(n); return sink; }
 
 /* The chunk at p: indexed, starting at p, of `size` bytes, allocated in `function`. */
 static void expect_chunk(const char *what, const void *p, size_t size, const char *function, int client) {
@@ -85,11 +95,13 @@ int main(void) {
         return 0;
     }
     void *a = site_xmalloc(), *b = site_xcalloc(), *c = site_xstrdup(), *d = site_malloc(), *e = site_pool();
+    void *f = site_local(56);
     expect_chunk("xmalloc", a, 24, "site_xmalloc", 0);
     expect_chunk("xcalloc -> xmalloc", b, 24, "site_xcalloc", 0);
     expect_chunk("xstrdup -> xmalloc", c, 8, "site_xstrdup", 0);
     expect_chunk("malloc", d, 40, "site_malloc", 0);
     expect_chunk("suballocator block", e, 48, "site_pool", 1);
+    expect_chunk("static allocation function", f, 56, "site_local", 0);
     /* The pool that holds the block is a heap chunk of its own, allocated in the suballocator. */
     struct heapindex_chunk pc;
     EXPECT(heapindex_lookup(pool, &pc) && pc.base == pool && pc.size == 4096);
@@ -101,6 +113,7 @@ int main(void) {
     xfree(b);
     xfree(c);
     free(d);
+    free(f);
     EXPECT(!heapindex_lookup(a, &gone) || gone.base != a);
     EXPECT(heapindex_check(stdout) == 0);
     puts(failures ? "FAILED" : "ok");
