@@ -65,7 +65,9 @@ __mallochooks_site_trampoline:
 .Lsite_static:
     .cfi_restore_state
     subq $192, %rsp
-    .cfi_adjust_cfa_offset 192
+    /* Absolute offsets, not .cfi_adjust_cfa_offset: LLVM's integrated assembler adjusts from the offset
+     * before .cfi_restore_state (8, after the ret), not from the restored one (16). */
+    .cfi_def_cfa_offset 208
     movq %rdi, 0(%rsp)
     movq %rsi, 8(%rsp)
     movq %rdx, 16(%rsp)
@@ -101,7 +103,7 @@ __mallochooks_site_trampoline:
     movaps 160(%rsp), %xmm6
     movaps 176(%rsp), %xmm7
     addq $192, %rsp
-    .cfi_adjust_cfa_offset -192
+    .cfi_def_cfa_offset 16
     jmp .Lsite_set
 
     /* An exception leaves the declared function (C++): restore the site as the normal path does, then
