@@ -323,7 +323,7 @@ private:
         if (config_.verbose) std::cerr << "allocscc: " << what << "\n";
     }
 
-    // Compiles the shims into `object`, or points `object` at the same shims compiled by an earlier link.
+    // Compiles the shims into `object`, or puts there the same shims compiled by an earlier link.
     int compile_shims(const std::string &text, std::string &object) {
         const std::string source = tmp_.file("shims.c");
         std::ofstream(source) << text;
@@ -331,9 +331,8 @@ private:
         options.insert(options.end(), {"-x", "c", "-c", "-O2", "-fPIC", "-fexceptions", "-w"});
         const object_cache cache(config_.cache_dir);
         const std::string key = object_cache::key(text, with_compiler(options), find_in_path(config_.compiler[0]));
-        if (auto cached = cache.find(key)) {
-            if (config_.verbose) std::cerr << "allocscc: shims compiled by an earlier link: " << *cached << "\n";
-            object = *cached;
+        if (cache.fetch(key, object)) {
+            if (config_.verbose) std::cerr << "allocscc: shims compiled by an earlier link: " << config_.cache_dir << "/" << key << ".o\n";
             return 0;
         }
         std::vector<std::string> argv = with_compiler(options);
