@@ -13,6 +13,10 @@ link_flags_result link_flags(const link_request &request) {
     auto add = [&](const std::string &flag) { result.flags.push_back("-Wl," + flag); };
     if (request.backend == link_backend::wrap) {
         for (const char *name : names::user_api) add(std::string("--wrap=") + name);
+        // The driver adds libraries after the user's (-lmallochooks included) whose members call malloc:
+        // libc.a under -static, libgcc_eh.a.  --wrap sends those calls to __wrap_X, which must then be in
+        // the link already, even if the output's own files never call the family.
+        for (const char *name : names::user_api) add(std::string("--undefined=__wrap_") + name);
         return result;
     }
 

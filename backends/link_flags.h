@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The link flags of the link-time backends, written from the family list: what a compiler driver needs
 // to link an output with libmallochooks.a (which the caller adds, as -lmallochooks, after its objects).
-// The meson tests, `mallochooks-link-flags` and allocscc (later) all get their flags from here.
+// The meson tests, `mallochooks-link-flags` and allocscc all get their flags from here.
 //
-//   wrap    --wrap=X for every family function X (and nothing else: the references pull in the member).
+//   wrap    --wrap=X for every family function X, and --undefined=__wrap_X: the entry points must be in the
+//           link before the libraries the driver adds after the user's (libc.a under -static, libgcc_eh.a),
+//           whose calls --wrap diverts to them too, even when the output's own files call no family function.
 //   wrapdl  for every X the output's allocator defines (its object having been copied by mallochooks-alias):
 //             --defsym=X=__mallochooks_wrapdl_X   every reference to X reaches our entry point
 //             --undefined=__mallochooks_wrapdl_X  pull the entry points from the archive (see below)

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # allocscc's cost, side by side with the underlying compiler: build time of a generated multi-file C project
 # (each compile step, and the link: plain, and with declared allocation functions so that shims are made:
-# the first link of a build compiles them, the next ones take them from allocscc's cache),
+# the first link of a build, with an empty shim cache, and the next ones; xmalloc/xfree take their
+# arguments in registers, so both write the shims as an object of thunks and compile nothing -- only a
+# function with stack arguments gets a compiled C shim, cached),
 # and the run time of the same program built both ways (no event client loaded): with the hooks only, and
 # with the hooks and the shims of its declared xmalloc/xfree.  Targets from the issue:
 # compile steps ~1.0x, links <= 1.5x.  Run on demand (`meson test --benchmark`, or directly):
@@ -57,7 +59,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   timed link_cc "$CC_UNDER" cc_*.o -o prog_cc
   timed link_acc "$ALLOCSCC" acc_*.o -o prog_acc_plain
-  # The first link of a build compiles the shims (cold); the others find them in the cache (warm).
+  # The first link of a build (empty cache: cold), and a later one (warm).
   timed link_cold declared "$WORK/cache-$round" "$ALLOCSCC" acc_*.o -o prog_acc
   timed link_warm declared "$WORK/cache-$round" "$ALLOCSCC" acc_*.o -o prog_acc
   timed run_cc ./prog_cc

@@ -94,7 +94,31 @@ std::vector<std::string> linker_script_inputs(const std::string &script) {
     return out;
 }
 
-bool symbol_matches(const std::string &name, const std::string &symbol) {
+namespace {
+
+// `symbol` without a clone suffix of gcc's (".constprop.0", ".isra.0", ".part.0", ".cold", ".localalias",
+// ".lto_priv.0", in any combination), or as it is.
+std::string without_clone_suffix(const std::string &symbol) {
+    const std::size_t dot = symbol.find('.');
+    if (dot == std::string::npos || dot == 0) return symbol;
+    static const char *const parts[] = {"constprop", "isra", "part", "cold", "localalias", "lto_priv", "clone"};
+    for (std::size_t from = dot + 1; from <= symbol.size();) {
+        std::size_t next = symbol.find('.', from);
+        if (next == std::string::npos) next = symbol.size();
+        const std::string part = symbol.substr(from, next - from);
+        bool known = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+        for (const char *p : parts) known |= part == p;
+        if (!known) return symbol;
+        from = next + 1;
+    }
+    return symbol.substr(0, dot);
+}
+
+}  // namespace
+
+bool symbol_matches(const std::string &name, const std::string &symbol_as_given) {
+    if (symbol_as_given == name) return true;
+    const std::string symbol = without_clone_suffix(symbol_as_given);
     if (symbol == name) return true;
     if (symbol.compare(0, 2, "_Z") != 0) return false;
     // Cheap filter before demangling: the last component of the name must appear in the symbol.
@@ -237,7 +261,7 @@ private:
                 defined_.insert(s.name);
             }
             if (!s.is_function() || s.is_common()) continue;
-            definition def{s.name, u.name, path, u.member, s.is_local(), s.is_weak()};
+            definition def{s.name, u.name, path, u.member, s.is_local(), s.is_weak(), s.size};
             if (s.is_global() && names::user_api_index(s.name.c_str()) >= 0) out_.family.push_back(def);
             if (const stubgen::descriptor *d = declared(s.name)) {
                 out_.declared.push_back(def);

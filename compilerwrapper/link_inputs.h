@@ -8,6 +8,7 @@
 #ifndef MALLOCHOOKS_COMPILERWRAPPER_LINK_INPUTS_H
 #define MALLOCHOOKS_COMPILERWRAPPER_LINK_INPUTS_H
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -36,8 +37,9 @@ struct definition {
     std::string unit;    // "path" or "archive(member)"
     std::string path;    // the file: the object, or the archive
     std::string member;  // the archive member, or ""
-    bool local = false;  // a static (file-local) function
+    bool local = false;  // a static (file-local) function, or a compiler's local clone of one of either kind
     bool weak = false;
+    std::uint64_t size = 0;  // of its code (st_size)
 };
 
 struct link_analysis {
@@ -62,7 +64,9 @@ struct link_model_input {
 link_analysis analyse_link(const link_model_input &in);
 
 // Does link symbol `symbol` name the function a descriptor calls `name` (a C name, a mangled name, or a
-// qualified C++ name matched against the demangled symbol without its parameters)?
+// qualified C++ name matched against the demangled symbol without its parameters)?  The compilers'
+// clones and local aliases of a function (gcc's `xalloc.constprop.0`, `xalloc.part.0`, `xalloc.cold`,
+// `xmalloc.localalias`) count as the function: they are its code.
 bool symbol_matches(const std::string &name, const std::string &symbol);
 
 }  // namespace mallochooks::allocscc

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "compilerwrapper/object_cache.h"
 #include "compilerwrapper/process.h"
 #include "compilerwrapper/temp_dir.h"
+#include "stubgen/shim_object.h"
 #include "stubgen/shim_writer.h"
 
 namespace mallochooks::allocscc {
@@ -24,6 +26,17 @@ namespace {
 struct link_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+// The declared static functions' aliases: __mallochooks_static_0, _1, ... in each link.
+constexpr char static_alias_prefix[] = "__mallochooks_static_";
+
+// The runtime's shim trampolines (libmallochooks/shim_trampolines.S) are x86-64 code, and the runtime is
+// built for the machine allocscc is built for: thunk objects only there.
+#if defined(__x86_64__)
+constexpr bool runtime_has_trampolines = true;
+#else
+constexpr bool runtime_has_trampolines = false;
+#endif
 
 std::string shell_words(const std::vector<std::string> &argv) {
     std::string out;
@@ -70,20 +83,20 @@ public:
             throw link_error("link-time optimisation is not supported: " + found.lto_units.front() +
                              " is compiler IR, so the functions the output defines cannot be found before the link "
                              "(build without -flto, or link with the compiler itself)");
-        std::vector<stubgen::shim_function> shims = shim_functions(found);
-        std::vector<std::string> backend_flags = backend(found, split.link_args);
+
+        link_plan plan = plan_link(found, split.link_args);
+        write_alias_copies(plan, found, split.link_args);
+        std::vector<std::string> backend_flags = backend(plan);
 
         std::vector<std::string> link_argv = with_compiler(split.link_args);
-        if (!shims.empty()) {
-            std::string object = tmp_.file("shims.o");
-            if (int status = compile_shims(stubgen::write_shims(shims, stubgen::linkage::wrap), object); status != 0)
-                return status;
-            // First, before every input: the stubs' references to the originals (__real_X, which the
-            // linker reads as X) must be undefined when the archives are scanned, or a member that
-            // defines X and was needed only through the now-wrapped references would not be pulled.
-            link_argv.insert(link_argv.begin() + static_cast<std::ptrdiff_t>(config_.compiler.size()), object);
-            for (const std::string &flag : stubgen::link_flags(shims, stubgen::linkage::wrap)) link_argv.push_back(flag);
-        }
+        // The shims go first, before every input: their references to the originals (__real_X, which the
+        // linker reads as X, or the aliases) must be undefined when the archives are scanned, or a member
+        // that defines X and was needed only through the now-redirected references would not be pulled.
+        std::vector<std::string> shim_objects;
+        if (int status = make_shims(plan, shim_objects); status != 0) return status;
+        link_argv.insert(link_argv.begin() + static_cast<std::ptrdiff_t>(config_.compiler.size()), shim_objects.begin(),
+                         shim_objects.end());
+        for (const std::string &flag : stubgen::link_flags(plan.shims)) link_argv.push_back(flag);
         link_argv.insert(link_argv.end(), backend_flags.begin(), backend_flags.end());
         link_argv.insert(link_argv.end(), {"-L" + config_.runtime_dir, "-lmallochooks"});
         return step(within_arg_max(link_argv));
@@ -124,69 +137,193 @@ private:
         return status;
     }
 
-    // The link-time backend (docs/link-time.md): wrap when the malloc family lives outside the output;
-    // wrapdl when the output defines some of it, with each defining input (an object, or the archive that
-    // holds the member) replaced on the link line by a copy that carries the __mallochooks_real_ aliases.
-    std::vector<std::string> backend(const link_analysis &found, std::vector<std::string> &link_args) {
-        link_request request;
-        std::set<std::string> paths;
+    // What the link does beyond the user's command: the backend, the alias copies, the shims.
+    struct link_plan {
+        link_request request;                                        // the backend and the family the output defines
+        std::map<std::string, std::vector<wrapdl::alias_spec>> aliases;  // input path -> the aliases its copy gets
+        std::vector<stubgen::shim_function> shims;                  // one per declared function the output uses
+        std::vector<stubgen::code_range> static_ranges;             // declared static functions' code
+    };
+
+    // Decides everything from the analysis (docs/allocscc.md, "Linking"):
+    //  - the malloc family: wrap when the output defines none of it, else wrapdl with the
+    //    __mallochooks_real_X aliases in the copies of the inputs that define it;
+    //  - a declared function the output defines gets a shim reached through --defsym and the alias
+    //    __mallochooks_real_S in the copy of its input: every reference, the defining object's own and, in
+    //    a shared library, other outputs' included, goes through it.  One the output only calls (a shared
+    //    library's) gets a shim reached through --wrap only when the output defines the malloc family;
+    //  - a declared static function (and every compiler clone of a declared function) gets a hidden
+    //    alias in the copy of its input, and its code goes into the shims' table for the hooks.
+    // An input that cannot be replaced by a copy (named by a linker script) keeps the declared functions
+    // it defines on --wrap, and its static functions unattributed; a malloc it defines is an error.
+    link_plan plan_link(const link_analysis &found, const std::vector<std::string> &link_args) const {
+        link_plan plan;
         for (const definition &d : found.family) {
             if (d.local) continue;
-            if (std::find(request.defined.begin(), request.defined.end(), d.symbol) == request.defined.end())
-                request.defined.push_back(d.symbol);
-            paths.insert(d.path);
+            if (!can_replace(d.path, link_args, found))
+                throw link_error(d.path + " defines malloc-family functions but is not named on the command line (a "
+                                 "linker script or -Wl,-l names it): allocscc cannot give the linker its copy with aliases");
+            if (std::find(plan.request.defined.begin(), plan.request.defined.end(), d.symbol) == plan.request.defined.end())
+                plan.request.defined.push_back(d.symbol);
+            plan.aliases[d.path].push_back({d.symbol, names::wrapdl_real_prefix + d.symbol, false, d.member});
         }
-        request.backend = request.defined.empty() ? link_backend::wrap : link_backend::wrapdl;
-        if (config_.verbose)
-            std::cerr << "allocscc: backend " << (request.defined.empty() ? "wrap" : "wrapdl") << "\n";
+        plan.request.backend = plan.request.defined.empty() ? link_backend::wrap : link_backend::wrapdl;
+
+        std::set<std::string> defined_here;
+        for (const definition &d : found.declared) {
+            const stubgen::descriptor &desc = *found.declared_symbols.at(d.symbol);
+            const bool replaceable = can_replace(d.path, link_args, found);
+            if (d.local) {
+                if (!replaceable) {
+                    note(d.symbol + " in " + d.unit + ": its input cannot be replaced by a copy; its allocations are "
+                         "attributed to itself");
+                    continue;
+                }
+                const std::string alias = std::string(static_alias_prefix) + std::to_string(plan.static_ranges.size());
+                plan.aliases[d.path].push_back({d.symbol, alias, true, d.member});
+                plan.static_ranges.push_back({alias, d.size});
+                continue;
+            }
+            if (!defined_here.insert(d.symbol).second) continue;
+            if (!replaceable) {
+                note(d.symbol + " in " + d.unit + ": its input cannot be replaced by a copy; calls reach its shim "
+                     "through --wrap only");
+                plan.shims.push_back({desc, d.symbol, stubgen::linkage::wrap});
+                continue;
+            }
+            plan.shims.push_back({desc, d.symbol, stubgen::linkage::defsym});
+            plan.aliases[d.path].push_back({d.symbol, stubgen::real_symbol(d.symbol, stubgen::linkage::defsym), false, d.member});
+        }
+        // A declared function the output only calls lives in a shared library.  Built by allocscc, that
+        // library's own --defsym shim sets its site, which its hooks read, from its return address: a shim
+        // here in between would make that address our trampoline.  Built otherwise, its malloc calls reach
+        // no hooks of ours, unless this output defines the malloc family (wrapdl, which other outputs bind
+        // to): only then does a --wrap shim here set a site that anything reads.
+        for (const std::string &s : found.referenced) {
+            if (defined_here.count(s) != 0) continue;
+            if (plan.request.backend == link_backend::wrap) {
+                note(s + ": defined outside the output (a shared library), whose own shims attribute it: no shim here");
+                continue;
+            }
+            plan.shims.push_back({*found.declared_symbols.at(s), s, stubgen::linkage::wrap});
+        }
+        if (config_.verbose) {
+            for (const stubgen::descriptor &d : config_.functions) {
+                bool seen = false;
+                for (const auto &[symbol, desc] : found.declared_symbols) seen |= desc == &d;
+                if (!seen)
+                    note(d.name + ": declared, but the output neither defines nor calls it (or it is a static function "
+                         "the compiler inlined everywhere: its allocations are then attributed to the functions it was "
+                         "inlined into)");
+            }
+            for (const stubgen::shim_function &f : plan.shims)
+                note(f.symbol + ": callers reach its shim through " +
+                     (f.how == stubgen::linkage::wrap ? "--wrap (the output calls it)" : "--defsym (the output defines it)"));
+            for (const stubgen::code_range &r : plan.static_ranges)
+                note(r.alias + ": a declared static function (or a compiler's copy of a declared function), " +
+                     std::to_string(r.size) + " bytes, in the hooks' table");
+        }
+        return plan;
+    }
+
+    // Copies each input that needs aliases and puts the copy where the link line names the input.
+    void write_alias_copies(const link_plan &plan, const link_analysis &found, std::vector<std::string> &link_args) {
         int n = 0;
-        for (const std::string &path : paths) {
+        for (const auto &[path, specs] : plan.aliases) {
             const bool archive = read_link_file(path).kind == file_kind::archive;
             const std::string copy = tmp_.file("alias" + std::to_string(n++) + (archive ? ".a" : ".o"));
-            wrapdl::alias_result made = wrapdl::write_real_aliases(path, copy);
+            wrapdl::alias_result made = wrapdl::write_aliases(path, copy, specs);
             if (!made.error.empty()) throw link_error("cannot copy " + path + " with aliases: " + made.error);
+            if (!made.missing.empty())
+                throw link_error("cannot copy " + path + " with aliases: " + made.missing.front().symbol +
+                                 " is not defined in it as the analysis found");
             replace_input(link_args, path, copy, found);
         }
-        // A shared library on wrapdl without a version script of its own gets ours (link_flags.h).
-        bool own_script = false;
-        for (const std::string &a : link_args) own_script |= a.find("--version-script") != std::string::npos;
-        if (request.backend == link_backend::wrapdl && cmd_.shared && !own_script) request.version_script = config_.wrapdl_map;
-        link_flags_result flags = link_flags(request);
+    }
+
+    // The backend's flags (docs/link-time.md).  A shared library without a version script of its own gets
+    // one that keeps local what must have default visibility but is no part of its interface: the wrapdl
+    // entry points and the --defsym shims (ld.bfd cannot combine two anonymous scripts, so it is one).
+    std::vector<std::string> backend(const link_plan &plan) {
+        if (config_.verbose)
+            std::cerr << "allocscc: backend " << (plan.request.backend == link_backend::wrap ? "wrap" : "wrapdl") << "\n";
+        link_flags_result flags = link_flags(plan.request);
         if (!flags.error.empty()) throw link_error(flags.error);
-        if (request.backend == link_backend::wrap) {
-            // The driver adds libraries after -lmallochooks (libc.a with -static, libgcc_eh.a) whose members
-            // call malloc: --wrap sends them to __wrap_X, which must then be in the link already.
-            for (const char *name : names::user_api) flags.flags.push_back(std::string("-Wl,--undefined=__wrap_") + name);
+        std::vector<std::string> local;
+        if (plan.request.backend == link_backend::wrapdl)
+            for (const char *name : names::user_api) local.push_back(names::wrapdl_entry_prefix + std::string(name));
+        for (const stubgen::shim_function &f : plan.shims)
+            if (f.how == stubgen::linkage::defsym) local.push_back(f.stub());
+        bool own_script = false;
+        for (const std::string &a : args_) own_script |= a.find("--version-script") != std::string::npos;
+        if (cmd_.shared && !own_script && !local.empty()) {
+            const std::string script = tmp_.file("exports.map");
+            std::ofstream out(script);
+            out << "{\n  local:\n";
+            for (const std::string &name : local) out << "    " << name << ";\n";
+            out << "};\n";
+            flags.flags.push_back("-Wl,--version-script=" + script);
         }
         return flags.flags;
     }
 
-    // Puts `copy` where the link line names `path`: as itself, or as the -l that found it.
-    static void replace_input(std::vector<std::string> &link_args, const std::string &path, const std::string &copy,
-                              const link_analysis &found) {
-        for (std::string &a : link_args)
-            if (a == path) {
-                a = copy;
-                return;
-            }
-        if (auto lib = found.library_paths.find(path); lib != found.library_paths.end()) {
-            for (std::size_t i = 0; i < link_args.size(); ++i) {
-                if (link_args[i] == "-l" + lib->second) {
-                    link_args[i] = copy;
-                    return;
-                }
-                if (link_args[i] == "-l" && i + 1 < link_args.size() && link_args[i + 1] == lib->second) {
-                    link_args.erase(link_args.begin() + static_cast<std::ptrdiff_t>(i));
-                    link_args[i] = copy;
-                    return;
-                }
-            }
-        }
-        throw link_error(path + " defines malloc-family functions but is not named on the command line (a linker "
-                         "script or -Wl,-l names it): allocscc cannot give the linker its copy with aliases");
+    // Whether `path` is on the link line as itself or as the -l that found it.
+    static bool can_replace(const std::string &path, const std::vector<std::string> &link_args, const link_analysis &found) {
+        if (std::find(link_args.begin(), link_args.end(), path) != link_args.end()) return true;
+        auto lib = found.library_paths.find(path);
+        if (lib == found.library_paths.end()) return false;
+        for (std::size_t i = 0; i < link_args.size(); ++i)
+            if (link_args[i] == "-l" + lib->second || (link_args[i] == "-l" && i + 1 < link_args.size() && link_args[i + 1] == lib->second))
+                return true;
+        return false;
     }
 
-    // Compiles the shims into `object`, or points `object` at the same shims compiled by an earlier link.
+    // Puts `copy` wherever the link line names `path`: as itself, or as the -l that found it.
+    static void replace_input(std::vector<std::string> &link_args, const std::string &path, const std::string &copy,
+                              const link_analysis &found) {
+        const auto lib = found.library_paths.find(path);
+        for (std::size_t i = 0; i < link_args.size(); ++i) {
+            if (link_args[i] == path) {
+                link_args[i] = copy;
+            } else if (lib != found.library_paths.end() && link_args[i] == "-l" + lib->second) {
+                link_args[i] = copy;
+            } else if (lib != found.library_paths.end() && link_args[i] == "-l" && i + 1 < link_args.size() &&
+                       link_args[i + 1] == lib->second) {
+                link_args.erase(link_args.begin() + static_cast<std::ptrdiff_t>(i));
+                link_args[i] = copy;
+            }
+        }
+    }
+
+    // The shim objects of the link: the thunk object that allocscc writes itself (shim_object.h) for the
+    // functions whose arguments travel in registers and for the static functions' table; C shims, compiled
+    // (and cached), for the others, or for all when the runtime has no trampolines (not x86-64).
+    int make_shims(const link_plan &plan, std::vector<std::string> &objects) {
+        std::vector<stubgen::shim_function> thunks, compiled;
+        for (const stubgen::shim_function &f : plan.shims)
+            (runtime_has_trampolines && stubgen::fits_thunk(f.desc) ? thunks : compiled).push_back(f);
+        if (runtime_has_trampolines && (!thunks.empty() || !plan.static_ranges.empty())) {
+            const std::string object = tmp_.file("shims.o");
+            const std::string error = stubgen::write_shim_object(thunks, plan.static_ranges, object);
+            if (!error.empty()) throw link_error("cannot write the shim object: " + error);
+            if (config_.verbose) std::cerr << "allocscc: wrote the shim object " << object << "\n";
+            objects.push_back(object);
+        }
+        if (!compiled.empty() || (!runtime_has_trampolines && !plan.static_ranges.empty())) {
+            std::string object = tmp_.file("shims-c.o");
+            const std::vector<stubgen::code_range> ranges = runtime_has_trampolines ? std::vector<stubgen::code_range>{}
+                                                                                  : plan.static_ranges;
+            if (int status = compile_shims(stubgen::write_shims(compiled, ranges), object); status != 0) return status;
+            objects.push_back(object);
+        }
+        return 0;
+    }
+
+    void note(const std::string &what) const {
+        if (config_.verbose) std::cerr << "allocscc: " << what << "\n";
+    }
+
+    // Compiles the shims into `object`, or puts there the same shims compiled by an earlier link.
     int compile_shims(const std::string &text, std::string &object) {
         const std::string source = tmp_.file("shims.c");
         std::ofstream(source) << text;
@@ -194,9 +331,8 @@ private:
         options.insert(options.end(), {"-x", "c", "-c", "-O2", "-fPIC", "-fexceptions", "-w"});
         const object_cache cache(config_.cache_dir);
         const std::string key = object_cache::key(text, with_compiler(options), find_in_path(config_.compiler[0]));
-        if (auto cached = cache.find(key)) {
-            if (config_.verbose) std::cerr << "allocscc: shims compiled by an earlier link: " << *cached << "\n";
-            object = *cached;
+        if (cache.fetch(key, object)) {
+            if (config_.verbose) std::cerr << "allocscc: shims compiled by an earlier link: " << config_.cache_dir << "/" << key << ".o\n";
             return 0;
         }
         std::vector<std::string> argv = with_compiler(options);
@@ -215,17 +351,6 @@ private:
         std::string out;
         if (capture(argv, out) != 0) return {};
         return parse_search_dirs(out);
-    }
-
-    // The declared global functions the link refers to or defines get a stub each.  Static ones cannot
-    // be reached by the linker (docs/allocscc.md, "Static allocation functions").
-    std::vector<stubgen::shim_function> shim_functions(const link_analysis &found) const {
-        std::set<std::string> symbols(found.referenced.begin(), found.referenced.end());
-        for (const definition &d : found.declared)
-            if (!d.local) symbols.insert(d.symbol);
-        std::vector<stubgen::shim_function> out;
-        for (const std::string &s : symbols) out.push_back({*found.declared_symbols.at(s), s});
-        return out;
     }
 
     void report(const link_analysis &found) const {

@@ -2,13 +2,16 @@
 // The shim object cache (see object_cache.h).
 #include "compilerwrapper/object_cache.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <utility>
 
 namespace mallochooks::allocscc {
 
@@ -56,6 +59,34 @@ std::optional<std::string> object_cache::find(const std::string &key) const {
     return path;
 }
 
+bool object_cache::fetch(const std::string &key, const std::string &dest) const {
+    const std::optional<std::string> path = find(key);
+    if (!path) return false;
+    std::error_code ec;
+    std::filesystem::remove(dest, ec);
+    if (link(path->c_str(), dest.c_str()) != 0) {
+        std::filesystem::copy_file(*path, dest, std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec) return false;  // evicted meanwhile, or unreadable: compile instead
+    }
+    utimensat(AT_FDCWD, path->c_str(), nullptr, 0);  // used now: the last to be evicted
+    return true;
+}
+
+void object_cache::evict() const {
+    std::error_code ec;
+    std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> entries;
+    for (const auto &e : std::filesystem::directory_iterator(dir_, ec)) {
+        const std::filesystem::path &p = e.path();
+        if (p.extension() != ".o" || p.filename().string()[0] == '.') continue;
+        std::error_code tec;
+        const auto t = std::filesystem::last_write_time(p, tec);
+        if (!tec) entries.emplace_back(t, p);
+    }
+    if (entries.size() <= max_entries_) return;
+    std::sort(entries.begin(), entries.end());
+    for (std::size_t i = 0; i < entries.size() - max_entries_; ++i) std::filesystem::remove(entries[i].second, ec);
+}
+
 void object_cache::store(const std::string &key, const std::string &object) const {
     if (dir_.empty()) return;
     std::error_code ec;
@@ -64,7 +95,11 @@ void object_cache::store(const std::string &key, const std::string &object) cons
     std::filesystem::copy_file(object, temp, std::filesystem::copy_options::overwrite_existing, ec);
     if (ec) return;
     std::filesystem::rename(temp, dir_ + "/" + key + ".o", ec);
-    if (ec) std::filesystem::remove(temp, ec);
+    if (ec) {
+        std::filesystem::remove(temp, ec);
+        return;
+    }
+    evict();
 }
 
 std::string object_cache::default_dir() {

@@ -2,6 +2,8 @@
 // Reads and checks allocscc's settings (see settings.h).
 #include "compilerwrapper/settings.h"
 
+#include "compilerwrapper/driver_args.h"
+
 #include "compilerwrapper/object_cache.h"
 
 #include <cerrno>
@@ -22,7 +24,7 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
      "where compiled shims are kept for the next link; empty: no cache"},
     {"ALLOCSCC_RUNTIME_DIR", "the installed library directory",
-     "where libmallochooks.a (and wrapdl-shared.map) are: a build tree's backends/ directory, for instance"},
+     "where libmallochooks.a is: a build tree's backends/ directory, for instance"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };
@@ -89,13 +91,7 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     out.keep_temps = flag(vars, "ALLOCSCC_KEEP_TEMPS");
     // The runtime: where it was installed, unless the user points elsewhere (a build tree).
     auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR");
-    if (runtime != vars.end() && !runtime->second.empty()) {
-        out.runtime_dir = runtime->second;
-        out.wrapdl_map = runtime->second + "/wrapdl-shared.map";
-    } else {
-        out.runtime_dir = MALLOCHOOKS_INSTALLED_LIBDIR;
-        out.wrapdl_map = MALLOCHOOKS_INSTALLED_DATADIR "/wrapdl-shared.map";
-    }
+    out.runtime_dir = runtime != vars.end() && !runtime->second.empty() ? runtime->second : MALLOCHOOKS_INSTALLED_LIBDIR;
     out.verbose = flag(vars, "ALLOCSCC_VERBOSE");
 
     auto add = [&](std::vector<stubgen::descriptor> more) {
@@ -111,16 +107,36 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     if (auto it = vars.find("ALLOCSCC_FNS_FILE"); it != vars.end() && !it->second.empty())
         add(stubgen::parse_file(read_file(it->second, "ALLOCSCC_FNS_FILE"), it->second));
 
-    // allocscc's own option; everything else on the command line belongs to the compiler.
-    for (auto it = args.begin(); it != args.end();) {
-        if (it->rfind(fns_option, 0) == 0) {
-            std::string path = it->substr(fns_option.size());
-            add(stubgen::parse_file(read_file(path, std::string(fns_option) + path), path));
-            it = args.erase(it);
-        } else {
-            ++it;
+    // allocscc's own option; everything else on the command line belongs to the compiler.  A response
+    // file that holds it (build systems put whole command lines into one) is expanded in place without
+    // it, since the compiler would reject it; other response files reach the compiler untouched.
+    auto take_option = [&](const std::string &arg) {
+        if (arg.rfind(fns_option, 0) != 0) return false;
+        std::string path = arg.substr(fns_option.size());
+        add(stubgen::parse_file(read_file(path, std::string(fns_option) + path), path));
+        return true;
+    };
+    std::vector<std::string> kept;
+    for (const std::string &arg : args) {
+        if (take_option(arg)) continue;
+        if (arg.size() > 1 && arg[0] == '@') {
+            std::vector<std::string> words;
+            try {
+                words = expand_response_files({arg});
+            } catch (const std::exception &e) {
+                throw settings_error(e.what());
+            }
+            bool holds_option = false;
+            for (const std::string &w : words) holds_option |= w.rfind(fns_option, 0) == 0;
+            if (holds_option) {
+                for (const std::string &w : words)
+                    if (!take_option(w)) kept.push_back(w);
+                continue;
+            }
         }
+        kept.push_back(arg);
     }
+    args = std::move(kept);
     stubgen::check_set(out.functions);
     return out;
 }

@@ -35,7 +35,6 @@ struct settings {
     std::vector<stubgen::descriptor> functions;
     std::string cache_dir;  // compiled shims are kept here ("" = no cache)
     std::string runtime_dir;     // where libmallochooks.a is
-    std::string wrapdl_map;      // wrapdl-shared.map (link_flags.h)
     bool keep_temps = false;
     bool verbose = false;
 };

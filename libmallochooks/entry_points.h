@@ -16,38 +16,64 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+#include "libmallochooks/static_allocators.h"
 #include "libmallochooks/user_api.h"
 #include "mallochooks/alloc_site.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
-
-namespace mallochooks {
-inline const void *return_address_itself(const void *return_address) { return return_address; }
-}  // namespace mallochooks
 
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
     extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
     MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
         MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
         return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
-            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), BOOST_PP_TUPLE_ELEM(3, data)(__builtin_return_address(0))); \
+            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), __builtin_return_address(0));             \
     }                                                                                                 \
-    /* Initialising a pointer of glibc's type checks the signature (noexcept included) without       \
-     * instantiating a template on glibc's attributed function type. */                               \
+    MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(BOOST_PP_TUPLE_ELEM(0, data), e)
+
+/* Initialising a pointer of glibc's type checks the signature (noexcept included) without instantiating a
+ * template on glibc's attributed function type. */
+#define MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(prefix, e)                                           \
     [[maybe_unused]] static constexpr decltype(&::MALLOCHOOKS_NAME(e)) BOOST_PP_CAT(                   \
-        mallochooks_signature_check_, BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))) = \
-        &BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e));
+        mallochooks_signature_check_, BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e))) =                     \
+        &BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
 
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility) \
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility, ::mallochooks::return_address_itself), \
-                         MALLOCHOOKS_USER_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
+
 // MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility): the same for hooks linked into an
-// output, whose caller is the allocation site when one of the output's declared allocation functions set
-// it (mallochooks/alloc_site.h, docs/allocscc.md), and which define the output's site variable.
+// output, which define the output's allocation site (mallochooks/alloc_site.h, docs/allocscc.md) and
+// report it as the caller when one of the output's declared allocation functions has set it.  With no
+// site set, a return address inside one of the output's declared *static* allocation functions (which
+// no shim can set a site for) sends the call, as a tail call with one more argument, to a second
+// function that unwinds to the allocation site (libmallochooks/static_allocators.h): a tail call leaves
+// it the entry point's frame, so its own frame pointer and return address describe the caller's frame.
+// The hot path pays two loads and a compare for this.
+#define MALLOCHOOKS_LINKTIME_ENTRY_POINT_(r, data, e)                                                 \
+    static __attribute__((noinline)) MALLOCHOOKS_RET(e) BOOST_PP_CAT(                                 \
+        BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)(              \
+        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *return_address) noexcept {        \
+        return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
+            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)),                                           \
+            ::mallochooks::static_allocators::site_of(return_address, __builtin_return_address(0),    \
+                                                      __builtin_frame_address(0)));                   \
+    }                                                                                                 \
+    extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
+        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
+        const void *const return_address = __builtin_return_address(0);                               \
+        const void *const site = __mallochooks_alloc_site;                                            \
+        if (__builtin_expect(site == nullptr && ::mallochooks::static_allocators::may_contain(return_address), 0)) \
+            return BOOST_PP_CAT(BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)( \
+                MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), return_address);                      \
+        return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
+            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), site != nullptr ? site : return_address); \
+    }                                                                                                 \
+    MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(BOOST_PP_TUPLE_ELEM(0, data), e)
+
 #define MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility)                              \
     MALLOCHOOKS_DEFINE_ALLOC_SITE                                                                       \
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility, ::mallochooks::effective_caller), \
-                         MALLOCHOOKS_USER_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LINKTIME_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
     MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
 

@@ -136,14 +136,6 @@ const uint8_t *find_fde(uintptr_t pc) noexcept {
     return reinterpret_cast<const uint8_t *>(data + static_cast<intptr_t>(table[2 * first + 1]));
 }
 
-struct row {
-    unsigned cfa_register = 0;
-    intptr_t cfa_offset = 0;
-    bool cfa_ok = false;
-    bool ra_saved = false;
-    intptr_t ra_offset = 0;
-};
-
 struct cie_info {
     uint64_t code_align = 1;
     int64_t data_align = 1;
@@ -152,6 +144,30 @@ struct cie_info {
     bool has_augmentation_data = false;
     const uint8_t *instructions = nullptr, *end = nullptr;
 };
+
+struct row {
+    unsigned cfa_register = 0;
+    intptr_t cfa_offset = 0;
+    bool cfa_ok = false;
+    bool ra_saved = false;
+    intptr_t ra_offset = 0;
+    bool bp_saved = false;  // rbp saved at CFA + bp_offset (else it keeps its value)
+    intptr_t bp_offset = 0;
+};
+
+constexpr uint64_t dwarf_rbp = 6;
+
+// A register saved at CFA + offset: the return address or rbp.
+void saved_at(row &state, const cie_info &cie, uint64_t reg, int64_t offset) {
+    if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = offset;
+    if (reg == dwarf_rbp) state.bp_saved = true, state.bp_offset = offset;
+}
+
+// A register back to its rule in the CIE's initial row.
+void restored(row &state, const row &initial, const cie_info &cie, uint64_t reg) {
+    if (reg == cie.ra_register) state.ra_saved = initial.ra_saved, state.ra_offset = initial.ra_offset;
+    if (reg == dwarf_rbp) state.bp_saved = initial.bp_saved, state.bp_offset = initial.bp_offset;
+}
 
 bool parse_cie(const uint8_t *cie, cie_info &out) noexcept {
     reader r{cie, cie + 4};
@@ -207,12 +223,11 @@ bool run(reader r, const cie_info &cie, uintptr_t loc, uintptr_t pc, row &state,
             continue;
         }
         if (high == 0x80) {  // offset
-            int64_t off = static_cast<int64_t>(r.uleb()) * cie.data_align;
-            if (low == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            saved_at(state, cie, low, static_cast<int64_t>(r.uleb()) * cie.data_align);
             continue;
         }
         if (high == 0xc0) {  // restore
-            if (low == cie.ra_register) state.ra_saved = initial.ra_saved, state.ra_offset = initial.ra_offset;
+            restored(state, initial, cie, low);
             continue;
         }
         switch (op) {
@@ -223,22 +238,20 @@ bool run(reader r, const cie_info &cie, uintptr_t loc, uintptr_t pc, row &state,
         case 0x04: loc += r.fixed<uint32_t>() * cie.code_align; if (loc > pc) return true; break;
         case 0x05: {  // offset_extended
             uint64_t reg = r.uleb();
-            int64_t off = static_cast<int64_t>(r.uleb()) * cie.data_align;
-            if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            saved_at(state, cie, reg, static_cast<int64_t>(r.uleb()) * cie.data_align);
             break;
         }
         case 0x06: case 0x07: case 0x08: {  // restore_extended, undefined, same_value
             uint64_t reg = r.uleb();
-            if (reg == cie.ra_register) {
-                if (op == 0x06) state.ra_saved = initial.ra_saved, state.ra_offset = initial.ra_offset;
-                else return false;  // the return address is not on the stack
-            }
+            if (op == 0x06) restored(state, initial, cie, reg);
+            else if (reg == cie.ra_register) return false;  // the return address is not on the stack
+            else if (reg == dwarf_rbp) state.bp_saved = false;
             break;
         }
         case 0x09: {  // register
             uint64_t reg = r.uleb();
             r.uleb();
-            if (reg == cie.ra_register) return false;
+            if (reg == cie.ra_register || reg == dwarf_rbp) return false;
             break;
         }
         case 0x0a: if (depth == 8) return false; stack[depth++] = state; break;  // remember_state
@@ -247,17 +260,16 @@ bool run(reader r, const cie_info &cie, uintptr_t loc, uintptr_t pc, row &state,
         case 0x0d: state.cfa_register = static_cast<unsigned>(r.uleb()); break;
         case 0x0e: state.cfa_offset = static_cast<intptr_t>(r.uleb()); break;
         case 0x0f: state.cfa_ok = false; { uint64_t n = r.uleb(); if (r.has(n)) r.p += n; } break;  // def_cfa_expression
-        case 0x10: case 0x16: {  // expression, val_expression: fine unless it is the return address
+        case 0x10: case 0x16: {  // expression, val_expression: fine unless it is the return address or rbp
             uint64_t reg = r.uleb();
             uint64_t n = r.uleb();
             if (r.has(n)) r.p += n;
-            if (reg == cie.ra_register) return false;
+            if (reg == cie.ra_register || reg == dwarf_rbp) return false;
             break;
         }
         case 0x11: {  // offset_extended_sf
             uint64_t reg = r.uleb();
-            int64_t off = r.sleb() * cie.data_align;
-            if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            saved_at(state, cie, reg, r.sleb() * cie.data_align);
             break;
         }
         case 0x12: state.cfa_register = static_cast<unsigned>(r.uleb()); state.cfa_offset = static_cast<intptr_t>(r.sleb() * cie.data_align); state.cfa_ok = true; break;
@@ -265,14 +277,13 @@ bool run(reader r, const cie_info &cie, uintptr_t loc, uintptr_t pc, row &state,
         case 0x14: case 0x15: {  // val_offset(_sf)
             uint64_t reg = r.uleb();
             if (op == 0x14) r.uleb(); else r.sleb();
-            if (reg == cie.ra_register) return false;
+            if (reg == cie.ra_register || reg == dwarf_rbp) return false;
             break;
         }
         case 0x2e: r.uleb(); break;  // GNU_args_size
         case 0x2f: {  // GNU_negative_offset_extended
             uint64_t reg = r.uleb();
-            int64_t off = -static_cast<int64_t>(r.uleb()) * cie.data_align;
-            if (reg == cie.ra_register) state.ra_saved = true, state.ra_offset = off;
+            saved_at(state, cie, reg, -static_cast<int64_t>(r.uleb()) * cie.data_align);
             break;
         }
         default: return false;
@@ -309,7 +320,7 @@ bool rules_at(const void *pc_ptr, frame_rules &out) noexcept {
     if (!run(reader{cie.instructions, cie.end}, cie, begin, pc, initial, initial)) return false;
     row state = initial;
     if (!run(r, cie, begin, pc, state, initial) || !state.cfa_ok || !state.ra_saved) return false;
-    out = {state.cfa_register, state.cfa_offset, state.ra_offset};
+    out = {state.cfa_register, state.cfa_offset, state.ra_offset, state.bp_saved, state.bp_offset};
     return true;
 #else
     (void)pc_ptr;
@@ -318,7 +329,7 @@ bool rules_at(const void *pc_ptr, frame_rules &out) noexcept {
 #endif
 }
 
-const void *caller_of(const void *pc, frame_registers regs) noexcept {
+const void *step(const void *pc, frame_registers &regs) noexcept {
     frame_rules rules;
     if (!rules_at(pc, rules)) return nullptr;
     uintptr_t base;
@@ -326,7 +337,14 @@ const void *caller_of(const void *pc, frame_registers regs) noexcept {
     else if (rules.cfa_register == 6) base = regs.bp;  // rbp
     else return nullptr;
     const uintptr_t cfa = base + static_cast<uintptr_t>(rules.cfa_offset);
-    return *reinterpret_cast<const void *const *>(cfa + static_cast<uintptr_t>(rules.ra_offset));
+    const void *caller = *reinterpret_cast<const void *const *>(cfa + static_cast<uintptr_t>(rules.ra_offset));
+    // The caller's registers: its stack pointer after the call returns is this frame's CFA; its rbp was
+    // saved in this frame, or is still in the register.
+    if (rules.bp_saved) regs.bp = *reinterpret_cast<const uintptr_t *>(cfa + static_cast<uintptr_t>(rules.bp_offset));
+    regs.sp = cfa;
+    return caller;
 }
+
+const void *caller_of(const void *pc, frame_registers regs) noexcept { return step(pc, regs); }
 
 }  // namespace mallochooks::unwind

@@ -10,7 +10,8 @@
 // output it is linked into (__ehdr_start), binary-searches its table, and interprets only what a CFA at a
 // call site needs: the CFA rule (register + offset, rsp or rbp) and the return address rule (saved at
 // CFA + offset).  Anything else (DWARF expressions, another architecture, a pc outside this output)
-// answers nullptr, and the caller keeps the return address it had.
+// answers nullptr, and the caller keeps the return address it had.  It also tracks where a frame saved
+// rbp, so that frames can be unwound one after the other (nested static allocation functions).
 #ifndef MALLOCHOOKS_ONE_FRAME_UNWIND_H
 #define MALLOCHOOKS_ONE_FRAME_UNWIND_H
 
@@ -30,12 +31,19 @@ struct frame_registers {
 // when the frame cannot be unwound with the rules above.
 const void *caller_of(const void *pc, frame_registers regs) noexcept;
 
+// The same, and `regs` becomes the caller's (its sp after the call at the returned address returns, its
+// rbp, restored when this frame saved it): so that the caller's frame can be unwound in turn.  `regs` is
+// unchanged when the answer is nullptr.
+const void *step(const void *pc, frame_registers &regs) noexcept;
+
 // The CFA and return-address rules at `pc`, for tests and diagnostics: cfa = reg[cfa_register] +
 // cfa_offset, return address at cfa + ra_offset.  False when they are not of that form.
 struct frame_rules {
     unsigned cfa_register;  // DWARF number: 7 rsp, 6 rbp
     intptr_t cfa_offset;
     intptr_t ra_offset;
+    bool bp_saved;          // rbp saved at cfa + bp_offset (else unchanged in this frame)
+    intptr_t bp_offset;
 };
 bool rules_at(const void *pc, frame_rules &out) noexcept;
 

@@ -91,6 +91,10 @@ struct symbol {
     bool is_code() const { return type() == STT_FUNC || type() == STT_GNU_IFUNC || type() == STT_NOTYPE; }
     // A function definition other objects can bind to by this name.
     bool defines_function() const { return is_definition() && is_global_or_weak() && is_code(); }
+    // A static (file-local) function.
+    bool defines_local_function() const {
+        return is_definition() && binding() == STB_LOCAL && (type() == STT_FUNC || type() == STT_GNU_IFUNC);
+    }
 };
 
 // The symbol table of a relocatable object, with the sections that belong to it.
@@ -134,45 +138,44 @@ struct symbol_table {
     }
 };
 
-// What an object says about the family: which functions it defines, and whether it already carries our
-// aliases (then it is an output of this tool, and adding them again would define them twice).
-struct object_scan {
-    family_set defines = family_set(family_size);
-    bool has_aliases = false;
-};
-
-object_scan scan(Elf *elf, const symbol_table &table) {
-    object_scan result;
-    const size_t prefix_length = strlen(names::wrapdl_real_prefix);
+// Which family functions an object defines.
+family_set scan(Elf *elf, const symbol_table &table) {
+    family_set defines(family_size);
     for (size_t i = 1; i < table.count; ++i) {
         const std::optional<symbol> s = table.at(elf, i);
         if (!s || !s->defines_function()) continue;
         const int index = names::user_api_index(s->name);
-        if (index >= 0) result.defines[size_t(index)] = true;
-        if (strncmp(s->name, names::wrapdl_real_prefix, prefix_length) == 0 &&
-            names::user_api_index(s->name + prefix_length) >= 0)
-            result.has_aliases = true;
+        if (index >= 0) defines[size_t(index)] = true;
     }
-    return result;
+    return defines;
 }
 
-// The aliases to add to one object: for each family function it defines, the symbol that defines it.
+// The aliases to add to one object: for each request not yet met that names a function this object
+// (`member`) defines, the symbol that defines it.  Fails when the object has a symbol of an alias's name
+// already (an output of this tool: adding it again would define it twice).
 struct planned_alias {
     std::string name;
     symbol original;
 };
 
-std::vector<planned_alias> plan(Elf *elf, const symbol_table &table, family_set &aliased) {
-    std::vector<planned_alias> aliases;
+bool plan(Elf *elf, const symbol_table &table, const std::string &member, const std::vector<alias_spec> &requests,
+          std::vector<bool> &met, std::vector<planned_alias> &aliases, std::string &error) {
     for (size_t i = 1; i < table.count; ++i) {
         const std::optional<symbol> s = table.at(elf, i);
-        if (!s || !s->defines_function()) continue;
-        const int index = names::user_api_index(s->name);
-        if (index < 0 || aliased[size_t(index)]) continue;  // a name defined twice would not link anyway
-        aliased[size_t(index)] = true;
-        aliases.push_back({names::wrapdl_real_prefix + std::string(s->name), *s});
+        if (!s) continue;
+        for (size_t k = 0; k < requests.size(); ++k) {
+            const alias_spec &r = requests[k];
+            if (s->is_definition() && r.alias == s->name) {
+                error = std::string("it already has the symbol ") + s->name + " (is it an output of mallochooks-alias?)";
+                return false;
+            }
+            if (met[k] || r.symbol != s->name || (!r.member.empty() && r.member != member)) continue;
+            if (!(r.local ? s->defines_local_function() : s->defines_function())) continue;
+            met[k] = true;
+            aliases.push_back({r.alias, *s});
+        }
     }
-    return aliases;
+    return true;
 }
 
 // The copy of `image` with the planned aliases: every section, in order, with its header and data; the
@@ -245,7 +248,9 @@ bool write_aliased(Elf *in, const symbol_table &table, const std::vector<planned
     }
 
     // The aliases: same section, value, size and type as the original, its binding (a weak malloc keeps a
-    // weak alias, so two such objects still link), hidden so that nothing outside the output sees them.
+    // weak alias, so two such objects still link) or global for a static function (the alias must be
+    // seen by the output's other objects, and globals follow every local in the table), hidden so that
+    // nothing outside the output sees them.
     Elf_Data *symbols_out = elf_getdata(elf_getscn(copy.get(), symtab_index), nullptr);
     size_t next = table.count;
     for (const planned_alias &alias : aliases) {
@@ -254,6 +259,7 @@ bool write_aliased(Elf *in, const symbol_table &table, const std::vector<planned
         strings.insert(strings.end(), alias.name.begin(), alias.name.end());
         strings.push_back('\0');
         sym.st_other = (sym.st_other & ~0x3) | STV_HIDDEN;
+        if (alias.original.binding() == STB_LOCAL) sym.st_info = GELF_ST_INFO(STB_GLOBAL, alias.original.type());
         if (gelf_update_sym(symbols_out, int(next++), &sym) == 0) {
             error = libelf_error("cannot write an alias");
             return false;
@@ -290,10 +296,16 @@ bool write_aliased(Elf *in, const symbol_table &table, const std::vector<planned
     return true;
 }
 
-// One object: scan it, and (when `out` is given) write its aliased copy.  `found` accumulates what it
-// defines; `added` receives the alias names it got.
-bool process_object(bytes &image, const std::string &what, family_set &found, bytes *out,
-                    std::vector<std::string> *added, std::string &error) {
+// One object (`member` of an archive, or ""): scan it, and (when `out` is given) write its copy with the
+// aliases it is asked for.  `found` accumulates the family functions it defines, `met` the requests it
+// satisfied; `added` receives the alias names it got.
+struct object_job {
+    const std::vector<alias_spec> *requests;
+    std::vector<bool> *met;
+};
+
+bool process_object(bytes &image, const std::string &what, const std::string &member, family_set &found, bytes *out,
+                    const object_job &job, std::vector<std::string> *added, std::string &error) {
     elf_ptr elf(elf_memory(image.data(), image.size()));
     if (elf == nullptr || !is_relocatable_object(elf.get())) {
         error = what + " is not an ELF relocatable object";
@@ -301,15 +313,14 @@ bool process_object(bytes &image, const std::string &what, family_set &found, by
     }
     const std::optional<symbol_table> table = symbol_table::of(elf.get());
     if (!table) return true;  // no symbols: defines nothing
-    const object_scan s = scan(elf.get(), *table);
-    for (size_t i = 0; i < family_size; ++i) found[i] = found[i] || s.defines[i];
+    const family_set defines = scan(elf.get(), *table);
+    for (size_t i = 0; i < family_size; ++i) found[i] = found[i] || defines[i];
     if (out == nullptr) return true;
-    if (s.has_aliases) {
-        error = what + " already has " + names::wrapdl_real_prefix + "aliases (is it an output of mallochooks-alias?)";
+    std::vector<planned_alias> aliases;
+    if (!plan(elf.get(), *table, member, *job.requests, *job.met, aliases, error)) {
+        error = what + ": " + error;
         return false;
     }
-    family_set aliased(family_size);
-    const std::vector<planned_alias> aliases = plan(elf.get(), *table, aliased);
     if (aliases.empty()) return true;
     if (!write_aliased(elf.get(), *table, aliases, *out, error)) {
         error = what + ": " + error;
@@ -501,10 +512,12 @@ std::vector<std::string> names_of(const family_set &set) {
     return names;
 }
 
-// Scans (out == nullptr) or aliases `input`.
-alias_result process(const std::string &input, bytes *out) {
+// Scans (out == nullptr) or aliases `input` as `requests` ask.
+alias_result process(const std::string &input, bytes *out, const std::vector<alias_spec> &requests = {}) {
     elf_version(EV_CURRENT);
     alias_result result;
+    std::vector<bool> met(requests.size());
+    const object_job job{&requests, &met};
     bytes file;
     if (!read_file(input, file, result.error)) return result;
     family_set found(family_size);
@@ -520,7 +533,8 @@ alias_result process(const std::string &input, bytes *out) {
             if (!is_elf(m.data)) continue;  // LTO bitcode and the like: copied as they are
             bytes copy;
             std::vector<std::string> added;
-            if (!process_object(m.data, input + "(" + m.name + ")", found, out ? &copy : nullptr, &added, result.error))
+            if (!process_object(m.data, input + "(" + m.name + ")", m.name, found, out ? &copy : nullptr, job, &added,
+                                result.error))
                 return result;
             if (!copy.empty()) {
                 m.data = std::move(copy);
@@ -531,30 +545,43 @@ alias_result process(const std::string &input, bytes *out) {
     } else if (is_elf(file)) {
         bytes copy;
         std::vector<std::string> added;
-        if (!process_object(file, input, found, out ? &copy : nullptr, &added, result.error)) return result;
-        if (out != nullptr) *out = std::move(copy);
+        if (!process_object(file, input, "", found, out ? &copy : nullptr, job, &added, result.error)) return result;
+        if (out != nullptr) *out = copy.empty() ? file : std::move(copy);
     } else {
         result.error = input + " is neither an ELF object nor an archive";
         return result;
     }
     result.defined = names_of(found);
+    for (size_t k = 0; k < requests.size(); ++k)
+        if (!met[k]) result.missing.push_back(requests[k]);
     return result;
 }
 
 }  // namespace
 
+std::vector<alias_spec> family_aliases(const std::vector<std::string> &defined) {
+    std::vector<alias_spec> specs;
+    for (const std::string &name : defined) specs.push_back({name, names::wrapdl_real_prefix + name, false, ""});
+    return specs;
+}
+
 alias_result defined_family_functions(const std::string &path) { return process(path, nullptr); }
 
-alias_result write_real_aliases(const std::string &input, const std::string &output) {
+alias_result write_aliases(const std::string &input, const std::string &output, const std::vector<alias_spec> &aliases) {
     bytes copy;
-    alias_result result = process(input, &copy);
-    if (!result.error.empty()) return result;
-    if (result.defined.empty()) {
-        result.error = input + " defines no function of the malloc family: link it with the wrap backend";
-        return result;
-    }
-    write_file(output, copy, result.error);
+    alias_result result = process(input, &copy, aliases);
+    if (result.error.empty()) write_file(output, copy, result.error);
     return result;
+}
+
+alias_result write_real_aliases(const std::string &input, const std::string &output) {
+    alias_result found = defined_family_functions(input);
+    if (!found.error.empty()) return found;
+    if (found.defined.empty()) {
+        found.error = input + " defines no function of the malloc family: link it with the wrap backend";
+        return found;
+    }
+    return write_aliases(input, output, family_aliases(found.defined));
 }
 
 }  // namespace mallochooks::wrapdl

@@ -19,11 +19,14 @@ size_t count_prefix(const std::vector<std::string> &flags, const std::string &pr
 }
 }  // namespace
 
-TEST_CASE("link flags: wrap diverts each family function and nothing else") {
+TEST_CASE("link flags: wrap diverts each family function and pulls in its entry point, nothing else") {
     const auto result = mallochooks::link_flags({mallochooks::link_backend::wrap, {}, {}});
     REQUIRE(result.error.empty());
-    REQUIRE(result.flags.size() == std::size(mallochooks::names::user_api));
-    for (const char *name : mallochooks::names::user_api) REQUIRE(has(result.flags, std::string("-Wl,--wrap=") + name));
+    REQUIRE(result.flags.size() == 2 * std::size(mallochooks::names::user_api));
+    for (const char *name : mallochooks::names::user_api) {
+        REQUIRE(has(result.flags, std::string("-Wl,--wrap=") + name));
+        REQUIRE(has(result.flags, std::string("-Wl,--undefined=__wrap_") + name));
+    }
 }
 
 TEST_CASE("link flags: wrapdl hooks what the allocator defines and falls back for the rest") {

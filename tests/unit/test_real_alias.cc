@@ -171,6 +171,52 @@ TEST_CASE("alias writer: an object defining part of the family", "[.real_alias]"
     require_aliased(read_objects(object)[0], read_objects(copy)[0], defined);
 }
 
+TEST_CASE("alias writer: any function asked for, static ones included, in the member asked for", "[.real_alias]") {
+    namespace wd = mallochooks::wrapdl;
+    const std::string archive = input("MHTEST_DECLARED_ARCHIVE"), copy = scratch("alias-test-declared.a");
+    // meson's archive is thin, which libelf cannot read: a copy without aliases (a normal archive) stands
+    // for the original.
+    const std::string plain = scratch("alias-test-declared-plain.a");
+    REQUIRE(wd::write_aliases(archive, plain, {}).error.empty());
+    const std::vector<object_view> original = read_objects(plain);
+    REQUIRE(original.size() == 1);
+    const std::string member = original[0].member;
+    CHECK(member == "alias_input.c.o");
+    const std::vector<wd::alias_spec> specs = {
+        {"xalloc", "__mallochooks_real_xalloc", false, member},
+        {"local_alloc", "__mallochooks_static_0", true, ""},
+        {"local_alloc", "__mallochooks_static_1", false, ""},  // it is not global: no match
+        {"xalloc", "__mallochooks_static_2", true, ""},        // it is not static: no match
+        {"xalloc", "__mallochooks_real_2", false, "other.o"},  // no such member
+    };
+    std::vector<std::string> index;
+    const wd::alias_result made = wd::write_aliases(archive, copy, specs);
+    REQUIRE(made.error.empty());
+    REQUIRE(made.missing.size() == 3);
+    CHECK(made.missing[0].alias == "__mallochooks_static_1");
+    CHECK(made.missing[2].member == "other.o");
+    const std::vector<object_view> copied = read_objects(copy, &index);
+    REQUIRE(copied.size() == 1);
+    const object_view &o = original[0], &c = copied[0];
+    REQUIRE(c.symbols.size() == o.symbols.size() + 2);
+    const GElf_Sym *global = find(c, "xalloc"), *real = find(c, "__mallochooks_real_xalloc");
+    const GElf_Sym *local = find(c, "local_alloc"), *alias = find(c, "__mallochooks_static_0");
+    REQUIRE((global && real && local && alias));
+    CHECK((real->st_value == global->st_value && real->st_size == global->st_size && real->st_info == global->st_info &&
+           GELF_ST_VISIBILITY(real->st_other) == STV_HIDDEN));
+    // The static function's alias: global (it must be seen by the shim object), hidden, its code.
+    CHECK((alias->st_value == local->st_value && alias->st_size == local->st_size && alias->st_shndx == local->st_shndx));
+    CHECK(GELF_ST_BIND(alias->st_info) == STB_GLOBAL);
+    CHECK(GELF_ST_TYPE(alias->st_info) == GELF_ST_TYPE(local->st_info));
+    CHECK(GELF_ST_VISIBILITY(alias->st_other) == STV_HIDDEN);
+    // The archive's index names both, so that a reference to either pulls the member.
+    CHECK(std::count(index.begin(), index.end(), "__mallochooks_real_xalloc") == 1);
+    CHECK(std::count(index.begin(), index.end(), "__mallochooks_static_0") == 1);
+    // Asking again for an alias the copy has already is refused.
+    const wd::alias_result again = wd::write_aliases(copy, scratch("alias-test-declared-again.a"), {specs[1]});
+    CHECK(again.error.find("already has the symbol __mallochooks_static_0") != std::string::npos);
+}
+
 TEST_CASE("alias writer: refuses what it cannot alias", "[.real_alias]") {
     auto result = mallochooks::wrapdl::write_real_aliases(input("MHTEST_NO_FAMILY_ARCHIVE"), scratch("none.a"));
     REQUIRE(result.error.find("defines no function of the malloc family") != std::string::npos);

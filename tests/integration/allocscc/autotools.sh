@@ -21,6 +21,6 @@ check "configure found the same things (cache variables)" diff <(grep -v -E '^ac
   <(grep -v -E '^ac_cv_(env|prog)_|^ac_cv_c_compiler|CC' allocscc/config.log | grep '^ac_cv_')
 if (cd allocscc && make -j2 >make.log 2>&1); then pass "make -j2"; else fail "make -j2"; cat allocscc/make.log; fi
 if allocscc/attribution >out; then pass "the program's attribution checks: $(grep -c '^ok' out) ok"; else fail "attribution"; cat out; fi
-check "the program went through the shims" [ "$(nm allocscc/attribution | grep -c ' __wrap_xmalloc$')" -eq 1 ]
+check "the program went through the shims" [ "$(nm allocscc/attribution | grep -c ' __mallochooks_stub_xmalloc$')" -eq 1 ]
 check "no temporary file is left behind" [ -z "$(ls -A tmp)" ]
 finish

@@ -33,6 +33,11 @@ expect_error "family function declared" 1 "'malloc' is a malloc-family function"
 printf 'alloc xmalloc(Z)p\nfree  xfree(P) xfree(P)\n' > fns.txt
 expect_error "descriptor file: name declared twice" 1 "fns.txt:2:16: 'xfree' is declared twice \(first at fns.txt:2:7\)" \
   -- --alloc-fns=fns.txt -c m.c
+echo '--alloc-fns=fns.txt -c' > fns.rsp
+expect_error "descriptor file named in a response file: name declared twice" 1 "fns.txt:2:16: 'xfree' is declared twice" \
+  -- @fns.rsp m.c
+printf 'alloc xmalloc(Z)p\n' > good_fns.txt && echo '--alloc-fns=good_fns.txt -c' > good.rsp
+check "a response file with --alloc-fns: the compiler gets the rest" bash -c "'$ALLOCSCC' @good.rsp m.c -o m_rsp.o && [ -f m_rsp.o ]"
 expect_error "descriptor file missing" 1 "ALLOCSCC_FNS_FILE: cannot read 'nofile.txt': No such file or directory" \
   ALLOCSCC_FNS_FILE=nofile.txt -- -c m.c
 expect_error "missing compiler" 127 "the C compiler 'no-such-cc' \(ALLOCSCC_CC\) was not found" ALLOCSCC_CC=no-such-cc -- -c m.c

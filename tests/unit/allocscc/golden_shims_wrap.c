@@ -109,3 +109,11 @@ __attribute__((visibility("hidden"))) void __wrap_pool_free(void *a0, void *a1) 
     __real_pool_free(a0, a1);
 }
 
+/* The code of the declared static functions (mallochooks/alloc_site.h), through their aliases. */
+extern const char __mallochooks_static_0[] __attribute__((visibility("hidden")));
+extern const char __mallochooks_static_1[] __attribute__((visibility("hidden")));
+__attribute__((visibility("hidden"))) const void *const __mallochooks_static_ranges[] = {
+    __mallochooks_static_0, __mallochooks_static_0 + 48,
+    __mallochooks_static_1, __mallochooks_static_1 + 7,
+    0, 0,
+};

@@ -91,6 +91,26 @@ TEST_CASE("a compile-and-link command splits into compile steps and a link", "[a
     CHECK(s.source_languages == std::vector<std::string>{"", "c"});
 }
 
+TEST_CASE("settings: --alloc-fns inside a response file; other response files untouched", "[allocscc][settings]") {
+    const std::string dir = TEST_BUILD_DIR;
+    std::ofstream(dir + "/rsp_fns.txt") << "free xfree(P)\n";
+    std::ofstream(dir + "/inner.rsp") << "--alloc-fns=" << dir << "/rsp_fns.txt \"b c.o\"\n";
+    std::ofstream(dir + "/outer.rsp") << "-O2 @" << dir << "/inner.rsp -o prog\n";
+    std::ofstream(dir + "/plain.rsp") << "-O2 x.o\n";
+    std::vector<std::string> args = {"a.o", "@" + dir + "/outer.rsp", "@" + dir + "/plain.rsp", "@missing.rsp"};
+    char *env[] = {nullptr};
+    auto s = ac::read_settings(env, ac::language::c, args);
+    REQUIRE(s.functions.size() == 1);
+    CHECK(s.functions[0].name == "xfree");
+    // The response file that held the option is expanded in place, in order, without it.
+    CHECK(args == std::vector<std::string>{"a.o", "-O2", "b c.o", "-o", "prog", "@" + dir + "/plain.rsp", "@missing.rsp"});
+    // A malformed descriptor in that file is reported with its position.
+    std::ofstream(dir + "/bad_fns.txt") << "alloc xmalloc(Zq)p\n";
+    std::ofstream(dir + "/bad.rsp") << "--alloc-fns=" << dir << "/bad_fns.txt\n";
+    std::vector<std::string> bad = {"@" + dir + "/bad.rsp"};
+    CHECK_THROWS_WITH(ac::read_settings(env, ac::language::c, bad), Catch::Contains("bad_fns.txt:1:"));
+}
+
 TEST_CASE("settings: known variables, unknown ones named, --alloc-fns removed from the arguments", "[allocscc][settings]") {
     const std::string dir = TEST_BUILD_DIR;
     std::ofstream(dir + "/fns.txt") << "alloc xstrdup(a)p\n";

@@ -1,26 +1,31 @@
 /* SPDX-License-Identifier: MIT */
-/* A bump allocator: a malloc family of the program's own (malloc, free, calloc, realloc), linked into the
- * executable as an object, from a static archive, or as a shared library built by allocscc. */
+/* A bump allocator: a malloc family of the program's own (malloc, free, calloc, realloc,
+ * malloc_usable_size), linked into the executable as an object, from a static archive, or as a shared
+ * library built by allocscc.  Each chunk has a 16-byte header that holds its usable size. */
 #include <stddef.h>
 #include <string.h>
 
-static char arena[1 << 22];
+static _Alignas(16) char arena[1 << 22];
 static size_t used;
 
 void *malloc(size_t n) {
     n = (n + 15) & ~(size_t)15;
-    if (used + n > sizeof arena) return NULL;
-    used += n;
-    return arena + used - n;
+    if (n > sizeof arena || used + 16 + n > sizeof arena) return NULL;
+    char *p = arena + used + 16;
+    used += 16 + n;
+    ((size_t *)p)[-1] = n;
+    return p;
 }
+size_t malloc_usable_size(void *p) { return p ? ((size_t *)p)[-1] : 0; }
 void free(void *p) { (void)p; }
 void *calloc(size_t a, size_t b) {
+    if (b != 0 && a > (size_t)-1 / b) return NULL;
     void *p = malloc(a * b);
     return p ? memset(p, 0, a * b) : p;
 }
 void *realloc(void *p, size_t n) {
     void *q = malloc(n);
-    if (q && p) memcpy(q, p, n);
+    if (q && p) memcpy(q, p, malloc_usable_size(p) < n ? malloc_usable_size(p) : n);
     return q;
 }
 int bump_in_arena(const void *p) { return (const char *)p >= arena && (const char *)p < arena + sizeof arena; }

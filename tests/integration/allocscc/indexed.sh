@@ -1,0 +1,49 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Programs built by allocscc under LD_PRELOAD=libheapindex.so: every chunk is indexed, with the caller of
+# xmalloc as the allocation site of a chunk xmalloc made (read back through heapindex_lookup), the caller
+# of a declared static function for its chunks (one frame unwound), a
+# suballocator's blocks indexed as client blocks, usable sizes without the index's trailer, and
+# heapindex_check sound -- over glibc's malloc, over an allocator the executable defines (in an object or
+# through a static archive that defines malloc), over one in a shared library built by allocscc, and with
+# xmalloc itself in a shared library built by allocscc; with each linker.
+# Usage: indexed.sh ALLOCSCC ALLOCSCXX CC CXX SOURCE_DIR RUNTIME_DIR LIBHEAPINDEX_SO
+. "$(dirname "$0")/common.sh"
+HEAPINDEX=$7
+P=$SRC/programs
+mkdir tmp && export TMPDIR=$WORK/tmp
+export ALLOCSCC_ALLOC_FNS='xmalloc(Z)p xcalloc(zZ)p xstrdup(a)p local_xmalloc(Z)p' ALLOCSCC_FREE_FNS='xfree(P)'
+export ALLOCSCC_SUBALLOC_FNS='pool_alloc(Z)p pool_free(P)'
+inc="-I$SRC/../../../include -I$P/c"
+pic="-fPIC"; [ "$CC_UNDER" = clang ] && pic="-fPIC -fsemantic-interposition"
+"$ALLOCSCC" -O2 $pic -c "$P/c/util.c" -o util.o && "$ALLOCSCC" -O2 $pic -c "$P/c/alloc2.c" -o alloc2.o
+"$ALLOCSCC" -O2 $pic -c "$P/hooked/bump.c" -o bump.o && ar rcs libbumpa.a bump.o
+"$ALLOCSCC" -O2 $pic $inc -c "$P/indexed/indexed.c" -o indexed.o
+"$ALLOCSCC" -O2 $pic -DOWN_ALLOCATOR $inc -c "$P/indexed/indexed.c" -o indexed_own.o
+check "a shared library with its own allocator" "$ALLOCSCC" -shared -Wl,-Bsymbolic bump.o -o libbump.so
+check "a shared library with xmalloc" "$ALLOCSCC" -shared util.o alloc2.o -o libxutil.so
+# name, backend, link inputs
+configs=("glibc's malloc|wrap|indexed.o util.o alloc2.o"
+         "the executable's own allocator|wrapdl|indexed_own.o bump.o util.o alloc2.o"
+         "a static archive that defines malloc|wrapdl|indexed_own.o util.o alloc2.o -L. -lbumpa"
+         "allocator in a shared library built by allocscc|wrap|indexed_own.o util.o alloc2.o -L. -lbump -Wl,-rpath,$WORK"
+         "xmalloc in a shared library built by allocscc|wrap|indexed.o -L. -lxutil -Wl,-rpath,$WORK")
+for config in "${configs[@]}"; do
+  IFS='|' read -r what backend inputs <<<"$config"
+  for ld in bfd gold lld; do
+    rm -f prog
+    # shellcheck disable=SC2086
+    if ! ALLOCSCC_VERBOSE=1 "$ALLOCSCC" -fuse-ld=$ld -rdynamic $inputs -o prog 2>log; then
+      fail "$what, ld.$ld: link"; cat log; continue
+    fi
+    check "$what, ld.$ld: allocscc chose the $backend backend" grep -q "backend $backend" log
+    check "$what, ld.$ld: runs without the index" bash -c "./prog | grep -q 'ran without the index'"
+    if HEAPINDEX_LOG=/dev/null LD_PRELOAD=$HEAPINDEX ./prog >out 2>&1; then
+      pass "$what, ld.$ld: every chunk indexed, sites right, heap sound"
+    else
+      fail "$what, ld.$ld: under the index"; cat out
+    fi
+  done
+done
+check "no temporary file is left behind" [ -z "$(ls -A tmp)" ]
+finish
