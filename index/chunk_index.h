@@ -213,14 +213,22 @@ public:
         l->starts[g / 64].fetch_and(~(uint64_t{1} << (g % 64)), std::memory_order_release);
     }
 #endif
-    // Which page and region boundaries a chunk crosses: pages_crossed(base, size) >> (region_shift -
-    // page_shift) is non-zero when it leaves its region, and the whole when it leaves its first page.
-    static uintptr_t pages_crossed(uintptr_t base, size_t size) { return (base ^ (base + size - 1)) >> page_shift; }
-    static constexpr unsigned page_to_region_shift = region_shift - page_shift;
+    // The bits in which a chunk's first and last byte differ: `& crosses_page` is non-zero when it leaves
+    // its first page, `& crosses_region` when it leaves its region (each a single `test` with a
+    // sign-extended immediate).
+    static uintptr_t ends_differ(uintptr_t base, size_t size) { return base ^ (base + size - 1); }
+    static constexpr uintptr_t crosses_page = ~((uintptr_t{1} << page_shift) - 1);
+    static constexpr uintptr_t crosses_region = ~((uintptr_t{1} << region_shift) - 1);
     // The page continuations of a chunk [base, last] in one region (none when it fits in its first page).
     static void continue_pages(leaf *l, uintptr_t base, uintptr_t last, uint32_t id) {
         for (uintptr_t pg = (base >> page_shift) + 1; pg <= (last >> page_shift); ++pg)
             l->page_cont[pg & (pages_per_region - 1)].store(id, std::memory_order_release);
+    }
+    // The same for a chunk known to leave its first page (no test before the first store).
+    static void continue_pages_after_first(leaf *l, uintptr_t base, uintptr_t last, uint32_t id) {
+        uintptr_t pg = (base >> page_shift) + 1;
+        do l->page_cont[pg & (pages_per_region - 1)].store(id, std::memory_order_release);
+        while (++pg <= (last >> page_shift));
     }
 
 private:

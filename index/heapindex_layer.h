@@ -51,6 +51,18 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
     __attribute__((visibility("hidden")));
 void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
 
+// Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
+// arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
+// trailer, so free's fast path (trailered chunks only) calls the allocator without the test.
+template <class Next> struct direct_terminal : std::false_type {};
+template <class T>
+    requires requires(void *p) {
+        T::arena_owns(p);
+        T::free_unowned(p, nullptr);
+        T::usable_size_unowned(p, nullptr);
+    }
+struct direct_terminal<chain<T>> : std::true_type {};
+
 template <bool Trailered> struct basic_layer {
     static constexpr uint32_t own_flags = Trailered ? HEAPINDEX_FLAG_TRAILER : HEAPINDEX_FLAG_EARLY;
 
@@ -99,7 +111,10 @@ template <bool Trailered> struct basic_layer {
             return free_slow(next, ptr, caller, size, false);
         t->ring[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
-        next.free(ptr, caller);
+        if constexpr (direct_terminal<Next>::value)
+            Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
+        else
+            next.free(ptr, caller);
     }
 
     template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
@@ -155,25 +170,35 @@ private:
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse, bool can_fail) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        const size_t usable = next.usable_size(p, caller);
+        size_t usable;
+        if constexpr (direct_terminal<Next>::value) {
+            if (Next::terminal::arena_owns(p))
+                return admit_general(next, p, size, caller, flags, reuse, can_fail, next.usable_size(p, caller));
+            usable = Next::terminal::usable_size_unowned(p, caller);
+        } else {
+            usable = next.usable_size(p, caller);
+        }
         thread_state *t = my_thread_state;  // never null: see no_thread_state
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
-        const uintptr_t crossed = heap_index_t::pages_crossed(base, size);
+        const uintptr_t differ = heap_index_t::ends_differ(base, size);
+        // The trailer's place (trailer.h), which must not reach into the requested bytes: signed, so that
+        // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
+        const size_t at = trailer_offset(usable);
         if (__builtin_expect(!Trailered || l == nullptr ||
                                  (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
-                                 t->seq_next >= t->seq_end || (crossed >> heap_index_t::page_to_region_shift) != 0 ||
-                                 usable < size + trailer_size,  // size < 2^47 here: no wrap
+                                 t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
+                                 intptr_t(at) < intptr_t(size),
                              0))
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
         const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
-        const record_fields f{base, size, trailer_offset(usable), caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
+        const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
         const uint32_t check = trailer_check(base, size, f.seq);
         write_trailer(base, f, check);
         r->link.store(check, std::memory_order_relaxed);
         r->publish(f);
-        if (__builtin_expect(crossed != 0, 0))  // before the start bit: see insert
-            heap_index_t::continue_pages(l, base, base + size - 1, id);
+        if (__builtin_expect((differ & heap_index_t::crosses_page) != 0, 0))  // before the start bit: see insert
+            heap_index_t::continue_pages_after_first(l, base, base + size - 1, id);
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
@@ -194,12 +219,14 @@ private:
         record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
         record *r = records().get(id);
         if constexpr (Trailered) {
-            if (usable >= size && usable - size >= trailer_size) {
+            bool arena = false;
+            if constexpr (direct_terminal<Next>::value) arena = Next::terminal::arena_owns(p);
+            if (!arena && usable >= size && usable - size >= trailer_size) {
                 f.usable = trailer_offset(usable);
                 const uint32_t check = trailer_check(base, size, f.seq);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
-            } else {  // an allocator that gave less than asked: index it, without a trailer
+            } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
                 f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
             }
         }
