@@ -61,9 +61,9 @@ public:
     static constexpr unsigned granules_per_region = granules_per_page * pages_per_region;
     static constexpr unsigned words_per_region = granules_per_region / 64;
     struct leaf {
+        std::atomic<uint32_t> ids[granules_per_region];  // first: free reads an id with no offset to add
         std::atomic<uint64_t> starts[words_per_region];
         std::atomic<uint32_t> page_cont[pages_per_region];
-        std::atomic<uint32_t> ids[granules_per_region];
     };
     struct directory {
         std::atomic<leaf *> leaves[regions];
