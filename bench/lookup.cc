@@ -11,6 +11,15 @@
 // lookups.  "batch" is the mean over a loop of independent lookups (what a tool scanning memory sees:
 // the CPU overlaps their cache misses).  Every answer is checked; a wrong one fails the run.  The map's
 // nodes come from a private mmap'd arena, so neither index adds chunks to the other.
+//
+// "floor" is what no index of this shape can beat: the median time of `floor_loads` (2) dependent loads
+// at random cache lines of a buffer as large as what lookups of that row read (a random cyclic pointer
+// chain, timed the same way as a lookup): one 64-byte record per live chunk, plus the leaves' ids and
+// bitmap for the heap's span (4 + 1/8 bytes per 32 bytes).  A lookup reads the directory entry (a few hot lines),
+// then the leaf's bitmap word and id line (fetched together), then the record: two dependent accesses
+// that miss once the index outgrows the caches.  The buffer is on transparent huge pages where the
+// system allows it (as the records are), so the floor counts cache misses, and as few TLB misses as
+// can be had: a lower bound.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +122,38 @@ template <class F> stats measure(const std::vector<uintptr_t> &queries, const st
     return {t[t.size() / 2] * tick_ns, t[t.size() * 99 / 100] * tick_ns, double(b1 - b0) * tick_ns / queries.size()};
 }
 
+// The floor: `loads` dependent loads at random lines of a `bytes`-sized buffer (median per group, ns).
+constexpr int floor_loads = 2;
+double pointer_chase_floor(size_t bytes, size_t samples, std::mt19937_64 &rng, double tick_ns, uint64_t overhead) {
+    const size_t lines = std::max<size_t>(bytes / 64, 1024), huge = size_t{2} << 20;
+    const size_t mapped = lines * 64 + huge;
+    void *m = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return -1;
+    struct alignas(64) line {
+        line *next;
+    };
+    line *buf = reinterpret_cast<line *>((reinterpret_cast<uintptr_t>(m) + huge - 1) & ~(huge - 1));
+    madvise(buf, lines * 64, MADV_HUGEPAGE);
+    // Sattolo's algorithm: one random cycle through every line.
+    std::vector<uint32_t> order(lines);
+    for (size_t i = 0; i < lines; ++i) order[i] = uint32_t(i);
+    for (size_t i = lines - 1; i > 0; --i) std::swap(order[i], order[rng() % i]);
+    for (size_t i = 0; i < lines; ++i) buf[order[i]].next = &buf[order[(i + 1) % lines]];
+    std::vector<uint32_t>().swap(order);  // freed before timing
+    std::vector<uint64_t> t(samples);
+    const line *p = &buf[0];
+    for (size_t i = 0; i < samples; ++i) {
+        const uint64_t t0 = start_tsc();
+        for (int k = 0; k < floor_loads; ++k) p = p->next;
+        const uint64_t t1 = stop_tsc();
+        t[i] = t1 - t0 > overhead ? t1 - t0 - overhead : 0;
+    }
+    if (p == nullptr) puts("");
+    std::sort(t.begin(), t.end());
+    munmap(m, mapped);
+    return t[t.size() / 2] * tick_ns;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -136,8 +177,9 @@ int main(int argc, char **argv) {
     constexpr size_t queries_per_row = 200000;
     printf("lookup latency, ns: per lookup (median, p99; timing cost of %.1f ns subtracted) and batch mean\n",
            overhead * tick_ns);
-    printf("%12s | %-28s | %-28s\n", "live chunks", "heapindex_lookup", "std::map (naive)");
-    printf("%12s | %8s %8s %10s | %8s %8s %10s\n", "", "median", "p99", "batch", "median", "p99", "batch");
+    printf("%12s | %-28s | %-28s | %s\n", "live chunks", "heapindex_lookup", "std::map (naive)", "pointer-chase floor");
+    printf("%12s | %8s %8s %10s | %8s %8s %10s | %8s %10s\n", "", "median", "p99", "batch", "median", "p99", "batch",
+           "median", "over MiB");
     for (size_t n = 1000; n <= max_chunks; n *= 10) {
         while (chunks.size() < n) {
             const size_t size = 16 + rng() % 241;
@@ -161,7 +203,15 @@ int main(int argc, char **argv) {
             printf(" %8s %8s %10s |", "-", "-", "-");
         }
         const stats m = measure(queries, expected, [&](uintptr_t a) { return naive_lookup(naive, a); }, tick_ns, overhead);
-        printf(" %8.1f %8.1f %10.1f\n", m.median, m.p99, m.batch);
+        printf(" %8.1f %8.1f %10.1f |", m.median, m.p99, m.batch);
+        uintptr_t lo = UINTPTR_MAX, hi = 0;
+        for (const auto &c : chunks) {
+            lo = std::min(lo, reinterpret_cast<uintptr_t>(c.first));
+            hi = std::max(hi, reinterpret_cast<uintptr_t>(c.first) + c.second);
+        }
+        const size_t floor_bytes = n * 64 + (hi - lo) / 8 + (hi - lo) / 256;
+        printf(" %8.1f %10.1f\n", pointer_chase_floor(floor_bytes, queries_per_row, rng, tick_ns, overhead),
+               floor_bytes / 1048576.0);
         fflush(stdout);
     }
     if (indexed) {

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: MIT
 // chunk_index<G>: from any address to the live chunk that contains it, in constant time, lock-free.
 //
-// The address space (47 bits) is covered by a sparse three-level radix: a top table per GiB ("mid"),
-// per 2 MiB region a "leaf", per 4 KiB page inside a leaf:
+// The address space (47 bits) is cut into 2 MiB regions.  A flat *directory* has, per region, the
+// region's *leaf* (if any chunk ever started there) and a region continuation; per 4 KiB page, a leaf
+// holds:
 //   - a bitmap with one bit per granule of 2^G bytes: set where a live chunk starts;
 //   - the record id of each granule's chunk (ids[page][granule]);
 //   - a continuation: the record of a chunk that started in an earlier page of the same region and
 //     covered this page's first byte.
-// Coarser continuations serve chunks that started earlier: per region (in the mid) for a chunk that
-// started in an earlier region of the same GiB, per mid for a chunk that started in an earlier GiB.  So
-// inserting a chunk writes at most 511 + 511 + (GiBs it spans) continuation words, and a lookup is:
-// highest start bit <= the address in its page (at most 4 bitmap words), else the page, region and mid
-// continuations in turn.  Every candidate is checked against its record (live, and the address inside
-// [base, base + requested size)), so gaps, trailers, padding and stale continuations are never
-// attributed, and a lookup reads no chunk memory.  No level is ever moved or unmapped.
+// The region continuation serves chunks that started in an earlier region.  So inserting a chunk writes
+// at most 511 page continuations plus one per later 2 MiB region it covers, and a lookup is: highest
+// start bit <= the address in its page (at most 4 bitmap words), else the page and region continuations.
+// Every candidate is checked against its record (live, and the address inside [base, base + requested
+// size)), so gaps, trailers, padding and stale continuations are never attributed, and a lookup reads
+// no chunk memory.  Nothing is ever moved or unmapped.
+//
+// The directory (2^26 regions: 768 MiB of address space) is reserved at the first insert, readable
+// everywhere (an entry never written reads as zero, from the kernel's zero page: no memory, no commit
+// charge) and made writable one 4 KiB page at a time before its first store.  Reaching a leaf is then
+// one bounds test and one load (a radix of GiBs and regions took two dependent loads and three tests).
 //
 // Granules: two chunk starts must fall in different granules.  The heap index uses 32-byte granules
 // (every heap chunk it indexes is at least 32 bytes long, so starts are at least 32 bytes apart); the
@@ -27,8 +32,10 @@
 #ifndef MALLOCHOOKS_INDEX_CHUNK_INDEX_H
 #define MALLOCHOOKS_INDEX_CHUNK_INDEX_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include <atomic>
 
@@ -41,13 +48,12 @@ enum class insert_result { ok, no_memory, unindexable };
 template <unsigned G> class chunk_index {
 public:
     static constexpr unsigned granule_shift = G;
-    static constexpr unsigned page_shift = 12, region_shift = 21, mid_shift = 30;
+    static constexpr unsigned page_shift = 12, region_shift = 21;
     static constexpr unsigned granules_per_page = 1u << (page_shift - G);
     static constexpr unsigned words_per_page = granules_per_page / 64;
     static constexpr unsigned pages_per_region = 1u << (region_shift - page_shift);
-    static constexpr unsigned regions_per_mid = 1u << (mid_shift - region_shift);
     static constexpr unsigned address_bits = 47;
-    static constexpr unsigned mids = 1u << (address_bits - mid_shift);
+    static constexpr unsigned regions = 1u << (address_bits - region_shift);
     static constexpr uintptr_t address_limit = uintptr_t{1} << address_bits;
 
     // Flat arrays: the start word of an address is (a >> 6 + G) % words_per_region and its id slot
@@ -55,14 +61,13 @@ public:
     static constexpr unsigned granules_per_region = granules_per_page * pages_per_region;
     static constexpr unsigned words_per_region = granules_per_region / 64;
     struct leaf {
+        std::atomic<uint32_t> ids[granules_per_region];  // first: free reads an id with no offset to add
         std::atomic<uint64_t> starts[words_per_region];
         std::atomic<uint32_t> page_cont[pages_per_region];
-        std::atomic<uint32_t> ids[granules_per_region];
     };
-    struct mid {
-        std::atomic<leaf *> leaves[regions_per_mid];
-        std::atomic<uint32_t> region_cont[regions_per_mid];
-        std::atomic<uint32_t> mid_cont;
+    struct directory {
+        std::atomic<leaf *> leaves[regions];
+        std::atomic<uint32_t> region_cont[regions];
     };
 
     // Mark a chunk [base, base + size) whose record `id` is already published live.  `*was_marked`
@@ -71,56 +76,52 @@ public:
     insert_result insert(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked = nullptr) {
         leaf *l = find_leaf(base);
         if (__builtin_expect(l == nullptr || size > address_limit - base, 0)) return insert_slow(base, size, id, was_marked);
-        std::atomic<uint64_t> &word = l->starts[word_of(base)];
-        std::atomic<uint32_t> &slot_id = l->ids[slot_of(base)];
-        const uint64_t bit = bit_of(base);
-        if (was_marked) *was_marked = (word.load(std::memory_order_relaxed) & bit) ? slot_id.load(std::memory_order_relaxed) : 0;
+        const unsigned g = slot_of(base);
         // Continuations first, the start mark last: a chunk whose insert never finished (its thread
         // vanished in a fork) then has no start mark, and heapindex_check in the child does not see a
         // half-indexed chunk.
         if (__builtin_expect(size > 0 && ((base ^ (base + size - 1)) >> page_shift) != 0, 0) &&
             !spread(base, base + size - 1, id))
             return insert_result::no_memory;
-        slot_id.store(id, std::memory_order_relaxed);
-        word.fetch_or(bit, std::memory_order_release);  // result unused: a plain `lock or`
+        const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
+        l->ids[g].store(id, std::memory_order_relaxed);
+        const bool stale = set_start(l, g);
+        if (was_marked) *was_marked = stale ? old : 0;
         return insert_result::ok;
     }
 
-    // What the index holds at a base address's granule: for free, a set start bit with a live record of
-    // this base is the chunk; a clear bit whose record is a dead record of this base is a tombstone
-    // (double free).  The slot remembers where it is, so removing or re-marking costs no second walk.
+    // What the index holds at a base address's granule: the id last recorded there (0: none), which may
+    // be stale (a freed chunk's tombstone, or a record since reused elsewhere): the record decides, with
+    // its base and state.  The slot remembers where it is, so removing or re-marking costs no second walk.
     struct slot {
+        leaf *l;  // nullptr: no leaf, nothing ever started in this region
+        unsigned index;
         uint32_t id;
-        bool marked;
-        std::atomic<uint64_t> *word;
-        std::atomic<uint32_t> *slot_id;
-        uint64_t bit;
+        // Is the start bit set?  (free does not ask: killing the record decides.)
+        bool marked() const { return l != nullptr && has_start(l, index); }
         // Clear the start mark of a chunk being freed (its record already killed).  Continuations stay:
         // they are checked against records, so a stale one costs a lookup one extra record read.
-        void remove() const { word->fetch_and(~bit, std::memory_order_release); }
+        void remove() const { clear_start(l, index); }
         // Set it again (a realloc that failed).
         void mark() const {
-            slot_id->store(id, std::memory_order_relaxed);
-            word->fetch_or(bit, std::memory_order_release);
+            l->ids[index].store(id, std::memory_order_relaxed);
+            set_start(l, index);
         }
     };
     slot at(uintptr_t base) const {
         leaf *l = find_leaf(base);
-        if (__builtin_expect(l == nullptr, 0)) return {0, false, nullptr, nullptr, 0};
-        std::atomic<uint64_t> *word = &l->starts[word_of(base)];
-        std::atomic<uint32_t> *slot_id = &l->ids[slot_of(base)];
-        const uint64_t bit = bit_of(base);
-        return {slot_id->load(std::memory_order_relaxed), (word->load(std::memory_order_acquire) & bit) != 0, word,
-                slot_id, bit};
+        if (__builtin_expect(l == nullptr, 0)) return {nullptr, 0, 0};
+        const unsigned g = slot_of(base);
+        return {l, g, l->ids[g].load(std::memory_order_relaxed)};
     }
 
     // The live chunk containing addr: true and *out (and *id_out) filled, or false.
     bool lookup(uintptr_t addr, record_fields *out, uint32_t *id_out = nullptr) const {
-        if (addr >= address_limit) return false;
-        const mid *m = top_[addr >> mid_shift].load(std::memory_order_acquire);
-        if (m == nullptr) return false;
+        const uintptr_t r = addr >> region_shift;
+        if (r >= limit_.load(std::memory_order_acquire)) return false;
+        const directory *d = dir_.load(std::memory_order_relaxed);
         const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
-        if (const leaf *l = m->leaves[region_of(addr)].load(std::memory_order_acquire)) {
+        if (const leaf *l = d->leaves[r].load(std::memory_order_acquire)) {
             const unsigned p = page_of(addr);
             // The start of a small chunk is usually among the ids of addr's own cache line of ids: fetch
             // that line while the bitmap word is on its way (two misses at once instead of one after
@@ -145,24 +146,23 @@ public:
             if (v > 0) return found(id, id_out);
             if (v == 0) return false;
         }
-        const uintptr_t region_start = addr & ~((uintptr_t{1} << region_shift) - 1);
-        uint32_t id = m->region_cont[region_of(addr)].load(std::memory_order_acquire);
-        int v = covers(id, addr, region_start, out);
-        if (v >= 0) return v > 0 && found(id, id_out);
-        id = m->mid_cont.load(std::memory_order_acquire);
-        v = covers(id, addr, addr & ~((uintptr_t{1} << mid_shift) - 1), out);
-        return v > 0 && found(id, id_out);
+        // ... or one that started in an earlier region and covers this region's first byte.
+        const uint32_t id = d->region_cont[r].load(std::memory_order_acquire);
+        return covers(id, addr, addr & ~((uintptr_t{1} << region_shift) - 1), out) > 0 && found(id, id_out);
     }
 
-    // Calls f(granule address, id) for every start mark, in address order, until f returns false.
+    // Calls f(granule address, id) for every start mark, in address order, until f returns false.  Only
+    // directory pages ever made writable can name a leaf.
     template <class F> bool for_each_start(F &&f) const {
-        for (unsigned t = 0; t < mids; ++t) {
-            const mid *m = top_[t].load(std::memory_order_acquire);
-            if (m == nullptr) continue;
-            for (unsigned r = 0; r < regions_per_mid; ++r) {
-                const leaf *l = m->leaves[r].load(std::memory_order_acquire);
+        const directory *d = dir_.load(std::memory_order_acquire);
+        if (d == nullptr) return true;
+        constexpr unsigned leaves_per_page = 4096 / sizeof(std::atomic<leaf *>);
+        for (unsigned page = 0; page < regions / leaves_per_page; ++page) {
+            if (!(writable_[page / 64].load(std::memory_order_acquire) >> (page % 64) & 1)) continue;
+            for (unsigned r = page * leaves_per_page; r < (page + 1) * leaves_per_page; ++r) {
+                const leaf *l = d->leaves[r].load(std::memory_order_acquire);
                 if (l == nullptr) continue;
-                const uintptr_t region = (uintptr_t(t) << mid_shift) | (uintptr_t(r) << region_shift);
+                const uintptr_t region = uintptr_t(r) << region_shift;
                 for (unsigned w = 0; w < words_per_region; ++w) {
                     uint64_t bits = l->starts[w].load(std::memory_order_acquire);
                     while (bits != 0) {
@@ -179,24 +179,61 @@ public:
     size_t mapped_bytes() const { return mapped_.load(std::memory_order_relaxed); }
 
     // For an inlined insert on the allocation fast path (heapindex_layer.h): the leaf of base's region if
-    // it exists, and where base's start bit and id live in it.  The caller handles only the plain case
-    // (leaf present, start bit clear, chunk within one page) and calls insert() for everything else.
+    // it exists (nullptr also for addresses the index does not cover, and before the first insert).
     leaf *find_leaf(uintptr_t base) const {
-        if (__builtin_expect(base >= address_limit, 0)) return nullptr;
-        const mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
-        return m ? m->leaves[region_of(base)].load(std::memory_order_acquire) : nullptr;
+        const uintptr_t r = base >> region_shift;
+        if (__builtin_expect(r >= limit_.load(std::memory_order_acquire), 0)) return nullptr;
+        return dir_.load(std::memory_order_relaxed)->leaves[r].load(std::memory_order_acquire);
     }
-    static unsigned word_of(uintptr_t a) { return unsigned(a >> (G + 6)) & (words_per_region - 1); }
     static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
-    static uint64_t bit_of(uintptr_t a) { return uint64_t{1} << ((a >> G) & 63); }
-    static bool within_one_page(uintptr_t base, size_t size) {
-        return (base & ((uintptr_t{1} << page_shift) - 1)) + size <= (uintptr_t{1} << page_shift);
+
+    // The start bits, addressed by slot (granule within the region).  set_start and clear_start are the
+    // index's publication points (release: a reader that sees the bit sees the id and record before it);
+    // set_start says whether the bit was already set (a chunk freed behind the index's back).
+    static bool has_start(const leaf *l, unsigned g) {
+        return (l->starts[g / 64].load(std::memory_order_acquire) >> (g % 64)) & 1;
+    }
+#if defined(__x86_64__)
+    // One instruction each: `lock bts/btr` with the slot as a bit offset from the bitmap's start picks the
+    // word and the bit itself (fetch_or/fetch_and would compute both first, and test the old value after).
+    static bool set_start(leaf *l, unsigned g) {
+        bool was;
+        __asm__ __volatile__("lock btsq %q2, %0" : "+m"(l->starts), "=@ccc"(was) : "r"(uint64_t{g}) : "memory");
+        return was;
+    }
+    static void clear_start(leaf *l, unsigned g) {
+        __asm__ __volatile__("lock btrq %q1, %0" : "+m"(l->starts) : "r"(uint64_t{g}) : "memory");
+    }
+#else
+    static bool set_start(leaf *l, unsigned g) {
+        const uint64_t bit = uint64_t{1} << (g % 64);
+        return (l->starts[g / 64].fetch_or(bit, std::memory_order_release) & bit) != 0;
+    }
+    static void clear_start(leaf *l, unsigned g) {
+        l->starts[g / 64].fetch_and(~(uint64_t{1} << (g % 64)), std::memory_order_release);
+    }
+#endif
+    // The bits in which a chunk's first and last byte differ: `& crosses_page` is non-zero when it leaves
+    // its first page, `& crosses_region` when it leaves its region (each a single `test` with a
+    // sign-extended immediate).
+    static uintptr_t ends_differ(uintptr_t base, size_t size) { return base ^ (base + size - 1); }
+    static constexpr uintptr_t crosses_page = ~((uintptr_t{1} << page_shift) - 1);
+    static constexpr uintptr_t crosses_region = ~((uintptr_t{1} << region_shift) - 1);
+    // The page continuations of a chunk [base, last] in one region (none when it fits in its first page).
+    static void continue_pages(leaf *l, uintptr_t base, uintptr_t last, uint32_t id) {
+        for (uintptr_t pg = (base >> page_shift) + 1; pg <= (last >> page_shift); ++pg)
+            l->page_cont[pg & (pages_per_region - 1)].store(id, std::memory_order_release);
+    }
+    // The same for a chunk known to leave its first page (no test before the first store).
+    static void continue_pages_after_first(leaf *l, uintptr_t base, uintptr_t last, uint32_t id) {
+        uintptr_t pg = (base >> page_shift) + 1;
+        do l->page_cont[pg & (pages_per_region - 1)].store(id, std::memory_order_release);
+        while (++pg <= (last >> page_shift));
     }
 
 private:
     static unsigned page_of(uintptr_t a) { return unsigned(a >> page_shift) & (pages_per_region - 1); }
     static unsigned granule_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_page - 1); }
-    static unsigned region_of(uintptr_t a) { return unsigned(a >> region_shift) & (regions_per_mid - 1); }
 
     static bool found(uint32_t id, uint32_t *id_out) {
         if (id_out) *id_out = id;
@@ -230,39 +267,67 @@ private:
         return addr - out->base < out->size ? 1 : 0;
     }
 
-    mid *mid_for(uintptr_t a, bool create) { return installed(top_[a >> mid_shift], create, mapped_); }
-    leaf *leaf_for(mid *m, uintptr_t a, bool create) { return installed(m->leaves[region_of(a)], create, mapped_); }
+    // The directory, reserved once: readable everywhere, writable nowhere yet.  `limit_` is published
+    // after `dir_`, so a reader that passes the bounds test sees the directory.
+    directory *dir() {
+        directory *d = dir_.load(std::memory_order_acquire);
+        if (d != nullptr) return d;
+        const int saved = errno;
+        void *m = mmap(nullptr, sizeof(directory), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        errno = saved;
+        if (m == MAP_FAILED) return nullptr;
+        if (dir_.compare_exchange_strong(d, static_cast<directory *>(m), std::memory_order_acq_rel)) {
+            limit_.store(regions, std::memory_order_release);
+            return static_cast<directory *>(m);
+        }
+        munmap(m, sizeof(directory));  // another thread was first
+        errno = saved;
+        return d;
+    }
 
-    // The first chunk in a GiB or region: make the levels, then insert.
+    // Make the directory page holding `entry` writable (idempotent: racing threads both do it).
+    bool writable(directory *d, const void *entry) {
+        const size_t page = (reinterpret_cast<uintptr_t>(entry) - reinterpret_cast<uintptr_t>(d)) >> page_shift;
+        const uint64_t bit = uint64_t{1} << (page % 64);
+        if (writable_[page / 64].load(std::memory_order_acquire) & bit) return true;
+        const int saved = errno;
+        void *at = reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(entry) & ~uintptr_t{4095});
+        const bool ok = mprotect(at, 4096, PROT_READ | PROT_WRITE) == 0;
+        errno = saved;
+        if (ok && !(writable_[page / 64].fetch_or(bit, std::memory_order_acq_rel) & bit))
+            mapped_.fetch_add(4096, std::memory_order_relaxed);
+        return ok;
+    }
+
+    leaf *leaf_for(uintptr_t a) {
+        directory *d = dir();
+        if (d == nullptr) return nullptr;
+        std::atomic<leaf *> &entry = d->leaves[a >> region_shift];
+        return writable(d, &entry) ? installed(entry, true, mapped_) : nullptr;
+    }
+
+    // The first chunk in a region: make its leaf (and the directory), then insert.
     __attribute__((noinline)) insert_result insert_slow(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked) {
         if (base >= address_limit || size > address_limit - base) return insert_result::unindexable;
-        mid *m = mid_for(base, true);
-        if (m == nullptr || leaf_for(m, base, true) == nullptr) return insert_result::no_memory;
+        if (leaf_for(base) == nullptr) return insert_result::no_memory;
         return insert(base, size, id, was_marked);
     }
 
-    // Continuations for the pages, regions and GiBs after the start page that [base, last] covers.
+    // Continuations for the pages and regions after the start page that [base, last] covers.
     __attribute__((noinline)) bool spread(uintptr_t base, uintptr_t last, uint32_t id) {
-        mid *m = top_[base >> mid_shift].load(std::memory_order_acquire);
-        leaf *l = m->leaves[region_of(base)].load(std::memory_order_acquire);
-        const uintptr_t last_page_here = (base | ((uintptr_t{1} << region_shift) - 1)) >> page_shift;
-        const uintptr_t end_page = (last >> page_shift) < last_page_here ? (last >> page_shift) : last_page_here;
-        for (uintptr_t pg = (base >> page_shift) + 1; pg <= end_page; ++pg)
-            l->page_cont[pg & (pages_per_region - 1)].store(id, std::memory_order_release);
-        if ((last >> region_shift) == (base >> region_shift)) return true;
-        const uintptr_t last_region_here = (base | ((uintptr_t{1} << mid_shift) - 1)) >> region_shift;
-        const uintptr_t end_region = (last >> region_shift) < last_region_here ? (last >> region_shift) : last_region_here;
-        for (uintptr_t r = (base >> region_shift) + 1; r <= end_region; ++r)
-            m->region_cont[r & (regions_per_mid - 1)].store(id, std::memory_order_release);
-        for (uintptr_t t = (base >> mid_shift) + 1; t <= (last >> mid_shift); ++t) {
-            mid *later = mid_for(t << mid_shift, true);
-            if (later == nullptr) return false;
-            later->mid_cont.store(id, std::memory_order_release);
+        directory *d = dir_.load(std::memory_order_acquire);
+        const uintptr_t last_here = base | ((uintptr_t{1} << region_shift) - 1);
+        continue_pages(d->leaves[base >> region_shift].load(std::memory_order_acquire), base, last < last_here ? last : last_here, id);
+        for (uintptr_t r = (base >> region_shift) + 1; r <= (last >> region_shift); ++r) {
+            if (!writable(d, &d->region_cont[r])) return false;
+            d->region_cont[r].store(id, std::memory_order_release);
         }
         return true;
     }
 
-    std::atomic<mid *> top_[mids] = {};
+    std::atomic<directory *> dir_{nullptr};
+    std::atomic<uintptr_t> limit_{0};  // regions the directory covers: 0 until it exists
+    std::atomic<uint64_t> writable_[sizeof(directory) / 4096 / 64] = {};  // directory pages made writable
     std::atomic<size_t> mapped_{0};
 };
 

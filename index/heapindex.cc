@@ -117,7 +117,7 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
         auto stable = [&] { return r->word.load(std::memory_order_acquire) == word; };
         ++*chunks;
         if ((f.base >> Index::granule_shift) != (granule >> Index::granule_shift)) {
-            if (stable() && index.at(granule).id == id && index.at(granule).marked) {
+            if (stable() && index.at(granule).id == id && index.at(granule).marked()) {
                 out.line("check: %s start mark at %p names the record of %p", kind, (void *)granule, (void *)f.base);
                 ++problems;
             }
@@ -290,7 +290,7 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     client_used.store(true, std::memory_order_relaxed);
     record_fields other;
     const client_index_t::slot s = client_chunks.at(b);
-    if (s.marked && records().get(s.id)->read_live(&other)) {
+    if (s.marked() && records().get(s.id)->read_live(&other)) {
         report_client_error(other.base == b ? "heapindex_notify_alloc: block already registered, refused"
                                             : "heapindex_notify_alloc: block starts within 16 bytes of another, refused",
                             base, &other, caller);
@@ -320,7 +320,7 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     const void *caller = __builtin_return_address(0);
     const uintptr_t b = reinterpret_cast<uintptr_t>(base);
     const client_index_t::slot s = client_chunks.at(b);
-    if (s.marked && s.id != 0 && records().get(s.id)->kill(b, caller)) {
+    if (s.marked() && s.id != 0 && records().get(s.id)->kill(b, caller)) {
         s.remove();
         records().give(this_thread(), s.id);
         counters().client_blocks.fetch_sub(1, std::memory_order_relaxed);

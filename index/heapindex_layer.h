@@ -51,6 +51,18 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
     __attribute__((visibility("hidden")));
 void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
 
+// Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
+// arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
+// trailer, so free's fast path (trailered chunks only) calls the allocator without the test.
+template <class Next> struct direct_terminal : std::false_type {};
+template <class T>
+    requires requires(void *p) {
+        T::arena_owns(p);
+        T::free_unowned(p, nullptr);
+        T::usable_size_unowned(p, nullptr);
+    }
+struct direct_terminal<chain<T>> : std::true_type {};
+
 template <bool Trailered> struct basic_layer {
     static constexpr uint32_t own_flags = Trailered ? HEAPINDEX_FLAG_TRAILER : HEAPINDEX_FLAG_EARLY;
 
@@ -76,32 +88,40 @@ template <bool Trailered> struct basic_layer {
     // The common case is written so that its only call is the final tail call to the allocator (every
     // other path leaves through a noinline function that finishes the job): then the fast path needs no
     // callee-saved registers, no prologue and no epilogue.
+    //
+    // The record decides whether ptr is a chunk: killing it succeeds only for the live record of a chunk
+    // with this very base, and only once when frees race.  (The granule's id may be stale, but a record
+    // is only live with this base while its chunk is indexed at this granule: the start bit need not be
+    // read.  Record 0, named by granules where nothing ever started, is never live.)
     template <class Next> static void free(Next next, void *ptr, const void *caller) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
-        const heap_index_t::slot s = heap_chunks.at(base);
-        record *r = records().get(s.id);
-        if (__builtin_expect(!s.marked || !r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller, s.id, s.marked);
+        heap_index_t::leaf *l = heap_chunks.find_leaf(base);
+        if (__builtin_expect(l == nullptr, 0)) return free_no_chunk(next, ptr, caller);
+        const unsigned g = heap_index_t::slot_of(base);
+        const uint32_t id = l->ids[g].load(std::memory_order_relaxed);
+        record *r = records().get(id);
+        if (__builtin_expect(!r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller);
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
-        if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) {
-            const record_fields f{base, size, r->usable.get(), r->site.get(), r->seq.get(), caller, r->tid.get(), 0};
-            if (__builtin_expect(!trailer_intact(base, f, r->link.load(std::memory_order_relaxed)), 0))
-                return free_slow(next, ptr, caller, s.id, size, s.word, s.bit);
-        }
-        s.remove();
-        thread_state *t = my_thread_state;
-        if (__builtin_expect(t == nullptr || t->tail - t->head >= thread_state::ring_size, 0))
-            return free_slow(next, ptr, caller, s.id, size, nullptr, 0);
+        if (__builtin_expect(!(r->flags.get() & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r), 0))
+            return free_slow(next, ptr, caller, size, true);
+        heap_index_t::clear_start(l, g);
+        thread_state *t = my_thread_state;  // never null: see no_thread_state
+        if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0))
+            return free_slow(next, ptr, caller, size, false);
+        t->ring[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
-        t->ring[t->tail++ % thread_state::ring_size] = s.id;
-        next.free(ptr, caller);
+        if constexpr (direct_terminal<Next>::value)
+            Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
+        else
+            next.free(ptr, caller);
     }
 
     template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
         size_t old_size;
-        if (__builtin_expect(!s.marked || !forget(s, base, caller, "realloc", &old_size), 0)) {
+        if (__builtin_expect(s.l == nullptr || !forget(s, base, caller, "realloc", &old_size), 0)) {
             not_a_chunk<Next>(s, ptr, caller, "realloc");
             void *q = next.realloc(ptr, request(size), caller);
             return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false) : q;
@@ -125,7 +145,7 @@ template <bool Trailered> struct basic_layer {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
         record_fields f;
-        if (s.marked && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
+        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
             return f.usable;
         return next.usable_size(ptr, caller);
     }
@@ -142,44 +162,53 @@ private:
     }
 
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
-    // place), or 0.  The common case is checked for first, whole (a thread state with ids and sequence
-    // numbers at hand, an existing leaf, a free start bit, a chunk within one page, room for the trailer)
-    // and done inline; anything else goes, untouched, to admit_general.  So the fast path makes no call
-    // but the allocator's usable-size call.
+    // place), or 0.  The common case is checked for first, whole (a trailered chunk, a thread state with
+    // ids and sequence numbers at hand, an existing leaf, a chunk within one 2 MiB region, room for the
+    // trailer) and done inline; anything else goes, untouched, to admit_general.  So the fast path makes
+    // no call but the allocator's usable-size call: the trailer's place follows from it (trailer.h).
     template <class Next>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse, bool can_fail) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        const size_t usable = next.usable_size(p, caller);
-        thread_state *t = my_thread_state;
+        size_t usable;
+        if constexpr (direct_terminal<Next>::value) {
+            if (Next::terminal::arena_owns(p))
+                return admit_general(next, p, size, caller, flags, reuse, can_fail, next.usable_size(p, caller));
+            usable = Next::terminal::usable_size_unowned(p, caller);
+        } else {
+            usable = next.usable_size(p, caller);
+        }
+        thread_state *t = my_thread_state;  // never null: see no_thread_state
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
-        if (__builtin_expect(t == nullptr || l == nullptr || (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
-                                 t->seq_next >= t->seq_end || !heap_index_t::within_one_page(base, size) ||
-                                 (Trailered && usable < size + trailer_size),  // size < 2^47 here: no wrap
+        const uintptr_t differ = heap_index_t::ends_differ(base, size);
+        // The trailer's place (trailer.h), which must not reach into the requested bytes: signed, so that
+        // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
+        const size_t at = trailer_offset(usable);
+        if (__builtin_expect(!Trailered || l == nullptr ||
+                                 (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
+                                 t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
+                                 intptr_t(at) < intptr_t(size),
                              0))
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
-        std::atomic<uint64_t> &word = l->starts[heap_index_t::word_of(base)];
-        const uint64_t bit = heap_index_t::bit_of(base);
-        if (__builtin_expect(word.load(std::memory_order_relaxed) & bit, 0))  // a stale start: see drop_stale
-            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
         const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
-        record_fields f{base, size, usable, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
+        const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
-        if (Trailered) {
-            f.usable = trailer_offset(usable);
-            const uint32_t check = trailer_check(base, size, f.seq);
-            write_trailer(base, f, check);
-            r->link.store(check, std::memory_order_relaxed);
-        }
+        const uint32_t check = trailer_check(base, size, f.seq);
+        write_trailer(base, f, check);
+        r->link.store(check, std::memory_order_relaxed);
         r->publish(f);
-        l->ids[heap_index_t::slot_of(base)].store(id, std::memory_order_relaxed);
-        word.fetch_or(bit, std::memory_order_release);
+        if (__builtin_expect((differ & heap_index_t::crosses_page) != 0, 0))  // before the start bit: see insert
+            heap_index_t::continue_pages_after_first(l, base, base + size - 1, id);
+        const unsigned g = heap_index_t::slot_of(base);
+        const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
+        l->ids[g].store(id, std::memory_order_relaxed);
+        if (__builtin_expect(heap_index_t::set_start(l, g), 0)) drop_stale(t, old, id, base);  // see drop_stale
         if (__builtin_expect(count_allocation_fast(t, size), 1)) return p;
         return sample_peak_then(p);
     }
 
-    // The general case of admit: thread state to make or refill, levels of the radix to make, a stale
-    // start, a chunk spanning pages (continuations), an allocator that gave less than asked.
+    // The general case of admit: no trailer (early_terminal), thread state to make or refill, a leaf to
+    // make, a chunk spanning regions (continuations), an allocator that gave less than asked.
     template <class Next>
     __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
                                                          uint32_t flags, uint32_t reuse, bool can_fail, size_t usable) {
@@ -189,13 +218,15 @@ private:
         if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
         record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
         record *r = records().get(id);
-        if (Trailered) {
-            if (usable >= size && usable - size >= trailer_size) {
+        if constexpr (Trailered) {
+            bool arena = false;
+            if constexpr (direct_terminal<Next>::value) arena = Next::terminal::arena_owns(p);
+            if (!arena && usable >= size && usable - size >= trailer_size) {
                 f.usable = trailer_offset(usable);
                 const uint32_t check = trailer_check(base, size, f.seq);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
-            } else {  // an allocator that gave less than asked: index it, without a trailer
+            } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
                 f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
             }
         }
@@ -238,40 +269,40 @@ private:
         if (__builtin_expect(!r->kill(base, caller), 0)) return false;
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
-        if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) {
-            const record_fields f{base, *size, r->usable.get(), r->site.get(), r->seq.get(), caller, r->tid.get(), 0};
-            if (__builtin_expect(!trailer_intact(base, f, r->link.load(std::memory_order_relaxed)), 0)) {
-                counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-                record_fields all;
-                r->read_any(&all);
-                report_corrupt_trailer(all, caller, what);
-            }
-        }
+        if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *r), 0))
+            corrupt_trailer(s.id, caller, what);
         s.remove();
         return true;
     }
 
-    // free's rarer cases, out of line (arguments that fit in registers: no spills on the fast path): a
-    // clobbered trailer (`word` then says which start bit is still to be cleared), a thread without state
-    // yet or any more, a full ring; or no live chunk at ptr.
+    __attribute__((noinline)) static void corrupt_trailer(uint32_t id, const void *caller, const char *what) {
+        counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
+        record_fields all;
+        records().get(id)->read_any(&all);
+        report_corrupt_trailer(all, caller, what);
+    }
+
+    // free's rarer cases, out of line (a few register arguments, the slot found again: nothing to keep or
+    // pack on the fast path), with the record already killed: an untrailered chunk or a clobbered trailer
+    // (`marked`: the start bit is still to be cleared), a thread without state yet or any more, a full
+    // ring.
     template <class Next>
-    __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
-                                                     std::atomic<uint64_t> *word, uint64_t bit) {
-        if (word != nullptr) {
-            counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-            record_fields all;
-            records().get(id)->read_any(&all);
-            report_corrupt_trailer(all, caller, "free");
-            word->fetch_and(~bit, std::memory_order_release);
+    __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked) {
+        const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
+        if (marked) {
+            const record *r = records().get(s.id);
+            if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && !trailer_intact(reinterpret_cast<uintptr_t>(ptr), *r))
+                corrupt_trailer(s.id, caller, "free");
+            s.remove();
         }
         thread_state *t = this_thread();
         count_free(t, size);
-        records().give(t, id);
+        records().give(t, s.id);
         next.free(ptr, caller);
     }
     template <class Next>
-    __attribute__((noinline)) static void free_no_chunk(Next next, void *ptr, const void *caller, uint32_t id, bool marked) {
-        not_a_chunk<Next>(heap_index_t::slot{id, marked, nullptr, nullptr, 0}, ptr, caller, "free");
+    __attribute__((noinline)) static void free_no_chunk(Next next, void *ptr, const void *caller) {
+        not_a_chunk<Next>(heap_chunks.at(reinterpret_cast<uintptr_t>(ptr)), ptr, caller, "free");
         next.free(ptr, caller);
     }
 
@@ -293,7 +324,7 @@ private:
     __attribute__((noinline)) static void not_a_chunk(heap_index_t::slot s, void *ptr, const void *caller, const char *what) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         record_fields f;
-        if (s.id != 0) {
+        if (s.l != nullptr && s.id != 0) {
             const uint32_t state = records().get(s.id)->read_any(&f);
             if (state == rs_dead && f.base == base) {  // a tombstone of this very address
                 counters().double_frees.fetch_add(1, std::memory_order_relaxed);

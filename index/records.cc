@@ -18,7 +18,13 @@
 
 namespace mallochooks::heapindex {
 
-__thread thread_state *my_thread_state = nullptr;
+// Every field zero but `tail`: the ring reads full (free's fast path leaves), the sequence block reads
+// empty (admit's fast path leaves).  const: a write through it would fault, not corrupt.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // the others are zero, on purpose
+constinit const thread_state no_thread_state = {.tail = thread_state::ring_size};
+#pragma GCC diagnostic pop
+__thread thread_state *my_thread_state = const_cast<thread_state *>(&no_thread_state);
 constinit record_pool record_pool_instance;
 
 namespace {
@@ -45,7 +51,7 @@ void on_thread_exit(void *arg) {
     reentrancy_guard guard;
     record_pool_instance.drain(t);
     // Its counters stay: statistics sum every state ever made.
-    my_thread_state = nullptr;
+    my_thread_state = const_cast<thread_state *>(&no_thread_state);
     exited = true;
     uint64_t head = free_states.load(std::memory_order_acquire);
     do {
@@ -106,7 +112,7 @@ thread_state *all_thread_states() { return all_states.load(std::memory_order_acq
 size_t thread_state_bytes() { return state_mapped.load(std::memory_order_relaxed); }
 
 void thread_state_after_fork() {
-    if (my_thread_state != nullptr) my_thread_state->tid = uint32_t(gettid());
+    if (my_thread_state != &no_thread_state) my_thread_state->tid = uint32_t(gettid());
 }
 
 uint32_t uncached_tid() { return uint32_t(gettid()); }
@@ -178,12 +184,53 @@ void sample_peak() {
 
 // ---- record pool ---------------------------------------------------------------------------------------
 
+bool record_pool::reserve() {
+    if (base_.load(std::memory_order_acquire) != nullptr) return true;
+    const int saved = errno;
+    // PROT_NONE and MAP_NORESERVE: address space only, no memory and no commit charge until commit().
+    // Aligned to 2 MiB, so that each segment can be backed by transparent huge pages.
+    constexpr size_t huge = size_t{2} << 20;
+    void *m = MAP_FAILED;
+    size_t bytes = sizeof(record) << 32;
+    for (; bytes >= sizeof(record) << (segment_shift + 4); bytes /= 2) {
+        m = mmap(nullptr, bytes + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED) break;
+    }
+    errno = saved;
+    if (m == MAP_FAILED) return false;
+    const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
+    record *expected = nullptr;
+    if (!base_.compare_exchange_strong(expected, reinterpret_cast<record *>(aligned), std::memory_order_acq_rel)) {
+        munmap(m, bytes + huge);  // another thread reserved first
+        errno = saved;
+        return true;
+    }
+    capacity_.store(bytes / sizeof(record), std::memory_order_release);
+    return true;
+}
+
+// Make a segment's records usable.  mprotect is idempotent: two threads that both find the segment
+// uncommitted both commit it, and neither waits for the other (no lock a fork could leave held).
+bool record_pool::commit(unsigned segment) {
+    if (committed_[segment].load(std::memory_order_acquire)) return true;
+    constexpr size_t bytes = sizeof(record) << segment_shift;
+    void *at = base_.load(std::memory_order_acquire) + (size_t{segment} << segment_shift);
+    const int saved = errno;
+    const bool ok = mprotect(at, bytes, PROT_READ | PROT_WRITE) == 0;
+    // Records are used densely (ids are handed out in order) and a lookup reads one at random: huge
+    // pages, where the system allows them (THP "madvise" mode), save lookups a TLB miss.
+    if (ok) madvise(at, bytes, MADV_HUGEPAGE);
+    errno = saved;
+    if (ok && !committed_[segment].exchange(true, std::memory_order_acq_rel)) mapped_.fetch_add(bytes, std::memory_order_relaxed);
+    return ok;
+}
+
 bool record_pool::grab_fresh(uint32_t *first) {
+    if (!reserve()) return false;
     const uint64_t id = fresh_.fetch_add(thread_state::batch, std::memory_order_relaxed);
-    if (id + thread_state::batch > (uint64_t{1} << 32)) return false;  // 4 billion records: give up
-    const unsigned s = unsigned(id >> segment_shift);
+    if (id + thread_state::batch > capacity_.load(std::memory_order_acquire)) return false;  // the range is full
     // Batches are 64-aligned and segments hold a multiple of 64 records: a batch never straddles two.
-    if (installed(segments_[s], true, mapped_, sizeof(record) << segment_shift, true) == nullptr) return false;
+    if (!commit(unsigned(id >> segment_shift))) return false;
     *first = uint32_t(id);
     return true;
 }

@@ -44,6 +44,10 @@ enum record_state : uint32_t { rs_free = 0, rs_writing = 1, rs_live = 2, rs_dead
 
 constexpr uint32_t state_of(uint32_t word) { return word & 3; }
 constexpr uint32_t next_generation(uint32_t word) { return (word & ~3u) + 4; }
+// The word of a record made live again: the next generation, rs_live.  (word | 3) + 3 carries into the
+// generation from any state and leaves 2 in the low bits: two instructions instead of three.
+constexpr uint32_t next_live(uint32_t word) { return (word | 3) + 3; }
+static_assert(next_live(7 << 2 | rs_free) == (8 << 2 | rs_live) && next_live(7 << 2 | rs_dead) == (8 << 2 | rs_live));
 
 // What a record says, as one consistent copy.
 struct record_fields {
@@ -59,15 +63,17 @@ struct record_fields {
 
 struct alignas(64) record {
     std::atomic<uint32_t> word;  // generation << 2 | record_state
-    racy<uint32_t> tid;
     racy<uint32_t> flags;
-    std::atomic<uint32_t> link;  // free: next id in a batch; live: the trailer's check word
     racy<uintptr_t> base;
-    racy<size_t> size;
     racy<size_t> usable;
-    racy<const void *> site;
-    racy<uint64_t> seq;
     racy<const void *> free_site;
+    // The second half is what the chunk's trailer holds, in the trailer's order (trailer.h): free
+    // compares the two as two 16-byte blocks.
+    racy<const void *> site;
+    racy<size_t> size;
+    racy<uint64_t> seq;
+    racy<uint32_t> tid;
+    std::atomic<uint32_t> link;  // live: the trailer's check word; free: next id in a batch
 
     // Owner: fill a record it holds exclusively (free or dead) and make it live with a new generation.
     // No "writing" state is needed: the record is already not live (killed, or never used), and the
@@ -83,7 +89,7 @@ struct alignas(64) record {
         seq.set(f.seq);
         tid.set(f.tid);
         flags.set(f.flags);
-        word.store(next_generation(w) | rs_live, std::memory_order_release);
+        word.store(next_live(w), std::memory_order_release);
     }
 
     // Reader: a consistent copy of a live record, or false.
@@ -107,9 +113,13 @@ struct alignas(64) record {
     // Owner of a live chunk: live -> dead.  False when the record was not live with this base any more
     // (a racing free of the same chunk won).
     bool kill(uintptr_t expected_base, const void *freed_at) {
-        uint32_t w = word.load(std::memory_order_acquire);
-        if (state_of(w) != rs_live || base.get() != expected_base) return false;
-        if (!word.compare_exchange_strong(w, (w & ~3u) | rs_dead, std::memory_order_acq_rel)) return false;
+        // The CAS expects the word as it was *if it was live*, so it also fails when the record was not
+        // live at all (no test of the state first); a base read meanwhile only counts if the word did
+        // not change.
+        const uint32_t dead = word.load(std::memory_order_acquire) | rs_dead;
+        uint32_t live = dead - (rs_dead - rs_live);
+        if (base.get() != expected_base) return false;
+        if (!word.compare_exchange_strong(live, dead, std::memory_order_acq_rel)) return false;
         free_site.set(freed_at);
         return true;
     }
@@ -156,12 +166,14 @@ struct thread_state {
 
 class record_pool {
 public:
+    // Records live in one range of address space, reserved (not committed) when the first one is made
+    // and never moved, so an id's record is a shift and an add away; the range is committed a segment at
+    // a time as ids are handed out.  Room for every 32-bit id is 256 GiB of address space; where less can
+    // be reserved (a limit on address space, valgrind), fewer ids exist.
     static constexpr unsigned segment_shift = 16;  // 65536 records (4 MiB) per segment
     static constexpr unsigned max_segments = 1u << 16;
 
-    record *get(uint32_t id) const {
-        return segments_[id >> segment_shift].load(std::memory_order_acquire) + (id & ((1u << segment_shift) - 1));
-    }
+    record *get(uint32_t id) const { return base_.load(std::memory_order_acquire) + id; }
 
     // A record id for a new chunk (0 when the pool cannot grow), and its release once it is dead.  A freed
     // record stays a tombstone until `quarantine` later frees of its thread, then is reused: the ring is
@@ -199,10 +211,14 @@ private:
     bool fill_spare(thread_state *t);
     void push_ids(const uint32_t *ids, unsigned n);
     bool grab_fresh(uint32_t *first);  // 64 never-used ids, first..first+63
+    bool reserve();                    // the address range for every record, once
+    bool commit(unsigned segment);
     uint32_t pop_batch();              // a batch's first id (its ids chained through record::link), or 0
     void push_batch(uint32_t first);
 
-    std::atomic<record *> segments_[max_segments] = {};
+    std::atomic<record *> base_{nullptr};
+    std::atomic<uint64_t> capacity_{0};  // records the reserved range holds
+    std::atomic<bool> committed_[max_segments] = {};
     std::atomic<uint64_t> fresh_{thread_state::batch};  // ids below the first batch are never used: 0 = none
     std::atomic<uint64_t> batches_{0};                  // tag << 32 | first id of the top batch
     std::atomic<uint64_t> seq_{1};
@@ -213,13 +229,19 @@ private:
 extern record_pool record_pool_instance __attribute__((visibility("hidden")));
 inline record_pool &records() { return record_pool_instance; }
 
-// This thread's state, made on first use; nullptr on a thread that has already run its exit destructor
-// (then the pool works on its global structures directly).  initial-exec TLS: see libmallochooks/guard.h.
+// This thread's state as the fast paths see it, never null: a thread without one (yet, or any more)
+// points at the constant sentinel `no_thread_state`, whose ring reads full and whose block of sequence
+// numbers reads empty, so every fast path leaves for its general path without a test of its own (as
+// mimalloc's threads start on a constant empty heap).  initial-exec TLS: see libmallochooks/guard.h.
+extern const thread_state no_thread_state __attribute__((visibility("hidden")));
 extern __thread thread_state *my_thread_state __attribute__((visibility("hidden"), tls_model("initial-exec")));
+
+// This thread's state for the general paths: made on first use; nullptr on a thread that has already run
+// its exit destructor (then the pool works on its global structures directly).
 thread_state *make_thread_state() __attribute__((visibility("hidden")));
 inline thread_state *this_thread() {
     thread_state *t = my_thread_state;
-    return __builtin_expect(t != nullptr, 1) ? t : make_thread_state();
+    return __builtin_expect(t != &no_thread_state, 1) ? t : make_thread_state();
 }
 
 // Every thread state ever made (for statistics), newest first; and the memory they take.
@@ -250,8 +272,16 @@ constexpr unsigned peak_sample_shift = 20;
 void sample_peak() __attribute__((visibility("hidden")));
 uint64_t live_bytes_now() __attribute__((visibility("hidden")));
 void count_orphan(int64_t bytes) __attribute__((visibility("hidden")));
+// A counter only its owner thread writes and other threads read: add without a read-modify-write
+// (no `lock`).  On x86-64 one `add` to memory: the owner's own store, which a reader sees whole (an
+// aligned 8-byte access), like the relaxed load and store it replaces (three instructions).
 template <class T> inline void bump(std::atomic<T> &c, T by) {
+#if defined(__x86_64__)
+    static_assert(sizeof(T) == 8 && sizeof(std::atomic<T>) == 8);
+    __asm__ __volatile__("addq %1, %0" : "+m"(c) : "er"(by));
+#else
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+#endif
 }
 // With a thread state: count, and say false when the peak is due for a sample.
 inline bool count_allocation_fast(thread_state *t, size_t bytes) {

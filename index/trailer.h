@@ -12,14 +12,18 @@
 //
 // Every field is compared with the record, and the check word is a keyed hash of the chunk's base
 // address, size and sequence number with a per-process secret (AT_RANDOM), so a trailer clobbered by an
-// overflow, or one copied to another address (realloc moves bytes), never passes.  The index's record is the authority; the trailer is the in-chunk copy verified at free,
-// realloc and by heapindex_check.
+// overflow, or one copied to another address (realloc moves bytes), never passes.  The index's record is
+// the authority; the trailer is the in-chunk copy verified at free, realloc and by heapindex_check.
 #ifndef MALLOCHOOKS_INDEX_TRAILER_H
 #define MALLOCHOOKS_INDEX_TRAILER_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "index/records.h"
 
@@ -46,7 +50,10 @@ void init_trailer_secret() __attribute__((visibility("hidden")));
 // are compared with the record one by one, so the check word needs to be unforgeable, not a digest of
 // everything.  It is kept in the record too (record::link), so free compares instead of rehashing.
 inline uint32_t trailer_check(uintptr_t base, uint64_t size, uint64_t seq) {
-    return uint32_t(((base ^ trailer_secret ^ (seq << 32)) + size) * 0x9e3779b97f4a7c15ull >> 32);
+    // The high half of a product with an odd multiplier that is a sign-extended 32-bit immediate
+    // (0xffffffff9e3779b1: one imul, no constant to load) depends on every bit of the key.
+    constexpr uint64_t odd = uint64_t(int64_t(int32_t(0x9e3779b1u)));
+    return uint32_t(((base ^ trailer_secret ^ seq) + size) * odd >> 32);
 }
 
 // The request that makes room for a trailer; false when it overflows (the caller then asks for
@@ -80,12 +87,25 @@ inline bool trailer_matches(const trailer &t, uintptr_t base, const record_field
            t.check == trailer_check(base, f.size, f.seq);
 }
 
-// The same, in place, against the check word cached in the record.
-inline bool trailer_intact(uintptr_t base, const record_fields &f, uint32_t check) {
-    struct __attribute__((may_alias)) trailer_view : trailer {};
-    const trailer_view *t = reinterpret_cast<const trailer_view *>(base + f.usable);
-    return t->site == f.site && t->size == f.size && t->seq == f.seq &&
-           (uint64_t(t->check) << 32 | t->tid) == (uint64_t(check) << 32 | f.tid);
+// The same, in place, against the record of the chunk (live, or killed by the caller: nobody writes it
+// meanwhile), whose second half is the trailer's image, check word included: one 32-byte comparison.
+// The trailer is where the record's usable size (the trailer's offset) says.
+inline bool trailer_intact(uintptr_t base, const record &r) {
+    static_assert(offsetof(record, site) == 32 && offsetof(record, size) == 40 && offsetof(record, seq) == 48 &&
+                  offsetof(record, tid) == 56 && offsetof(record, link) == 60);
+    static_assert(offsetof(trailer, site) == 0 && offsetof(trailer, size) == 8 && offsetof(trailer, seq) == 16 &&
+                  offsetof(trailer, tid) == 24 && offsetof(trailer, check) == 28);
+    const void *t = reinterpret_cast<const void *>(base + r.usable.get());
+#if defined(__SSE2__)
+    // Two 16-byte compares and one mask test (the image is 16-aligned in the 64-aligned record, the
+    // trailer only 8-aligned).  Reading the record's atomic fields as bytes is no race: nobody writes it.
+    const __m128i *in_chunk = static_cast<const __m128i *>(t), *image = reinterpret_cast<const __m128i *>(&r.site);
+    const __m128i same = _mm_and_si128(_mm_cmpeq_epi8(_mm_loadu_si128(in_chunk), _mm_load_si128(image)),
+                                       _mm_cmpeq_epi8(_mm_loadu_si128(in_chunk + 1), _mm_load_si128(image + 1)));
+    return _mm_movemask_epi8(same) == 0xffff;
+#else
+    return memcmp(t, &r.site, trailer_size) == 0;
+#endif
 }
 
 }  // namespace mallochooks::heapindex

@@ -60,6 +60,15 @@ struct terminal {
         if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return usable_size_maybe_arena(ptr);
         return next(&next_fns.usable_size)(ptr);
     }
+
+    // For a layer that asked, when the chunk was handed out, whether the bootstrap arena owns it, and was
+    // told no (so for the chunk's whole life: the arena never maps over a live chunk of the allocator):
+    // free and usable_size without the arena test.
+    static bool arena_owns(const void *ptr) {
+        return __builtin_expect(bootstrap_arena().may_own(ptr), 0) && bootstrap_arena().owns(ptr);
+    }
+    static void free_unowned(void *ptr, const void *) { next(&next_fns.free)(ptr); }
+    static size_t usable_size_unowned(void *ptr, const void *) { return next(&next_fns.usable_size)(ptr); }
 };
 static_assert(is_terminal<terminal>);
 

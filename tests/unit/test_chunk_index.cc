@@ -42,7 +42,7 @@ uint32_t add(heap_index &index, uintptr_t base, size_t size, const void *site = 
 // Free it, as the layer does: kill the record, clear the mark, give the record back.
 void drop(heap_index &index, uintptr_t base) {
     const heap_index::slot s = index.at(base);
-    REQUIRE(s.marked);
+    REQUIRE(s.marked());
     REQUIRE(records().get(s.id)->kill(base, reinterpret_cast<const void *>(0xf4ee)));
     s.remove();
     records().give(this_thread(), s.id);
@@ -103,7 +103,7 @@ TEST_CASE("zero-sized chunks contain nothing but are found by base") {
     const uintptr_t base = 0x300000001000;
     add(index, base, 0, nullptr, 24);
     CHECK(owner(index, base) == 0);
-    CHECK(index.at(base).marked);
+    CHECK(index.at(base).marked());
 }
 
 TEST_CASE("chunks spanning pages, 2 MiB regions and GiBs are found from every page") {
@@ -252,13 +252,16 @@ TEST_CASE("trailer: request padding, placement and check word") {
     record_fields f{base, 50, 88, reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
     const uint32_t check = trailer_check(base, f.size, f.seq);
     write_trailer(base, f, check);
-    CHECK(trailer_intact(base, f, check));
+    static record rec;  // as the layer keeps it: the record's second half is the trailer's image
+    rec.link.store(check, std::memory_order_relaxed);
+    rec.publish(f);
+    CHECK(trailer_intact(base, rec));
     trailer t;
     memcpy(&t, chunk + 88, sizeof t);
     CHECK(trailer_matches(t, base, f));
     CHECK_FALSE(trailer_matches(t, base + 16, f));  // the same bytes at another address do not pass
     chunk[88 + 9] ^= 1;                             // one bit of the size field
-    CHECK_FALSE(trailer_intact(base, f, check));
+    CHECK_FALSE(trailer_intact(base, rec));
 }
 
 TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers with a live chunk that contains the address") {
