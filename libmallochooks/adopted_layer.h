@@ -89,6 +89,16 @@ template <adopt How> struct adopted_layer {
 #undef MALLOCHOOKS_ADOPTED_HOOK_
 };
 
+// With no tool, the calls go straight to the next stage and nobody sees their caller: the link-time
+// entry points need not work out the allocation site.  Read before front<> has checked that init is
+// done, hence atomically (a plain load on x86); before init it says no, so the few calls made before the
+// hooks are ready (other constructors run before ours) are reported with their immediate caller.
+template <adopt How, class... Rest> struct site_wanted<chain<adopted_layer<How>, Rest...>> {
+    static bool get() noexcept {
+        return __atomic_load_n(&adopted_layer<How>::tool.layer, __ATOMIC_RELAXED) != nullptr;
+    }
+};
+
 }  // namespace mallochooks
 
 #endif

@@ -48,7 +48,8 @@
 // no shim can set a site for) sends the call, as a tail call with one more argument, to a second
 // function that unwinds to the allocation site (libmallochooks/static_allocators.h): a tail call leaves
 // it the entry point's frame, so its own frame pointer and return address describe the caller's frame.
-// The hot path pays two loads and a compare for this.
+// All of this only when somebody will see the site (site_wanted: with the adopted layer, only when a tool
+// was found); then the hot path pays a thread-local load, and two loads and a compare.
 #define MALLOCHOOKS_LINKTIME_ENTRY_POINT_(r, data, e)                                                 \
     static __attribute__((noinline)) MALLOCHOOKS_RET(e) BOOST_PP_CAT(                                 \
         BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)(              \
@@ -62,6 +63,9 @@
     MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
         MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
         const void *const return_address = __builtin_return_address(0);                               \
+        if (__builtin_expect(!::mallochooks::site_wanted<BOOST_PP_TUPLE_ELEM(1, data)>::get(), 1))     \
+            return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
+                MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), return_address);                      \
         const void *const site = __mallochooks_alloc_site;                                            \
         if (__builtin_expect(site == nullptr && ::mallochooks::static_allocators::may_contain(return_address), 0)) \
             return BOOST_PP_CAT(BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)( \

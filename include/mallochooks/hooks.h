@@ -77,6 +77,14 @@ template <class Layer, class... Rest> struct chain<Layer, Rest...> {
 #undef MALLOCHOOKS_LAYER_HOOK_
 };
 
+// Whether anybody will see the allocation site of a call into the chain Hooks.  Link-time entry points
+// (libmallochooks/entry_points.h) work the site out (a shim's thread-local, or unwinding out of a
+// declared static function) only when it is true; a chain that can tell that its calls go unobserved
+// (adopted_layer with no tool found) specialises it, so that its hot path skips that work.
+template <class Hooks> struct site_wanted {
+    static bool get() noexcept { return true; }
+};
+
 }  // namespace mallochooks
 
 #endif
