@@ -221,13 +221,18 @@ private:
         if constexpr (Trailered) {
             bool arena = false;
             if constexpr (direct_terminal<Next>::value) arena = Next::terminal::arena_owns(p);
-            if (!arena && usable >= size && usable - size >= trailer_size) {
-                f.usable = trailer_offset(usable);
+            // An allocator that cannot tell usable sizes answers 0 (wrapdl's fallback, for an own
+            // allocator without malloc_usable_size): it gave at least what was asked, request(size), so
+            // the trailer goes right after the requested bytes, at the offset request(size) leaves for it.
+            const bool blind = !arena && usable == 0;
+            if (blind || (!arena && usable >= size && usable - size >= trailer_size)) {
+                f.usable = blind ? (size + 7) & ~size_t{7} : trailer_offset(usable);
                 const uint32_t check = trailer_check(base, size, f.seq);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
             } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
                 f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
+                if (f.usable < size) f.usable = size;  // never less than asked (heapindex.h)
             }
         }
         r->publish(f);

@@ -43,6 +43,10 @@ static void *t_memalign(const struct mallochooks_hooks *h, size_t a, size_t n, c
 static size_t t_usable(const struct mallochooks_hooks *h, void *p, const void *c) { (void)h, (void)c; return ((size_t *)p)[-1]; }
 
 static const struct mallochooks_hooks toy = {t_malloc, t_calloc, t_free, t_realloc, t_memalign, t_usable};
+/* The same allocator, unable to tell usable sizes: 0, as wrapdl's fallback malloc_usable_size answers for
+ * an own allocator that has none. */
+static size_t t_no_usable(const struct mallochooks_hooks *h, void *p, const void *c) { (void)h, (void)p, (void)c; return 0; }
+static const struct mallochooks_hooks blind = {t_malloc, t_calloc, t_free, t_realloc, t_memalign, t_no_usable};
 
 int main(void) {
     CHECK(heapindex_present());
@@ -91,7 +95,25 @@ int main(void) {
     char unknown[64] __attribute__((aligned(16)));
     layer->free(&toy, unknown + 16, site); /* unknown to the index: passed on, not reported */
     CHECK(frees == frees_before + 5);
+
+    /* Without usable sizes the trailer goes right after the requested bytes (rounded up to 8), where the
+     * padded request guarantees room: the program is told 104, never 0 and never less than 100. */
+    layer->init(&blind);
+    char *b = layer->malloc(&blind, 100, site);
+    CHECK(b && heapindex_lookup(b + 99, &c) && c.base == b && c.size == 100 && (c.flags & HEAPINDEX_FLAG_TRAILER));
+    CHECK(c.usable_size == 104 && layer->usable_size(&blind, b, site) == 104);
+    CHECK(!heapindex_lookup(b + 100, &c) || c.base != b);
+    memset(b, 2, 104);
+    CHECK(heapindex_check(stderr) == 0);
+    char *b2 = layer->realloc(&blind, b, 20, site);
+    CHECK(b2 && b2[19] == 2 && heapindex_lookup(b2, &c) && c.size == 20 && c.usable_size == 24);
+    b2[24] ^= 0x5a; /* one byte past the usable size: the trailer, clobbered */
+    struct heapindex_stats mid;
+    heapindex_stats(&mid);
+    layer->free(&blind, b2, site);
     heapindex_stats(&after);
+    CHECK(after.corrupt_trailers == mid.corrupt_trailers + 1);
+    CHECK(!heapindex_lookup(b2, &c) || c.base != b2);
     CHECK(after.double_frees == before.double_frees + 1);
     CHECK(after.invalid_frees == before.invalid_frees + 1);
     CHECK(heapindex_check(stderr) == 0);
