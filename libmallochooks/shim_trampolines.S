@@ -18,6 +18,31 @@
 __mallochooks_alloc_site:
     .zero 8
 
+/* The argument registers (System V: six integer, eight vector) stored at, and loaded from, %rsp + INTS
+ * (8 bytes each) and %rsp + VECTORS (16 bytes each, 16-aligned). */
+.macro save_args ints, vectors
+    movq %rdi, \ints+0(%rsp)
+    movq %rsi, \ints+8(%rsp)
+    movq %rdx, \ints+16(%rsp)
+    movq %rcx, \ints+24(%rsp)
+    movq %r8, \ints+32(%rsp)
+    movq %r9, \ints+40(%rsp)
+    .irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    movaps %xmm\i, \vectors+16*\i(%rsp)
+    .endr
+.endm
+.macro load_args ints, vectors
+    movq \ints+0(%rsp), %rdi
+    movq \ints+8(%rsp), %rsi
+    movq \ints+16(%rsp), %rdx
+    movq \ints+24(%rsp), %rcx
+    movq \ints+32(%rsp), %r8
+    movq \ints+40(%rsp), %r9
+    .irp i, 0, 1, 2, 3, 4, 5, 6, 7
+    movaps \vectors+16*\i(%rsp), %xmm\i
+    .endr
+.endm
+
     .text
 /* ---- allocation and free functions ------------------------------------------------------------------ */
     .p2align 4
@@ -68,40 +93,14 @@ __mallochooks_site_trampoline:
     /* Absolute offsets, not .cfi_adjust_cfa_offset: LLVM's integrated assembler adjusts from the offset
      * before .cfi_restore_state (8, after the ret), not from the restored one (16). */
     .cfi_def_cfa_offset 208
-    movq %rdi, 0(%rsp)
-    movq %rsi, 8(%rsp)
-    movq %rdx, 16(%rsp)
-    movq %rcx, 24(%rsp)
-    movq %r8, 32(%rsp)
-    movq %r9, 40(%rsp)
+    save_args 0, 64
     movq %r11, 48(%rsp)
-    movaps %xmm0, 64(%rsp)
-    movaps %xmm1, 80(%rsp)
-    movaps %xmm2, 96(%rsp)
-    movaps %xmm3, 112(%rsp)
-    movaps %xmm4, 128(%rsp)
-    movaps %xmm5, 144(%rsp)
-    movaps %xmm6, 160(%rsp)
-    movaps %xmm7, 176(%rsp)
     movq %rax, %rdi                             /* pc */
     leaq 208(%rsp), %rsi                        /* sp: 192 + the saved %rbx + our return address */
     movq %rbp, %rdx                             /* bp */
     call __mallochooks_static_site
-    movq 0(%rsp), %rdi
-    movq 8(%rsp), %rsi
-    movq 16(%rsp), %rdx
-    movq 24(%rsp), %rcx
-    movq 32(%rsp), %r8
-    movq 40(%rsp), %r9
+    load_args 0, 64
     movq 48(%rsp), %r11
-    movaps 64(%rsp), %xmm0
-    movaps 80(%rsp), %xmm1
-    movaps 96(%rsp), %xmm2
-    movaps 112(%rsp), %xmm3
-    movaps 128(%rsp), %xmm4
-    movaps 144(%rsp), %xmm5
-    movaps 160(%rsp), %xmm6
-    movaps 176(%rsp), %xmm7
     addq $192, %rsp
     .cfi_def_cfa_offset 16
     jmp .Lsite_set
@@ -156,20 +155,7 @@ __mallochooks_suballoc_trampoline:
     movq %rsp, %rbp
     .cfi_def_cfa_register %rbp
     subq $208, %rsp
-    movq %rdi, 0(%rsp)
-    movq %rsi, 8(%rsp)
-    movq %rdx, 16(%rsp)
-    movq %rcx, 24(%rsp)
-    movq %r8, 32(%rsp)
-    movq %r9, 40(%rsp)
-    movaps %xmm0, 48(%rsp)
-    movaps %xmm1, 64(%rsp)
-    movaps %xmm2, 80(%rsp)
-    movaps %xmm3, 96(%rsp)
-    movaps %xmm4, 112(%rsp)
-    movaps %xmm5, 128(%rsp)
-    movaps %xmm6, 144(%rsp)
-    movaps %xmm7, 160(%rsp)
+    save_args 0, 48
     movq %r11, 176(%rsp)
     movq %r10, 184(%rsp)
     movq %rsp, %rdi                             /* the record */
@@ -177,20 +163,7 @@ __mallochooks_suballoc_trampoline:
     leaq 16(%rbp), %rdx                         /* the caller's sp after our return */
     movq 0(%rbp), %rcx                          /* the caller's rbp */
     call __mallochooks_suballoc_enter
-    movq 0(%rsp), %rdi
-    movq 8(%rsp), %rsi
-    movq 16(%rsp), %rdx
-    movq 24(%rsp), %rcx
-    movq 32(%rsp), %r8
-    movq 40(%rsp), %r9
-    movaps 48(%rsp), %xmm0
-    movaps 64(%rsp), %xmm1
-    movaps 80(%rsp), %xmm2
-    movaps 96(%rsp), %xmm3
-    movaps 112(%rsp), %xmm4
-    movaps 128(%rsp), %xmm5
-    movaps 144(%rsp), %xmm6
-    movaps 160(%rsp), %xmm7
+    load_args 0, 48
     call *176(%rsp)
     movq %rax, 200(%rsp)
     movaps %xmm0, 48(%rsp)
