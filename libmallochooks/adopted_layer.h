@@ -52,11 +52,15 @@ template <adopt How> struct adopted_layer {
     // Written once, by init, before front<> publishes the chain as ready (release/acquire on its state):
     // hooks only run after that, so a plain read is enough.  Constant-initialised: no constructor.
     inline static constinit adopted_tool tool{};
+    // No tool, and the next stage (the terminal: chains initialise innermost first) is ready: calls may
+    // bypass the front and this layer (straight_through).  Set once, by init.
+    inline static constinit bool no_tool = false;
 
     template <class Next> static void init(Next) {
         // Any address inside this object identifies it.
         tool = find_tool(&tool);
         if (How == adopt::tool_layer && tool.layer != nullptr) tool.layer->init(&table_of<Next>::value);
+        if (tool.layer == nullptr) __atomic_store_n(&no_tool, true, __ATOMIC_RELEASE);
     }
 
     // The hot path without a tool: one load and a tail call into the next stage.  With a tool, the rest
@@ -93,6 +97,12 @@ template <adopt How> struct adopted_layer {
 // entry points need not work out the allocation site.  Read before front<> has checked that init is
 // done, hence atomically (a plain load on x86); before init it says no, so the few calls made before the
 // hooks are ready (other constructors run before ours) are reported with their immediate caller.
+// With no tool the layer forwards everything to the next stage, and nothing in front of it (the
+// reentrancy guard, the init check) changes where a call goes: a call may go straight to the terminal.
+template <adopt How, class Terminal> struct straight_through<chain<adopted_layer<How>, Terminal>> {
+    static bool get() noexcept { return __atomic_load_n(&adopted_layer<How>::no_tool, __ATOMIC_ACQUIRE); }
+};
+
 template <adopt How, class... Rest> struct site_wanted<chain<adopted_layer<How>, Rest...>> {
     static bool get() noexcept {
         return __atomic_load_n(&adopted_layer<How>::tool.layer, __ATOMIC_RELAXED) != nullptr;

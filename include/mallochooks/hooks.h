@@ -85,6 +85,13 @@ template <class Hooks> struct site_wanted {
     static bool get() noexcept { return true; }
 };
 
+// Whether a call into the chain Hooks may go straight to its terminal, past the front and every layer,
+// because none of them has anything to do (adopted_layer once it found no tool).  Only ever true once the
+// terminal is initialised.  Link-time entry points check it first.
+template <class Hooks> struct straight_through {
+    static bool get() noexcept { return false; }
+};
+
 }  // namespace mallochooks
 
 #endif
