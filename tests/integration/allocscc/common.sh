@@ -19,4 +19,14 @@ pass() { checks=$((checks + 1)); echo "ok: $*"; }
 fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAILED: $*"; }
 # check DESCRIPTION COMMAND...: the command must succeed.
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+# link_as WHAT BACKEND LD INPUTS...: link ./prog from INPUTS with allocscc and -fuse-ld=LD, and check that
+# allocscc chose BACKEND; fails (after reporting) when the link does.
+link_as() {
+  local what=$1 backend=$2 ld=$3; shift 3
+  rm -f prog
+  if ! ALLOCSCC_VERBOSE=1 "$ALLOCSCC" -fuse-ld="$ld" -rdynamic "$@" -o prog 2>log; then
+    fail "$what, ld.$ld: link"; cat log; return 1
+  fi
+  check "$what, ld.$ld: allocscc chose the $backend backend" grep -q "backend $backend" log
+}
 finish() { echo "$((checks - failures)) of $checks checks passed"; [ "$failures" -eq 0 ]; }

@@ -32,12 +32,8 @@ configs=("glibc's malloc|wrap|events.o"
 for config in "${configs[@]}"; do
   IFS='|' read -r what backend inputs <<<"$config"
   for ld in bfd gold lld; do
-    rm -f prog
     # shellcheck disable=SC2086
-    if ! ALLOCSCC_VERBOSE=1 "$ALLOCSCC" -fuse-ld=$ld -rdynamic $inputs util.o alloc2.o -o prog 2>log; then
-      fail "$what, ld.$ld: link"; cat log; continue
-    fi
-    check "$what, ld.$ld: allocscc chose the $backend backend" grep -q "backend $backend" log
+    link_as "$what" "$backend" "$ld" $inputs util.o alloc2.o || continue
     check "$what, ld.$ld: runs without a preload" bash -c "./prog | grep -q 'ran without a tool'"
     if LD_PRELOAD=$RECORDER ./prog --recorder >out 2>&1; then
       pass "$what, ld.$ld: under the recorder, one event per chunk, callers right: $(tr '\n' ';' <out)"

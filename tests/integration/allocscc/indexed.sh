@@ -31,12 +31,8 @@ configs=("glibc's malloc|wrap|indexed.o util.o alloc2.o"
 for config in "${configs[@]}"; do
   IFS='|' read -r what backend inputs <<<"$config"
   for ld in bfd gold lld; do
-    rm -f prog
     # shellcheck disable=SC2086
-    if ! ALLOCSCC_VERBOSE=1 "$ALLOCSCC" -fuse-ld=$ld -rdynamic $inputs -o prog 2>log; then
-      fail "$what, ld.$ld: link"; cat log; continue
-    fi
-    check "$what, ld.$ld: allocscc chose the $backend backend" grep -q "backend $backend" log
+    link_as "$what" "$backend" "$ld" $inputs || continue
     check "$what, ld.$ld: runs without the index" bash -c "./prog | grep -q 'ran without the index'"
     if HEAPINDEX_LOG=/dev/null LD_PRELOAD=$HEAPINDEX ./prog >out 2>&1; then
       pass "$what, ld.$ld: every chunk indexed, sites right, heap sound"
