@@ -93,20 +93,11 @@ template <adopt How> struct adopted_layer {
 #undef MALLOCHOOKS_ADOPTED_HOOK_
 };
 
-// With no tool, the calls go straight to the next stage and nobody sees their caller: the link-time
-// entry points need not work out the allocation site.  Read before front<> has checked that init is
-// done, hence atomically (a plain load on x86); before init it says no, so the few calls made before the
-// hooks are ready (other constructors run before ours) are reported with their immediate caller.
 // With no tool the layer forwards everything to the next stage, and nothing in front of it (the
 // reentrancy guard, the init check) changes where a call goes: a call may go straight to the terminal.
+// Read before front<> has checked that init is done, hence atomically (a plain load on x86).
 template <adopt How, class Terminal> struct straight_through<chain<adopted_layer<How>, Terminal>> {
     static bool get() noexcept { return __atomic_load_n(&adopted_layer<How>::no_tool, __ATOMIC_ACQUIRE); }
-};
-
-template <adopt How, class... Rest> struct site_wanted<chain<adopted_layer<How>, Rest...>> {
-    static bool get() noexcept {
-        return __atomic_load_n(&adopted_layer<How>::tool.layer, __ATOMIC_RELAXED) != nullptr;
-    }
 };
 
 }  // namespace mallochooks

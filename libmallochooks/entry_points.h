@@ -48,10 +48,9 @@
 // no shim can set a site for) sends the call, as a tail call with one more argument, to a second
 // function that unwinds to the allocation site (libmallochooks/static_allocators.h): a tail call leaves
 // it the entry point's frame, so its own frame pointer and return address describe the caller's frame.
-// All of this only when somebody will see the site (site_wanted: with the adopted layer, only when a tool
-// was found); then the hot path pays a thread-local load, and two loads and a compare.  And when no layer
-// has anything to do (straight_through: the adopted layer found no tool), the call goes straight to the
-// terminal: one load and a test in front of the real allocator.
+// This costs a thread-local load, and two loads and a compare, and is skipped when no layer has anything
+// to do (straight_through: the adopted layer found no tool): then the call goes straight to the
+// terminal, one load and a test in front of the real allocator.
 #define MALLOCHOOKS_LINKTIME_ENTRY_POINT_(r, data, e)                                                 \
     static __attribute__((noinline)) MALLOCHOOKS_RET(e) BOOST_PP_CAT(                                 \
         BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)(              \
@@ -68,9 +67,6 @@
         if (__builtin_expect(::mallochooks::straight_through<BOOST_PP_TUPLE_ELEM(1, data)>::get(), 1)) \
             return ::mallochooks::user_api<::mallochooks::chain<                                      \
                 typename BOOST_PP_TUPLE_ELEM(1, data)::terminal>>::MALLOCHOOKS_NAME(e)(              \
-                MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), return_address);                      \
-        if (__builtin_expect(!::mallochooks::site_wanted<BOOST_PP_TUPLE_ELEM(1, data)>::get(), 1))     \
-            return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
                 MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), return_address);                      \
         const void *const site = __mallochooks_alloc_site;                                            \
         if (__builtin_expect(site == nullptr && ::mallochooks::static_allocators::may_contain(return_address), 0)) \

@@ -77,17 +77,10 @@ template <class Layer, class... Rest> struct chain<Layer, Rest...> {
 #undef MALLOCHOOKS_LAYER_HOOK_
 };
 
-// Whether anybody will see the allocation site of a call into the chain Hooks.  Link-time entry points
-// (libmallochooks/entry_points.h) work the site out (a shim's thread-local, or unwinding out of a
-// declared static function) only when it is true; a chain that can tell that its calls go unobserved
-// (adopted_layer with no tool found) specialises it, so that its hot path skips that work.
-template <class Hooks> struct site_wanted {
-    static bool get() noexcept { return true; }
-};
-
 // Whether a call into the chain Hooks may go straight to its terminal, past the front and every layer,
 // because none of them has anything to do (adopted_layer once it found no tool).  Only ever true once the
-// terminal is initialised.  Link-time entry points check it first.
+// terminal is initialised.  Link-time entry points (libmallochooks/entry_points.h) check it first, before
+// any work on the allocation site, which nobody would see.
 template <class Hooks> struct straight_through {
     static bool get() noexcept { return false; }
 };
