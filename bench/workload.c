@@ -3,9 +3,15 @@
  * The benchmark workload (bench/run runs it under every configuration).  Two modes:
  *
  *   workload pair SIZE ITERS     ITERS x { p = malloc(SIZE); touch one byte; free(p) }: the per-call cost.
- *   workload churn THREADS OPS   THREADS threads, each doing OPS operations of a mixed-size churn:
+ *   workload churn THREADS OPS [SEED]
+ *                                THREADS threads, each doing OPS operations of a mixed-size churn:
  *                                malloc / calloc / realloc (grow and shrink) / posix_memalign / free on a
- *                                slot array of live chunks, sizes 16 B to 1 MiB, mostly small.
+ *                                slot array of live chunks, sizes 16 B to 1 MiB, mostly small.  SEED (default
+ *                                0) picks one of many such sequences.  One sequence is one sample of a chaotic
+ *                                process: how often glibc trims and re-faults its heap top depends on exactly
+ *                                which sizes meet, so page faults vary 2x between seeds and a few bytes more
+ *                                per chunk can move a run from a lucky to an unlucky one; bench/run therefore
+ *                                gives each repetition its own seed (the same seeds for every configuration).
  *
  * It prints the wall time of the measured part only, in nanoseconds, as one number on stdout (nothing else
  * goes to stdout).  The measured part follows a warm-up of a FIXED size (it does not depend on ITERS or
@@ -33,7 +39,7 @@ static uint64_t now_ns(void) {
 static _Noreturn void usage(void) {
     fprintf(stderr,
             "usage: workload pair SIZE ITERS\n"
-            "       workload churn THREADS OPS\n"
+            "       workload churn THREADS OPS [SEED]\n"
             "prints the measured wall time in nanoseconds on stdout\n");
     exit(2);
 }
@@ -115,6 +121,7 @@ struct churn_thread {
     pthread_t tid;
     unsigned index;
     unsigned long ops;
+    uint64_t seed;
     pthread_barrier_t *start, *stop;
     struct slot slots[SLOTS];
 };
@@ -181,7 +188,8 @@ static void churn_ops(struct churn_thread *t, struct rng *r, unsigned long ops) 
 
 static void *churn_main(void *arg) {
     struct churn_thread *t = arg;
-    struct rng r = {0x9E3779B97F4A7C15ULL * (t->index + 1)};
+    struct rng r = {0x9E3779B97F4A7C15ULL * (t->index + 1) + t->seed * 0xD1B54A32D192ED03ULL};
+    if (r.s == 0) r.s = 1;  /* xorshift's one forbidden state */
     churn_ops(t, &r, CHURN_WARMUP);
     pthread_barrier_wait(t->start);  /* the main thread starts the clock */
     churn_ops(t, &r, t->ops);
@@ -190,7 +198,7 @@ static void *churn_main(void *arg) {
     return NULL;
 }
 
-static uint64_t run_churn(unsigned threads, unsigned long ops) {
+static uint64_t run_churn(unsigned threads, unsigned long ops, uint64_t seed) {
     pthread_barrier_t start, stop;
     if (pthread_barrier_init(&start, NULL, threads + 1) != 0 || pthread_barrier_init(&stop, NULL, threads + 1) != 0)
         fail("pthread_barrier_init");
@@ -199,6 +207,7 @@ static uint64_t run_churn(unsigned threads, unsigned long ops) {
     for (unsigned i = 0; i < threads; i++) {
         ts[i].index = i;
         ts[i].ops = ops;
+        ts[i].seed = seed;
         ts[i].start = &start;
         ts[i].stop = &stop;
         if (pthread_create(&ts[i].tid, NULL, churn_main, &ts[i]) != 0) fail("pthread_create");
@@ -215,14 +224,22 @@ static uint64_t run_churn(unsigned threads, unsigned long ops) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) usage();
+    if (argc < 4) usage();
     uint64_t ns;
     if (strcmp(argv[1], "pair") == 0) {
+        if (argc != 4) usage();
         ns = run_pair(parse(argv[2]), parse(argv[3]));
     } else if (strcmp(argv[1], "churn") == 0) {
         unsigned long threads = parse(argv[2]);
-        if (threads > 1024) usage();
-        ns = run_churn((unsigned)threads, parse(argv[3]));
+        if (threads > 1024 || argc > 5) usage();
+        uint64_t seed = 0;
+        if (argc == 5) {
+            char *end;
+            errno = 0;
+            seed = strtoull(argv[4], &end, 10);
+            if (errno != 0 || end == argv[4] || *end != '\0') usage();
+        }
+        ns = run_churn((unsigned)threads, parse(argv[3]), seed);
     } else {
         usage();
     }
