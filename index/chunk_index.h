@@ -55,6 +55,8 @@ public:
     static constexpr unsigned address_bits = 47;
     static constexpr unsigned regions = 1u << (address_bits - region_shift);
     static constexpr uintptr_t address_limit = uintptr_t{1} << address_bits;
+    // The first chunk of a region decides its leaf's memory (leaf_for): dense below this size.
+    static constexpr size_t dense_limit = size_t{128} << 10;
 
     // Flat arrays: the start word of an address is (a >> 6 + G) % words_per_region and its id slot
     // (a >> G) % granules_per_region, a shift and a mask each.
@@ -299,17 +301,31 @@ private:
         return ok;
     }
 
-    leaf *leaf_for(uintptr_t a) {
+    // The leaf of a's region, made if there is none.  A region whose first chunk is small is a heap
+    // region that fills up: its leaf comes from shared huge pages (a lookup then costs no TLB miss for
+    // it: 190 -> 60 ns median at 1e5 live chunks, bench/lookup).  A region whose first chunk is large
+    // (>= dense_limit: an mmap'd chunk, alone in its region) gets a leaf of its own on small pages, of
+    // which it touches a few: a huge page there would cost memory for nothing.
+    leaf *leaf_for(uintptr_t a, size_t size) {
         directory *d = dir();
         if (d == nullptr) return nullptr;
         std::atomic<leaf *> &entry = d->leaves[a >> region_shift];
-        return writable(d, &entry) ? installed(entry, true, mapped_) : nullptr;
+        if (!writable(d, &entry)) return nullptr;
+        if (size >= dense_limit) return installed(entry, true, mapped_);
+        leaf *have = entry.load(std::memory_order_acquire);
+        if (have != nullptr) return have;
+        leaf *fresh = spare_.exchange(nullptr, std::memory_order_acq_rel);  // zeroed: never installed
+        if (fresh == nullptr) fresh = static_cast<leaf *>(carve_dense_index_memory(sizeof(leaf)));
+        if (fresh == nullptr) return nullptr;
+        if (entry.compare_exchange_strong(have, fresh, std::memory_order_acq_rel)) return fresh;
+        spare_.store(fresh, std::memory_order_release);  // lost the race: keep it (two losers at once leak one)
+        return have;
     }
 
     // The first chunk in a region: make its leaf (and the directory), then insert.
     __attribute__((noinline)) insert_result insert_slow(uintptr_t base, size_t size, uint32_t id, uint32_t *was_marked) {
         if (base >= address_limit || size > address_limit - base) return insert_result::unindexable;
-        if (leaf_for(base) == nullptr) return insert_result::no_memory;
+        if (leaf_for(base, size) == nullptr) return insert_result::no_memory;
         return insert(base, size, id, was_marked);
     }
 
@@ -329,6 +345,7 @@ private:
     std::atomic<uintptr_t> limit_{0};  // regions the directory covers: 0 until it exists
     std::atomic<uint64_t> writable_[sizeof(directory) / 4096 / 64] = {};  // directory pages made writable
     std::atomic<size_t> mapped_{0};
+    std::atomic<leaf *> spare_{nullptr};  // a zeroed leaf that lost an install race
 };
 
 }  // namespace mallochooks::heapindex

@@ -146,6 +146,41 @@ void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     return reinterpret_cast<void *>(aligned);
 }
 
+namespace {
+// A block of dense index memory: this header, then carved pieces.  `current` only ever moves to a newer
+// block; a thread whose piece does not fit any more maps a new block and tries to install it (the loser
+// of that race unmaps its own, unused, block).
+struct dense_block {
+    std::atomic<size_t> used;
+    size_t size;
+};
+constexpr size_t dense_block_bytes = size_t{4} << 20;
+std::atomic<dense_block *> dense_current{nullptr};
+std::atomic<size_t> dense_blocks_mapped{0};
+}  // namespace
+
+size_t dense_index_bytes() { return dense_blocks_mapped.load(std::memory_order_relaxed); }
+
+void *carve_dense_index_memory(size_t bytes) {
+    bytes = (bytes + 63) & ~size_t{63};
+    if (bytes > dense_block_bytes / 2)
+        return map_huge_index_memory((bytes + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1), dense_blocks_mapped);
+    for (;;) {
+        dense_block *b = dense_current.load(std::memory_order_acquire);
+        if (b != nullptr) {
+            const size_t at = b->used.fetch_add(bytes, std::memory_order_relaxed);
+            if (at + bytes <= b->size) return reinterpret_cast<char *>(b) + at;
+        }
+        void *m = map_huge_index_memory(dense_block_bytes, dense_blocks_mapped);
+        if (m == nullptr) return nullptr;
+        dense_block *fresh = static_cast<dense_block *>(m);
+        fresh->used.store(64, std::memory_order_relaxed);
+        fresh->size = dense_block_bytes;
+        if (!dense_current.compare_exchange_strong(b, fresh, std::memory_order_acq_rel))
+            unmap_index_memory(m, dense_block_bytes, dense_blocks_mapped);
+    }
+}
+
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped) {
     const int saved = errno;
     munmap(p, bytes);

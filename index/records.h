@@ -302,6 +302,13 @@ inline void count_free(thread_state *t, size_t bytes) {
 // mmap'd zeroed memory for the index (nullptr on failure), accounted in `mapped`.
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
+// Zeroed memory carved from shared blocks backed by transparent huge pages (nullptr on failure), for
+// index structures that fill up and that lookups read at random (the leaves of dense regions): many
+// share each huge page, so a lookup's TLB entry covers several of them.  Never given back: a caller
+// that cannot use what it got keeps it for its next request.  Lock-free.  Accounted by blocks (4 MiB
+// each) in dense_index_bytes().
+void *carve_dense_index_memory(size_t bytes);
+size_t dense_index_bytes();
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped);
 
 // The object in `slot`, mapping and installing a zeroed one first if there is none (and `create`); a thread

@@ -3,6 +3,7 @@
 // without any hooks.  The index never reads chunk memory, so the chunks here are plain address ranges,
 // anywhere in the 47-bit space: chunks spanning pages, 2 MiB regions and GiBs cost nothing to make up.
 #include <stdint.h>
+#include <string.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -325,4 +326,60 @@ TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers w
         return true;
     });
     CHECK(marks == 0);
+}
+
+TEST_CASE("dense index memory: zeroed, aligned, disjoint pieces, also when threads carve at once") {
+    constexpr size_t piece = 272384 + 8;  // a leaf's size, not a multiple of 64: rounded up by the carver
+    constexpr int threads = 4, per_thread = 40;  // 160 pieces: about 11 blocks of 4 MiB
+    const size_t before = dense_index_bytes();
+    std::vector<std::vector<unsigned char *>> got(threads);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                auto *p = static_cast<unsigned char *>(carve_dense_index_memory(piece));
+                if (p == nullptr) break;
+                got[t].push_back(p);
+            }
+        });
+    for (auto &t : ts) t.join();
+    std::map<uintptr_t, size_t> all;
+    for (int t = 0; t < threads; ++t) {
+        REQUIRE(got[t].size() == per_thread);
+        for (unsigned char *p : got[t]) {
+            CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+            CHECK(p[0] == 0);
+            CHECK(p[piece / 2] == 0);
+            CHECK(p[piece - 1] == 0);
+            all[reinterpret_cast<uintptr_t>(p)] = piece;
+        }
+    }
+    REQUIRE(all.size() == size_t(threads * per_thread));
+    uintptr_t end = 0;
+    for (const auto &[at, n] : all) {  // sorted by address: each piece ends before the next begins
+        CHECK(at >= end);
+        end = at + n;
+    }
+    // Mark every piece whole: an overlap would show as a wrong tag.
+    for (const auto &[at, n] : all) memset(reinterpret_cast<void *>(at), int(at >> 6 & 0xff), n);
+    for (const auto &[at, n] : all) {
+        CHECK(reinterpret_cast<unsigned char *>(at)[0] == (at >> 6 & 0xff));
+        CHECK(reinterpret_cast<unsigned char *>(at)[n - 1] == (at >> 6 & 0xff));
+    }
+    CHECK(dense_index_bytes() - before >= 10 * (size_t{4} << 20));
+}
+
+TEST_CASE("a region whose first chunk is small gets a dense leaf; one whose first chunk is large, its own") {
+    heap_index &index = fresh_index();
+    const uintptr_t small_region = 0x500000000000, large_region = 0x500000400000;
+    add(index, small_region + 0x40, 48);  // the directory page becomes writable here
+    const size_t mapped_before = index.mapped_bytes();
+    add(index, small_region + 2 * MiB + 0x40, 100);  // a neighbouring region, same directory page
+    CHECK(index.mapped_bytes() == mapped_before);     // its leaf is dense memory, accounted apart
+    add(index, large_region, heap_index::dense_limit);
+    CHECK(index.mapped_bytes() == mapped_before + sizeof(heap_index::leaf));
+    // Both work alike.
+    CHECK(owner(index, small_region + 2 * MiB + 0x40 + 99) == small_region + 2 * MiB + 0x40);
+    CHECK(owner(index, large_region + heap_index::dense_limit - 1) == large_region);
+    CHECK(owner(index, large_region + heap_index::dense_limit) == 0);
 }
