@@ -311,15 +311,7 @@ private:
         if (d == nullptr) return nullptr;
         std::atomic<leaf *> &entry = d->leaves[a >> region_shift];
         if (!writable(d, &entry)) return nullptr;
-        if (size >= dense_limit) return installed(entry, true, mapped_);
-        leaf *have = entry.load(std::memory_order_acquire);
-        if (have != nullptr) return have;
-        leaf *fresh = spare_.exchange(nullptr, std::memory_order_acq_rel);  // zeroed: never installed
-        if (fresh == nullptr) fresh = static_cast<leaf *>(carve_dense_index_memory(sizeof(leaf)));
-        if (fresh == nullptr) return nullptr;
-        if (entry.compare_exchange_strong(have, fresh, std::memory_order_acq_rel)) return fresh;
-        spare_.store(fresh, std::memory_order_release);  // lost the race: keep it (two losers at once leak one)
-        return have;
+        return installed(entry, true, mapped_, size >= dense_limit ? index_memory::own_pages : index_memory::dense);
     }
 
     // The first chunk in a region: make its leaf (and the directory), then insert.
@@ -345,7 +337,6 @@ private:
     std::atomic<uintptr_t> limit_{0};  // regions the directory covers: 0 until it exists
     std::atomic<uint64_t> writable_[sizeof(directory) / 4096 / 64] = {};  // directory pages made writable
     std::atomic<size_t> mapped_{0};
-    std::atomic<leaf *> spare_{nullptr};  // a zeroed leaf that lost an install race
 };
 
 }  // namespace mallochooks::heapindex

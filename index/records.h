@@ -304,24 +304,29 @@ void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 // Zeroed memory carved from shared blocks backed by transparent huge pages (nullptr on failure), for
 // index structures that fill up and that lookups read at random (the leaves of dense regions): many
-// share each huge page, so a lookup's TLB entry covers several of them.  Never given back: a caller
-// that cannot use what it got keeps it for its next request.  Lock-free.  Accounted by blocks (4 MiB
-// each) in dense_index_bytes().
+// share each huge page, so a lookup's TLB entry covers several of them.  Never given back.  Lock-free.
+// Accounted by blocks (4 MiB each) in dense_index_bytes().
 void *carve_dense_index_memory(size_t bytes);
 size_t dense_index_bytes();
 void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped);
 
-// The object in `slot`, mapping and installing a zeroed one first if there is none (and `create`); a thread
-// that loses the race to install unmaps its own.  nullptr when there is none and none could be mapped.
+// Where installed() takes an object's memory from: pages of its own (accounted in `mapped`), or carved
+// from the shared huge-page blocks.
+enum class index_memory { own_pages, dense };
+
+// The object in `slot`, installing a zeroed one first if there is none (and `create`).  A thread that
+// loses the race to install unmaps its own pages; a dense piece cannot be given back and stays unused
+// (zero pages never touched: only when two threads make the same object at once).  nullptr when there is
+// none and none could be had.
 template <class T>
-T *installed(std::atomic<T *> &slot, bool create, std::atomic<size_t> &mapped, size_t bytes = sizeof(T),
-             bool huge = false) {
+T *installed(std::atomic<T *> &slot, bool create, std::atomic<size_t> &mapped, index_memory from = index_memory::own_pages) {
     T *have = slot.load(std::memory_order_acquire);
     if (have != nullptr || !create) return have;
-    void *fresh = huge ? map_huge_index_memory(bytes, mapped) : map_index_memory(bytes, mapped);
+    const bool dense = from == index_memory::dense;
+    void *fresh = dense ? carve_dense_index_memory(sizeof(T)) : map_index_memory(sizeof(T), mapped);
     if (fresh == nullptr) return nullptr;
     if (slot.compare_exchange_strong(have, static_cast<T *>(fresh), std::memory_order_acq_rel)) return static_cast<T *>(fresh);
-    unmap_index_memory(fresh, bytes, mapped);
+    if (!dense) unmap_index_memory(fresh, sizeof(T), mapped);
     return have;
 }
 
