@@ -46,6 +46,8 @@ namespace mallochooks::heapindex {
 enum class insert_result { ok, no_memory, unindexable };
 
 template <unsigned G> class chunk_index {
+    friend struct root_builder;  // layout.cc describes the fields for readers outside the process
+
 public:
     static constexpr unsigned granule_shift = G;
     static constexpr unsigned page_shift = 12, region_shift = 21;

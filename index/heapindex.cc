@@ -16,6 +16,7 @@
 #include "backends/elf/fake_dlsym.h"
 #include "backends/preload/terminal.h"
 #include "index/heapindex_layer.h"
+#include "index/leaks_at_exit.h"
 #include "index/report.h"
 #include "index/settings.h"
 #include "libmallochooks/entry_points.h"
@@ -33,7 +34,10 @@ namespace {
 std::atomic<bool> client_used{false};  // lookups skip the client index until a block was registered
 }
 
-void layer_init() { init_trailer_secret(); }
+void layer_init() {
+    init_trailer_secret();
+    publish_root();
+}
 
 void collect_stats(struct heapindex_stats *out) {
     global_counters &g = counters();
@@ -217,6 +221,8 @@ __attribute__((destructor)) void at_exit() {
         close_output(out.fd);
     }
     print_exit_report();
+    // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
+    if (settings().leaks_at_exit && report_leaks_at_exit() && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
     errno = saved;
 }
 

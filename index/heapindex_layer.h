@@ -43,6 +43,8 @@ extern client_index_t client_chunks __attribute__((visibility("hidden")));
 
 // Once per chain (idempotent).
 void layer_init() __attribute__((visibility("hidden")));
+// Fill in the root's run-time addresses for readers outside the process (layout.cc).
+void publish_root() __attribute__((visibility("hidden")));
 
 // Diagnostics (report.cc): each writes a few lines to the diagnostics output, under the reentrancy
 // guard, errno preserved.  `what` names the call ("free", "realloc", "heapindex_notify_free").

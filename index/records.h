@@ -165,6 +165,8 @@ struct thread_state {
 };
 
 class record_pool {
+    friend struct root_builder;  // layout.cc describes the fields for readers outside the process
+
 public:
     // Records live in one range of address space, reserved (not committed) when the first one is made
     // and never moved, so an id's record is a shift and an add away; the range is committed a segment at
@@ -246,6 +248,7 @@ inline thread_state *this_thread() {
 
 // Every thread state ever made (for statistics), newest first; and the memory they take.
 thread_state *all_thread_states();
+std::atomic<thread_state *> *thread_state_list();  // the list's head itself (layout.cc)
 size_t thread_state_bytes();
 
 // Refresh the cached thread id after fork (the child's only thread is the one that forked).

@@ -22,11 +22,11 @@ namespace mallochooks::heapindex {
 namespace {
 
 constinit settings_t current = {
-    {settings_t::output::off, {}}, 25, {settings_t::output::to_stderr, {}}, false, settings_t::libdw,
+    {settings_t::output::off, {}}, 25, {settings_t::output::to_stderr, {}}, false, settings_t::libdw, false, 0,
 };
 
 const char *const known[] = {"HEAPINDEX_REPORT", "HEAPINDEX_REPORT_TOP", "HEAPINDEX_LOG", "HEAPINDEX_CHECK",
-                             "HEAPINDEX_SYMBOLIZE"};
+                             "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_LEAKS", "HEAPINDEX_LEAKS_EXITCODE"};
 
 bool parse_output(const char *name, const char *value, settings_t::output *out) {
     if (strcmp(value, "off") == 0) {
@@ -79,7 +79,8 @@ int load_settings() {
         for (const char *k : known) ok = ok || (strlen(k) == len && strncmp(*e, k, len) == 0);
         if (!ok) {
             print(2, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, HEAPINDEX_LOG, "
-                     "HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE); ignored\n", int(len), *e);
+                     "HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE, HEAPINDEX_LEAKS, "
+                     "HEAPINDEX_LEAKS_EXITCODE); ignored\n", int(len), *e);
             ++problems;
         }
     }
@@ -115,6 +116,26 @@ int load_settings() {
         } else {
             print(2, "heapindex: HEAPINDEX_SYMBOLIZE='%s' is not libdw, dladdr or off; using the default, libdw\n", v);
             ++problems;
+        }
+    }
+    if (const char *v = getenv("HEAPINDEX_LEAKS")) {
+        if (strcmp(v, "exit") == 0) {
+            current.leaks_at_exit = true;
+        } else if (strcmp(v, "off") != 0) {
+            print(2, "heapindex: HEAPINDEX_LEAKS='%s' is not off or exit; using the default, off\n", v);
+            ++problems;
+        }
+    }
+    if (const char *v = getenv("HEAPINDEX_LEAKS_EXITCODE")) {
+        char *end;
+        errno = 0;
+        const long n = strtol(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 255) {
+            print(2, "heapindex: HEAPINDEX_LEAKS_EXITCODE='%s' is not an exit status from 0 (unchanged) to 255; "
+                     "using the default, 0\n", v);
+            ++problems;
+        } else {
+            current.leaks_exitcode = int(n);
         }
     }
     errno = saved;

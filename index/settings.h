@@ -22,6 +22,8 @@ struct settings_t {
     output log;          // HEAPINDEX_LOG: heap errors, refused client requests, the exit check (default stderr)
     bool check_at_exit;  // HEAPINDEX_CHECK=exit (default off)
     enum symbolizer_t { libdw, dladdr_only, none } symbolizer;  // HEAPINDEX_SYMBOLIZE (default libdw)
+    bool leaks_at_exit;   // HEAPINDEX_LEAKS=exit: the reachability scan at exit, on the log (default off)
+    int leaks_exitcode;   // HEAPINDEX_LEAKS_EXITCODE: exit status of a leaky program, 0 = unchanged (default 0)
 };
 
 // The settings in force (defaults until load_settings ran).
