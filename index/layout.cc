@@ -30,6 +30,8 @@ struct root_builder {
             .address_bits = Index::address_bits,
             .dir_offset = offsetof(Index, dir_),
             .limit_offset = offsetof(Index, limit_),
+            .writable_offset = offsetof(Index, writable_),
+            .writable_words = sizeof(Index::writable_) / sizeof(uint64_t),
             .dir_leaves_offset = offsetof(directory, leaves),
             .dir_region_cont_offset = offsetof(directory, region_cont),
             .dir_bytes = sizeof(directory),

@@ -23,6 +23,8 @@ struct heapindex_index_layout {
     uint32_t granule_shift, page_shift, region_shift, address_bits;
     uint32_t dir_offset;      // chunk_index::dir_ (directory *), in the object
     uint32_t limit_offset;    // chunk_index::limit_ (regions covered; 0: no directory yet)
+    uint32_t writable_offset;  // chunk_index::writable_: a bit per directory page ever written (uint64 words)
+    uint32_t writable_words;
     uint32_t dir_leaves_offset, dir_region_cont_offset;  // in the directory: leaf *[regions], uint32 [regions]
     uint64_t dir_bytes;
     uint32_t leaf_ids_offset, leaf_starts_offset, leaf_page_cont_offset, leaf_bytes;  // uint32, uint64, uint32 arrays
