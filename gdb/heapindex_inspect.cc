@@ -301,6 +301,7 @@ struct record {
     uint32_t word = 0, state = 0;  // state: 0 free, 1 in flux, 2 live, 3 dead
     u64 base = 0, size = 0, usable = 0, site = 0, seq = 0, free_site = 0;
     uint32_t tid = 0, flags = 0, link = 0;
+    u64 address = 0;  // of the record itself
 };
 
 class index_reader {
@@ -336,6 +337,7 @@ public:
         r->id = id;
         if (id == 0 || id >= capacity_) return false;
         const u64 at = records_ + u64(id) * root_.record_bytes;
+        r->address = at;
         uint8_t buf[256];
         if (root_.record_bytes > sizeof buf || !mem_.read(at, buf, root_.record_bytes)) return false;
         uint32_t w2;
@@ -515,8 +517,9 @@ std::string chunk_json(const record &r) {
     char b[512];
     snprintf(b, sizeof b,
              "{\"base\": %" PRIu64 ", \"size\": %" PRIu64 ", \"usable\": %" PRIu64 ", \"site\": %" PRIu64
-             ", \"seq\": %" PRIu64 ", \"tid\": %u, \"flags\": %u, \"id\": %u, \"free_site\": %" PRIu64 "}",
-             r.base, r.size, r.usable, r.site, r.seq, r.tid, r.flags, r.id, r.free_site);
+             ", \"seq\": %" PRIu64 ", \"tid\": %u, \"flags\": %u, \"id\": %u, \"free_site\": %" PRIu64
+             ", \"record\": %" PRIu64 "}",
+             r.base, r.size, r.usable, r.site, r.seq, r.tid, r.flags, r.id, r.free_site, r.address);
     return b;
 }
 

@@ -10,7 +10,8 @@
 // Usage: known_heap exit | break | crash | threads | inside-malloc
 // `break` calls stop_here() (a breakpoint for gdb) and exits; `crash` aborts (a kernel core);
 // `threads` starts 3 threads, each holding a 64-byte chunk only on its own stack, then stop_here();
-// `inside-malloc` calls malloc once more after everything was built (gdb stops it inside the index).
+// `inside-malloc` calls stop_here(), then malloc once more (gdb stops it inside the index).
+// Lines marked `site:NAME` are where the tests expect each chunk's allocation site.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,26 +38,28 @@ __attribute__((noinline)) void stop_here(void) { __asm__ volatile("" ::: "memory
 __attribute__((noinline)) static void make_list(void) {
     static const char *names[] = {"gamma", "beta", "alpha"};
     for (int i = 0; i < 3; ++i) {
-        struct node *n = malloc(sizeof *n);
+        struct node *n = malloc(sizeof *n);  // site:node
         n->name = strdup(names[i]);
         n->next = list;
         list = n;
     }
 }
 __attribute__((noinline)) static void make_pool(void) {
-    pool = malloc(4096);
+    pool = malloc(4096);  // site:pool
     for (int i = 0; i < 3; ++i) heapindex_notify_alloc(pool + 128 * i, 64, NULL);
 }
 __attribute__((noinline)) static void make_definite(void) {
-    volatile char *p = malloc(100);
+    volatile char *p = malloc(100);  // site:definite
     p[0] = 1;
 }
 __attribute__((noinline)) static void make_indirect(void) {
-    struct pair *volatile p = malloc(sizeof *p);
-    p->child = malloc(48);
+    struct pair *volatile p = malloc(sizeof *p);  // site:pair
+    p->child = malloc(48);  // site:child
     p->spare = NULL;
 }
-__attribute__((noinline)) static void make_interior(void) { interior = (char *)malloc(200) + 40; }
+__attribute__((noinline)) static void make_interior(void) {
+    interior = (char *)malloc(200) + 40;  // site:interior
+}
 // Overwrite the stack the helpers used, so that no stale copy of a dropped pointer stays there.
 __attribute__((noinline)) static void scrub(void) {
     volatile char junk[8192];
@@ -64,7 +67,7 @@ __attribute__((noinline)) static void scrub(void) {
 }
 
 static void *holder(void *arg) {
-    void *volatile mine = malloc(64);
+    void *volatile mine = malloc(64);  // site:holder
     (void)arg;
     pthread_barrier_wait(&ready);
     pthread_barrier_wait(&ready);  // held until the main thread exits
@@ -85,6 +88,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "crash") == 0) {
         abort();
     } else if (strcmp(mode, "inside-malloc") == 0) {
+        stop_here();
         void *volatile p = malloc(24);
         free(p);
     } else if (strcmp(mode, "threads") == 0) {
