@@ -24,7 +24,7 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
      "where compiled shims are kept for the next link; empty: no cache"},
     {"ALLOCSCC_RUNTIME_DIR", "the installed library directory",
-     "where libmallochooks.a is: a build tree's backends/ directory, for instance"},
+     "where libmallochooks.a is: a build tree's backends/linktime/ directory, for instance"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };

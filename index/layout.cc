@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "index/heapindex_layer.h"
+#include "index/counters.h"
+#include "index/thread_state.h"
 #include "index/trailer.h"
 
 namespace mallochooks::heapindex {

@@ -29,7 +29,9 @@
 #include "index/heapindex_layer.h"
 #include "index/leaks_at_exit.h"
 #include "index/reachability.h"
-#include "index/report.h"
+#include "index/live_chunks.h"
+#include "index/symbolizer.h"
+#include "libmallochooks/output.h"
 #include "index/settings.h"
 
 namespace mallochooks::heapindex {
