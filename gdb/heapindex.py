@@ -204,7 +204,13 @@ def split_options(arg, command, options, takes_values):
 
 
 def publish(answer, as_json, numbers=None):
-    gdb.set_convenience_variable("heap_json", json.dumps(answer))
+    try:
+        gdb.set_convenience_variable("heap_json", json.dumps(answer))
+    except gdb.error:
+        # Longer than gdb's max-value-size: the answer without its per-chunk lists (--json prints it all).
+        short = {k: v for k, v in answer.items() if not isinstance(v, list)}
+        short["truncated"] = True
+        gdb.set_convenience_variable("heap_json", json.dumps(short))
     for k, v in (numbers or {}).items():
         gdb.set_convenience_variable(k, v)
     if as_json:
