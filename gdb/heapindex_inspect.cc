@@ -76,9 +76,24 @@ public:
     virtual bool read(u64 addr, void *dst, size_t n) = 0;
     // A pointer to [addr, addr + n) if it is available in one piece (no copy), else nullptr.
     virtual const uint8_t *view(u64 addr, size_t n) = 0;
+    // A pointer to a local image of [addr, addr + n), read in one go and kept (index structures that
+    // are read at random: records, leaves), or nullptr if not all of it is available.
+    virtual const uint8_t *bulk(u64 addr, size_t n) {
+        if (const uint8_t *p = view(addr, n)) return p;
+        auto it = bulk_.find(addr);
+        if (it != bulk_.end() && it->second.size() >= n) return it->second.data();
+        std::vector<uint8_t> b(n);
+        if (!read(addr, b.data(), n)) return nullptr;
+        return (bulk_[addr] = std::move(b)).data();
+    }
     std::vector<mapping> maps;
     std::vector<thread_regs> threads;
     std::vector<std::string> problems;  // e.g. a truncated core
+
+private:
+    std::unordered_map<u64, std::vector<uint8_t>> bulk_;
+
+public:
 
     template <class T> bool get(u64 addr, T *out) { return read(addr, out, sizeof *out); }
     const mapping *mapping_of(u64 addr) const {
@@ -262,6 +277,14 @@ public:
         }
         return true;
     }
+    const uint8_t *bulk(u64 addr, size_t n) override {
+        if (n <= block_size / 4) return memory::bulk(addr, n);
+        auto it = own_.find(addr);
+        if (it != own_.end() && it->second.size() >= n) return it->second.data();
+        std::vector<uint8_t> b(n);
+        if (!pread_exact(addr, b.data(), n)) return nullptr;
+        return (own_[addr] = std::move(b)).data();
+    }
     const uint8_t *view(u64 addr, size_t n) override {
         const size_t off = size_t(addr & (block_size - 1));
         if (off + n > block_size) return nullptr;
@@ -292,6 +315,7 @@ private:
     }
     int fd_ = -1;
     std::unordered_map<u64, std::unique_ptr<uint8_t[]>> cache_;
+    std::unordered_map<u64, std::vector<uint8_t>> own_;
 };
 
 // ---- the index, read through a memory source ---------------------------------------------------------
@@ -326,6 +350,9 @@ public:
         mem.get(root_.trailer_secret_address, &secret_);
         heap_.load(mem, root_.heap);
         client_.load(mem, root_.client);
+        // Every record ever handed out, in one read (64 bytes per id; a truncated core may lack them:
+        // then record by record).
+        if (ids_made_ <= capacity_) records_image_ = mem.bulk(records_, ids_made_ * root_.record_bytes);
     }
     const heapindex_root &root() const { return root_; }
     u64 ids_made() const { return ids_made_; }
@@ -338,8 +365,12 @@ public:
         if (id == 0 || id >= capacity_) return false;
         const u64 at = records_ + u64(id) * root_.record_bytes;
         r->address = at;
-        uint8_t buf[256];
-        if (root_.record_bytes > sizeof buf || !mem_.read(at, buf, root_.record_bytes)) return false;
+        uint8_t copy[256];
+        const uint8_t *buf = id < ids_made_ && records_image_ ? records_image_ + u64(id) * root_.record_bytes : nullptr;
+        if (buf == nullptr) {
+            if (root_.record_bytes > sizeof copy || !mem_.read(at, copy, root_.record_bytes)) return false;
+            buf = copy;
+        }
         uint32_t w2;
         auto f = [&](uint32_t off, auto *out) { memcpy(out, buf + off, sizeof *out); };
         f(root_.rec_word, &r->word);
@@ -354,7 +385,8 @@ public:
         f(root_.rec_link, &r->link);
         // The second read of the word: the same as the first in a stopped process or a core, but a reader
         // of a running process would see a change here.
-        if (!mem_.get(at + root_.rec_word, &w2) || w2 != r->word) r->state = 1;
+        memcpy(&w2, buf + root_.rec_word, sizeof w2);
+        if (w2 != r->word) r->state = 1;
         else r->state = r->word & root_.state_shift_mask;
         return true;
     }
@@ -380,28 +412,45 @@ public:
     u64 leaf_of(index_view &v, u64 region) {
         u64 leaf = 0;
         if (v.dir == 0 || region >= v.limit) return 0;
-        mem_.get(v.dir + v.l.dir_leaves_offset + region * 8, &leaf);
+        // The directory page holding the entry, read once (4 KiB: 512 regions).
+        const u64 at = v.dir + v.l.dir_leaves_offset + region * 8;
+        if (const uint8_t *p = dir_page(at & ~u64{4095})) memcpy(&leaf, p + (at & 4095), 8);
         return leaf;
+    }
+    const uint8_t *dir_page(u64 page) {
+        if (page == last_dir_page_) return last_dir_image_;
+        auto it = dir_pages_.find(page);
+        const uint8_t *p = it != dir_pages_.end() ? it->second : (dir_pages_[page] = mem_.bulk(page, 4096));
+        last_dir_page_ = page, last_dir_image_ = p;
+        return p;
     }
     uint32_t region_cont(index_view &v, u64 region) {
         uint32_t id = 0;
         if (v.dir != 0 && region < v.limit) mem_.get(v.dir + v.l.dir_region_cont_offset + region * 4, &id);
         return id;
     }
+    // A leaf's local image (read whole, once), or nullptr.
+    const uint8_t *leaf_image(index_view &v, u64 leaf) {
+        if (leaf == last_leaf_) return last_image_;
+        auto it = leaves_.find(leaf);
+        const uint8_t *p = it != leaves_.end() ? it->second : (leaves_[leaf] = mem_.bulk(leaf, v.l.leaf_bytes));
+        last_leaf_ = leaf, last_image_ = p;
+        return p;
+    }
+    template <class T> T leaf_field(index_view &v, u64 leaf, u64 offset) {
+        T x{};
+        if (const uint8_t *p = leaf_image(v, leaf)) memcpy(&x, p + offset, sizeof x);
+        else mem_.get(leaf + offset, &x);
+        return x;
+    }
     uint32_t leaf_id(index_view &v, u64 leaf, unsigned slot) {
-        uint32_t id = 0;
-        mem_.get(leaf + v.l.leaf_ids_offset + u64(slot) * 4, &id);
-        return id;
+        return leaf_field<uint32_t>(v, leaf, v.l.leaf_ids_offset + u64(slot) * 4);
     }
     bool start_bit(index_view &v, u64 leaf, unsigned slot) {
-        u64 w = 0;
-        mem_.get(leaf + v.l.leaf_starts_offset + u64(slot / 64) * 8, &w);
-        return (w >> (slot % 64)) & 1;
+        return (leaf_field<u64>(v, leaf, v.l.leaf_starts_offset + u64(slot / 64) * 8) >> (slot % 64)) & 1;
     }
     uint32_t page_cont(index_view &v, u64 leaf, unsigned page) {
-        uint32_t id = 0;
-        mem_.get(leaf + v.l.leaf_page_cont_offset + u64(page) * 4, &id);
-        return id;
+        return leaf_field<uint32_t>(v, leaf, v.l.leaf_page_cont_offset + u64(page) * 4);
     }
 
     // chunk_index::lookup, through memory reads: the live chunk containing addr.
@@ -414,9 +463,8 @@ public:
             const unsigned gpp = v.granules_per_page();
             const unsigned words = gpp / 64;
             u64 bits[8] = {};
-            const uint8_t *p = mem_.view(leaf + v.l.leaf_starts_offset + u64(page) * words * 8, words * 8);
-            if (p) memcpy(bits, p, words * 8);
-            else mem_.read(leaf + v.l.leaf_starts_offset + u64(page) * words * 8, bits, words * 8);
+            for (unsigned w = 0; w < words && w < 8; ++w)
+                bits[w] = leaf_field<u64>(v, leaf, v.l.leaf_starts_offset + (u64(page) * words + w) * 8);
             int s = highest(bits, int((addr >> v.l.granule_shift) & (gpp - 1)));
             for (int tries = 0; s >= 0 && tries < 3; ++tries) {
                 const uint32_t id = leaf_id(v, leaf, page * gpp + unsigned(s));
@@ -493,6 +541,10 @@ private:
     }
 
     memory &mem_;
+    const uint8_t *records_image_ = nullptr;
+    std::unordered_map<u64, const uint8_t *> leaves_, dir_pages_;
+    u64 last_leaf_ = 0, last_dir_page_ = ~u64{0};
+    const uint8_t *last_image_ = nullptr, *last_dir_image_ = nullptr;
     heapindex_root root_{};
     u64 records_ = 0, capacity_ = 0, ids_made_ = 0, secret_ = 0;
     index_view heap_, client_;
