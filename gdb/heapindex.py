@@ -503,11 +503,8 @@ first (--all: still reachable ones too).  The scan is the one HEAPINDEX_LEAKS=ex
             a["root_bytes"], a["threads"], a["scanned_bytes"], a["milliseconds"]))
 
 
-HeapCommand()
-HeapInfo()
-HeapList()
-HeapSites()
-HeapStats()
-HeapCheck()
-HeapWhoPointsAt()
-HeapLeaks()
+# Loaded twice (auto-loaded and by -x, or by two objfiles): the second time registers nothing.
+if not getattr(gdb, "_heapindex_commands", False):
+    gdb._heapindex_commands = True
+    for command in (HeapCommand, HeapInfo, HeapList, HeapSites, HeapStats, HeapCheck, HeapWhoPointsAt, HeapLeaks):
+        command()

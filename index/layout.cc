@@ -6,7 +6,7 @@
 // publish_root(), called from layer_init() before the first chunk is indexed.
 //
 // The library also names its gdb script in a `.debug_gdb_scripts` section, so gdb loads the `heap`
-// commands by itself when it sees libheapindex.so in a process or a core (gdb/README.md has the details).
+// commands by itself when it sees libheapindex.so in a process or a core (docs/gdb.md has the details).
 #include "index/layout.h"
 
 #include <stddef.h>
@@ -110,10 +110,11 @@ __attribute__((visibility("default"), used)) constinit heapindex_root heapindex_
 }
 #pragma GCC diagnostic pop
 
-// gdb loads the script this names from its auto-load directories (`meson install` puts it there).
+// gdb loads the script this names (an absolute path in gdb's own auto-load directory, where `meson
+// install` puts it and which gdb's default safe-path allows: docs/gdb.md).
 __asm__(".pushsection \".debug_gdb_scripts\", \"MS\", @progbits, 1\n"
         ".byte 1\n"  // a Python file
-        ".asciz \"libheapindex-gdb.py\"\n"
+        ".asciz \"" HEAPINDEX_GDB_SCRIPT "\"\n"
         ".popsection\n");
 
 namespace mallochooks::heapindex {
