@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Reading compiler-driver command lines: which invocations link, what a link's inputs are, response files,
-// and the split of a compile-and-link command into compile steps and a link.
+// The command line and the link-line model: which invocations link, what a link's inputs are, response
+// files and allocscc's own option, the compile steps of a compile-and-link command and the link rendered
+// with edits.
 #include <catch2/catch.hpp>
 
 #include <fstream>
 #include <sstream>
 
-#include "compilerwrapper/driver_args.h"
+#include "compilerwrapper/command_args.h"
+#include "compilerwrapper/link_line.h"
 #include "compilerwrapper/settings.h"
 
 namespace ac = mallochooks::allocscc;
@@ -20,7 +22,7 @@ std::vector<std::string> words(const std::string &s) {
     return out;
 }
 
-bool links(const std::string &cmdline) { return ac::parse_driver_args(words(cmdline)).links; }
+bool links(const std::string &cmdline) { return ac::read_link_line(words(cmdline)).links; }
 
 }  // namespace
 
@@ -37,18 +39,18 @@ TEST_CASE("invocations that stop before the link are recognised", "[allocscc][ar
         INFO(cmd);
         CHECK(links(cmd));
     }
-    CHECK(ac::parse_driver_args(words("-c a.c")).reason == "-c");
-    CHECK(ac::parse_driver_args(words("-O2")).reason == "no input files");
+    CHECK(ac::read_link_line(words("-c a.c")).reason == "-c");
+    CHECK(ac::read_link_line(words("-O2")).reason == "no input files");
 }
 
 TEST_CASE("link inputs keep their order, search flags and values of options", "[allocscc][args]") {
-    auto cmd = ac::parse_driver_args(words(
+    auto cmd = ac::read_link_line(words(
         "-o prog -I inc main.c -x c gen -x none util.o -L lib1 -Llib2 -lfoo -l bar -Wl,-Bstatic,-lbaz,-Bdynamic "
         "-Wl,--whole-archive libw.a -Wl,--no-whole-archive -l:exact.a -Xlinker -L -Xlinker lib3 -u keep -MF deps.d "
         "-include pre.h -fuse-ld=gold -flto -m32"));
     REQUIRE(cmd.links);
     CHECK(cmd.output == std::optional<std::string>("prog"));
-    CHECK(cmd.library_dirs == std::vector<std::string>{"lib1", "lib2"});
+    CHECK(cmd.library_dirs == std::vector<std::string>{"lib1", "lib2", "lib3"});
     CHECK(cmd.undefined == std::vector<std::string>{"keep"});
     CHECK(cmd.fuse_ld == std::optional<std::string>("gold"));
     CHECK(cmd.lto);
@@ -63,8 +65,8 @@ TEST_CASE("link inputs keep their order, search flags and values of options", "[
     CHECK((cmd.inputs[5].what == k::library && cmd.inputs[5].value == "baz" && cmd.inputs[5].static_only));
     CHECK((cmd.inputs[6].what == k::file && cmd.inputs[6].value == "libw.a" && cmd.inputs[6].whole_archive));
     CHECK((cmd.inputs[7].what == k::library && cmd.inputs[7].value == ":exact.a" && !cmd.inputs[7].whole_archive));
-    // -Xlinker -L -Xlinker lib3 is not joined by the driver: "-L" alone is no directory.
-    auto st = ac::parse_driver_args(words("-static a.o -lm -shared"));
+    // -Xlinker -L -Xlinker lib3: the linker reads its words as one stream, -L with its separate value.
+    auto st = ac::read_link_line(words("-static a.o -lm -shared"));
     CHECK(st.static_link);
     CHECK(st.shared);
     CHECK(st.inputs[1].static_only);
@@ -80,15 +82,26 @@ TEST_CASE("response files expand like libiberty's, for analysis only", "[allocsc
     std::ofstream(dir + "/rsp_loop") << "@" + dir + "/rsp_loop";
     CHECK_THROWS_WITH(ac::expand_response_files({"@" + dir + "/rsp_loop"}),
                       "response file '" + dir + "/rsp_loop' includes itself");
-    CHECK_FALSE(ac::parse_driver_args(ac::expand_response_files({"@" + dir + "/rsp_outer"})).links);
+    CHECK_FALSE(ac::read_link_line(ac::expand_response_files({"@" + dir + "/rsp_outer"})).links);
 }
 
-TEST_CASE("a compile-and-link command splits into compile steps and a link", "[allocscc][args]") {
-    auto s = ac::split_link_args(words("-O2 -DX=1 -I inc a.c -x c gen -x none b.o -o prog -lm -Wl,--as-needed -shared -MD"));
-    CHECK(s.compile_args == words("-O2 -DX=1 -I inc -MD"));
-    CHECK(s.link_args == words("-O2 -DX=1 -I inc a.c gen b.o -o prog -lm -Wl,--as-needed -shared -MD"));
-    CHECK(s.source_slots == std::vector<std::size_t>{4, 5});
-    CHECK(s.source_languages == std::vector<std::string>{"", "c"});
+TEST_CASE("a compile-and-link command: the compile steps' options, the link rendered with edits", "[allocscc][args]") {
+    auto line = ac::read_link_line(words("-O2 -DX=1 -I inc a.c -x c gen -x none b.o -o prog -lm -Wl,--as-needed -shared -MD"));
+    CHECK(ac::compile_options(line) == words("-O2 -DX=1 -I inc -MD"));
+    using k = ac::link_input::kind;
+    REQUIRE(line.inputs.size() == 4);
+    CHECK((line.inputs[0].what == k::source && line.inputs[0].language.empty()));
+    CHECK((line.inputs[1].what == k::source && line.inputs[1].language == "c"));
+    CHECK(ac::render_link(line, {}) == words("-O2 -DX=1 -I inc a.c gen b.o -o prog -lm -Wl,--as-needed -shared -MD"));
+    ac::link_edits edits{{"shims.o"}, {{0, "a.o"}, {1, "gen.o"}, {3, "m-copy.a"}}, {"-lmallochooks"}};
+    CHECK(ac::render_link(line, edits) ==
+          words("shims.o -O2 -DX=1 -I inc a.o gen.o b.o -o prog m-copy.a -Wl,--as-needed -shared -MD -lmallochooks"));
+    // An input that linker words name: its argument is written word by word, the copy in the input's place;
+    // an input in two words (-l m) is replaced as a whole.
+    auto wl = ac::read_link_line(words("a.o -Wl,-Bstatic,-lfoo,-Bdynamic -Xlinker -l -Xlinker m -Wl,--as-needed"));
+    REQUIRE(wl.inputs.size() == 3);
+    CHECK(ac::render_link(wl, {{}, {{1, "foo.a"}, {2, "m.a"}}, {}}) ==
+          words("a.o -Xlinker -Bstatic -Xlinker foo.a -Xlinker -Bdynamic -Xlinker m.a -Wl,--as-needed"));
 }
 
 TEST_CASE("settings: --alloc-fns inside a response file; other response files untouched", "[allocscc][settings]") {
@@ -97,33 +110,37 @@ TEST_CASE("settings: --alloc-fns inside a response file; other response files un
     std::ofstream(dir + "/inner.rsp") << "--alloc-fns=" << dir << "/rsp_fns.txt \"b c.o\"\n";
     std::ofstream(dir + "/outer.rsp") << "-O2 @" << dir << "/inner.rsp -o prog\n";
     std::ofstream(dir + "/plain.rsp") << "-O2 x.o\n";
-    std::vector<std::string> args = {"a.o", "@" + dir + "/outer.rsp", "@" + dir + "/plain.rsp", "@missing.rsp"};
+    auto args = ac::read_command_args({"a.o", "@" + dir + "/outer.rsp", "@" + dir + "/plain.rsp", "@missing.rsp"});
     char *env[] = {nullptr};
-    auto s = ac::read_settings(env, ac::language::c, args);
+    auto s = ac::read_settings(env, ac::language::c, args.fns_files);
     REQUIRE(s.functions.size() == 1);
     CHECK(s.functions[0].name == "xfree");
     // The response file that held the option is expanded in place, in order, without it.
-    CHECK(args == std::vector<std::string>{"a.o", "-O2", "b c.o", "-o", "prog", "@" + dir + "/plain.rsp", "@missing.rsp"});
+    CHECK(args.for_compiler ==
+          std::vector<std::string>{"a.o", "-O2", "b c.o", "-o", "prog", "@" + dir + "/plain.rsp", "@missing.rsp"});
+    // The link-line model reads every response file expanded.
+    CHECK(args.expanded == std::vector<std::string>{"a.o", "-O2", "b c.o", "-o", "prog", "-O2", "x.o", "@missing.rsp"});
     // A malformed descriptor in that file is reported with its position.
     std::ofstream(dir + "/bad_fns.txt") << "alloc xmalloc(Zq)p\n";
     std::ofstream(dir + "/bad.rsp") << "--alloc-fns=" << dir << "/bad_fns.txt\n";
-    std::vector<std::string> bad = {"@" + dir + "/bad.rsp"};
-    CHECK_THROWS_WITH(ac::read_settings(env, ac::language::c, bad), Catch::Contains("bad_fns.txt:1:"));
+    CHECK_THROWS_WITH(ac::read_settings(env, ac::language::c, ac::read_command_args({"@" + dir + "/bad.rsp"}).fns_files),
+                      Catch::Contains("bad_fns.txt:1:"));
 }
 
 TEST_CASE("settings: known variables, unknown ones named, --alloc-fns removed from the arguments", "[allocscc][settings]") {
     const std::string dir = TEST_BUILD_DIR;
     std::ofstream(dir + "/fns.txt") << "alloc xstrdup(a)p\n";
-    std::vector<std::string> args = {"-c", "--alloc-fns=" + dir + "/fns.txt", "a.c"};
+    auto args = ac::read_command_args({"-c", "--alloc-fns=" + dir + "/fns.txt", "a.c"});
     std::string e1 = "ALLOCSCC_CC=ccache gcc", e2 = "ALLOCSCC_ALLOC_FNS=xmalloc(Z)p", e3 = "ALLOCSCC_VERBOSE=1",
                 e4 = "PATH=/bin";
     char *env[] = {e1.data(), e2.data(), e3.data(), e4.data(), nullptr};
-    auto s = ac::read_settings(env, ac::language::c, args);
+    auto s = ac::read_settings(env, ac::language::c, args.fns_files);
     CHECK(s.compiler == std::vector<std::string>{"ccache", "gcc"});
     CHECK(s.verbose);
     REQUIRE(s.functions.size() == 2);
     CHECK(s.functions[1].name == "xstrdup");
-    CHECK(args == std::vector<std::string>{"-c", "a.c"});
+    CHECK(args.for_compiler == std::vector<std::string>{"-c", "a.c"});
+    CHECK(args.expanded == std::vector<std::string>{"-c", "a.c"});
 
     std::string bad = "ALLOCSCC_ALLOCFNS=x";
     char *env2[] = {bad.data(), nullptr};
