@@ -155,3 +155,146 @@ TEST_CASE("settings: known variables, unknown ones named, --alloc-fns removed fr
     CHECK(ac::language_from_name("/usr/bin/allocsc++") == ac::language::cxx);
     CHECK(ac::language_from_name("allocscc") == ac::language::c);
 }
+
+namespace {
+
+// The facts of the model that a link decision reads, as one line: -o, -soname, version scripts, -L, -u, the
+// inputs (kind, value, search state).
+std::string facts(const ac::link_line &l) {
+    std::ostringstream out;
+    if (l.output) out << " o=" << *l.output;
+    if (l.soname) out << " soname=" << *l.soname;
+    for (const auto &v : l.version_scripts) out << " vs=" << v;
+    for (const auto &d : l.library_dirs) out << " L=" << d;
+    for (const auto &u : l.undefined) out << " u=" << u;
+    if (l.shared) out << " shared";
+    if (l.relocatable) out << " r";
+    for (const auto &in : l.inputs) {
+        if (in.value == "main.o") continue;
+        out << (in.script ? " script:" : in.what == ac::link_input::kind::library ? " lib:" : " file:") << in.value;
+        if (in.static_only) out << "/static";
+        if (in.whole_archive) out << "/whole";
+    }
+    return out.str().empty() ? "" : out.str().substr(1);
+}
+
+std::string join(const std::vector<std::string> &w, const std::string &sep) {
+    std::string out;
+    for (const auto &s : w) out += (out.empty() ? "" : sep) + s;
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("every linker spelling of the options allocscc reads, through every way to reach the linker", "[allocscc][args]") {
+    const std::string dir = TEST_BUILD_DIR;
+    // linker words -> the facts they give.  One dash or two for long options, =VALUE or the next word, a
+    // joined or separate value for single-letter ones (GNU ld's getopt_long_only; gold and lld agree).
+    const std::vector<std::pair<std::vector<std::string>, std::string>> table = {
+        {{"-version-script", "v.map"}, "vs=v.map"},
+        {{"-version-script=v.map"}, "vs=v.map"},
+        {{"--version-script", "v.map"}, "vs=v.map"},
+        {{"--version-script=v.map"}, "vs=v.map"},
+        {{"-soname", "libx.so.1"}, "soname=libx.so.1"},
+        {{"-soname=libx.so.1"}, "soname=libx.so.1"},
+        {{"--soname", "libx.so.1"}, "soname=libx.so.1"},
+        {{"--soname=libx.so.1"}, "soname=libx.so.1"},
+        {{"-h", "libx.so.1"}, "soname=libx.so.1"},
+        {{"-hlibx.so.1"}, "soname=libx.so.1"},
+        {{"-o", "out"}, "o=out"},
+        {{"-oout"}, "o=out"},
+        {{"--output", "out"}, "o=out"},
+        {{"--output=out"}, "o=out"},
+        {{"-output", "out"}, "o=out"},
+        {{"-L", "d"}, "L=d"},
+        {{"-Ld"}, "L=d"},
+        {{"--library-path", "d"}, "L=d"},
+        {{"--library-path=d"}, "L=d"},
+        {{"-library-path=d"}, "L=d"},
+        {{"-l", "m"}, "lib:m"},
+        {{"-lm"}, "lib:m"},
+        {{"-l:libm.a"}, "lib::libm.a"},
+        {{"--library", "m"}, "lib:m"},
+        {{"--library=m"}, "lib:m"},
+        {{"-library=m"}, "lib:m"},
+        {{"--whole-archive", "-lm", "--no-whole-archive", "-lz"}, "lib:m/whole lib:z"},
+        {{"-whole-archive", "-lm", "-no-whole-archive", "-lz"}, "lib:m/whole lib:z"},
+        {{"-Bstatic", "-lm", "-Bdynamic", "-lz"}, "lib:m/static lib:z"},
+        {{"--Bstatic", "-lm", "--Bdynamic", "-lz"}, "lib:m/static lib:z"},
+        {{"-dn", "-lm", "-dy", "-lz"}, "lib:m/static lib:z"},
+        {{"-non_shared", "-lm", "-call_shared", "-lz"}, "lib:m/static lib:z"},
+        {{"-static", "-lm"}, "lib:m/static"},
+        {{"--push-state", "--whole-archive", "-Bstatic", "-lm", "--pop-state", "-lz"}, "lib:m/static/whole lib:z"},
+        {{"-T", "s.ld"}, "script:s.ld"},
+        {{"-Ts.ld"}, "script:s.ld"},
+        {{"--script", "s.ld"}, "script:s.ld"},
+        {{"--script=s.ld"}, "script:s.ld"},
+        {{"-script", "s.ld"}, "script:s.ld"},
+        {{"-u", "sym"}, "u=sym"},
+        {{"-usym"}, "u=sym"},
+        {{"--undefined", "sym"}, "u=sym"},
+        {{"--undefined=sym"}, "u=sym"},
+        {{"--require-defined=sym"}, "u=sym"},
+        {{"-shared"}, "shared"},
+        {{"--shared"}, "shared"},
+        {{"-Bshareable"}, "shared"},
+        // Options with values that must not be taken for anything else.
+        {{"-hash-style=gnu"}, ""},
+        {{"--hash-style", "gnu"}, ""},
+        {{"-rpath", "/usr/lib", "-rpath-link", "/lib"}, ""},
+        {{"-z", "now", "-znoexecstack"}, ""},
+        {{"-export-dynamic", "--as-needed", "-Bsymbolic", "-O1"}, ""},
+        {{"--defsym", "a=b", "-Map", "out.map"}, ""},
+    };
+    int n = 0;
+    for (const auto &[linker_words, want] : table) {
+        // Every way a driver passes words to the linker.
+        std::vector<std::vector<std::string>> forms;
+        forms.push_back({"-Wl," + join(linker_words, ",")});
+        std::vector<std::string> each_wl, xlinker, for_linker;
+        for (const auto &w : linker_words) {
+            each_wl.push_back("-Wl," + w);
+            xlinker.insert(xlinker.end(), {"-Xlinker", w});
+            for_linker.push_back("--for-linker=" + w);
+        }
+        forms.push_back(each_wl);
+        forms.push_back(xlinker);
+        forms.push_back(for_linker);
+        // A linker response file, and the driver's (expanded by read_command_args, as allocscc does).
+        const std::string ld_rsp = dir + "/ld" + std::to_string(n) + ".rsp", cc_rsp = dir + "/cc" + std::to_string(n) + ".rsp";
+        std::ofstream(ld_rsp) << join(linker_words, "\n") << "\n";
+        std::ofstream(cc_rsp) << join(xlinker, " ") << "\n";
+        ++n;
+        forms.push_back({"-Wl,@" + ld_rsp});
+        forms.push_back(ac::read_command_args({"@" + cc_rsp}).expanded);
+        for (const auto &form : forms) {
+            std::vector<std::string> args = {"main.o"};
+            args.insert(args.end(), form.begin(), form.end());
+            INFO(join(args, " "));
+            CHECK(facts(ac::read_link_line(args)) == want);
+        }
+    }
+    // The driver's own spellings.
+    const std::vector<std::pair<std::string, std::string>> driver = {
+        {"-o out", "o=out"}, {"-oout", "o=out"}, {"--output out", "o=out"}, {"--output=out", "o=out"},
+        {"-L d", "L=d"}, {"-Ld", "L=d"}, {"--library-directory d", "L=d"}, {"--library-directory=d", "L=d"},
+        {"-l m", "lib:m"}, {"-lm", "lib:m"}, {"-T s.ld", "script:s.ld"}, {"-Ts.ld", "script:s.ld"},
+        {"-u sym", "u=sym"}, {"-shared", "shared"}, {"-static -lm", "lib:m/static"},
+        {"-Wl,-Bstatic -lm -Wl,-Bdynamic -lz", "lib:m/static lib:z"},
+        {"-Wl,-soname -Xlinker libx.so.1 -Wl,-version-script --for-linker v.map", "soname=libx.so.1 vs=v.map"},
+    };
+    for (const auto &[line, want] : driver) {
+        INFO(line);
+        CHECK(facts(ac::read_link_line(words("main.o " + line))) == want);
+    }
+}
+
+TEST_CASE("positional linker words are inputs when they name a file", "[allocscc][args]") {
+    const std::string dir = TEST_BUILD_DIR;
+    std::ofstream(dir + "/positional.o") << "x";
+    auto l = ac::read_link_line({"main.o", "-Wl," + dir + "/positional.o,-rpath," + dir, "-Wl,no-such-file.o"});
+    CHECK(facts(l) == "file:" + dir + "/positional.o");
+    REQUIRE(l.inputs.size() == 2);
+    CHECK(ac::render_link(l, {{}, {{1, "copy.o"}}, {}}) ==
+          std::vector<std::string>{"main.o", "-Xlinker", "copy.o", "-Xlinker", "-rpath", "-Xlinker", dir, "-Wl,no-such-file.o"});
+}
