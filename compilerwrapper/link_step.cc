@@ -3,6 +3,7 @@
 #include "compilerwrapper/link_step.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -15,6 +16,7 @@
 #include "compilerwrapper/link_inputs.h"
 #include "compilerwrapper/object_cache.h"
 #include "compilerwrapper/process.h"
+#include "compilerwrapper/runtime_dir.h"
 #include "compilerwrapper/temp_dir.h"
 #include "stubgen/shim_object.h"
 #include "stubgen/shim_writer.h"
@@ -38,6 +40,13 @@ constexpr bool runtime_has_trampolines = true;
 constexpr bool runtime_has_trampolines = false;
 #endif
 
+// allocscc's executable, symlinks resolved (allocsc++ is one): where the runtime is looked for.
+std::string own_executable() {
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : exe.string();
+}
+
 std::string shell_words(const std::vector<std::string> &argv) {
     std::string out;
     for (const std::string &a : argv) {
@@ -59,6 +68,9 @@ public:
     linker_run(const settings &config, const link_line &line) : config_(config), line_(line), tmp_(config.keep_temps) {}
 
     int go() {
+        // The runtime first: a link that cannot be done stops before it compiles anything.
+        const runtime_found runtime = find_runtime_dir(config_.runtime_override, own_executable(), built_layout());
+        if (config_.verbose) std::cerr << "allocscc: the runtime: " << runtime.dir << " (" << runtime.how << ")\n";
         link_edits edits;
         // Sources are compiled apart: what they define decides the backend.
         std::vector<std::string> objects;
@@ -94,7 +106,7 @@ public:
         if (int status = make_shims(plan, edits.first); status != 0) return status;
         edits.last = stubgen::link_flags(plan.shims);
         edits.last.insert(edits.last.end(), backend_flags.begin(), backend_flags.end());
-        edits.last.insert(edits.last.end(), {"-L" + config_.runtime_dir, "-lmallochooks"});
+        edits.last.insert(edits.last.end(), {"-L" + runtime.dir, "-lmallochooks"});
         return step(within_arg_max(with_compiler(render_link(line_, edits))));
     }
 

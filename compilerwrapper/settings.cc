@@ -21,8 +21,8 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_FNS_FILE", "", "a descriptor file (same as the `--alloc-fns=FILE` option)"},
     {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
      "where compiled shims are kept for the next link; empty: no cache"},
-    {"ALLOCSCC_RUNTIME_DIR", "the installed library directory",
-     "where libmallochooks.a is: a build tree's backends/ directory, for instance"},
+    {"ALLOCSCC_RUNTIME_DIR", "found relative to allocscc (installed, moved or build tree)",
+     "where libmallochooks.a is, overriding the search"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };
@@ -87,9 +87,8 @@ settings read_settings(char **env, language lang, const std::vector<std::string>
     auto cache = vars.find("ALLOCSCC_CACHE_DIR");
     out.cache_dir = cache != vars.end() ? cache->second : object_cache::default_dir();
     out.keep_temps = flag(vars, "ALLOCSCC_KEEP_TEMPS");
-    // The runtime: where it was installed, unless the user points elsewhere (a build tree).
-    auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR");
-    out.runtime_dir = runtime != vars.end() && !runtime->second.empty() ? runtime->second : MALLOCHOOKS_INSTALLED_LIBDIR;
+    // The runtime is found next to allocscc when the link needs it (runtime_dir.h), unless the user says.
+    if (auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR"); runtime != vars.end()) out.runtime_override = runtime->second;
     out.verbose = flag(vars, "ALLOCSCC_VERBOSE");
 
     auto add = [&](std::vector<stubgen::descriptor> more) {

@@ -34,7 +34,7 @@ struct settings {
     std::string compiler_variable;      // ALLOCSCC_CC or ALLOCSCC_CXX: named in messages
     std::vector<stubgen::descriptor> functions;
     std::string cache_dir;  // compiled shims are kept here ("" = no cache)
-    std::string runtime_dir;     // where libmallochooks.a is
+    std::string runtime_override;  // ALLOCSCC_RUNTIME_DIR: where libmallochooks.a is ("" = search, runtime_dir.h)
     bool keep_temps = false;
     bool verbose = false;
 };
