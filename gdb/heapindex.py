@@ -159,6 +159,10 @@ def describe_site(pc):
     return text
 
 
+def plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def flags_text(flags):
     return ", ".join(name for bit, name in FLAGS if flags & bit) or "none"
 
@@ -470,7 +474,7 @@ Interior pointers are marked."""
                 c = h["chunk"]
                 gdb.write("  0x%x, %d bytes into chunk 0x%x (%d bytes, allocated at %s): 0x%x%s\n" % (
                     h["at"], h["at"] - c["base"], c["base"], c["size"], c["site_name"], h["value"], interior))
-        gdb.write("%d pointers\n" % len(a["hits"]))
+        gdb.write("%s\n" % plural(len(a["hits"]), "pointer"))
 
 
 class HeapLeaks(HeapSubcommand):
@@ -496,11 +500,12 @@ first (--all: still reachable ones too).  The scan is the one HEAPINDEX_LEAKS=ex
         for cls in order:
             groups = sorted((g for g in a["groups"] if g["class"] == cls), key=lambda g: (-g["bytes"], -g["chunks"]))
             for g in groups:
-                gdb.write("%d bytes in %d chunks %s, allocated at %s\n" % (g["bytes"], g["chunks"], CLASS_NAMES[cls], g["site_name"]))
-        gdb.write("leaks: %s\n" % ", ".join("%d bytes in %d chunks %s" % (tot[c]["bytes"], tot[c]["chunks"], CLASS_NAMES[c])
-                                           for c in ["definite", "indirect", "interior", "reachable"]))
-        gdb.write("leaks: scanned %d bytes of roots (%d threads) and %d bytes of chunks in %.1f ms\n" % (
-            a["root_bytes"], a["threads"], a["scanned_bytes"], a["milliseconds"]))
+                gdb.write("%s in %s %s, allocated at %s\n" % (plural(g["bytes"], "byte"), plural(g["chunks"], "chunk"),
+                                                              CLASS_NAMES[cls], g["site_name"]))
+        gdb.write("leaks: %s\n" % ", ".join("%s in %s %s" % (plural(tot[c]["bytes"], "byte"), plural(tot[c]["chunks"], "chunk"),
+                                                          CLASS_NAMES[c]) for c in ["definite", "indirect", "interior", "reachable"]))
+        gdb.write("leaks: scanned %s of roots (%s) and %s of chunks in %.1f ms\n" % (
+            plural(a["root_bytes"], "byte"), plural(a["threads"], "thread"), plural(a["scanned_bytes"], "byte"), a["milliseconds"]))
 
 
 # Loaded twice (auto-loaded and by -x, or by two objfiles): the second time registers nothing.
