@@ -250,8 +250,11 @@ class HeapSubcommand(gdb.Command):
         self.name = name
 
     def complete(self, text, word):
-        if word is not None and word.startswith("-"):
-            return [o for o in ["--json"] + self.options if o.startswith(word)]
+        # gdb breaks words at '-': complete the option from the whole last token, answer from `word` on.
+        token = text.split()[-1] if text and not text[-1].isspace() else ""
+        if token.startswith("-"):
+            cut = len(token) - len(word or "")
+            return [o[cut:] for o in ["--json"] + self.options if o.startswith(token)]
         return gdb.COMPLETE_EXPRESSION
 
 

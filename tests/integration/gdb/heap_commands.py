@@ -126,6 +126,9 @@ cmds = [
     "python gdb.execute('heap list --json --site %d' % json.loads(gdb.convenience_variable('heap_json').string())['chunk']['site'], to_string=True)",
     jq("bysite", "python print(gdb.convenience_variable('heap_json').string())"),
     jq("pool", "heap info pool+130 --json"),
+    jq("dangling", "heap info dangling+8 --json"),
+    jq("complete_sub", "complete heap wh"),
+    jq("complete_opt", "complete heap list --la"),
     jq("vars", "python print(json.dumps([int(gdb.parse_and_eval(e)) for e in "
                "['(long)list', '(long)list->name', '(long)list->next', '(long)interior - 40', '(long)&list', '(long)pool']]))"),
     jq("status", "python print(json.dumps({'status': open('/proc/%d/status' % gdb.selected_inferior().pid).read()}))"),
@@ -189,7 +192,7 @@ check(sites.get((site("make_pool", "pool"), False)) == (4096, 1) and sites.get((
 check(res["check"]["problems"] == [] and res["check"]["chunks"] == 11 and res["check"]["client_blocks"] == 3,
       "live: heap check sound, 11 chunks, 3 client blocks", res["check"])
 st = res["stats"]
-check(st["live_chunks"] == 11 and st["live_bytes"] == 4525 and st["client_blocks"] == 3 and st["total_frees"] == 0,
+check(st["live_chunks"] == 11 and st["live_bytes"] == 4525 and st["client_blocks"] == 3 and st["total_frees"] == 1,
       "live: heap stats 11 chunks, 4525 bytes, 3 client blocks", st)
 check([c["size"] for c in res["largest"]["chunks"]] == [4096, 200], "live: heap list --largest 2", res["largest"])
 check(sorted(c["size"] for c in res["bysite"]["chunks"]) == [16, 16, 16], "live: heap list --site (the first node's site): the 3 nodes",
@@ -197,6 +200,13 @@ check(sorted(c["size"] for c in res["bysite"]["chunks"]) == [16, 16, 16], "live:
 a = res["pool"]
 check(a.get("found") == "client block" and a["offset"] == 2 and a["chunk"]["base"] == v_pool + 128 and
       a["in_chunk"]["base"] == v_pool, "live: heap info pool+130: 2 bytes into the second client block, inside the pool", a)
+a = res["dangling"]
+check(a.get("found") is None and a.get("freed", {}).get("size") == 72 and
+      a["freed"].get("site_name") == site("make_dangling", "dangling") and
+      a["freed"].get("free_site_name") == site("make_dangling", "dangling_free"),
+      "live: heap info dangling+8: a freed chunk of 72 bytes, allocated and freed in make_dangling", a)
+check(str(res["complete_sub"]).strip() == "heap who-points-at", "completion: heap wh -> heap who-points-at", res["complete_sub"])
+check(str(res["complete_opt"]).strip() == "heap list --largest", "completion: heap list --la -> --largest", res["complete_opt"])
 check("cannot evaluate 'no_such_variable'" in str(res["bad_expr"]), "bad input: an expression that does not evaluate", res["bad_expr"])
 check("unknown option --colour" in str(res["bad_option"]), "bad input: an unknown option", res["bad_option"])
 a = res["check_trailer"]

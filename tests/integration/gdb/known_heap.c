@@ -6,7 +6,8 @@
 //   - a pool (4096 bytes, from the global `pool`) carved into 3 client blocks of 64 bytes;
 //   - definitely lost: 100 bytes (make_definite), and a 16-byte pair (make_indirect) whose
 //   - indirectly lost child is 48 bytes (make_indirect);
-//   - reachable only through an interior pointer: 200 bytes held by `interior` + 40 (make_interior).
+//   - reachable only through an interior pointer: 200 bytes held by `interior` + 40 (make_interior);
+//   - a freed chunk of 72 bytes that `dangling` still points to (make_dangling): a tombstone.
 // Usage: known_heap exit | break | crash | threads | inside-malloc
 // `break` calls stop_here() (a breakpoint for gdb) and exits; `crash` aborts (a kernel core);
 // `threads` starts 3 threads, each holding a 64-byte chunk only on its own stack, then stop_here();
@@ -31,6 +32,7 @@ struct pair {
 struct node *list;
 char *pool;
 char *interior;
+char *dangling;  // freed: `heap info dangling` finds the tombstone
 static pthread_barrier_t ready;
 
 __attribute__((noinline)) void stop_here(void) { __asm__ volatile("" ::: "memory"); }
@@ -60,6 +62,10 @@ __attribute__((noinline)) static void make_indirect(void) {
 __attribute__((noinline)) static void make_interior(void) {
     interior = (char *)malloc(200) + 40;  // site:interior
 }
+__attribute__((noinline)) static void make_dangling(void) {
+    dangling = malloc(72);  // site:dangling
+    free(dangling);         // site:dangling_free
+}
 // Overwrite the stack the helpers used, so that no stale copy of a dropped pointer stays there.
 __attribute__((noinline)) static void scrub(void) {
     volatile char junk[8192];
@@ -82,6 +88,7 @@ int main(int argc, char **argv) {
     make_definite();
     make_indirect();
     make_interior();
+    make_dangling();
     scrub();
     if (strcmp(mode, "break") == 0) {
         stop_here();
