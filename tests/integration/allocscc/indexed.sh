@@ -46,7 +46,7 @@ for config in "${configs[@]}"; do
     else
       fail "$what, ld.$ld: under the index"; cat out
     fi
-    if [ -n "$GDB_SCRIPT" ] && [ "$backend" = wrapdl ] && [ "$ld" = bfd ] && [ "$what" = "the executable's own allocator" ]; then
+    if [ -n "$GDB_SCRIPT" ] && command -v gdb >/dev/null && [ "$backend" = wrapdl ] && [ "$ld" = bfd ] && [ "$what" = "the executable's own allocator" ]; then
       gdb -nx -batch -x "$GDB_SCRIPT" -ex "set environment LD_PRELOAD=$HEAPINDEX" -ex 'set environment HEAPINDEX_LOG=/dev/null' \
         -ex 'set breakpoint pending on' -ex 'break heapindex_v1_check' -ex run -ex 'heap sites' -ex 'heap check' ./prog >gdb.out 2>&1
       missing=
