@@ -70,23 +70,23 @@ template <adopt How> struct adopted_layer {
     // back to our terminal.
 #define MALLOCHOOKS_ADOPTED_HOOK_(r, data, e)                                                          \
     template <class Next>                                                                              \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_DECLS(e),                     \
                                                   const void *caller) {                                \
         if (__builtin_expect(tool.layer == nullptr, 1))                                                \
-            return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);   \
-        return BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(next, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+            return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                              \
+        return BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(next, MALLOCHOOKS_ARGS(e), caller);         \
     }                                                                                                  \
     template <class Next>                                                                              \
-    __attribute__((noinline)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(  \
-        Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) {               \
+    __attribute__((noinline)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(   \
+        Next next, MALLOCHOOKS_DECLS(e), const void *caller) {                                         \
         const mallochooks_layer *const layer = tool.layer;                                             \
         if constexpr (How == adopt::tool_chain) {                                                      \
-            return layer->chain->MALLOCHOOKS_NAME(e)(layer->chain, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+            return layer->chain->MALLOCHOOKS_NAME(e)(layer->chain, MALLOCHOOKS_ARGS(e), caller);       \
         } else {                                                                                       \
             reentrancy_guard guard;                                                                    \
             if (tool.object.contains(caller))                                                          \
-                return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
-            return layer->MALLOCHOOKS_NAME(e)(&table_of<Next>::value, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+                return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
+            return layer->MALLOCHOOKS_NAME(e)(&table_of<Next>::value, MALLOCHOOKS_ARGS(e), caller);    \
         }                                                                                              \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ADOPTED_HOOK_, ~, MALLOCHOOKS_HOOK_API)

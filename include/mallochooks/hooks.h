@@ -37,9 +37,9 @@ struct layer_defaults {
     template <class Next> static void init(Next) {}
 #define MALLOCHOOKS_DEFAULT_HOOK_(r, data, e)                                                       \
     template <class Next>                                                                           \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_DECLS(e),                  \
                                                   const void *caller) {                             \
-        return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);    \
+        return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                               \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DEFAULT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_DEFAULT_HOOK_
@@ -52,9 +52,9 @@ template <class Terminal> struct chain<Terminal> {
     using terminal = Terminal;
     static void init() { Terminal::init(); }
 #define MALLOCHOOKS_TERMINAL_HOOK_(r, data, e)                                                      \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),  \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
                                                   const void *caller) {                             \
-        return Terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return Terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TERMINAL_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_TERMINAL_HOOK_
@@ -69,9 +69,9 @@ template <class Layer, class... Rest> struct chain<Layer, Rest...> {
         Layer::init(next{});
     }
 #define MALLOCHOOKS_LAYER_HOOK_(r, data, e)                                                         \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),  \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
                                                   const void *caller) {                             \
-        return Layer::MALLOCHOOKS_NAME(e)(next{}, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return Layer::MALLOCHOOKS_NAME(e)(next{}, MALLOCHOOKS_ARGS(e), caller);                     \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_LAYER_HOOK_
