@@ -19,7 +19,7 @@
 // report it as the caller when one of the output's declared allocation functions has set it.  With no
 // site set, a return address inside one of the output's declared *static* allocation functions (which
 // no shim can set a site for) sends the call, as a tail call with one more argument, to a second
-// function that unwinds to the allocation site (static_allocators.h): a tail call leaves
+// function that unwinds to the allocation site (backends/linktime/static_allocators.h): a tail call leaves
 // it the entry point's frame, so its own frame pointer and return address describe the caller's frame.
 // This costs a thread-local load, and two loads and a compare, and is skipped when no layer has anything
 // to do (straight_through: the adopted layer found no tool): then the call goes straight to the
