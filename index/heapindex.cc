@@ -13,7 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "backends/elf/fake_dlsym.h"
+#include "libmallochooks/elf/fake_dlsym.h"
 #include "backends/preload/terminal.h"
 #include "index/heapindex_layer.h"
 #include "index/exit_report.h"
