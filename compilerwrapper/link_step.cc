@@ -32,7 +32,7 @@ struct link_error : std::runtime_error {
 // The declared static functions' aliases: __mallochooks_static_0, _1, ... in each link.
 constexpr char static_alias_prefix[] = "__mallochooks_static_";
 
-// The runtime's shim trampolines (libmallochooks/shim_trampolines.S) are x86-64 code, and the runtime is
+// The runtime's shim trampolines (backends/linktime/shim_trampolines.S) are x86-64 code, and the runtime is
 // built for the machine allocscc is built for: thunk objects only there.
 #if defined(__x86_64__)
 constexpr bool runtime_has_trampolines = true;
