@@ -138,6 +138,11 @@ int load_settings() {
             current.leaks_exitcode = int(n);
         }
     }
+    if (current.leaks_exitcode != 0 && !current.leaks_at_exit) {  // a CI that would pass without looking
+        print(program_stderr, "heapindex: HEAPINDEX_LEAKS_EXITCODE=%d has no effect without HEAPINDEX_LEAKS=exit\n",
+              current.leaks_exitcode);
+        ++problems;
+    }
     errno = saved;
     return problems;
 }

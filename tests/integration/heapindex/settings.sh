@@ -8,7 +8,7 @@ demo=$1 lib=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 fail() { echo "settings: $*"; status=1; }
-run() { env -u HEAPINDEX_REPORT -u HEAPINDEX_LOG -u HEAPINDEX_CHECK -u HEAPINDEX_DIR -u HEAPINDEX_SYMBOLIZE_TIMEOUT "$@" LD_PRELOAD="$lib" "$demo" >"$tmp/out" 2>"$tmp/err"; }
+run() { env -u HEAPINDEX_REPORT -u HEAPINDEX_LOG -u HEAPINDEX_CHECK -u HEAPINDEX_DIR -u HEAPINDEX_SYMBOLIZE_TIMEOUT -u HEAPINDEX_LEAKS -u HEAPINDEX_LEAKS_EXITCODE "$@" LD_PRELOAD="$lib" "$demo" >"$tmp/out" 2>"$tmp/err"; }
 
 # The report: a file per process, every site line "bytes chunks site", largest first; the demo's nodes
 # are listed at make_node in heapindex_demo.c with a line number.
@@ -56,6 +56,10 @@ check_message HEAPINDEX_SYMBOLIZE=gdb "HEAPINDEX_SYMBOLIZE='gdb' is not libdw, d
 check_message HEAPINDEX_REPORT= "HEAPINDEX_REPORT='' is not off, stderr, file or a file path"
 check_message HEAPINDEX_LOG= "HEAPINDEX_LOG='' is not off, stderr, file or a file path"
 check_message HEAPINDEX_DIR= "HEAPINDEX_DIR='' is not a directory path .*using the default, /"
+check_message HEAPINDEX_LEAKS=always "HEAPINDEX_LEAKS='always' is not off or exit; using the default, off"
+check_message HEAPINDEX_LEAKS_EXITCODE=300 "HEAPINDEX_LEAKS_EXITCODE='300' is not an exit status from 0 \\(unchanged\\) to 255; using the default, 0"
+check_message HEAPINDEX_LEAKS_EXITCODE=3 "HEAPINDEX_LEAKS_EXITCODE=3 has no effect without HEAPINDEX_LEAKS=exit"
+check_message HEAPINDEX_LEAKS_EXITCODE=-1 "HEAPINDEX_LEAKS_EXITCODE='-1' is not an exit status"
 check_message HEAPINDEX_SYMBOLIZE_TIMEOUT=soon "HEAPINDEX_SYMBOLIZE_TIMEOUT='soon' is not a number of seconds from 0 to 3600; using the default, 10"
 run HEAPINDEX_REPORT="$tmp/no/such/dir/report"
 grep -q "cannot open '$tmp/no/such/dir/report' (ENOENT); writing to stderr instead" "$tmp/err" ||
