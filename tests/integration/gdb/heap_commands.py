@@ -344,6 +344,11 @@ want = [r"116 bytes in 2 chunks definitely lost, 48 bytes in 1 indirectly lost, 
         r"200 +1  interior only +make_interior \(%s:%d\)" % (src, lines["interior"])]
 for w in want:
     check(re.search(w, p.stdout) is not None, "HEAPINDEX_LEAKS=exit: " + w, p.stdout)
+p = subprocess.run([prog, "exit-threads"], env=dict(os.environ, LD_PRELOAD=lib, HEAPINDEX_LEAKS="exit", HEAPINDEX_LEAKS_EXITCODE="23"),
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+check(p.returncode == 23 and "116 bytes in 2 chunks definitely lost, 48 bytes in 1 indirectly lost" in p.stdout and
+      "holder" not in p.stdout and "some threads were running" not in p.stdout,
+      "HEAPINDEX_LEAKS=exit with 3 threads blocked at exit: the chunks on their stacks are not leaks", p.stdout)
 p = subprocess.run([prog, "exit"], env=dict(os.environ, LD_PRELOAD=lib, HEAPINDEX_LEAKS="exit"), stdout=subprocess.PIPE,
                    stderr=subprocess.STDOUT, text=True)
 check(p.returncode == 0, "HEAPINDEX_LEAKS=exit without an exit code: the status is the program's", p.returncode)

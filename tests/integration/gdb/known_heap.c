@@ -8,15 +8,17 @@
 //   - indirectly lost child is 48 bytes (make_indirect);
 //   - reachable only through an interior pointer: 200 bytes held by `interior` + 40 (make_interior);
 //   - a freed chunk of 72 bytes that `dangling` still points to (make_dangling): a tombstone.
-// Usage: known_heap exit | break | crash | threads | inside-malloc
+// Usage: known_heap exit | break | crash | threads | exit-threads | inside-malloc
 // `break` calls stop_here() (a breakpoint for gdb) and exits; `crash` aborts (a kernel core);
 // `threads` starts 3 threads, each holding a 64-byte chunk only on its own stack, then stop_here();
+// `exit-threads` leaves the same 3 threads blocked when main returns;
 // `inside-malloc` calls stop_here(), then malloc once more (gdb stops it inside the index).
 // Lines marked `site:NAME` are where the tests expect each chunk's allocation site.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mallochooks/heapindex.h"
 
@@ -98,6 +100,13 @@ int main(int argc, char **argv) {
         stop_here();
         void *volatile p = malloc(24);
         free(p);
+    } else if (strcmp(mode, "exit-threads") == 0) {
+        // Threads still blocked (in a futex wait) when main returns: their stacks are roots at exit.
+        pthread_t t[3];
+        pthread_barrier_init(&ready, NULL, 4);
+        for (int i = 0; i < 3; ++i) pthread_create(&t[i], NULL, holder, NULL);
+        pthread_barrier_wait(&ready);
+        usleep(200 * 1000);  // until they wait again: a thread running user code at exit is not scanned
     } else if (strcmp(mode, "threads") == 0) {
         pthread_t t[3];
         pthread_barrier_init(&ready, NULL, 4);
