@@ -189,6 +189,14 @@ sites = {(s["site_name"], s["client"]): (s["bytes"], s["chunks"]) for s in a["si
 check(sites.get((site("make_pool", "pool"), False)) == (4096, 1) and sites.get((site("make_list", "node"), False)) == (48, 3)
       and sites.get((site("make_definite", "definite"), False)) == (100, 1)
       and sum(b for (n, c), (b, k) in sites.items() if c) == 192, "live: heap sites: pool, nodes, leaks, 192 bytes of client blocks", sites)
+# The same numbers as HEAPINDEX_REPORT at exit (nothing is allocated or freed after stop_here); the names
+# too, but for sites in inlined code (the exit report names the outermost call, gdb the innermost line).
+p = subprocess.run([prog, "exit"], env=dict(os.environ, LD_PRELOAD=lib, HEAPINDEX_REPORT="stderr", HEAPINDEX_REPORT_TOP="0"),
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+report = sorted((int(b), int(c), "[client block]" in rest) for b, c, rest in
+                re.findall(r"^heapindex\[\d+\]: +(\d+) +(\d+)  (.*)$", p.stdout, re.M))
+check(report == sorted((b, k, c) for (n, c), (b, k) in sites.items()),
+      "live: heap sites gives HEAPINDEX_REPORT's bytes and chunks per site", (report, sites))
 check(res["check"]["problems"] == [] and res["check"]["chunks"] == 11 and res["check"]["client_blocks"] == 3,
       "live: heap check sound, 11 chunks, 3 client blocks", res["check"])
 st = res["stats"]
