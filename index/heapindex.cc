@@ -202,6 +202,7 @@ __attribute__((destructor)) void at_exit() {
 namespace {
 using index_chain = mallochooks::chain<mallochooks::heapindex::heapindex_layer, mallochooks::preload::terminal>;
 // The front sends calls that bypass the layer to `terminal`: there they are indexed too, without trailers.
+// (Redefining `terminal` is exit 5 of the list in include/mallochooks/hooks.h.)
 struct index_hooks : index_chain {
     using terminal = mallochooks::heapindex::early_terminal<mallochooks::preload::terminal>;
 };
