@@ -9,6 +9,8 @@
 #    `zcalloc(anN)p`) called through the stream's pointers, and a suballocator with 32-bit sizes, whose
 #    blocks reach the index with their size n * N (a C shim: stubgen's thunks read whole registers); PIE
 #    and not, with each linker.
+#  - a program built without -g: the heap index's exit report names two sites of one function by their
+#    offsets (two_sites+0xe, two_sites+0x1f), where it printed the same label twice.
 # Usage: shapes.sh ALLOCSCC ALLOCSCXX CC CXX SOURCE_DIR RUNTIME_DIR LIBHEAPINDEX_SO
 . "$(dirname "$0")/common.sh"
 HEAPINDEX=$7
@@ -62,5 +64,16 @@ for ld in bfd gold lld; do
     under_index "$what"
   done
 done
+
+# A program built without -g: the exit report tells two sites of one function apart by their offsets.
+unset ALLOCSCC_ALLOC_FNS ALLOCSCC_FREE_FNS ALLOCSCC_SUBALLOC_FNS
+if "$ALLOCSCC" -O2 -g0 "$P/nodebug_sites.c" -o prog 2>log; then
+  HEAPINDEX_REPORT=stderr HEAPINDEX_SYMBOLIZE=libdw LD_PRELOAD=$HEAPINDEX ./prog 2>report
+  offsets=$(sed -n 's/.*  two_sites+\(0x[0-9a-f]*\) in .*/\1/p' report | sort -u | wc -l)
+  check "no -g: the exit report names each site by its offset in the function ($(grep two_sites report | tr -s ' ' | tr '\n' ';'))" \
+    [ "$offsets" -eq 2 ]
+else
+  fail "no -g: link"; cat log
+fi
 check "no temporary file is left behind" [ -z "$(ls -A tmp)" ]
 finish
