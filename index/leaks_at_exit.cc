@@ -12,8 +12,8 @@
 // thread blocked in a system call (a thread running user code at exit has no stack pointer we can read
 // without stopping it: its stack is then not a root, and this is said in the report), and the
 // client blocks.  Everything here allocates with mmap only; chunk memory is read through
-// process_vm_readv for chunks large enough to be mmapped (another thread could free and unmap one under
-// the scan) and directly otherwise.
+// process_vm_readv for chunks large enough to be mmapped, and for every chunk while another thread runs
+// user code (it could free and unmap one under the scan), directly otherwise.
 #include <dirent.h>
 #include <fcntl.h>
 #include <link.h>
@@ -94,12 +94,12 @@ public:
     template <class F> void words(uintptr_t from, size_t bytes, F &&f) const {
         uintptr_t a = (from + 7) & ~uintptr_t{7};
         const uintptr_t end = from + bytes;
-        if (bytes < big) {
+        if (direct_ && bytes < big) {
             for (; a + 8 <= end; a += 8) f(*reinterpret_cast<const uintptr_t *>(a));
             return;
         }
-        // Possibly mmapped by the allocator: copy it piecewise, so that a chunk freed (and unmapped) by
-        // another thread meanwhile is an error code, not a fault.
+        // Possibly mmapped by the allocator, or another thread runs: copy it piecewise, so that a chunk
+        // freed (and unmapped) by another thread meanwhile is an error code, not a fault.
         uintptr_t buf[2048];
         while (a + 8 <= end) {
             const size_t n = std::min<size_t>(sizeof buf, (end - a) & ~size_t{7});
@@ -110,11 +110,14 @@ public:
             a += size_t(got) & ~size_t{7};
         }
     }
+    // Whether small chunks may be read in place (no other thread runs user code), or only copied.
+    void read_directly(bool yes) { direct_ = yes; }
     void *memory(size_t bytes) { return scratch(bytes); }
     void release(void *p, size_t bytes) { unscratch(p, bytes); }
 
 private:
     static constexpr size_t big = size_t{64} << 10;
+    bool direct_ = true;
     chunk_entry *chunks_ = nullptr;
     uint32_t *slot_ = nullptr;
     size_t n_ = 0, capacity_ = 0, ids_ = 0;
@@ -169,10 +172,14 @@ template <class Scan> void scan_objects(Scan &s) {
         &s);
 }
 
-// Other threads' stacks, for those blocked in a system call; returns how many threads could not be
-// scanned (running user code).
-template <class Scan> unsigned scan_other_threads(Scan &s) {
+// Other threads' stacks, for those blocked in a system call: [sp, end of its mapping) each, at most
+// `cap`.  Returns how many threads could not be read (running user code, or past `cap`).
+struct stack_range {
+    uintptr_t from, to;
+};
+unsigned other_thread_stacks(stack_range *out, unsigned cap, unsigned *n) {
     unsigned unscanned = 0;
+    *n = 0;
     DIR *d = opendir("/proc/self/task");  // under the reentrancy guard: its buffer goes straight to the allocator
     if (d == nullptr) return 0;
     const long self = long(gettid());
@@ -181,20 +188,21 @@ template <class Scan> unsigned scan_other_threads(Scan &s) {
         char path[sizeof e->d_name + 32], text[256];
         snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
         const int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+        ssize_t got = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
         if (fd >= 0) close(fd);
-        if (n <= 0) {
+        if (got <= 0) {
             ++unscanned;
             continue;
         }
-        text[n] = '\0';
+        text[got] = '\0';
         // "nr a1 a2 a3 a4 a5 a6 sp pc" while blocked; "running" (or "-1 sp pc") otherwise.
         unsigned long v[9];
         uintptr_t lo, hi;
-        if (sscanf(text, "%lx %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+        if (*n < cap &&
+            sscanf(text, "%lx %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
                    &v[8]) == 9 &&
             mapping_containing(v[7], &lo, &hi))
-            s.root(v[7], hi - v[7]);
+            out[(*n)++] = {v[7], hi};
         else
             ++unscanned;
     }
@@ -229,13 +237,19 @@ int report_leaks_at_exit() {
         close_output(fd);
         return 0;
     }
+    // Other threads first: while one runs user code it may free (and unmap) chunks under the scan, so
+    // chunk memory is then read through process_vm_readv only.
+    stack_range stacks[512];
+    unsigned nstacks;
+    const unsigned unscanned = other_thread_stacks(stacks, sizeof stacks / sizeof *stacks, &nstacks);
+    heap.read_directly(unscanned == 0);
     // Callee-saved registers of every caller onto the stack, then the stack from here up.
     __builtin_unwind_init();
     const uintptr_t sp = current_sp();
     uintptr_t lo, hi;
     if (mapping_containing(sp, &lo, &hi)) s.root(sp, hi - sp);
     scan_objects(s);
-    const unsigned unscanned = scan_other_threads(s);
+    for (unsigned i = 0; i < nstacks; ++i) s.root(stacks[i].from, stacks[i].to - stacks[i].from);
     for_each_live_in(client_chunks, [&](const record_fields &f) {
         s.root(f.base, f.size);
         return true;

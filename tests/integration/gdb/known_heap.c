@@ -8,10 +8,10 @@
 //   - indirectly lost child is 48 bytes (make_indirect);
 //   - reachable only through an interior pointer: 200 bytes held by `interior` + 40 (make_interior);
 //   - a freed chunk of 72 bytes that `dangling` still points to (make_dangling): a tombstone.
-// Usage: known_heap exit | break | crash | threads | exit-threads | inside-malloc
+// Usage: known_heap exit | break | crash | threads | exit-threads | exit-running | inside-malloc
 // `break` calls stop_here() (a breakpoint for gdb) and exits; `crash` aborts (a kernel core);
 // `threads` starts 3 threads, each holding a 64-byte chunk only on its own stack, then stop_here();
-// `exit-threads` leaves the same 3 threads blocked when main returns;
+// `exit-threads` leaves the same 3 threads blocked when main returns, `exit-running` one thread spinning;
 // `inside-malloc` calls stop_here(), then malloc once more (gdb stops it inside the index).
 // Lines marked `site:NAME` are where the tests expect each chunk's allocation site.
 #include <pthread.h>
@@ -83,6 +83,13 @@ static void *holder(void *arg) {
     return NULL;
 }
 
+static volatile int spinning;
+static void *spinner(void *arg) {
+    spinning = 1;
+    for (;;) __asm__ volatile("" ::: "memory");
+    return arg;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "exit";
     make_list();
@@ -107,6 +114,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 3; ++i) pthread_create(&t[i], NULL, holder, NULL);
         pthread_barrier_wait(&ready);
         usleep(200 * 1000);  // until they wait again: a thread running user code at exit is not scanned
+    } else if (strcmp(mode, "exit-running") == 0) {
+        // A thread running user code at exit: its stack is no root, chunks are read by copy.
+        pthread_t t;
+        pthread_create(&t, NULL, spinner, NULL);
+        while (!spinning) {
+        }
     } else if (strcmp(mode, "threads") == 0) {
         pthread_t t[3];
         pthread_barrier_init(&ready, NULL, 4);
