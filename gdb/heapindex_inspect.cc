@@ -95,6 +95,9 @@ private:
 
 public:
 
+    // Streaming: ranges are about to be read once, in address order (who-points-at): a live source
+    // then reuses one block buffer instead of keeping every block.
+    virtual void streaming(bool) {}
     template <class T> bool get(u64 addr, T *out) { return read(addr, out, sizeof *out); }
     const mapping *mapping_of(u64 addr) const {
         auto it = std::upper_bound(maps.begin(), maps.end(), addr, [](u64 a, const mapping &m) { return a < m.start; });
@@ -277,12 +280,13 @@ public:
         }
         return true;
     }
+    void streaming(bool on) override { streaming_ = on; }
+    // Always a copy of its own (a view may be the streaming buffer, which the next block replaces).
     const uint8_t *bulk(u64 addr, size_t n) override {
-        if (n <= block_size / 4) return memory::bulk(addr, n);
         auto it = own_.find(addr);
         if (it != own_.end() && it->second.size() >= n) return it->second.data();
         std::vector<uint8_t> b(n);
-        if (!pread_exact(addr, b.data(), n)) return nullptr;
+        if (!read(addr, b.data(), n)) return nullptr;
         return (own_[addr] = std::move(b)).data();
     }
     const uint8_t *view(u64 addr, size_t n) override {
@@ -307,6 +311,14 @@ private:
     const uint8_t *block(u64 blk) {
         auto it = cache_.find(blk);
         if (it != cache_.end()) return it->second.get();
+        if (streaming_) {
+            if (blk != stream_blk_) {
+                if (!stream_) stream_.reset(new uint8_t[block_size]);
+                stream_blk_ = blk;
+                stream_ok_ = pread_exact(blk << block_shift, stream_.get(), block_size);
+            }
+            return stream_ok_ ? stream_.get() : nullptr;
+        }
         std::unique_ptr<uint8_t[]> b(new uint8_t[block_size]);
         const bool ok = pread_exact(blk << block_shift, b.get(), block_size);
         const uint8_t *p = ok ? b.get() : nullptr;
@@ -316,6 +328,9 @@ private:
     int fd_ = -1;
     std::unordered_map<u64, std::unique_ptr<uint8_t[]>> cache_;
     std::unordered_map<u64, std::vector<uint8_t>> own_;
+    bool streaming_ = false, stream_ok_ = false;
+    u64 stream_blk_ = ~u64{0};
+    std::unique_ptr<uint8_t[]> stream_;
 };
 
 // ---- the index, read through a memory source ---------------------------------------------------------
@@ -999,7 +1014,9 @@ void cmd_who(memory &mem, index_reader &ix, inventory &inv, u64 addr, u64 len) {
             a = next;
         }
     };
-    for (const root_range &rr : find_roots(mem, ix, inv)) {
+    const std::vector<root_range> roots = find_roots(mem, ix, inv);
+    mem.streaming(true);
+    for (const root_range &rr : roots) {
         if (rr.kind == "client") continue;  // client blocks lie in chunks: found below
         scan(rr.start, rr.end, [&](u64 at, u64 w) {
             std::string extra = rr.tid ? ", \"tid\": " + std::to_string(rr.tid) : ", \"object\": \"" + esc(rr.what) + "\"";
