@@ -18,6 +18,7 @@
 #include "index/heapindex_layer.h"
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
+#include "index/leaks_at_exit.h"
 #include "index/live_chunks.h"
 #include "index/stats.h"
 #include "index/settings.h"
@@ -190,6 +191,8 @@ __attribute__((destructor)) void at_exit() {
         close_output(out.fd);
     }
     print_exit_report();
+    // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
+    if (settings().leaks_at_exit && report_leaks_at_exit() && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
     errno = saved;
 }
 
