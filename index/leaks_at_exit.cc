@@ -223,7 +223,7 @@ __attribute__((noinline)) uintptr_t current_sp() { return reinterpret_cast<uintp
 int report_leaks_at_exit() {
     timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    const int fd = open_output(settings().log, "the leak report");
+    const int fd = open_output(settings().log, "leaks at exit");
     const int pid = int(getpid());
     own_heap heap;
     if (!heap.load()) {
