@@ -16,6 +16,7 @@
 #include "backends/elf/fake_dlsym.h"
 #include "backends/preload/terminal.h"
 #include "index/heapindex_layer.h"
+#include "index/profile.h"
 #include "index/report.h"
 #include "index/settings.h"
 #include "libmallochooks/entry_points.h"
@@ -204,6 +205,8 @@ void warn_if_not_in_front() {
 __attribute__((constructor)) void at_start() {
     reentrancy_guard guard;
     load_settings();
+    profile::start();
+    if (profile::enabled()) on_peak_sample = profile::on_sample;
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     warn_if_not_in_front();
 }
@@ -216,6 +219,7 @@ __attribute__((destructor)) void at_exit() {
         run_check(out, true);
         close_output(out.fd);
     }
+    profile::at_exit();
     print_exit_report();
     errno = saved;
 }
@@ -336,4 +340,8 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
         report_client_error("heapindex_notify_free: not a registered block", base, nullptr, caller);
     }
     return 0;
+}
+
+extern "C" __attribute__((visibility("default"))) int heapindex_v1_profile_write(const char *outputs) {
+    return mallochooks::heapindex::profile::write_now(outputs);
 }

@@ -158,6 +158,9 @@ struct thread_state {
     uint32_t spare_count;
     uint32_t tid;
     uint64_t seq_next, seq_end;
+    // Bytes until the heap profile wants this thread's next allocation (profile.h): malloc's fast path
+    // subtracts each size and leaves it when the result is negative.  0 in a new state.
+    int64_t stack_countdown;
     // Written by the owner only (load + store, no read-modify-write), summed by heapindex_stats.
     std::atomic<uint64_t> allocations, frees, bytes_allocated, bytes_freed;
     thread_state *next_all;   // every state ever made, for statistics
@@ -270,6 +273,9 @@ global_counters &counters();
 // live bytes of all threads are summed and the peak raised if need be (peak_resolution in docs).
 constexpr unsigned peak_sample_shift = 20;
 void sample_peak() __attribute__((visibility("hidden")));
+// Called by sample_peak with the live bytes it summed, when set (the heap profile's series and peak
+// snapshot, profile.cc).
+extern void (*on_peak_sample)(uint64_t live_bytes) __attribute__((visibility("hidden")));
 uint64_t live_bytes_now() __attribute__((visibility("hidden")));
 void count_orphan(int64_t bytes) __attribute__((visibility("hidden")));
 // A counter only its owner thread writes and other threads read: add without a read-modify-write
