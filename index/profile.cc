@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <link.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,6 +193,136 @@ bool reserve_stack_of() {
     return true;
 }
 
+// ---- per-thread pending counter deltas -------------------------------------------------------------------
+
+// A locked add to a stack's shared counters costs more than the rest of recording a stack (four at
+// allocation, two at free, on cache lines other threads write too).  So each thread adds to a small
+// direct-mapped table of pending deltas instead, 256 stacks, and adds a slot to the depot entry (locked
+// adds) only when another stack takes the slot or the thread exits.  Readers (the peak snapshot, the dump)
+// add the pending deltas of every thread to what they read: each slot's values are single 8-byte words
+// its owner writes, read whole.
+enum counter { c_allocations, c_bytes, c_temporaries, c_live_bytes, c_live_chunks, n_counters };
+
+struct pending {
+    std::atomic<uint32_t> stack;
+    std::atomic<int64_t> v[n_counters];
+};
+struct delta_block {
+    static constexpr unsigned slots = 256;
+    pending slot[slots];
+    delta_block *next_all;
+    delta_block *next_free;
+};
+
+__thread delta_block *my_deltas __attribute__((tls_model("initial-exec")));
+__thread bool deltas_exited __attribute__((tls_model("initial-exec")));
+std::atomic<delta_block *> all_blocks{nullptr};
+std::atomic<uint64_t> free_blocks{0};  // tag << 48 | block
+constexpr uint64_t ptr_mask = (uint64_t{1} << 48) - 1;
+pthread_key_t deltas_key;
+bool deltas_key_made = false;
+
+void add_to_entry(uint32_t sid, const int64_t *v) {
+    stack_entry *e = depot().get(sid);
+    if (v[c_allocations]) e->allocations.fetch_add(uint64_t(v[c_allocations]), std::memory_order_relaxed);
+    if (v[c_bytes]) e->bytes.fetch_add(uint64_t(v[c_bytes]), std::memory_order_relaxed);
+    if (v[c_temporaries]) e->temporaries.fetch_add(uint64_t(v[c_temporaries]), std::memory_order_relaxed);
+    if (v[c_live_bytes]) e->live_bytes.fetch_add(v[c_live_bytes], std::memory_order_relaxed);
+    if (v[c_live_chunks]) e->live_chunks.fetch_add(v[c_live_chunks], std::memory_order_relaxed);
+}
+
+void flush(pending &p) {
+    const uint32_t sid = p.stack.load(std::memory_order_relaxed);
+    if (sid == 0) return;
+    int64_t v[n_counters];
+    for (unsigned k = 0; k < n_counters; ++k) v[k] = p.v[k].load(std::memory_order_relaxed);
+    add_to_entry(sid, v);
+    for (unsigned k = 0; k < n_counters; ++k) p.v[k].store(0, std::memory_order_relaxed);
+    p.stack.store(0, std::memory_order_relaxed);
+}
+
+void deltas_at_thread_exit(void *arg) {
+    delta_block *b = static_cast<delta_block *>(arg);
+    if (b == nullptr) return;
+    for (pending &p : b->slot) flush(p);
+    my_deltas = nullptr;
+    deltas_exited = true;
+    uint64_t head = free_blocks.load(std::memory_order_acquire);
+    do {
+        b->next_free = reinterpret_cast<delta_block *>(head & ptr_mask);
+    } while (!free_blocks.compare_exchange_weak(head, ((head >> 48) + 1) << 48 | reinterpret_cast<uint64_t>(b),
+                                                std::memory_order_acq_rel));
+}
+
+delta_block *make_block() {
+    if (deltas_exited) return nullptr;
+    delta_block *b = nullptr;
+    uint64_t head = free_blocks.load(std::memory_order_acquire);
+    while ((head & ptr_mask) != 0) {
+        delta_block *top = reinterpret_cast<delta_block *>(head & ptr_mask);
+        delta_block *next = top->next_free;  // may be stale: the tagged CAS then fails
+        if (free_blocks.compare_exchange_weak(head, ((head >> 48) + 1) << 48 | reinterpret_cast<uint64_t>(next),
+                                              std::memory_order_acq_rel)) {
+            b = top;
+            break;
+        }
+    }
+    if (b == nullptr) {
+        const int saved = errno;
+        void *m = mmap(nullptr, sizeof(delta_block), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        errno = saved;
+        if (m == MAP_FAILED) return nullptr;
+        b = static_cast<delta_block *>(m);
+        delta_block *first = all_blocks.load(std::memory_order_relaxed);
+        do {
+            b->next_all = first;
+        } while (!all_blocks.compare_exchange_weak(first, b, std::memory_order_acq_rel));
+    }
+    my_deltas = b;
+    if (deltas_key_made) {
+        reentrancy_guard guard;  // pthread_setspecific may allocate its second-level table
+        pthread_setspecific(deltas_key, b);
+    }
+    return b;
+}
+
+// Add to a stack's counters through this thread's pending table.
+inline void count(uint32_t sid, int64_t allocations, int64_t bytes, int64_t temporaries, int64_t live_bytes, int64_t live_chunks) {
+    delta_block *b = my_deltas;
+    if (__builtin_expect(b == nullptr, 0)) b = make_block();
+    const int64_t v[n_counters] = {allocations, bytes, temporaries, live_bytes, live_chunks};
+    if (b == nullptr) return add_to_entry(sid, v);
+    pending &p = b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)];
+    if (p.stack.load(std::memory_order_relaxed) != sid) {
+        flush(p);
+        p.stack.store(sid, std::memory_order_relaxed);
+    }
+    for (unsigned k = 0; k < n_counters; ++k)
+        if (v[k]) p.v[k].store(p.v[k].load(std::memory_order_relaxed) + v[k], std::memory_order_relaxed);
+}
+
+// For readers holding report_busy: every entry's view = its counters + all pending deltas.
+std::atomic<bool> report_busy{false};
+
+void gather_views() {
+    depot().for_each([](uint32_t, stack_entry &e) {
+        e.view[c_allocations].store(int64_t(e.allocations.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+        e.view[c_bytes].store(int64_t(e.bytes.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+        e.view[c_temporaries].store(int64_t(e.temporaries.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+        e.view[c_live_bytes].store(e.live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        e.view[c_live_chunks].store(e.live_chunks.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    });
+    for (delta_block *b = all_blocks.load(std::memory_order_acquire); b != nullptr; b = b->next_all)
+        for (pending &p : b->slot) {
+            const uint32_t sid = p.stack.load(std::memory_order_relaxed);
+            if (sid == 0) continue;
+            stack_entry *e = depot().get(sid);
+            for (unsigned k = 0; k < n_counters; ++k)
+                e->view[k].store(e->view[k].load(std::memory_order_relaxed) + p.v[k].load(std::memory_order_relaxed),
+                                 std::memory_order_relaxed);
+        }
+}
+
 // ---- series and peak snapshot -----------------------------------------------------------------------------
 
 constexpr size_t series_capacity = size_t{1} << 16;
@@ -201,7 +333,6 @@ std::atomic<uint64_t> series_interval_ns{0};
 std::atomic<bool> series_busy{false};
 
 std::atomic<uint64_t> snapshot_bytes{0}, snapshot_ns{0};
-std::atomic<bool> snapshot_busy{false};
 
 uint64_t live_chunks_now() {
     const global_counters &g = counters();
@@ -234,14 +365,15 @@ void append_point(uint64_t t, uint64_t bytes) {
 
 // Copy every stack's live counters to its peak columns.
 void snapshot(uint64_t bytes, uint64_t t) {
-    if (snapshot_busy.exchange(true, std::memory_order_acquire)) return;
+    if (report_busy.exchange(true, std::memory_order_acquire)) return;
+    gather_views();
     depot().for_each([](uint32_t, stack_entry &e) {
-        e.peak_bytes.store(e.live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        e.peak_chunks.store(e.live_chunks.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        e.peak_bytes.store(e.view[c_live_bytes].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        e.peak_chunks.store(e.view[c_live_chunks].load(std::memory_order_relaxed), std::memory_order_relaxed);
     });
     snapshot_bytes.store(bytes, std::memory_order_relaxed);
     snapshot_ns.store(t, std::memory_order_relaxed);
-    snapshot_busy.store(false, std::memory_order_release);
+    report_busy.store(false, std::memory_order_release);
 }
 
 // ---- the dump ----------------------------------------------------------------------------------------------
@@ -351,14 +483,18 @@ bool write_dump(int fd, bool at_exit) {
     w.bytes(m.buf, m.used);
     if (buf != MAP_FAILED) munmap(buf, m.cap);
 
+    // Wait for a peak snapshot in flight (it takes microseconds; only readers take this flag).
+    while (report_busy.exchange(true, std::memory_order_acquire)) sched_yield();
+    gather_views();
     uint64_t stack_bytes = 0;
     depot().for_each([&](uint32_t, stack_entry &e) { stack_bytes += sizeof(pf::stack_record) + e.depth * 8u; });
     w.section(pf::tag_stacks, stack_bytes);
     uint64_t written = 0;
     depot().for_each([&](uint32_t id, stack_entry &e) {
         if (written + sizeof(pf::stack_record) + e.depth * 8u > stack_bytes) return;  // appeared meanwhile
-        const pf::stack_record r{id, e.depth, e.allocations.load(), e.bytes.load(), e.temporaries.load(),
-                                 e.live_bytes.load(), e.live_chunks.load(), e.peak_bytes.load(), e.peak_chunks.load()};
+        const pf::stack_record r{id, e.depth, uint64_t(e.view[c_allocations].load()), uint64_t(e.view[c_bytes].load()),
+                                 uint64_t(e.view[c_temporaries].load()), e.view[c_live_bytes].load(),
+                                 e.view[c_live_chunks].load(), e.peak_bytes.load(), e.peak_chunks.load()};
         w.bytes(&r, sizeof r);
         w.bytes(e.frames, e.depth * 8u);
         written += sizeof r + e.depth * 8u;
@@ -368,6 +504,7 @@ bool write_dump(int fd, bool at_exit) {
         w.bytes(&r, sizeof r);
         written += sizeof r;
     }
+    report_busy.store(false, std::memory_order_release);
 
     uint64_t n = series_count.load();
     if (n > series_capacity) n = series_capacity;
@@ -570,6 +707,7 @@ void start() {
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
     if (series == MAP_FAILED) series = nullptr;
     series_interval_ns.store(uint64_t(cfg.series_ms) * 1000000u);
+    deltas_key_made = pthread_key_create(&deltas_key, deltas_at_thread_exit) == 0;
     cfg.depth = depth;
     on = true;
 }
@@ -589,11 +727,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     const uint32_t sid = depot().intern(frames, n);
     if (sid == 0) return;
     const weight w = weight_of(size);
-    stack_entry *e = depot().get(sid);
-    e->allocations.fetch_add(w.count, std::memory_order_relaxed);
-    e->bytes.fetch_add(w.bytes, std::memory_order_relaxed);
-    e->live_bytes.fetch_add(int64_t(w.bytes), std::memory_order_relaxed);
-    e->live_chunks.fetch_add(int64_t(w.count), std::memory_order_relaxed);
+    count(sid, int64_t(w.count), int64_t(w.bytes), 0, int64_t(w.bytes), int64_t(w.count));
     stack_of[id].store(sid, std::memory_order_relaxed);
     // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
     // word differs in its lowest bit), and free_slow, seeing the flag, puts it back and calls released.
@@ -607,13 +741,10 @@ void released(thread_state *t, uint32_t id, record *r) {
     if (sid == 0) return;
     const size_t size = r->size.get();
     const weight w = weight_of(size);
-    stack_entry *e = depot().get(sid);
-    e->live_bytes.fetch_sub(int64_t(w.bytes), std::memory_order_relaxed);
-    e->live_chunks.fetch_sub(int64_t(w.count), std::memory_order_relaxed);
     // Temporary, as heaptrack counts them: freed before its thread allocated anything else (the thread's
     // next sequence number is still the one after the chunk's).
-    if (t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1)
-        e->temporaries.fetch_add(w.count, std::memory_order_relaxed);
+    const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1;
+    count(sid, 0, 0, temporary ? int64_t(w.count) : 0, -int64_t(w.bytes), -int64_t(w.count));
 }
 
 void on_sample(uint64_t live) {

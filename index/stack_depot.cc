@@ -36,6 +36,11 @@ uint32_t hash_frames(const uintptr_t *frames, unsigned depth) {
     const uint32_t r = uint32_t(h ^ (h >> 32));
     return r != 0 ? r : 1;  // 0 marks an entry not yet written
 }
+bool same(const uintptr_t *a, const uintptr_t *b, unsigned n) {
+    for (unsigned i = 0; i < n; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
 }  // namespace
 
 stack_depot &depot() { return the_depot; }
@@ -64,6 +69,7 @@ bool stack_depot::init() {
 // Room for an entry of `depth` frames, written, its size word published last.  0 when the arena is full.
 uint64_t stack_depot::append(const uintptr_t *frames, unsigned depth, uint32_t hash) {
     const uint64_t size = (sizeof(stack_entry) + depth * sizeof(uintptr_t) + 8 + 63) & ~uint64_t{63};
+    static_assert(sizeof(stack_entry) % 64 == 0);
     // Entries are 64-aligned; each one's size word is the last 8 bytes of the block before it, which
     // that block's entry never reaches (its size counts 8 bytes more than it needs).
     const uint64_t at = top_.fetch_add(size, std::memory_order_relaxed);
@@ -93,7 +99,7 @@ uint32_t stack_depot::intern(const uintptr_t *frames, unsigned depth) {
             id = expected;  // another thread claimed the slot: is it our stack?
         }
         const stack_entry *e = get(id);
-        if (e->hash == hash && e->depth == depth && memcmp(e->frames, frames, depth * sizeof(uintptr_t)) == 0) {
+        if (e->hash == hash && e->depth == depth && same(e->frames, frames, depth)) {
             if (mine != 0) wasted_.fetch_add(1, std::memory_order_relaxed);
             return id;
         }

@@ -37,9 +37,13 @@ struct alignas(64) stack_entry {
     uint32_t hash;
     uint16_t depth;
     uint16_t reserved;
+    // Written only by the one reader that holds profile.cc's report flag: the counters as a dump or
+    // snapshot sees them, threads' pending deltas included.
+    std::atomic<int64_t> view[5];
+    uint64_t padding[3];
     uintptr_t frames[];  // innermost first
 };
-static_assert(sizeof(stack_entry) == 64);
+static_assert(sizeof(stack_entry) == 128);
 
 class stack_depot {
 public:

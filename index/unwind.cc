@@ -308,7 +308,7 @@ bool interpret(uintptr_t return_address, rules *out) {
 
 // The cache: 16384 words, direct-mapped by the pc's low bits.  A word packs the rest of the pc (the tag,
 // bits 63..31), then rbp-based CFA (30), CFA offset / 8 (29..16), rbp saved (15), its distance below the
-// CFA / 8 (14..8), and "valid" (0).  One 64-bit store publishes an entry, one load reads it: racing
+// CFA / 8 (14..8), "cannot unwind" (1) and "valid" (0).  One 64-bit store publishes an entry, one load reads it: racing
 // writers of one slot leave one whole entry or the other.
 constexpr unsigned cache_bits = 14;
 std::atomic<uint64_t> cache[1u << cache_bits];
@@ -319,12 +319,16 @@ uint64_t pack(uintptr_t pc, const rules &r) {
 }
 
 inline bool lookup(uintptr_t pc, rules *out) {
-    const uint64_t w = cache[pc & ((1u << cache_bits) - 1)].load(std::memory_order_relaxed);
+    std::atomic<uint64_t> &slot = cache[pc & ((1u << cache_bits) - 1)];
+    const uint64_t w = slot.load(std::memory_order_relaxed);
     if ((w >> 31) != (pc >> cache_bits) || (w & 1) == 0) {
-        if (!interpret(pc, out)) return false;
-        cache[pc & ((1u << cache_bits) - 1)].store(pack(pc, *out), std::memory_order_relaxed);
-        return true;
+        // Frames that cannot be unwound (the outermost, a signal frame) are cached too, as "stop" (bit 1):
+        // every stack ends at one.
+        const bool ok = interpret(pc, out);
+        slot.store(ok ? pack(pc, *out) : (uint64_t(pc >> cache_bits) << 31) | 3, std::memory_order_relaxed);
+        return ok;
     }
+    if (w & 2) return false;
     *out = {bool((w >> 30) & 1), uint32_t(((w >> 16) & 0x3fff) << 3), bool((w >> 15) & 1), uint32_t(((w >> 8) & 0x7f) << 3)};
     return true;
 }
