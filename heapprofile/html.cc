@@ -118,7 +118,17 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
         }
         if (path.empty()) path.push_back("[unknown]");
         paths.push_back(path);
-        sites.push_back(s.pcs.empty() ? std::string("[unknown]") : describe(sym.frames_of(s.pcs[0]).front()));
+        // The site: the innermost source frame and its two callers ("leaf (f.c:3) < caller < caller's caller").
+        std::string site;
+        unsigned shown = 0;
+        for (uint64_t pc : s.pcs) {
+            for (const frame &f : sym.frames_of(pc)) {
+                if (shown == 3) break;
+                site += (shown++ ? " < " : "") + (shown == 1 ? describe(f) : f.function);
+            }
+            if (shown == 3) break;
+        }
+        sites.push_back(site.empty() ? std::string("[unknown]") : site);
     }
     node live, peak, allocs;
     live.name = peak.name = allocs.name = "all";
@@ -238,7 +248,7 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
   var metric = 'live';
   function fmt(v) { return metric === 'allocs' ? Math.round(v) + ' allocations' : bytes(v); }
   var width = Math.max(600, document.getElementById('chart').clientWidth || 960);
-  var chart = flamegraph.flamegraph().width(width).cellHeight(18).inverted(true).minFrameSize(2)
+  var chart = flamegraph.default().width(width).cellHeight(18).inverted(true).minFrameSize(2)
       .label(function (d) { return d.data.name + ': ' + fmt(d.value); })
       .setDetailsElement(document.getElementById('details'));
   function show() { d3.select('#chart').datum(JSON.parse(JSON.stringify(data[metric]))).call(chart); }
@@ -249,7 +259,7 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
   var svg = d3.select('#series'), m = {top: 10, right: 20, bottom: 30, left: 80};
   var w = +svg.attr('width') - m.left - m.right, h = +svg.attr('height') - m.top - m.bottom;
   var g = svg.append('g').attr('transform', 'translate(' + m.left + ',' + m.top + ')');
-  var pts = data.series.length ? data.series : [[0, 0]];
+  var pts = [[0, 0]].concat(data.series);
   var x = d3.scaleLinear().domain([0, d3.max(pts, function (p) { return p[0]; }) || 1]).range([0, w]);
   var y = d3.scaleLinear().domain([0, Math.max(data.peak_bytes, d3.max(pts, function (p) { return p[1]; })) || 1]).nice().range([h, 0]);
   g.append('g').attr('class', 'axis').attr('transform', 'translate(0,' + h + ')').call(d3.axisBottom(x).ticks(8).tickFormat(function (v) { return v + ' s'; }));

@@ -30,8 +30,11 @@ template <class T> T take(const std::string &d, size_t &at, size_t end, const ch
     return v;
 }
 
-std::string demangle(const char *name) {
-    if (name == nullptr) return {};
+std::string demangle(const char *versioned) {
+    if (versioned == nullptr) return {};
+    // Symbol versions ("__libc_start_main@@GLIBC_2.34") say nothing a reader of a profile needs.
+    const std::string unversioned(versioned, versioned[0] == '\0' ? 0 : std::strcspn(versioned + 1, "@") + 1);
+    const char *name = unversioned.c_str();
     if (name[0] == '_' && name[1] == 'Z') {
         int status = 0;
         char *d = abi::__cxa_demangle(name, nullptr, nullptr, &status);

@@ -215,6 +215,7 @@ struct delta_block {
 };
 
 __thread delta_block *my_deltas __attribute__((tls_model("initial-exec")));
+__thread uint64_t last_release_at __attribute__((tls_model("initial-exec")));
 __thread bool deltas_exited __attribute__((tls_model("initial-exec")));
 std::atomic<delta_block *> all_blocks{nullptr};
 std::atomic<uint64_t> free_blocks{0};  // tag << 48 | block
@@ -741,9 +742,14 @@ void released(thread_state *t, uint32_t id, record *r) {
     if (sid == 0) return;
     const size_t size = r->size.get();
     const weight w = weight_of(size);
-    // Temporary, as heaptrack counts them: freed before its thread allocated anything else (the thread's
-    // next sequence number is still the one after the chunk's).
-    const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1;
+    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
+    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
+    // since: the last release on this thread happened before that (last_release_at, the thread's next
+    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
+    // stacks a chunk freed right after one of those still counts as temporary.
+    const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1 &&
+                           last_release_at != t->seq_next;
+    if (t != nullptr) last_release_at = t->seq_next;
     count(sid, 0, 0, temporary ? int64_t(w.count) : 0, -int64_t(w.bytes), -int64_t(w.count));
 }
 
