@@ -124,7 +124,8 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
         for (uint64_t pc : s.pcs) {
             for (const frame &f : sym.frames_of(pc)) {
                 if (shown == 3) break;
-                site += (shown++ ? " < " : "") + (shown == 1 ? describe(f) : f.function);
+                site += shown == 0 ? describe(f) : " < " + f.function;
+                ++shown;
             }
             if (shown == 3) break;
         }
