@@ -15,25 +15,26 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <link.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "index/profile_format.h"
-#include "index/report.h"
 #include "index/settings.h"
 #include "index/stack_depot.h"
+#include "index/stats.h"
 #include "index/unwind.h"
 #include "libmallochooks/guard.h"
+#include "libmallochooks/output.h"
 #include "libmallochooks/output_path.h"
 #include "mallochooks/heapindex.h"
 

@@ -17,7 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index/records.h"
+#include "index/counters.h"
+#include "index/record.h"
+#include "index/thread_state.h"
 
 namespace mallochooks::heapindex::profile {
 
@@ -37,7 +39,7 @@ void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility
 // record (a live chunk's allocating call, or whoever killed it) flips it.
 inline void flip_check(record *r) { r->link.store(r->link.load(std::memory_order_relaxed) ^ 1, std::memory_order_relaxed); }
 
-// From sample_peak (records.cc): the live bytes summed just now; a point of the series, and a copy of
+// From sample_peak (counters.cc): the live bytes summed just now; a point of the series, and a copy of
 // the stacks' live counters when this is a new peak.
 void on_sample(uint64_t live_bytes) __attribute__((visibility("hidden")));
 

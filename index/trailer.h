@@ -25,7 +25,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "index/records.h"
+#include "index/record.h"
 
 namespace mallochooks::heapindex {
 

@@ -1,37 +1,24 @@
 // SPDX-License-Identifier: MIT
-// What libheapindex.so tells the user: heap errors as they happen (double and invalid frees, clobbered
-// trailers), and at exit the live chunks grouped by allocation site, largest first, symbolized.
-//
-// Heap errors are found inside free or realloc, wherever the program calls them (possibly inside glibc
-// with a lock held), so their messages are formatted into stack buffers and written with write(2), and
-// sites are named with dladdr only (no allocation, no message translation).  The exit report runs from the
-// library's destructor: there the full symbolizer is affordable, elfutils' libdwfl, loaded with dlopen
-// only then (so that no process pays for libdw at start-up), with dladdr as the fallback.  Everything runs
-// under the reentrancy guard: what libdw and dlopen allocate goes straight to the allocator (indexed as
-// early chunks).
+// Naming allocation sites (see symbolizer.h): dladdr, and elfutils' libdwfl loaded with dlopen on demand.
+// The symbolizer runs from the library's destructor under the reentrancy guard: what libdw and dlopen
+// allocate goes straight to the allocator (indexed as early chunks).
+#include "index/symbolizer.h"
+
 #include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
-#include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <type_traits>
 
-#include "index/heapindex_layer.h"
-#include "index/report.h"
 #include "index/settings.h"
-#include "libmallochooks/guard.h"
 
 namespace mallochooks::heapindex {
-
-namespace {
 
 // A site as "func+0x1c (/path/to/object)" from dladdr: no allocation, no lock beyond the loader's.
 void describe_site_dladdr(const void *site, char *buf, size_t n) {
@@ -51,91 +38,6 @@ void describe_site_dladdr(const void *site, char *buf, size_t n) {
     else
         snprintf(buf, n, "%p %s+0x%lx", site, obj, (unsigned long)(uintptr_t(site) - uintptr_t(info.dli_fbase)));
 }
-
-// Scoped: guard the library's own calls, keep the program's errno, open the diagnostics output.
-struct diagnostic {
-    reentrancy_guard guard;
-    int saved_errno = errno;
-    int fd = open_output(settings().log);
-    int pid = int(getpid());
-    ~diagnostic() {
-        close_output(fd);
-        errno = saved_errno;
-    }
-};
-
-void print_chunk_line(const diagnostic &d, const record_fields &f) {
-    print(d.fd, "heapindex[%d]:   chunk %p, %zu bytes, seq %llu, thread %u%s\n", d.pid, (void *)f.base, f.size,
-          (unsigned long long)f.seq, f.tid, (f.flags & HEAPINDEX_FLAG_CLIENT) ? ", client block" : "");
-}
-
-void print_site_line(const diagnostic &d, const char *label, const void *site) {
-    char where[512];
-    describe_site_dladdr(site, where, sizeof where);
-    print(d.fd, "heapindex[%d]:   %-16s %s\n", d.pid, label, where);
-}
-
-}  // namespace
-
-void report_double_free(const record_fields &f, const void *again_at, const char *what) {
-    diagnostic d;
-    print(d.fd, "heapindex[%d]: double free: %s(%p) of a chunk already freed\n", d.pid, what, (void *)f.base);
-    print_chunk_line(d, f);
-    print_site_line(d, (f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
-    print_site_line(d, "first freed at", f.free_site);
-    print_site_line(d, "freed again at", again_at);
-}
-
-void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what) {
-    diagnostic d;
-    if (containing != nullptr) {
-        print(d.fd, "heapindex[%d]: invalid %s(%p): %zu bytes inside a live chunk, not its start\n", d.pid, what, ptr,
-              size_t(uintptr_t(ptr) - containing->base));
-        print_chunk_line(d, *containing);
-        print_site_line(d, "allocated at", containing->site);
-    } else {
-        print(d.fd, "heapindex[%d]: invalid %s(%p): not a chunk this process allocated (or one freed long ago)\n",
-              d.pid, what, ptr);
-    }
-    print_site_line(d, "called at", at);
-}
-
-void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) {
-    diagnostic d;
-    unsigned char bytes[trailer_size];
-    memcpy(bytes, reinterpret_cast<const void *>(f.base + f.usable), sizeof bytes);
-    char hex[3 * trailer_size + 1];
-    for (size_t i = 0; i < trailer_size; ++i) snprintf(hex + 3 * i, 4, "%02x ", bytes[i]);
-    hex[3 * trailer_size - 1] = '\0';
-    print(d.fd, "heapindex[%d]: heap overflow: the trailer after chunk %p (at offset %zu) was overwritten; found "
-                "at %s\n", d.pid, (void *)f.base, f.usable, what);
-    print_chunk_line(d, f);
-    print_site_line(d, "allocated at", f.site);
-    print_site_line(d, "detected at", at);
-    print(d.fd, "heapindex[%d]:   trailer bytes    %s\n", d.pid, hex);
-}
-
-void report_client_error(const char *message, const void *base, const record_fields *other, const void *at) {
-    diagnostic d;
-    print(d.fd, "heapindex[%d]: %s (%p)\n", d.pid, message, base);
-    if (other != nullptr) {
-        print_chunk_line(d, *other);
-        print_site_line(d, "registered at", other->site);
-    }
-    print_site_line(d, "called at", at);
-}
-
-void report_line(const char *fmt, ...) {
-    diagnostic d;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    print(d.fd, "heapindex[%d]: %s\n", d.pid, buf);
-}
-
-// ---- symbolization with libdwfl, loaded on demand ---------------------------------------------------
 
 namespace {
 
@@ -291,12 +193,6 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     if (owned) ::free(owned);
 }
 
-struct site_total {
-    const void *site;
-    uint64_t bytes, chunks;
-    bool client;
-};
-
 }  // namespace
 
 symbolizer::symbolizer() {
@@ -320,85 +216,6 @@ void symbolizer::describe(const void *site, char *buf, size_t n) {
         return;
     }
     describe_site(static_cast<libdw_api *>(dw_), site, buf, n);
-}
-
-void print_exit_report() {
-    const settings_t &s = settings();
-    if (s.report.kind == settings_t::output::off) return;
-    reentrancy_guard guard;
-    const int saved = errno;
-    const int fd = open_output(s.report);
-    const int pid = int(getpid());
-
-    // Group by site in an open-addressing table from mmap; what does not fit goes to one "other" line.
-    constexpr size_t capacity = size_t{1} << 16;
-    const size_t bytes = capacity * sizeof(site_total);
-    void *m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) {
-        close_output(fd);
-        errno = saved;
-        return;
-    }
-    site_total *table = static_cast<site_total *>(m);
-    size_t used = 0;
-    site_total other{nullptr, 0, 0, false};
-    uint64_t live_chunks = 0, live_bytes = 0;
-    auto add = [&](const record_fields &f) {
-        const bool client = f.flags & HEAPINDEX_FLAG_CLIENT;
-        if (!client) {
-            ++live_chunks;
-            live_bytes += f.size;
-        }
-        size_t i = ((reinterpret_cast<uintptr_t>(f.site) ^ client) * 0x9e3779b97f4a7c15ull) >> 48;
-        for (size_t probe = 0; probe < 64; ++probe, i = (i + 1) & (capacity - 1)) {
-            site_total &e = table[i];
-            if (e.chunks == 0 && used + 1 < capacity * 3 / 4) {
-                e = {f.site, f.size, 1, client};
-                ++used;
-                return true;
-            }
-            if (e.chunks != 0 && e.site == f.site && e.client == client) {
-                e.bytes += f.size;
-                ++e.chunks;
-                return true;
-            }
-        }
-        other.bytes += f.size;
-        ++other.chunks;
-        return true;
-    };
-    for_each_live(add);
-    // Compact and sort: most bytes first.
-    size_t n = 0;
-    for (size_t i = 0; i < capacity; ++i)
-        if (table[i].chunks != 0) table[n++] = table[i];
-    std::sort(table, table + n, [](const site_total &a, const site_total &b) {
-        return a.bytes != b.bytes ? a.bytes > b.bytes : a.chunks > b.chunks;
-    });
-    struct heapindex_stats st;
-    collect_stats(&st);
-    print(fd, "heapindex[%d]: at exit: %llu live chunks, %llu bytes, from %zu sites (peak %llu bytes live; %llu "
-              "allocations in all)\n", pid, (unsigned long long)live_chunks, (unsigned long long)live_bytes, n,
-          (unsigned long long)st.peak_live_bytes, (unsigned long long)st.total_allocations);
-    if (n != 0) print(fd, "heapindex[%d]: %14s %10s  %s\n", pid, "bytes", "chunks", "allocation site");
-    const size_t shown = s.report_top == 0 || s.report_top > n ? n : s.report_top;
-    {
-        symbolizer sym;
-        char where[1024];
-        for (size_t i = 0; i < shown; ++i) {
-            sym.describe(table[i].site, where, sizeof where);
-            print(fd, "heapindex[%d]: %14llu %10llu  %s%s\n", pid, (unsigned long long)table[i].bytes,
-                  (unsigned long long)table[i].chunks, table[i].client ? "[client block] " : "", where);
-        }
-    }
-    uint64_t rest_bytes = other.bytes, rest_chunks = other.chunks;
-    for (size_t i = shown; i < n; ++i) rest_bytes += table[i].bytes, rest_chunks += table[i].chunks;
-    if (rest_chunks != 0)
-        print(fd, "heapindex[%d]: %14llu %10llu  (%zu more sites)\n", pid, (unsigned long long)rest_bytes,
-              (unsigned long long)rest_chunks, n - shown + (other.chunks != 0));
-    munmap(m, bytes);
-    close_output(fd);
-    errno = saved;
 }
 
 }  // namespace mallochooks::heapindex
