@@ -211,6 +211,11 @@ struct pending {
 struct delta_block {
     static constexpr unsigned slots = 256;
     pending slot[slots];
+    // The stacks this thread interned last, by hash (direct-mapped): a loop allocating from one place
+    // finds its stack here, without the depot's shared table.
+    static constexpr unsigned recent = 64;
+    uint32_t recent_hash[recent];
+    uint32_t recent_id[recent];
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -726,7 +731,17 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
         n = unwind::capture(frames, cfg.depth, caller);
         if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
     }
-    const uint32_t sid = depot().intern(frames, n);
+    const uint32_t hash = stack_depot::hash(frames, n);
+    delta_block *b = my_deltas;
+    if (__builtin_expect(b == nullptr, 0)) b = make_block();
+    uint32_t sid;
+    const unsigned slot = hash & (delta_block::recent - 1);
+    if (b != nullptr && b->recent_hash[slot] == hash && depot().holds(b->recent_id[slot], frames, n, hash)) {
+        sid = b->recent_id[slot];
+    } else {
+        sid = depot().intern(frames, n, hash);
+        if (b != nullptr) b->recent_hash[slot] = hash, b->recent_id[slot] = sid;
+    }
     if (sid == 0) return;
     const weight w = weight_of(size);
     count(sid, int64_t(w.count), int64_t(w.bytes), 0, int64_t(w.bytes), int64_t(w.count));

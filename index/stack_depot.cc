@@ -26,7 +26,9 @@ void *reserve(size_t *bytes, size_t least) {
     return m == MAP_FAILED ? nullptr : m;
 }
 
-uint32_t hash_frames(const uintptr_t *frames, unsigned depth) {
+}  // namespace
+
+uint32_t stack_depot::hash(const uintptr_t *frames, unsigned depth) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
     for (unsigned i = 0; i < depth; ++i) {
         h ^= frames[i];
@@ -36,6 +38,8 @@ uint32_t hash_frames(const uintptr_t *frames, unsigned depth) {
     const uint32_t r = uint32_t(h ^ (h >> 32));
     return r != 0 ? r : 1;  // 0 marks an entry not yet written
 }
+
+namespace {
 bool same(const uintptr_t *a, const uintptr_t *b, unsigned n) {
     for (unsigned i = 0; i < n; ++i)
         if (a[i] != b[i]) return false;
@@ -82,9 +86,13 @@ uint64_t stack_depot::append(const uintptr_t *frames, unsigned depth, uint32_t h
     return at;
 }
 
-uint32_t stack_depot::intern(const uintptr_t *frames, unsigned depth) {
+bool stack_depot::holds(uint32_t id, const uintptr_t *frames, unsigned depth, uint32_t hash) const {
+    const stack_entry *e = get(id);
+    return e->hash == hash && e->depth == depth && same(e->frames, frames, depth);
+}
+
+uint32_t stack_depot::intern(const uintptr_t *frames, unsigned depth, uint32_t hash) {
     if (arena_ == nullptr) return 0;
-    const uint32_t hash = hash_frames(frames, depth);
     uint64_t mine = 0;  // our copy, once appended
     for (uint32_t probe = 0, i = hash & mask_; probe < 128; ++probe, i = (i + 1) & mask_) {
         uint32_t id = table_[i].load(std::memory_order_acquire);

@@ -49,7 +49,11 @@ class stack_depot {
 public:
     // The id of this stack (interned on first sight), or the "depot full" entry's; 0 only when the depot's
     // memory cannot be mapped.  depth <= 0xffff.
-    uint32_t intern(const uintptr_t *frames, unsigned depth);
+    uint32_t intern(const uintptr_t *frames, unsigned depth) { return intern(frames, depth, hash(frames, depth)); }
+    uint32_t intern(const uintptr_t *frames, unsigned depth, uint32_t hash);
+    static uint32_t hash(const uintptr_t *frames, unsigned depth);  // never 0
+    // Whether entry `id` is this stack.
+    bool holds(uint32_t id, const uintptr_t *frames, unsigned depth, uint32_t hash) const;
 
     stack_entry *get(uint32_t id) const { return reinterpret_cast<stack_entry *>(arena_ + (uintptr_t(id) << 3)); }
 

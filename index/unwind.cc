@@ -318,19 +318,20 @@ uint64_t pack(uintptr_t pc, const rules &r) {
            (uint64_t(r.bp_saved) << 15) | (uint64_t(r.bp_below >> 3) << 8) | 1;
 }
 
-inline bool lookup(uintptr_t pc, rules *out) {
-    std::atomic<uint64_t> &slot = cache[pc & ((1u << cache_bits) - 1)];
-    const uint64_t w = slot.load(std::memory_order_relaxed);
-    if ((w >> 31) != (pc >> cache_bits) || (w & 1) == 0) {
-        // Frames that cannot be unwound (the outermost, a signal frame) are cached too, as "stop" (bit 1):
-        // every stack ends at one.
-        const bool ok = interpret(pc, out);
-        slot.store(ok ? pack(pc, *out) : (uint64_t(pc >> cache_bits) << 31) | 3, std::memory_order_relaxed);
-        return ok;
-    }
-    if (w & 2) return false;
-    *out = {bool((w >> 30) & 1), uint32_t(((w >> 16) & 0x3fff) << 3), bool((w >> 15) & 1), uint32_t(((w >> 8) & 0x7f) << 3)};
-    return true;
+constexpr uint64_t valid = 1, cannot_unwind = 2;
+
+// A cache miss: interpret the tables and store the packed answer ("cannot unwind" included: every stack
+// ends at such a frame, the outermost one).
+__attribute__((noinline)) uint64_t miss(uintptr_t pc) {
+    rules r;
+    const uint64_t w = interpret(pc, &r) ? pack(pc, r) : (uint64_t(pc >> cache_bits) << 31) | cannot_unwind | valid;
+    cache[pc & ((1u << cache_bits) - 1)].store(w, std::memory_order_relaxed);
+    return w;
+}
+
+inline uint64_t rules_word(uintptr_t pc) {
+    const uint64_t w = cache[pc & ((1u << cache_bits) - 1)].load(std::memory_order_relaxed);
+    return __builtin_expect((w >> 31) == (pc >> cache_bits) && (w & valid), 1) ? w : miss(pc);
 }
 
 // This library's own mapping: frames in it are the hooks', not the program's.
@@ -346,7 +347,12 @@ void find_own() {
 
 }  // namespace
 
-bool rules_for(uintptr_t pc, rules *out) { return lookup(pc, out); }
+bool rules_for(uintptr_t pc, rules *out) {
+    const uint64_t w = rules_word(pc);
+    if (w & cannot_unwind) return false;
+    *out = {bool((w >> 30) & 1), uint32_t(((w >> 16) & 0x3fff) << 3), bool((w >> 15) & 1), uint32_t(((w >> 8) & 0x7f) << 3)};
+    return true;
+}
 
 __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
     if (__builtin_expect(__atomic_load_n(&own_start, __ATOMIC_ACQUIRE) == 0, 0)) find_own();
@@ -359,16 +365,18 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
     uintptr_t frames[max_frames + lookahead];
     const unsigned limit = (max < max_frames ? max : max_frames) + lookahead;
     unsigned n = 0;
+    const uintptr_t lo = own_start, hi = own_end;
     while (pc != 0 && n < limit) {
-        if (pc < own_start || pc >= own_end) frames[n++] = pc;
-        rules r;
-        if (!lookup(pc, &r)) break;
-        const uintptr_t cfa = (r.cfa_is_rbp ? bp : sp) + r.cfa_offset;
+        if (pc - lo >= hi - lo) frames[n++] = pc;  // outside this library
+        // The packed rules, decoded in registers (see pack): CFA = (rbp or rsp) + offset, the return
+        // address right below it, rbp saved bp_below below it.
+        const uint64_t w = rules_word(pc);
+        if (w & cannot_unwind) break;
+        const uintptr_t cfa = ((w >> 30) & 1 ? bp : sp) + ((w >> 13) & (uint64_t{0x3fff} << 3));
         if (cfa <= sp || cfa - sp > (uintptr_t{16} << 20)) break;
-        const uintptr_t ra = *reinterpret_cast<const uintptr_t *>(cfa - 8);
-        if (r.bp_saved) bp = *reinterpret_cast<const uintptr_t *>(cfa - r.bp_below);
+        pc = *reinterpret_cast<const uintptr_t *>(cfa - 8);
+        if (w & (uint64_t{1} << 15)) bp = *reinterpret_cast<const uintptr_t *>(cfa - ((w >> 5) & (uint64_t{0x7f} << 3)));
         sp = cfa;
-        pc = ra;
     }
     unsigned first = 0;
     for (unsigned i = 0; i < n && i < lookahead; ++i)
