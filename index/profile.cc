@@ -211,10 +211,9 @@ struct pending {
 struct delta_block {
     static constexpr unsigned slots = 256;
     pending slot[slots];
-    // The stacks this thread interned last, by hash (direct-mapped): a loop allocating from one place
+    // The stacks this thread interned last (direct-mapped by innermost frame): a loop allocating from one place
     // finds its stack here, without the depot's shared table.
     static constexpr unsigned recent = 64;
-    uint32_t recent_hash[recent];
     uint32_t recent_id[recent];
     delta_block *next_all;
     delta_block *next_free;
@@ -304,8 +303,8 @@ inline void count(uint32_t sid, int64_t allocations, int64_t bytes, int64_t temp
         flush(p);
         p.stack.store(sid, std::memory_order_relaxed);
     }
-    for (unsigned k = 0; k < n_counters; ++k)
-        if (v[k]) p.v[k].store(p.v[k].load(std::memory_order_relaxed) + v[k], std::memory_order_relaxed);
+    // Owner-only words: plain adds (bump, counters.h), no branches on which counters change.
+    for (unsigned k = 0; k < n_counters; ++k) bump(p.v[k], v[k]);
 }
 
 // For readers holding report_busy: every entry's view = its counters + all pending deltas.
@@ -731,16 +730,17 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
         n = unwind::capture(frames, cfg.depth, caller);
         if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
     }
-    const uint32_t hash = stack_depot::hash(frames, n);
+    // This thread's recent stacks, by innermost frame and depth: a hit costs one comparison of the frames,
+    // no hash and no access to the depot's shared table.
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
     uint32_t sid;
-    const unsigned slot = hash & (delta_block::recent - 1);
-    if (b != nullptr && b->recent_hash[slot] == hash && depot().holds(b->recent_id[slot], frames, n, hash)) {
+    const unsigned slot = unsigned((frames[0] >> 2) ^ n) & (delta_block::recent - 1);
+    if (b != nullptr && b->recent_id[slot] != 0 && depot().holds(b->recent_id[slot], frames, n)) {
         sid = b->recent_id[slot];
     } else {
-        sid = depot().intern(frames, n, hash);
-        if (b != nullptr) b->recent_hash[slot] = hash, b->recent_id[slot] = sid;
+        sid = depot().intern(frames, n);
+        if (b != nullptr) b->recent_id[slot] = sid;
     }
     if (sid == 0) return;
     const weight w = weight_of(size);

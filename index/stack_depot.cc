@@ -86,9 +86,9 @@ uint64_t stack_depot::append(const uintptr_t *frames, unsigned depth, uint32_t h
     return at;
 }
 
-bool stack_depot::holds(uint32_t id, const uintptr_t *frames, unsigned depth, uint32_t hash) const {
+bool stack_depot::holds(uint32_t id, const uintptr_t *frames, unsigned depth) const {
     const stack_entry *e = get(id);
-    return e->hash == hash && e->depth == depth && same(e->frames, frames, depth);
+    return e->depth == depth && same(e->frames, frames, depth);
 }
 
 uint32_t stack_depot::intern(const uintptr_t *frames, unsigned depth, uint32_t hash) {

@@ -53,7 +53,7 @@ public:
     uint32_t intern(const uintptr_t *frames, unsigned depth, uint32_t hash);
     static uint32_t hash(const uintptr_t *frames, unsigned depth);  // never 0
     // Whether entry `id` is this stack.
-    bool holds(uint32_t id, const uintptr_t *frames, unsigned depth, uint32_t hash) const;
+    bool holds(uint32_t id, const uintptr_t *frames, unsigned depth) const;
 
     stack_entry *get(uint32_t id) const { return reinterpret_cast<stack_entry *>(arena_ + (uintptr_t(id) << 3)); }
 

@@ -373,7 +373,7 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
         const uint64_t w = rules_word(pc);
         if (w & cannot_unwind) break;
         const uintptr_t cfa = ((w >> 30) & 1 ? bp : sp) + ((w >> 13) & (uint64_t{0x3fff} << 3));
-        if (cfa <= sp || cfa - sp > (uintptr_t{16} << 20)) break;
+        if (cfa - sp - 1 >= (uintptr_t{16} << 20)) break;  // the stack pointer grows, by at most 16 MiB
         pc = *reinterpret_cast<const uintptr_t *>(cfa - 8);
         if (w & (uint64_t{1} << 15)) bp = *reinterpret_cast<const uintptr_t *>(cfa - ((w >> 5) & (uint64_t{0x7f} << 3)));
         sp = cfa;
