@@ -167,8 +167,12 @@ struct weight {
     uint64_t count;  // 1/1024ths
     uint64_t bytes;
 };
-weight weight_of(size_t size) {
-    if (cfg.sample_bytes == 0) return {count_unit, size};
+__attribute__((noinline)) weight sampled_weight(size_t size);
+inline weight weight_of(size_t size) {
+    if (__builtin_expect(cfg.sample_bytes == 0, 1)) return {count_unit, size};
+    return sampled_weight(size);
+}
+weight sampled_weight(size_t size) {
     const double p = 1 - exp_neg(double(size) / double(cfg.sample_bytes));
     if (p <= 0) return {count_unit, size};
     return {uint64_t(double(count_unit) / p + 0.5), uint64_t(double(size) / p + 0.5)};
@@ -215,6 +219,9 @@ struct delta_block {
     // finds its stack here, without the depot's shared table.
     static constexpr unsigned recent = 64;
     uint32_t recent_id[recent];
+    // The last walk (unwind.h) and the stack it gave.
+    unwind::memo last_walk;
+    uint32_t last_stack;
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -722,25 +729,34 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     t->stack_countdown = next_countdown();
     if (!on || id >= stack_of_capacity) return;
     uintptr_t frames[unwind::max_frames];
-    unsigned n;
+    unsigned n = 1;
     if (cfg.depth == 1) {
         frames[0] = reinterpret_cast<uintptr_t>(caller);
-        n = 1;
-    } else {
-        n = unwind::capture(frames, cfg.depth, caller);
-        if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
     }
-    // This thread's recent stacks, by innermost frame and depth: a hit costs one comparison of the frames,
-    // no hash and no access to the depot's shared table.
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    uint32_t sid;
-    const unsigned slot = unsigned((frames[0] >> 2) ^ n) & (delta_block::recent - 1);
-    if (b != nullptr && b->recent_id[slot] != 0 && depot().holds(b->recent_id[slot], frames, n)) {
-        sid = b->recent_id[slot];
-    } else {
-        sid = depot().intern(frames, n);
-        if (b != nullptr) b->recent_id[slot] = sid;
+    uint32_t sid = 0;
+    bool unchanged = false;
+    if (cfg.depth != 1) {
+        n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->last_walk : nullptr, &unchanged);
+        if (unchanged) {  // the same stack as this thread's last one
+            sid = b->last_stack;
+            if (sid == 0) return;  // which the depot could not take
+        } else if (n == 0) {
+            frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
+        }
+    }
+    if (sid == 0) {
+        // This thread's recent stacks, by innermost frame and depth: a hit costs one comparison of the
+        // frames, no hash and no access to the depot's shared table.
+        const unsigned slot = unsigned((frames[0] >> 2) ^ n) & (delta_block::recent - 1);
+        if (b != nullptr && b->recent_id[slot] != 0 && depot().holds(b->recent_id[slot], frames, n)) {
+            sid = b->recent_id[slot];
+        } else {
+            sid = depot().intern(frames, n);
+            if (b != nullptr) b->recent_id[slot] = sid;
+        }
+        if (b != nullptr) b->last_stack = sid;
     }
     if (sid == 0) return;
     const weight w = weight_of(size);

@@ -354,17 +354,28 @@ bool rules_for(uintptr_t pc, rules *out) {
     return true;
 }
 
-__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
+__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo *m, bool *unchanged) {
     if (__builtin_expect(__atomic_load_n(&own_start, __ATOMIC_ACQUIRE) == 0, 0)) find_own();
     // This function's frame record (frame pointers: index/meson.build): the caller's rbp, the return
     // address, and the caller's stack pointer after the return.
     const uintptr_t *fp = static_cast<const uintptr_t *>(__builtin_frame_address(0));
     uintptr_t bp = fp[0], pc = fp[1], sp = reinterpret_cast<uintptr_t>(fp + 2);
+    *unchanged = false;
+    if (m != nullptr && m->valid && m->pc0 == pc && m->sp0 == sp && m->caller == caller && m->max == max) {
+        unsigned i = 0;
+        while (i < m->steps && *reinterpret_cast<const uintptr_t *>(m->cfa[i] - 8) == m->next_pc[i]) ++i;
+        if (i == m->steps) {
+            *unchanged = true;
+            return m->kept;
+        }
+    }
+    if (m != nullptr) m->pc0 = pc, m->sp0 = sp, m->caller = caller, m->max = max;
     // A few frames more than asked for, so that the stack can start at `caller` when it is among them.
     constexpr unsigned lookahead = 8;
     uintptr_t frames[max_frames + lookahead];
     const unsigned limit = (max < max_frames ? max : max_frames) + lookahead;
-    unsigned n = 0;
+    unsigned n = 0, steps = 0;
+    bool rsp_only = true;
     const uintptr_t lo = own_start, hi = own_end;
     while (pc != 0 && n < limit) {
         if (pc - lo >= hi - lo) frames[n++] = pc;  // outside this library
@@ -372,11 +383,15 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
         // address right below it, rbp saved bp_below below it.
         const uint64_t w = rules_word(pc);
         if (w & cannot_unwind) break;
-        const uintptr_t cfa = ((w >> 30) & 1 ? bp : sp) + ((w >> 13) & (uint64_t{0x3fff} << 3));
+        const bool from_bp = (w >> 30) & 1;
+        const uintptr_t cfa = (from_bp ? bp : sp) + ((w >> 13) & (uint64_t{0x3fff} << 3));
         if (cfa - sp - 1 >= (uintptr_t{16} << 20)) break;  // the stack pointer grows, by at most 16 MiB
         pc = *reinterpret_cast<const uintptr_t *>(cfa - 8);
         if (w & (uint64_t{1} << 15)) bp = *reinterpret_cast<const uintptr_t *>(cfa - ((w >> 5) & (uint64_t{0x7f} << 3)));
         sp = cfa;
+        rsp_only &= !from_bp;
+        if (m != nullptr && steps < memo::max_steps) m->cfa[steps] = cfa, m->next_pc[steps] = pc;
+        ++steps;
     }
     unsigned first = 0;
     for (unsigned i = 0; i < n && i < lookahead; ++i)
@@ -384,8 +399,13 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
             first = i;
             break;
         }
-    unsigned kept = n - first < max ? n - first : max;
+    const unsigned kept = n - first < max ? n - first : max;
     memcpy(out, frames + first, kept * sizeof *out);
+    if (m != nullptr) {
+        m->steps = steps;
+        m->kept = kept;
+        m->valid = rsp_only && steps <= memo::max_steps;
+    }
     return kept;
 }
 

@@ -28,7 +28,30 @@ namespace mallochooks::heapindex::unwind {
 // allocation site the hooks were given) is among the first few of them, the stack starts there: a chain
 // adopted through link-time hooks has hook frames of its own between the program and this library.
 constexpr unsigned max_frames = 128;
-unsigned capture(uintptr_t *out, unsigned max, const void *caller) __attribute__((visibility("hidden")));
+
+// A thread's last walk, to recognise the same stack again without unwinding it.  The unwinder is a
+// function of the starting pc and stack pointer and of the return-address slots it reads (and of rbp,
+// but only through rbp-based frames): when the walk started at the same pc and stack pointer, had no
+// rbp-based frame, and every return-address slot it read still holds what it read, the walk would
+// give the same stack.  Checking that is one load and one compare per frame, instead of a rules lookup.
+struct memo {
+    static constexpr unsigned max_steps = max_frames + 8 + 32;  // + lookahead + this library's own frames
+    uintptr_t pc0, sp0;
+    const void *caller;
+    unsigned steps, kept, max;
+    bool valid;
+    uintptr_t cfa[max_steps];      // after step i: the CFA, whose slot below holds ...
+    uintptr_t next_pc[max_steps];  // ... the return address step i read
+};
+
+// capture with a memo (the thread's own, never shared): *unchanged is true when the stack is the one
+// the memo's walk gave (then `out` is not written: the caller still has those frames' stack).
+unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo *m, bool *unchanged)
+    __attribute__((visibility("hidden")));
+inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
+    bool unchanged;
+    return capture(out, max, caller, nullptr, &unchanged);
+}
 
 // For tests: the CFA rules at a return address `pc` as the unwinder uses them (false: cannot unwind it).
 struct rules {
