@@ -496,8 +496,13 @@ bool write_dump(int fd, bool at_exit) {
     w.bytes(m.buf, m.used);
     if (buf != MAP_FAILED) munmap(buf, m.cap);
 
-    // Wait for a peak snapshot in flight (it takes microseconds; only readers take this flag).
-    while (report_busy.exchange(true, std::memory_order_acquire)) sched_yield();
+    // Wait for a peak snapshot in flight (it takes microseconds; only readers take this flag), but not
+    // forever: a fork while another thread held it leaves it set in the child for good.
+    bool held = false;
+    for (unsigned tries = 0; !held && tries < 1000; ++tries) {
+        held = !report_busy.exchange(true, std::memory_order_acquire);
+        if (!held) sched_yield();
+    }
     gather_views();
     uint64_t stack_bytes = 0;
     depot().for_each([&](uint32_t, stack_entry &e) { stack_bytes += sizeof(pf::stack_record) + e.depth * 8u; });
@@ -517,7 +522,7 @@ bool write_dump(int fd, bool at_exit) {
         w.bytes(&r, sizeof r);
         written += sizeof r;
     }
-    report_busy.store(false, std::memory_order_release);
+    if (held) report_busy.store(false, std::memory_order_release);
 
     uint64_t n = series_count.load();
     if (n > series_capacity) n = series_capacity;
