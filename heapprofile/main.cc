@@ -8,6 +8,9 @@
 //
 // A FILE that cannot be written is reported and the output goes to stderr instead (the library's rule for
 // every report).  Exit status 0 when everything was written, 1 otherwise, 2 on bad usage.
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -19,6 +22,16 @@
 #include "heapprofile/writers.h"
 
 namespace {
+
+// The library's rule for its outputs (docs/output.md): a path that is a symbolic link or anything but a
+// regular file (or /dev/null) is refused: a FIFO with no reader would block, a link may point anywhere.
+const char *refused(const std::string &path) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) return nullptr;  // a new file
+    if (S_ISLNK(st.st_mode)) return "a symbolic link";
+    if (!S_ISREG(st.st_mode) && path != "/dev/null") return "not a regular file";
+    return nullptr;
+}
 
 int usage() {
     std::cerr << "usage: heapindex-report --from DUMP [--html FILE] [--folded FILE] [--folded-peak FILE]\n"
@@ -45,10 +58,15 @@ int main(int argc, char **argv) {
         const heapprofile::profile p = heapprofile::read_profile(from);
         heapprofile::symbolizer sym(p.modules);
         for (const auto &[kind, path] : outputs) {
-            std::ofstream file(path, std::ios::trunc);
+            const char *why = refused(path);
+            std::ofstream file;
+            if (why == nullptr) {
+                file.open(path, std::ios::trunc);
+                if (!file) why = std::strerror(errno);
+            }
             std::ostream *out = &file;
-            if (!file) {
-                std::cerr << "heapindex-report: cannot write " << path << " (" << std::strerror(errno) << "); writing to stderr\n";
+            if (why != nullptr) {
+                std::cerr << "heapindex-report: cannot write " << path << " (" << why << "); writing to stderr\n";
                 out = &std::cerr;
                 status = 1;
             }

@@ -102,7 +102,7 @@ bool parse_unsigned(const char *name, const char *v, uint64_t max, uint64_t *out
     errno = 0;
     const unsigned long long n = strtoull(v, &end, 10);
     if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > max) {
-        print(2, "heapindex: %s='%s' is not %s from 0 to %llu; using the default, %llu\n", name, v, what,
+        print(program_stderr, "heapindex: %s='%s' is not %s from 0 to %llu; using the default, %llu\n", name, v, what,
               (unsigned long long)max, (unsigned long long)*out);
         return false;
     }
@@ -573,7 +573,7 @@ int write_outputs(const output *outs, unsigned n, bool at_exit) {
             const int fd = open(paths[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (fd < 0) {
                 const char *why = strerrorname_np(errno);
-                print(2, "heapindex: cannot write the profile dump '%s' (%s)\n", paths[i], why ? why : "?");
+                print(program_stderr, "heapindex: cannot write the profile dump '%s' (%s)\n", paths[i], why ? why : "?");
                 continue;
             }
             written += write_dump(fd, at_exit);
@@ -589,14 +589,14 @@ int write_outputs(const output *outs, unsigned n, bool at_exit) {
     snprintf(dump, sizeof dump, "%s/heapindex-%d-XXXXXX.hiprof", tmp && strlen(tmp) < 60 ? tmp : "/tmp", int(getpid()));
     const int fd = mkstemps(dump, 7);
     if (fd < 0) {
-        print(2, "heapindex: cannot create a temporary profile dump in %s (%s); no profile written\n",
+        print(program_stderr, "heapindex: cannot create a temporary profile dump in %s (%s); no profile written\n",
               tmp ? tmp : "/tmp", strerrorname_np(errno));
         return written;
     }
     const bool ok = write_dump(fd, at_exit);
     close(fd);
     if (!ok || tool == nullptr) {
-        print(2, "heapindex: %s; the profile dump is kept at %s (convert it with heapindex-report)\n",
+        print(program_stderr, "heapindex: %s; the profile dump is kept at %s (convert it with heapindex-report)\n",
               ok ? "heapindex-report is not installed" : "the profile dump could not be written whole", dump);
         return written;
     }
@@ -618,7 +618,7 @@ int write_outputs(const output *outs, unsigned n, bool at_exit) {
     pid_t pid;
     const int err = posix_spawn(&pid, tool, nullptr, nullptr, const_cast<char *const *>(argv), const_cast<char *const *>(envp));
     if (err != 0) {
-        print(2, "heapindex: cannot start %s (%s); the profile dump is kept at %s\n", tool, strerrorname_np(err), dump);
+        print(program_stderr, "heapindex: cannot start %s (%s); the profile dump is kept at %s\n", tool, strerrorname_np(err), dump);
         return written;
     }
     int status = 0;
@@ -628,7 +628,7 @@ int write_outputs(const output *outs, unsigned n, bool at_exit) {
         unlink(dump);
         return written + int(converted);
     }
-    print(2, "heapindex: %s failed; the profile dump is kept at %s\n", tool, dump);
+    print(program_stderr, "heapindex: %s failed; the profile dump is kept at %s\n", tool, dump);
     return written;
 }
 
@@ -644,7 +644,7 @@ int parse_list(const char *value, output *outs, unsigned *n, char *text, size_t 
         if (len == 0) {
         } else if (kind_of(s, len, &k)) {
             if (*n >= max_outputs || len >= sizeof outs[0].path) {
-                print(2, "heapindex: %s: '%.*s' ignored (at most %u profile outputs of at most %zu bytes)\n", name,
+                print(program_stderr, "heapindex: %s: '%.*s' ignored (at most %u profile outputs of at most %zu bytes)\n", name,
                       int(len), s, max_outputs, sizeof outs[0].path - 1);
                 ++problems;
             } else {
@@ -658,7 +658,7 @@ int parse_list(const char *value, output *outs, unsigned *n, char *text, size_t 
             text[len] = '\0';
             text_taken = true;
         } else {
-            print(2, "heapindex: %s: '%.*s' ignored (one text report at most; profile outputs end in .html, "
+            print(program_stderr, "heapindex: %s: '%.*s' ignored (one text report at most; profile outputs end in .html, "
                      ".folded, .peak.folded, .allocs.folded, .hiprof, or are named heaptrack.*)\n", name, int(len), s);
             ++problems;
         }
@@ -717,7 +717,7 @@ void start() {
     if (!cfg.depth_given && cfg.n_outputs != 0) depth = 1;
     if (depth == 0) return;
     if (!depot().init() || !reserve_stack_of()) {
-        print(2, "heapindex: cannot map memory for allocation stacks; HEAPINDEX_STACKS is off\n");
+        print(program_stderr, "heapindex: cannot map memory for allocation stacks; HEAPINDEX_STACKS is off\n");
         return;
     }
     series = static_cast<pf::series_point *>(
