@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "index/profile.h"
 #include "libmallochooks/output.h"
 
 extern "C" char **environ;
@@ -54,14 +55,21 @@ int load_settings() {
         const size_t len = eq ? size_t(eq - *e) : strlen(*e);
         bool ok = false;
         for (const char *k : known) ok = ok || (strlen(k) == len && strncmp(*e, k, len) == 0);
+        ok = ok || profile::is_setting(*e, len);
         if (!ok) {
             print(program_stderr, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, "
                                   "HEAPINDEX_LOG, HEAPINDEX_DIR, HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE, "
-                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, HEAPINDEX_LEAKS, HEAPINDEX_LEAKS_EXITCODE); ignored\n", int(len), *e);
+                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, HEAPINDEX_LEAKS, HEAPINDEX_LEAKS_EXITCODE, %s); ignored\n", int(len), *e, profile::setting_names());
             ++problems;
         }
     }
-    if (const char *v = getenv("HEAPINDEX_REPORT")) problems += !parse_output("HEAPINDEX_REPORT", v, &current.report);
+    if (const char *v = getenv("HEAPINDEX_REPORT")) {
+        // A list: profile outputs (by suffix, profile.h) and at most one text report.
+        char text[sizeof current.report.path];
+        problems += profile::take_report_outputs(v, text, sizeof text);
+        if (text[0] != '\0' || *v == '\0') problems += !parse_output("HEAPINDEX_REPORT", text, &current.report);
+    }
+    problems += profile::load_settings();
     if (const char *v = getenv("HEAPINDEX_LOG")) problems += !parse_output("HEAPINDEX_LOG", v, &current.log);
     if (const char *v = getenv("HEAPINDEX_REPORT_TOP")) {
         char *end;
