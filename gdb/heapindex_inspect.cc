@@ -345,7 +345,7 @@ struct record {
 
 class index_reader {
 public:
-    index_reader(memory &mem, u64 root_address) : mem_(mem) {
+    index_reader(memory &mem, u64 root_address) : mem_(mem), root_address_(root_address) {
         char magic[16];
         if (!mem.read(root_address, magic, sizeof magic))
             fail("the index root at 0x%" PRIx64 " is not in the memory available (a truncated core?)", root_address);
@@ -370,6 +370,7 @@ public:
         if (ids_made_ <= capacity_) records_image_ = mem.bulk(records_, ids_made_ * root_.record_bytes);
     }
     const heapindex_root &root() const { return root_; }
+    u64 root_address() const { return root_address_; }
     u64 ids_made() const { return ids_made_; }
     u64 records_base() const { return records_; }
     u64 records_capacity() const { return capacity_; }
@@ -556,6 +557,7 @@ private:
     }
 
     memory &mem_;
+    u64 root_address_;
     const uint8_t *records_image_ = nullptr;
     std::unordered_map<u64, const uint8_t *> leaves_, dir_pages_;
     u64 last_leaf_ = 0, last_dir_page_ = ~u64{0};
@@ -737,8 +739,11 @@ std::vector<root_range> find_roots(memory &mem, index_reader &ix, inventory &inv
         if (const mapping *m = mem.mapping_of(t.regs.fs_base))
             if (!(t.regs.rsp >= m->start && t.regs.rsp < m->end)) roots.push_back({m->start, m->end, "tls", "", t.tid});
     }
+    // Every loaded object's writable segments, but libheapindex.so's (the one holding the root): the
+    // tool's own statics are not the program's memory.
+    const mapping *lib = mem.mapping_of(ix.root_address());
     for (const mapping &m : mem.maps)
-        if (!m.file.empty() && m.offset == 0) object_segments(mem, m, roots);
+        if (!m.file.empty() && m.offset == 0 && !(lib != nullptr && m.file == lib->file)) object_segments(mem, m, roots);
     for (const chunk &c : inv.clients) roots.push_back({c.base, c.base + c.size, "client", "", 0});
     // Subtract the index's own memory.
     const auto excluded = index_ranges(ix, mem);

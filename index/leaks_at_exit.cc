@@ -3,7 +3,8 @@
 // through heapindex-inspect) over this process's own index, from the library's destructor, in the
 // manner of LeakSanitizer's detect_leaks.  Leaks are reported by allocation site and class (definitely
 // lost, indirectly lost, reachable only through interior pointers) with chunks and bytes on the log
-// (HEAPINDEX_LOG); HEAPINDEX_LEAKS_EXITCODE then makes a program with chunks definitely or indirectly
+// (HEAPINDEX_LOG), each with its allocation stack when HEAPINDEX_STACKS records them;
+// HEAPINDEX_LEAKS_EXITCODE then makes a program with chunks definitely or indirectly
 // lost exit with that status (for CI).
 //
 // Roots: the writable segments of every loaded object (dl_iterate_phdr), this thread's static TLS blocks
@@ -30,6 +31,8 @@
 #include "index/leaks_at_exit.h"
 #include "index/reachability.h"
 #include "index/live_chunks.h"
+#include "index/profile.h"
+#include "index/stack_depot.h"
 #include "index/symbolizer.h"
 #include "libmallochooks/output.h"
 #include "index/settings.h"
@@ -52,6 +55,7 @@ struct chunk_entry {
     const void *site;
     uint32_t flags;
     uint32_t id;
+    uint32_t stack;  // its allocation stack in the depot (HEAPINDEX_STACKS), 0 when none
 };
 
 // The Heap of reachability.h over this process's index.
@@ -68,7 +72,8 @@ public:
             if (id == 0 || id >= ids_ || !records().get(id)->read_live(&f)) return true;
             if ((f.base >> heap_index_t::granule_shift) != (granule >> heap_index_t::granule_shift)) return true;
             if (n_ == capacity_) return false;
-            chunks_[n_] = {f.base, f.size, f.site, f.flags, id};
+            chunks_[n_] = {f.base, f.size, f.site, f.flags, id,
+                           (f.flags & HEAPINDEX_FLAG_STACK) ? profile::stack_of_chunk(id) : 0};
             slot_[id] = uint32_t(n_ + 1);
             ++n_;
             return true;
@@ -155,10 +160,17 @@ bool mapping_containing(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
 }
 
 // Roots from the loaded objects: writable PT_LOAD segments, and this thread's static TLS blocks.
+// Not libheapindex.so's own: the tool's memory is not the program's (its statics can hold stale addresses of
+// chunks, such as the last one a profile sampled), as the index's own memory is never a root.
 template <class Scan> void scan_objects(Scan &s) {
     dl_iterate_phdr(
         [](dl_phdr_info *info, size_t, void *arg) {
             Scan &s = *static_cast<Scan *>(arg);
+            const uintptr_t self = reinterpret_cast<uintptr_t>(&report_leaks_at_exit);
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr) &p = info->dlpi_phdr[i];
+                if (p.p_type == PT_LOAD && self - (info->dlpi_addr + p.p_vaddr) < p.p_memsz) return 0;
+            }
             for (int i = 0; i < info->dlpi_phnum; ++i) {
                 const ElfW(Phdr) &p = info->dlpi_phdr[i];
                 if (p.p_type == PT_LOAD && (p.p_flags & PF_W)) s.root(info->dlpi_addr + p.p_vaddr, p.p_memsz);
@@ -210,17 +222,22 @@ unsigned other_thread_stacks(stack_range *out, unsigned cap, unsigned *n) {
     return unscanned;
 }
 
+// A report line: chunks of one class from one allocation stack (HEAPINDEX_STACKS) or, without one, site.
 struct site_class_total {
     const void *site;
+    uint32_t stack;
     uint8_t cls;
     uint64_t bytes, chunks;
 };
 
-__attribute__((noinline)) uintptr_t current_sp() { return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)); }
 
 }  // namespace
 
-int report_leaks_at_exit() {
+namespace {
+
+// The scan and the report, below report_leaks_at_exit's frame: its own frames (large buffers, spills, stale
+// values of earlier calls at this depth) are no root; the stack is scanned from `stack_from` up.
+__attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
     timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     const int fd = open_output(settings().log, "leaks at exit");
@@ -243,11 +260,8 @@ int report_leaks_at_exit() {
     unsigned nstacks;
     const unsigned unscanned = other_thread_stacks(stacks, sizeof stacks / sizeof *stacks, &nstacks);
     heap.read_directly(unscanned == 0);
-    // Callee-saved registers of every caller onto the stack, then the stack from here up.
-    __builtin_unwind_init();
-    const uintptr_t sp = current_sp();
     uintptr_t lo, hi;
-    if (mapping_containing(sp, &lo, &hi)) s.root(sp, hi - sp);
+    if (mapping_containing(stack_from, &lo, &hi)) s.root(stack_from, hi - stack_from);
     scan_objects(s);
     for (unsigned i = 0; i < nstacks; ++i) s.root(stacks[i].from, stacks[i].to - stacks[i].from);
     for_each_live_in(client_chunks, [&](const record_fields &f) {
@@ -268,14 +282,14 @@ int report_leaks_at_exit() {
             const uint8_t c = s.class_of(i);
             ++chunks[c];
             total[c] += heap.size(i);
-            if (c != reach::reachable) t[groups++] = {heap.entry(i).site, c, heap.size(i), 1};
+            if (c != reach::reachable) t[groups++] = {heap.entry(i).site, heap.entry(i).stack, c, heap.size(i), 1};
         }
         std::sort(t, t + groups, [](const site_class_total &a, const site_class_total &b) {
-            return a.cls != b.cls ? a.cls < b.cls : a.site < b.site;
+            return a.cls != b.cls ? a.cls < b.cls : a.stack != b.stack ? a.stack < b.stack : a.site < b.site;
         });
         size_t m = 0;
         for (size_t i = 0; i < groups; ++i) {
-            if (m > 0 && t[m - 1].cls == t[i].cls && t[m - 1].site == t[i].site) {
+            if (m > 0 && t[m - 1].cls == t[i].cls && t[m - 1].stack == t[i].stack && t[m - 1].site == t[i].site) {
                 t[m - 1].bytes += t[i].bytes;
                 ++t[m - 1].chunks;
             } else {
@@ -309,11 +323,28 @@ int report_leaks_at_exit() {
                   (unsigned long long)t[i].chunks,
                   t[i].cls == reach::lost ? "definitely lost" : t[i].cls == reach::indirect ? "indirectly lost" : "interior only",
                   where);
+            // The allocation stack, innermost first, when HEAPINDEX_STACKS recorded one.
+            const stack_entry *e = t[i].stack != 0 ? depot().get(t[i].stack) : nullptr;
+            for (unsigned k = 0; e != nullptr && k < e->depth; ++k) {
+                sym.describe(reinterpret_cast<const void *>(e->frames[k]), where, sizeof where);
+                print(fd, "heapindex[%d]: %46s#%-2u %s\n", pid, "", k, where);
+            }
         }
     }
     unscratch(t, bytes);
     close_output(fd);
     return int(chunks[reach::lost] + chunks[reach::indirect] > 0);
+}
+
+}  // namespace
+
+int report_leaks_at_exit() {
+    // Callee-saved registers of every caller onto the stack (this frame), then the stack from this frame up.
+    __builtin_unwind_init();
+    volatile uintptr_t here = 0;
+    const int leaky = scan_and_report(reinterpret_cast<uintptr_t>(&here) & ~uintptr_t{7});
+    __asm__ volatile("" ::: "memory");  // no tail call: this frame stays while the scan runs
+    return leaky;
 }
 
 }  // namespace mallochooks::heapindex

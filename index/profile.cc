@@ -773,6 +773,11 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     flip_check(r);
 }
 
+uint32_t stack_of_chunk(uint32_t id) {
+    if (stack_of == nullptr || id >= stack_of_capacity) return 0;
+    return stack_of[id].load(std::memory_order_relaxed);
+}
+
 void released(thread_state *t, uint32_t id, record *r) {
     if (id >= stack_of_capacity || stack_of == nullptr) return;
     const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);

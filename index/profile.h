@@ -63,6 +63,10 @@ int write_now(const char *list) __attribute__((visibility("hidden")));
 
 bool enabled() __attribute__((visibility("hidden")));
 
+// The stack id (in depot()) recorded for the chunk of live record `id`, 0 when it has none (leak reports:
+// leaks_at_exit.cc).
+uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
+
 }  // namespace mallochooks::heapindex::profile
 
 #endif

@@ -357,6 +357,13 @@ p = subprocess.run([prog, "exit-threads"], env=dict(os.environ, LD_PRELOAD=lib, 
 check(p.returncode == 23 and "116 bytes in 2 chunks definitely lost, 48 bytes in 1 indirectly lost" in p.stdout and
       "holder" not in p.stdout and "some threads were running" not in p.stdout,
       "HEAPINDEX_LEAKS=exit with 3 threads blocked at exit: the chunks on their stacks are not leaks", p.stdout)
+# With allocation stacks (HEAPINDEX_STACKS): each leak with its full stack, the same classes.
+p = subprocess.run([prog, "exit"], env=dict(os.environ, LD_PRELOAD=lib, HEAPINDEX_LEAKS="exit", HEAPINDEX_LEAKS_EXITCODE="23",
+                                             HEAPINDEX_STACKS="16"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+check(p.returncode == 23 and all(re.search(w, p.stdout) for w in want) and
+      re.search(r"definitely lost +make_definite \(%s:%d\).*\n.*#0 +make_definite \(%s:%d\).*\n.*#1 +main \(%s:\d+\)"
+                % (src, lines["definite"], src, lines["definite"], src), p.stdout),
+      "HEAPINDEX_LEAKS=exit with HEAPINDEX_STACKS: the leak's full stack (make_definite, main, ...), exit status 23", p.stdout)
 p = subprocess.run([prog, "exit-running"], env=dict(os.environ, LD_PRELOAD=lib, HEAPINDEX_LEAKS="exit"),
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
 # Its stack and control block are not read, so its DTV (288 bytes, ld.so's calloc) is reported lost too.

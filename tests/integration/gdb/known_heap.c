@@ -70,7 +70,7 @@ __attribute__((noinline)) static void make_dangling(void) {
 }
 // Overwrite the stack the helpers used, so that no stale copy of a dropped pointer stays there.
 __attribute__((noinline)) static void scrub(void) {
-    volatile char junk[8192];
+    volatile char junk[64 * 1024];  // deeper than any allocation path went (HEAPINDEX_STACKS unwinds)
     for (size_t i = 0; i < sizeof junk; ++i) junk[i] = 0;
 }
 
