@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Parsing and validation of the HEAPINDEX_* settings (see settings.h), and opening the outputs they name.  Messages name the variable, the value and what
-// happens instead; errno values are printed by name (strerrorname_np translates nothing and takes no
-// lock, unlike strerror: see docs/events.md).
+// Parsing and validation of the HEAPINDEX_* settings (see settings.h), and opening the outputs they name
+// (libmallochooks/output.h does the opening).  Messages name the variable, the value and what happens
+// instead; errno values are printed by name (strerrorname_np translates nothing and takes no lock, unlike
+// strerror: see docs/events.md).
 #include "index/settings.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +43,12 @@ const settings_t &settings() { return current; }
 int load_settings() {
     const int saved = errno;
     int problems = 0;
-    char dir[sizeof current.report.path];
-    default_output_dir(secure_mode() ? nullptr : getenv("TMPDIR"), dir, sizeof dir);
     if (secure_mode()) {  // no setting is read: heap errors to stderr, nothing else written (see settings.h)
         current.secure = true;
         return 0;
     }
+    char dir[sizeof current.report.path];
+    default_output_dir(getenv("TMPDIR"), dir, sizeof dir);
     for (char **e = environ; e != nullptr && *e != nullptr; ++e) {
         if (strncmp(*e, "HEAPINDEX_", 10) != 0) continue;
         const char *eq = strchr(*e, '=');

@@ -137,13 +137,20 @@ static inline void heapindex_stats(struct heapindex_stats *out) {
 
 /* Client requests: a custom allocator announces a block it hands out (site NULL: the caller) and its
  * release.  Blocks must not overlap each other and must start at least 16 bytes apart; they may lie
- * inside heap chunks (a pool carved from malloc).  Return 1 when done, 0 when refused (reported). */
-static inline int heapindex_notify_alloc(void *base, size_t size, const void *site) {
+ * inside heap chunks (a pool carved from malloc).  Return 1 when done, 0 when refused (reported).
+ * Always inlined, also at -O0: the library names the sites by its caller's return address, which must be
+ * in the program's own function, not in a copy of this wrapper. */
+#if defined(__GNUC__)
+#define HEAPINDEX_CALLER_INLINE_ static inline __attribute__((always_inline))
+#else
+#define HEAPINDEX_CALLER_INLINE_ static inline
+#endif
+HEAPINDEX_CALLER_INLINE_ int heapindex_notify_alloc(void *base, size_t size, const void *site) {
     int (*f)(void *, size_t, const void *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_notify_alloc);
     return f ? f(base, size, site) : 0;
 }
 
-static inline int heapindex_notify_free(void *base) {
+HEAPINDEX_CALLER_INLINE_ int heapindex_notify_free(void *base) {
     int (*f)(void *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_notify_free);
     return f ? f(base) : 0;
 }
