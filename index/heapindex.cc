@@ -18,6 +18,7 @@
 #include "index/heapindex_layer.h"
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
+#include "index/leaks_at_exit.h"
 #include "index/live_chunks.h"
 #include "index/profile.h"
 #include "index/stats.h"
@@ -194,6 +195,8 @@ __attribute__((destructor)) void at_exit() {
     }
     profile::at_exit();
     print_exit_report();
+    // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
+    if (settings().leaks_at_exit && report_leaks_at_exit() && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
     errno = saved;
 }
 

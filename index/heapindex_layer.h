@@ -47,6 +47,8 @@ extern client_index_t client_chunks __attribute__((visibility("hidden")));
 
 // Once per chain (idempotent).
 void layer_init() __attribute__((visibility("hidden")));
+// Fill in the root's run-time addresses for readers outside the process (layout.cc).
+void publish_root() __attribute__((visibility("hidden")));
 
 // Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
 // arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a

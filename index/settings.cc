@@ -22,11 +22,12 @@ namespace {
 
 // The per-process files' directory is filled in by load_settings (HEAPINDEX_DIR, else TMPDIR or /tmp).
 constinit settings_t current = {
-    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000, false,
+    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000, false, false, 0,
 };
 
 const char *const known[] = {"HEAPINDEX_REPORT", "HEAPINDEX_REPORT_TOP", "HEAPINDEX_LOG", "HEAPINDEX_CHECK",
-                             "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_SYMBOLIZE_TIMEOUT", "HEAPINDEX_DIR"};
+                             "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_SYMBOLIZE_TIMEOUT", "HEAPINDEX_DIR",
+                             "HEAPINDEX_LEAKS", "HEAPINDEX_LEAKS_EXITCODE"};
 
 bool parse_output(const char *name, const char *value, output_spec *out) {
     if (mallochooks::parse_output(value, out)) return true;
@@ -58,7 +59,7 @@ int load_settings() {
         if (!ok) {
             print(program_stderr, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, "
                                   "HEAPINDEX_LOG, HEAPINDEX_DIR, HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE, "
-                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, %s); ignored\n", int(len), *e, profile::setting_names());
+                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, HEAPINDEX_LEAKS, HEAPINDEX_LEAKS_EXITCODE, %s); ignored\n", int(len), *e, profile::setting_names());
             ++problems;
         }
     }
@@ -125,6 +126,26 @@ int load_settings() {
     }
     if (current.report.kind == output_spec::per_process) strcpy(current.report.path, dir);
     if (current.log.kind == output_spec::per_process) strcpy(current.log.path, dir);
+    if (const char *v = getenv("HEAPINDEX_LEAKS")) {
+        if (strcmp(v, "exit") == 0) {
+            current.leaks_at_exit = true;
+        } else if (strcmp(v, "off") != 0) {
+            print(program_stderr, "heapindex: HEAPINDEX_LEAKS='%s' is not off or exit; using the default, off\n", v);
+            ++problems;
+        }
+    }
+    if (const char *v = getenv("HEAPINDEX_LEAKS_EXITCODE")) {
+        char *end;
+        errno = 0;
+        const long n = strtol(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 255) {
+            print(program_stderr, "heapindex: HEAPINDEX_LEAKS_EXITCODE='%s' is not an exit status from 0 (unchanged) to 255; "
+                     "using the default, 0\n", v);
+            ++problems;
+        } else {
+            current.leaks_exitcode = int(n);
+        }
+    }
     errno = saved;
     return problems;
 }

@@ -53,6 +53,7 @@ inline thread_state *this_thread() {
 
 // Every thread state ever made (for statistics), newest first; and the memory they take.
 thread_state *all_thread_states();
+std::atomic<thread_state *> *thread_state_list();  // the list's head itself (layout.cc)
 size_t thread_state_bytes();
 
 // Refresh the cached thread id after fork (the child's only thread is the one that forked).
