@@ -715,6 +715,9 @@ void start() {
     // A profile output without HEAPINDEX_STACKS: the allocation site alone (one frame, no unwinding).
     unsigned depth = cfg.depth;
     if (!cfg.depth_given && cfg.n_outputs != 0) depth = 1;
+    if (depth == 0 && cfg.n_outputs != 0)
+        print(program_stderr, "heapindex: HEAPINDEX_REPORT names heap-profile outputs but HEAPINDEX_STACKS=0: none is "
+                              "written\n");
     if (depth == 0) return;
     if (!depot().init() || !reserve_stack_of()) {
         print(program_stderr, "heapindex: cannot map memory for allocation stacks; HEAPINDEX_STACKS is off\n");

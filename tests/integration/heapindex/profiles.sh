@@ -89,6 +89,10 @@ check HEAPINDEX_STACKS=129 "HEAPINDEX_STACKS='129' is not"
 check HEAPINDEX_STACKS_SAMPLE=-5 "HEAPINDEX_STACKS_SAMPLE='-5' is not a mean number of bytes"
 check HEAPINDEX_SERIES_MS=1s "HEAPINDEX_SERIES_MS='1s' is not a number of milliseconds"
 check HEAPINDEX_STACKS_FRAMES=3 "unknown setting HEAPINDEX_STACKS_FRAMES"
+run HEAPINDEX_STACKS=0 HEAPINDEX_REPORT=z.folded || fail "the program failed with HEAPINDEX_STACKS=0"
+grep -q "names heap-profile outputs but HEAPINDEX_STACKS=0: none is written" "$tmp/err" ||
+  fail "profile outputs with HEAPINDEX_STACKS=0 not reported: $(cat "$tmp/err")"
+[ -e "$tmp/z.folded" ] && fail "a profile output written with HEAPINDEX_STACKS=0"
 # A profile output that cannot be written: reported, the output goes to stderr.
 run HEAPINDEX_STACKS=8 HEAPINDEX_REPORT=/nonexistent/dir/x.folded
 grep -q "cannot write /nonexistent/dir/x.folded" "$tmp/err" || fail "unwritable output not reported: $(cat "$tmp/err")"
