@@ -33,7 +33,7 @@ namespace {
 std::atomic<bool> client_used{false};  // lookups skip the client index until a block was registered
 }
 
-void layer_init() { init_trailer_secret(); }
+void layer_init() { init_trailer_key(); }
 
 void collect_stats(struct heapindex_stats *out) {
     global_counters &g = counters();
@@ -85,16 +85,18 @@ struct sink {
 // Read a chunk's trailer without trusting that the chunk is still mapped: another thread may free (and
 // the allocator unmap) it while the check runs.  process_vm_readv on ourselves fails with EFAULT instead
 // of faulting.
-bool read_trailer(uintptr_t at, trailer *t) {
-    iovec local{t, sizeof *t}, remote{reinterpret_cast<void *>(at), sizeof *t};
-    const ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (n == ssize_t(sizeof *t)) return true;
-    if (n < 0 && (errno == ENOSYS || errno == EPERM)) {  // not allowed here: read directly
-        memcpy(t, reinterpret_cast<const void *>(at), sizeof *t);
+bool read_bytes(uintptr_t at, void *to, size_t n) {
+    if (n == 0) return true;
+    iovec local{to, n}, remote{reinterpret_cast<void *>(at), n};
+    const ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got == ssize_t(n)) return true;
+    if (got < 0 && (errno == ENOSYS || errno == EPERM)) {  // not allowed here: read directly
+        memcpy(to, reinterpret_cast<const void *>(at), n);
         return true;
     }
     return false;
 }
+bool read_trailer(uintptr_t at, trailer *t) { return read_bytes(at, t, sizeof *t); }
 
 // How far the allocator's chunk reaches, as far as the index knows.
 size_t extent(const record_fields &f) {
@@ -132,10 +134,23 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
         if (f.flags & HEAPINDEX_FLAG_TRAILER) {
             trailer t;
             const bool readable = read_trailer(f.base + f.usable, &t);
-            if ((!readable || !trailer_matches(t, f.base, f)) && stable()) {
+            unsigned char slack[slack_bound];
+            const size_t slack_n = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED) ? 0 : slack_length(f.size, f.usable);
+            const bool slack_readable = read_bytes(f.base + f.size, slack, slack_n);
+            const size_t slack_bad = slack_readable ? slack_damage(slack, f.size, slack_n) : 0;
+            if ((!readable || !trailer_matches(t, f) || slack_bad != 0) && stable()) {
                 counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-                out.line("check: trailer of %s %p (%zu bytes, seq %llu) %s", kind, (void *)f.base, f.size,
-                         (unsigned long long)f.seq, readable ? "overwritten" : "unreadable");
+                char text[256], where[512];
+                if (!readable || !trailer_matches(t, f))
+                    snprintf(text, sizeof text, "check: trailer of %s %p (%zu bytes, seq %llu) %s", kind, (void *)f.base,
+                             f.size, (unsigned long long)f.seq, readable ? "overwritten" : "unreadable");
+                else
+                    snprintf(text, sizeof text, "check: %s %p (%zu bytes, seq %llu) overwritten past its end, at offset %zu "
+                             "(the slack before the trailer)", kind, (void *)f.base, f.size, (unsigned long long)f.seq,
+                             slack_bad);
+                describe_site_now(f.site, where, sizeof where);
+                out.line("%s; allocated at %s", text, where);
+                report_check_problem(text, &f);
                 ++problems;
             }
         }
@@ -216,6 +231,7 @@ __attribute__((destructor)) void at_exit() {
         run_check(out, true);
         close_output(out.fd);
     }
+    print_error_summary();
     print_exit_report();
     errno = saved;
 }

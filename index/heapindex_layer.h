@@ -47,9 +47,15 @@ void layer_init() __attribute__((visibility("hidden")));
 // Diagnostics (report.cc): each writes a few lines to the diagnostics output, under the reentrancy
 // guard, errno preserved.  `what` names the call ("free", "realloc", "heapindex_notify_free").
 void report_double_free(const record_fields &f, const void *again_at, const char *what) __attribute__((visibility("hidden")));
-void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what)
+// `started_here`: a chunk once started at ptr's granule (its record has since been reused: freed longer
+// ago than the quarantine reaches back).
+void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what,
+                         bool started_here = false) __attribute__((visibility("hidden")));
+// A chunk whose trailer (trailer_bad) or slack (slack_bad: the first damaged byte's offset, or 0) was
+// overwritten; the report also names a live chunk that starts right after a clobbered trailer (its
+// underflow is the other explanation).
+void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad)
     __attribute__((visibility("hidden")));
-void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
 
 // Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
 // arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
@@ -103,7 +109,10 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(!r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller);
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
-        if (__builtin_expect(!(r->flags.get() & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r), 0))
+        const uint32_t flags = r->flags.get();
+        if (__builtin_expect(!(flags & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, size, r->usable.get())),
+                             0))
             return free_slow(next, ptr, caller, size, true);
         heap_index_t::clear_start(l, g);
         thread_state *t = my_thread_state;  // never null: see no_thread_state
@@ -145,8 +154,14 @@ template <bool Trailered> struct basic_layer {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
         record_fields f;
-        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
+        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER)) {
+            // The program may now write up to the usable size: its slack is no longer checked.  Only the
+            // chunk's owner calls this (a concurrent free of the same chunk is the program's bug), and
+            // a reader that sees the flag change mid-copy takes either value, both true.
+            if (!(f.flags & HEAPINDEX_FLAG_USABLE_ASKED))
+                records().get(s.id)->flags.set(f.flags | HEAPINDEX_FLAG_USABLE_ASKED);
             return f.usable;
+        }
         return next.usable_size(ptr, caller);
     }
 
@@ -193,7 +208,8 @@ private:
         const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
-        const uint32_t check = trailer_check(base, size, f.seq);
+        const uint32_t check = t->checks[f.seq & (check_table_size - 1)];
+        write_slack(base, size, at);
         write_trailer(base, f, check);
         r->link.store(check, std::memory_order_relaxed);
         r->publish(f);
@@ -227,7 +243,9 @@ private:
             const bool blind = !arena && usable == 0;
             if (blind || (!arena && usable >= size && usable - size >= trailer_size)) {
                 f.usable = blind ? (size + 7) & ~size_t{7} : trailer_offset(usable);
-                const uint32_t check = trailer_check(base, size, f.seq);
+                // t's table holds the words of the block next_seq took f.seq from.
+                const uint32_t check = t != nullptr ? t->checks[f.seq & (check_table_size - 1)] : check_word(f.seq);
+                write_slack(base, size, f.usable);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
             } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
@@ -274,17 +292,30 @@ private:
         if (__builtin_expect(!r->kill(base, caller), 0)) return false;
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
-        if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *r), 0))
-            corrupt_trailer(s.id, caller, what);
+        const uint32_t flags = r->flags.get();
+        if ((flags & HEAPINDEX_FLAG_TRAILER) &&
+            __builtin_expect(!trailer_intact(base, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, *size, r->usable.get())),
+                             0))
+            verify_chunk(s.id, caller, what);
         s.remove();
         return true;
     }
 
-    __attribute__((noinline)) static void corrupt_trailer(uint32_t id, const void *caller, const char *what) {
+    // The whole check of a killed trailered record's chunk (trailer, and every patterned slack byte
+    // unless the program owns them), reported and counted when something was overwritten.
+    __attribute__((noinline)) static void verify_chunk(uint32_t id, const void *caller, const char *what) {
+        const record *r = records().get(id);
+        record_fields f;
+        r->read_any(&f);
+        const bool trailer_bad = !trailer_intact(f.base, *r);
+        const size_t slack_bad = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED)
+                                     ? 0
+                                     : slack_damage(reinterpret_cast<const unsigned char *>(f.base + f.size), f.size,
+                                                    slack_length(f.size, f.usable));
+        if (!trailer_bad && slack_bad == 0) return;
         counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-        record_fields all;
-        records().get(id)->read_any(&all);
-        report_corrupt_trailer(all, caller, what);
+        report_overflow(f, caller, what, trailer_bad, slack_bad);
     }
 
     // free's rarer cases, out of line (a few register arguments, the slot found again: nothing to keep or
@@ -295,9 +326,7 @@ private:
     __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked) {
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
         if (marked) {
-            const record *r = records().get(s.id);
-            if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && !trailer_intact(reinterpret_cast<uintptr_t>(ptr), *r))
-                corrupt_trailer(s.id, caller, "free");
+            if (records().get(s.id)->flags.get() & HEAPINDEX_FLAG_TRAILER) verify_chunk(s.id, caller, "free");
             s.remove();
         }
         thread_state *t = this_thread();
@@ -352,7 +381,9 @@ private:
             counters().unindexed.load(std::memory_order_relaxed) != 0)
             return;
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-        report_invalid_free(ptr, caller, nullptr, what);
+        // A granule's id is written when a chunk starts there and never cleared: an id means a chunk
+        // started in this granule once.
+        report_invalid_free(ptr, caller, nullptr, what, s.l != nullptr && s.id != 0);
     }
 };
 

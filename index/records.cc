@@ -9,6 +9,8 @@
 // carries a tag bumped by every change, so a pop that read a stale link fails its CAS (no ABA).
 #include "index/records.h"
 
+#include "index/trailer.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -361,6 +363,7 @@ uint64_t record_pool::refill_seq(thread_state *t) {
     if (t == nullptr) return seq_.fetch_add(1, std::memory_order_relaxed);
     t->seq_next = seq_.fetch_add(thread_state::seq_block, std::memory_order_relaxed);
     t->seq_end = t->seq_next + thread_state::seq_block;
+    fill_check_words(t->checks, t->seq_next, t->seq_end);
     return t->seq_next++;
 }
 

@@ -150,7 +150,7 @@ struct thread_state {
     static constexpr unsigned ring_size = 512;   // freed records, oldest first (a power of two)
     static constexpr unsigned quarantine = 256;  // ... of which the newest are kept as tombstones
     static constexpr unsigned batch = 64;        // ids moved to and from the global pool at once
-    static constexpr uint64_t seq_block = 1024;
+    static constexpr unsigned seq_block = 1024;
 
     uint32_t ring[ring_size];  // ring[head % ring_size .. tail % ring_size): freed ids in age order
     uint32_t head, tail;       // free-running
@@ -158,6 +158,9 @@ struct thread_state {
     uint32_t spare_count;
     uint32_t tid;
     uint64_t seq_next, seq_end;
+    // The check words (trailer.h) of this thread's block of sequence numbers, word seq % seq_block:
+    // filled when the block is taken, so allocation reads its check word with one load.
+    uint32_t checks[seq_block];
     // Written by the owner only (load + store, no read-modify-write), summed by heapindex_stats.
     std::atomic<uint64_t> allocations, frees, bytes_allocated, bytes_freed;
     thread_state *next_all;   // every state ever made, for statistics
@@ -243,6 +246,9 @@ inline thread_state *this_thread() {
     thread_state *t = my_thread_state;
     return __builtin_expect(t != &no_thread_state, 1) ? t : make_thread_state();
 }
+
+// How many freed records each thread keeps as tombstones (double frees are recognised that far back).
+inline unsigned quarantine_size() { return thread_state::quarantine; }
 
 // Every thread state ever made (for statistics), newest first; and the memory they take.
 thread_state *all_thread_states();

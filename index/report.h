@@ -28,6 +28,12 @@ private:
 
 // The exit report (HEAPINDEX_REPORT).
 void print_exit_report() __attribute__((visibility("hidden")));
+// At exit, on the diagnostics output: every heap error reported during the run again, sites symbolized.
+void print_error_summary() __attribute__((visibility("hidden")));
+// A site as dladdr names it (object+offset, and the symbol if exported): safe anywhere, even in malloc.
+void describe_site_now(const void *site, char *buf, size_t n) __attribute__((visibility("hidden")));
+// A problem heapindex_check found (text, and the chunk concerned if any): kept for the exit summary.
+void report_check_problem(const char *text, const record_fields *f) __attribute__((visibility("hidden")));
 
 // Statistics summed over every thread.
 void collect_stats(struct heapindex_stats *out) __attribute__((visibility("hidden")));
