@@ -28,7 +28,7 @@
 // Writers own their chunk: insert is called after the allocator returned the chunk and remove before it
 // is given back, so two writers never race on one granule's id (the start bits of one bitmap word are
 // shared, hence atomic or/and).  Readers hold no lock and may see a start bit whose record is being
-// freed or recycled: the record's seqlock (records.h) rejects those.
+// freed or recycled: the record's seqlock (record.h) rejects those.
 #ifndef MALLOCHOOKS_INDEX_CHUNK_INDEX_H
 #define MALLOCHOOKS_INDEX_CHUNK_INDEX_H
 
@@ -39,7 +39,8 @@
 
 #include <atomic>
 
-#include "index/records.h"
+#include "index/index_memory.h"
+#include "index/record_pool.h"
 
 namespace mallochooks::heapindex {
 

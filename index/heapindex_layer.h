@@ -27,7 +27,10 @@
 #include <type_traits>
 
 #include "index/chunk_index.h"
-#include "index/records.h"
+#include "index/counters.h"
+#include "index/heap_errors.h"
+#include "index/record_pool.h"
+#include "index/thread_state.h"
 #include "index/trailer.h"
 #include "libmallochooks/bootstrap_arena.h"
 #include "mallochooks/dynamic.h"
@@ -43,19 +46,6 @@ extern client_index_t client_chunks __attribute__((visibility("hidden")));
 
 // Once per chain (idempotent).
 void layer_init() __attribute__((visibility("hidden")));
-
-// Diagnostics (report.cc): each writes a few lines to the diagnostics output, under the reentrancy
-// guard, errno preserved.  `what` names the call ("free", "realloc", "heapindex_notify_free").
-void report_double_free(const record_fields &f, const void *again_at, const char *what) __attribute__((visibility("hidden")));
-// `started_here`: a chunk once started at ptr's granule (its record has since been reused: freed longer
-// ago than the quarantine reaches back).
-void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what,
-                         bool started_here = false) __attribute__((visibility("hidden")));
-// A chunk whose trailer (trailer_bad) or slack (slack_bad: the first damaged byte's offset, or 0) was
-// overwritten; the report also names a live chunk that starts right after a clobbered trailer (its
-// underflow is the other explanation).
-void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad)
-    __attribute__((visibility("hidden")));
 
 // Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
 // arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a

@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT
-// Parsing and validation of the HEAPINDEX_* settings (see settings.h), and the allocation-free output
-// helpers every message of the library goes through.  Messages name the variable, the value and what
+// Parsing and validation of the HEAPINDEX_* settings (see settings.h), and opening the outputs they name.  Messages name the variable, the value and what
 // happens instead; errno values are printed by name (strerrorname_np translates nothing and takes no
 // lock, unlike strerror: see docs/events.md).
 #include "index/settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "libmallochooks/output.h"
 #include "libmallochooks/output_path.h"
 
 extern "C" char **environ;
@@ -47,26 +46,6 @@ bool parse_output(const char *name, const char *value, settings_t::output *out) 
 }  // namespace
 
 const settings_t &settings() { return current; }
-
-void write_all(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        const ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        s += w;
-        n -= size_t(w);
-    }
-}
-
-void print(int fd, const char *fmt, ...) {
-    if (fd < 0) return;
-    char buf[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    const int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n > 0) write_all(fd, buf, size_t(n) < sizeof buf ? size_t(n) : sizeof buf - 1);
-}
 
 int load_settings() {
     const int saved = errno;

@@ -35,10 +35,6 @@ int load_settings();
 int open_output(const settings_t::output &o);
 void close_output(int fd);
 
-// Append to a descriptor, retrying short writes; formats into a stack buffer (no allocation).
-void write_all(int fd, const char *s, size_t n);
-void print(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 }  // namespace mallochooks::heapindex
 
 #endif

@@ -25,7 +25,8 @@
 #include <emmintrin.h>
 #endif
 
-#include "index/records.h"
+#include "index/record.h"
+#include "index/thread_state.h"
 
 namespace mallochooks::heapindex {
 

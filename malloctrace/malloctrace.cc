@@ -13,7 +13,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +26,14 @@
 #include "backends/preload/terminal.h"
 #include "event_hooks/event_layer.h"
 #include "libmallochooks/entry_points.h"
+#include "libmallochooks/output.h"
 #include "libmallochooks/output_path.h"
 
 extern "C" char **environ;
 
 namespace {
 
+using mallochooks::print;
 using counter = std::atomic<uint64_t>;
 
 enum event_kind : unsigned {
@@ -80,26 +81,6 @@ struct state_t {
 };
 constinit state_t state{};
 
-// ---- output, without malloc --------------------------------------------------------------------------
-void write_all(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        s += w;
-        n -= size_t(w);
-    }
-}
-
-__attribute__((format(printf, 2, 3))) void out(int fd, const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n > 0) write_all(fd, buf, size_t(n) < sizeof buf ? size_t(n) : sizeof buf - 1);
-}
-
 // ---- settings ----------------------------------------------------------------------------------------
 bool configure() {
     static const char *const known[] = {"MALLOCTRACE_MODE=", "MALLOCTRACE_OUTPUT="};
@@ -108,7 +89,7 @@ bool configure() {
         bool ok = false;
         for (const char *k : known) ok = ok || strncmp(*e, k, strlen(k)) == 0;
         if (!ok) {
-            out(2, "malloctrace: unknown setting '%s' (known: MALLOCTRACE_MODE, MALLOCTRACE_OUTPUT); tracing is off\n", *e);
+            print(2, "malloctrace: unknown setting '%s' (known: MALLOCTRACE_MODE, MALLOCTRACE_OUTPUT); tracing is off\n", *e);
             return false;
         }
     }
@@ -120,21 +101,21 @@ bool configure() {
     } else if (strcmp(mode, "both") == 0) {
         state.summary = state.stream = true;
     } else {
-        out(2, "malloctrace: MALLOCTRACE_MODE='%s' is not one of summary, stream, both; tracing is off\n", mode);
+        print(2, "malloctrace: MALLOCTRACE_MODE='%s' is not one of summary, stream, both; tracing is off\n", mode);
         return false;
     }
     const char *output = getenv("MALLOCTRACE_OUTPUT");
     state.fd = 2;
     if (output != nullptr && strcmp(output, "stderr") != 0) {
         if (*output == '\0') {
-            out(2, "malloctrace: MALLOCTRACE_OUTPUT is empty (want stderr or a path); tracing is off\n");
+            print(2, "malloctrace: MALLOCTRACE_OUTPUT is empty (want stderr or a path); tracing is off\n");
             return false;
         }
         char path[4096];
         mallochooks::expand_output_path(output, path, sizeof path);
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0) {
-            out(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerrordesc_np(errno));
+            print(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerrordesc_np(errno));
             return false;
         }
         state.fd = fd;
@@ -192,13 +173,13 @@ struct trace_client : mallochooks::event_client {
             state.caller_keys = static_cast<std::atomic<uintptr_t> *>(map_zeroed(caller_slots * sizeof(uintptr_t)));
         state.enabled = true;
         count(ev_post_init);
-        if (state.stream) out(state.fd, "malloctrace[%d]: post_init\n", int(state.pid));
+        if (state.stream) print(state.fd, "malloctrace[%d]: post_init\n", int(state.pid));
     }
     static void pre_alloc(size_t *size, size_t *alignment, const void *caller) {
         if (!state.enabled) return;
         count(ev_pre_alloc);
         if (state.stream)
-            out(state.fd, "malloctrace[%d]: pre_alloc size=%zu alignment=%zu caller=%p\n", int(state.pid), *size,
+            print(state.fd, "malloctrace[%d]: pre_alloc size=%zu alignment=%zu caller=%p\n", int(state.pid), *size,
                 *alignment, caller);
     }
     static void post_successful_alloc(void *ptr, size_t msize, size_t malign, size_t rsize, size_t ralign,
@@ -211,7 +192,7 @@ struct trace_client : mallochooks::event_client {
             s->bytes.fetch_add(rsize, std::memory_order_relaxed);
         }
         if (state.stream)
-            out(state.fd,
+            print(state.fd,
                 "malloctrace[%d]: post_successful_alloc ptr=%p size=%zu alignment=%zu requested_size=%zu "
                 "requested_alignment=%zu caller=%p\n",
                 int(state.pid), ptr, msize, malign, rsize, ralign, caller);
@@ -220,20 +201,20 @@ struct trace_client : mallochooks::event_client {
         if (!state.enabled) return 0;
         count(ev_pre_nonnull_free);
         if (caller_counts *s = counts_for(caller)) s->frees.fetch_add(1, std::memory_order_relaxed);
-        if (state.stream) out(state.fd, "malloctrace[%d]: pre_nonnull_free ptr=%p caller=%p\n", int(state.pid), ptr, caller);
+        if (state.stream) print(state.fd, "malloctrace[%d]: pre_nonnull_free ptr=%p caller=%p\n", int(state.pid), ptr, caller);
         return 0;
     }
     static void post_nonnull_free(void *ptr) {
         if (!state.enabled) return;
         count(ev_post_nonnull_free);
-        if (state.stream) out(state.fd, "malloctrace[%d]: post_nonnull_free ptr=%p\n", int(state.pid), ptr);
+        if (state.stream) print(state.fd, "malloctrace[%d]: post_nonnull_free ptr=%p\n", int(state.pid), ptr);
     }
     static void pre_nonnull_nonzero_realloc(void *ptr, size_t size, const void *caller) {
         if (!state.enabled) return;
         count(ev_pre_nonnull_nonzero_realloc);
         if (caller_counts *s = counts_for(caller)) s->reallocs.fetch_add(1, std::memory_order_relaxed);
         if (state.stream)
-            out(state.fd, "malloctrace[%d]: pre_nonnull_nonzero_realloc ptr=%p size=%zu caller=%p\n", int(state.pid),
+            print(state.fd, "malloctrace[%d]: pre_nonnull_nonzero_realloc ptr=%p size=%zu caller=%p\n", int(state.pid),
                 ptr, size, caller);
     }
     static void post_nonnull_nonzero_realloc(void *old_ptr, size_t msize, size_t, const void *caller,
@@ -241,7 +222,7 @@ struct trace_client : mallochooks::event_client {
         if (!state.enabled) return;
         count(ev_post_nonnull_nonzero_realloc);
         if (state.stream)
-            out(state.fd,
+            print(state.fd,
                 "malloctrace[%d]: post_nonnull_nonzero_realloc old_ptr=%p size=%zu caller=%p new_ptr=%p\n",
                 int(state.pid), old_ptr, msize, caller, new_ptr);
     }
@@ -263,8 +244,8 @@ void print_summary() {
     char exe[512];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
-    out(fd, "malloctrace[%d]: summary for %s after %.3f s\n", int(getpid()), exe, secs);
-    out(fd, "malloctrace[%d]:   %-30s %14s\n", int(getpid()), "event", "count");
+    print(fd, "malloctrace[%d]: summary for %s after %.3f s\n", int(getpid()), exe, secs);
+    print(fd, "malloctrace[%d]:   %-30s %14s\n", int(getpid()), "event", "count");
     uint64_t requested = 0, unattributed = 0;
     for (const shard_t &sh : state.shards) {
         requested += sh.requested_bytes.load();
@@ -273,9 +254,9 @@ void print_summary() {
     for (unsigned k = 0; k < n_events; ++k) {
         uint64_t n = 0;
         for (const shard_t &sh : state.shards) n += sh.events[k].load();
-        out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), event_names[k], (unsigned long long)n);
+        print(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), event_names[k], (unsigned long long)n);
     }
-    out(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), "bytes requested", (unsigned long long)requested);
+    print(fd, "malloctrace[%d]:   %-30s %14llu\n", int(getpid()), "bytes requested", (unsigned long long)requested);
     if (state.caller_keys == nullptr) return;
 
     // Group callers by object, in a scratch table from mmap (at most 256 objects; the rest are "other").
@@ -313,14 +294,14 @@ void print_summary() {
             objs[j] = objs[j - 1];
             objs[j - 1] = t;
         }
-    out(fd, "malloctrace[%d]:   %-52s %12s %12s %12s %14s\n", int(getpid()), "caller object", "allocs", "frees",
+    print(fd, "malloctrace[%d]:   %-52s %12s %12s %12s %14s\n", int(getpid()), "caller object", "allocs", "frees",
         "reallocs", "bytes");
     for (size_t i = 0; i < nobjs; ++i)
-        out(fd, "malloctrace[%d]:   %-52s %12llu %12llu %12llu %14llu\n", int(getpid()), objs[i].name,
+        print(fd, "malloctrace[%d]:   %-52s %12llu %12llu %12llu %14llu\n", int(getpid()), objs[i].name,
             (unsigned long long)objs[i].allocs, (unsigned long long)objs[i].frees,
             (unsigned long long)objs[i].reallocs, (unsigned long long)objs[i].bytes);
     if (uint64_t u = unattributed)
-        out(fd, "malloctrace[%d]:   (%llu events from callers beyond the table's capacity)\n", int(getpid()),
+        print(fd, "malloctrace[%d]:   (%llu events from callers beyond the table's capacity)\n", int(getpid()),
             (unsigned long long)u);
     munmap(m, max_objects * sizeof(object_total));
 }

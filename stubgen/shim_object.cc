@@ -24,7 +24,7 @@
 #include <cstring>
 #include <map>
 
-#include "libmallochooks/shim_trampolines.h"
+#include "backends/linktime/shim_trampolines.h"
 #include "mallochooks/alloc_site.h"
 
 namespace mallochooks::stubgen {

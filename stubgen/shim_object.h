@@ -2,7 +2,7 @@
 // The shims as an object file written directly, without a compiler: an x86-64 ELF relocatable object
 // holding one thunk per declared function, and the table of declared static functions' code.  Each thunk
 // is two or three instructions that load the declared function's address and jump to a trampoline of the
-// link-time runtime (libmallochooks/shim_trampolines.h), which does what stubgen's C stub does.  Writing
+// link-time runtime (backends/linktime/shim_trampolines.h), which does what stubgen's C stub does.  Writing
 // it takes well under a millisecond, where compiling the C shims is a compiler run (tens of
 // milliseconds): it is what keeps the first link of a build with declared functions close to the cost of
 // the others (docs/allocscc.md, "Cost").

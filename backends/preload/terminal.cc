@@ -7,7 +7,7 @@
 
 #include <atomic>
 
-#include "backends/elf/fake_dlsym.h"
+#include "libmallochooks/elf/fake_dlsym.h"
 
 // The linker defines _DYNAMIC in every object (declared by <link.h>): it identifies this object in the
 // link map without any address-range search.  Hidden, so the reference binds to this object's own.

@@ -4,9 +4,9 @@
 // entry points, and exports nothing it did not export before (tests/linktime/exports.sh checks).
 //
 // Chain: adopted_layer (hand everything to a preloaded tool's chain, if there is one) -> wrap::terminal.
+#include "backends/linktime/adopted_layer.h"
+#include "backends/linktime/entry_points.h"
 #include "backends/wrap/terminal.h"
-#include "libmallochooks/adopted_layer.h"
-#include "libmallochooks/entry_points.h"
 
 namespace {
 using wrap_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::adopt::tool_chain>,

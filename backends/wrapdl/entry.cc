@@ -10,9 +10,9 @@
 //
 // Chain: adopted_layer (a preloaded tool's layer in front of our allocator, if there is one) ->
 // wrapdl::terminal.
+#include "backends/linktime/adopted_layer.h"
+#include "backends/linktime/entry_points.h"
 #include "backends/wrapdl/terminal.h"
-#include "libmallochooks/adopted_layer.h"
-#include "libmallochooks/entry_points.h"
 
 namespace {
 using wrapdl_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::adopt::tool_layer>,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The heap index's structure (index/chunk_index.h) and record pool (index/records.h), in-process and
+// The heap index's structure (index/chunk_index.h) and record pool (index/record_pool.h), in-process and
 // without any hooks.  The index never reads chunk memory, so the chunks here are plain address ranges,
 // anywhere in the 47-bit space: chunks spanning pages, 2 MiB regions and GiBs cost nothing to make up.
 #include <stdint.h>
@@ -14,7 +14,10 @@
 #include <vector>
 
 #include "index/chunk_index.h"
-#include "index/records.h"
+#include "index/counters.h"
+#include "index/index_memory.h"
+#include "index/record_pool.h"
+#include "index/thread_state.h"
 #include "index/trailer.h"
 
 using namespace mallochooks::heapindex;

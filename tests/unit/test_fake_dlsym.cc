@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Unit tests for backends/elf/fake_dlsym: every answer is checked against the real loader (dlsym, dlvsym,
+// Unit tests for libmallochooks/elf/fake_dlsym: every answer is checked against the real loader (dlsym, dlvsym,
 // dladdr1, dlopen(RTLD_NOLOAD)) on real objects: libc (IFUNCs, symbols with two versions), libm,
 // libstdc++, the vDSO, this executable and two test DSOs built from tests/unit/fake_dlsym_dso (liba: GNU
 // hash and a version script; libb: SysV hash only, no version information; liba is linked before
@@ -31,8 +31,8 @@
 #include <string>
 #include <vector>
 
-#include "backends/elf/elf_view.h"
-#include "backends/elf/fake_dlsym.h"
+#include "libmallochooks/elf/elf_view.h"
+#include "libmallochooks/elf/fake_dlsym.h"
 
 namespace el = mallochooks::elf;
 
@@ -98,9 +98,9 @@ std::vector<const link_map *> all_objects() {
 // The raw .dynsym value (plus bias) of the first definition named `name`, to tell an IFUNC resolver
 // from the function it returns.
 void *resolver_address(const link_map *object, const char *name) {
-    const el::DynamicSection dynamic = el::DynamicSection::of(object);
+    const el::dynamic_section dynamic = el::dynamic_section::of(object);
     for (size_t i = 1; i < dynamic.symbol_count(); ++i) {
-        const el::Symbol symbol = dynamic.symbol(i);
+        const el::dynsym_entry symbol = dynamic.symbol(i);
         if (symbol.is_ifunc() && symbol.is_defined() && strcmp(symbol.name(dynamic.strtab), name) == 0)
             return reinterpret_cast<void *>(dynamic.load_bias + symbol.value());
     }
@@ -236,7 +236,7 @@ TEST_CASE("fake_dlsym: test DSO a (GNU hash, version script)", "[fake_dlsym]") {
     const link_map *a = liba();
     REQUIRE(a != nullptr);
     void *const handle = handle_of(a);
-    const el::DynamicSection dynamic = el::DynamicSection::of(a);
+    const el::dynamic_section dynamic = el::dynamic_section::of(a);
     REQUIRE(dynamic.gnu_hash.present());  // premise of this test case
     REQUIRE(dynamic.has_versions());
 
@@ -305,7 +305,7 @@ TEST_CASE("fake_dlsym: test DSO b (SysV hash only, no versions)", "[fake_dlsym]"
     const link_map *b = libb();
     REQUIRE(b != nullptr);
     void *const handle = handle_of(b);
-    const el::DynamicSection dynamic = el::DynamicSection::of(b);
+    const el::dynamic_section dynamic = el::dynamic_section::of(b);
     REQUIRE_FALSE(dynamic.gnu_hash.present());  // premises of this test case
     REQUIRE(dynamic.sysv_hash.present());
     REQUIRE_FALSE(dynamic.has_versions());
@@ -457,7 +457,7 @@ TEST_CASE("fake_dlsym: the vDSO (read-only, unrelocated dynamic section)", "[fak
     for (const ElfW(Dyn) *dyn = v->l_ld; dyn->d_tag != DT_NULL; ++dyn)
         if (dyn->d_tag == DT_SYMTAB && dyn->d_un.d_ptr >= v->l_addr)
             WARN("the vDSO's DT_SYMTAB is relocated in memory here: the unrelocated case is not exercised");
-    const el::DynamicSection dynamic = el::DynamicSection::of(v);
+    const el::dynamic_section dynamic = el::dynamic_section::of(v);
     REQUIRE(dynamic.has_symbols());
     CHECK(el::object_containing(dynamic.symtab) == v);
     CHECK(el::object_containing(dynamic.strtab) == v);
@@ -484,7 +484,7 @@ namespace {
 // that lie inside the object say anything about it.
 class LoaderReference {
 public:
-    LoaderReference(const link_map *object, const el::DynamicSection &dynamic)
+    LoaderReference(const link_map *object, const el::dynamic_section &dynamic)
         : object_(object), handle_(handle_of(object)) {
         global_ = handle_ == nullptr || !handle_searches_object(dynamic);
     }
@@ -509,9 +509,9 @@ public:
 private:
     // Whether dlsym on the handle sees the object's own definitions: probe with the first plain
     // function that lookup_in finds.
-    bool handle_searches_object(const el::DynamicSection &dynamic) const {
+    bool handle_searches_object(const el::dynamic_section &dynamic) const {
         for (size_t i = 1; i < dynamic.symbol_count(); ++i) {
-            const el::Symbol symbol = dynamic.symbol(i);
+            const el::dynsym_entry symbol = dynamic.symbol(i);
             if (symbol.type() != STT_FUNC || !symbol.is_defined()) continue;
             const char *name = symbol.name(dynamic.strtab);
             if (el::lookup_in(object_, name) == nullptr) continue;
@@ -541,16 +541,16 @@ TEST_CASE("fake_dlsym: every symbol of every loaded object matches dlsym and dlv
     };
 
     for (const link_map *object : all_objects()) {
-        const el::DynamicSection dynamic = el::DynamicSection::of(object);
+        const el::dynamic_section dynamic = el::dynamic_section::of(object);
         if (!dynamic.has_symbols()) continue;
         const LoaderReference loader(object, dynamic);
         via_global_scope += loader.global();
-        el::DynamicSection sysv_only = dynamic;
-        sysv_only.gnu_hash = el::GnuHashTable{};
+        el::dynamic_section sysv_only = dynamic;
+        sysv_only.gnu_hash = el::gnu_hash_table{};
         const bool both_tables = dynamic.gnu_hash.present() && dynamic.sysv_hash.present();
 
         for (size_t i = 1; i < dynamic.symbol_count(); ++i) {
-            const el::Symbol symbol = dynamic.symbol(i);
+            const el::dynsym_entry symbol = dynamic.symbol(i);
             const char *name = symbol.name(dynamic.strtab);
             // TLS: the loader returns this thread's address, we return nullptr by design.
             if (!symbol.is_defined() || symbol.is_tls() || name[0] == '\0') continue;
@@ -569,7 +569,7 @@ TEST_CASE("fake_dlsym: every symbol of every loaded object matches dlsym and dlv
             }
 
             if (!dynamic.has_versions()) continue;
-            const el::VersionIndex index = dynamic.version_index(i);
+            const el::versym_entry index = dynamic.version_index(i);
             if (index.is_unversioned()) continue;
             const char *version = dynamic.verdefs.name_of_index(index.index(), dynamic.strtab);
             if (version == nullptr) continue;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "libmallochooks/one_frame_unwind.h"
+#include "backends/linktime/one_frame_unwind.h"
 
 namespace uw = mallochooks::unwind;
 

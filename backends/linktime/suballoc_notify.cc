@@ -5,11 +5,11 @@
 // site); a chunk given back is reported before the call, a resized one after it (when the call succeeded,
 // or freed it with size 0).  The heap index calls are weak references (mallochooks/heapindex.h): without
 // the index they cost a load and a branch.
-#include "libmallochooks/shim_trampolines.h"
+#include "backends/linktime/shim_trampolines.h"
 
 #include <stddef.h>
 
-#include "libmallochooks/static_allocators.h"
+#include "backends/linktime/static_allocators.h"
 #include "mallochooks/alloc_site.h"
 #include "mallochooks/heapindex.h"
 

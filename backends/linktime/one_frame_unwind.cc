@@ -2,7 +2,7 @@
 // The one-frame unwinder (see one_frame_unwind.h): .eh_frame_hdr lookup and a minimal CFA interpreter.
 // Formats: the LSB's "Exception Frame" chapter (CIE/FDE, augmentation "zR"/"zPLR", pointer encodings)
 // and DWARF 4 section 6.4 (call frame instructions).
-#include "libmallochooks/one_frame_unwind.h"
+#include "backends/linktime/one_frame_unwind.h"
 
 #include <elf.h>
 #include <link.h>

@@ -7,7 +7,7 @@
 // The matching rules are glibc 2.36's (elf/dl-lookup.c check_match and do_lookup_x, elf/dl-sym.c), so
 // that for the objects we search the answer is dlsym's or, where we cannot reproduce the loader's
 // answer (thread-local variables), nullptr rather than a different address.
-#include "backends/elf/fake_dlsym.h"
+#include "libmallochooks/elf/fake_dlsym.h"
 
 #include <elf.h>
 #include <link.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 
-#include "backends/elf/elf_view.h"
+#include "libmallochooks/elf/elf_view.h"
 
 // Weak: in a -static link there is no dynamic loader to define it, and libc.a's definition sits in a
 // member (dl-debug.o) that only static dlopen pulls in; a strong reference would drag that in or fail.
@@ -27,15 +27,15 @@ namespace mallochooks::elf {
 namespace {
 
 // A name being looked up, with its hashes computed once for the whole link-map walk.
-struct Request {
+struct lookup_request {
     const char *name;
     const char *version;  // nullptr: dlsym rules; otherwise dlvsym rules
     uint32_t gnu;
     uint32_t sysv;
     uint32_t version_hash;
 
-    static Request make(const char *name, const char *version) noexcept {
-        return Request{name, version, gnu_hash(name), sysv_hash(name),
+    static lookup_request make(const char *name, const char *version) noexcept {
+        return lookup_request{name, version, gnu_hash(name), sysv_hash(name),
                        version != nullptr ? sysv_hash(version) : 0};
     }
 };
@@ -47,14 +47,14 @@ enum class Outcome {
     unusable,  // defined here, but only the loader can compute the address (TLS): the search stops
 };
 
-struct Resolution {
+struct lookup_result {
     Outcome outcome;
     void *address;
 };
 
 // The .dynsym entry `request` selects in one object, following check_match: the entry must be a
 // definition with a value, of a code or data type, with the right name; then versions decide.
-const ElfW(Sym) *find_definition(const DynamicSection &dynamic, const Request &request) noexcept {
+const ElfW(Sym) *find_definition(const dynamic_section &dynamic, const lookup_request &request) noexcept {
     // A versioned request against a versioned object can only match one version index; look the
     // version name up once instead of once per candidate.  No such version: nothing can match.
     ElfW(Half) wanted_version = 0;
@@ -70,7 +70,7 @@ const ElfW(Sym) *find_definition(const DynamicSection &dynamic, const Request &r
     unsigned default_versions = 0;
 
     auto consider = [&](uint32_t index) noexcept -> bool {
-        const Symbol symbol = dynamic.symbol(index);
+        const dynsym_entry symbol = dynamic.symbol(index);
         // Undefined entries are skipped even when they carry a value (a non-PIE executable's canonical
         // PLT stub): dlsym would return the stub, but a stub of malloc in the executable would lead
         // right back to the interposed malloc, so the definition further down is what callers want.
@@ -82,7 +82,7 @@ const ElfW(Sym) *find_definition(const DynamicSection &dynamic, const Request &r
             match = &dynamic.symtab[index];
             return true;
         }
-        const VersionIndex version = dynamic.version_index(index);
+        const versym_entry version = dynamic.version_index(index);
         if (request.version != nullptr) {
             // dlvsym: exactly the requested version, hidden (`@`) or default (`@@`) alike.
             if (version.index() != wanted_version) return false;
@@ -117,12 +117,12 @@ ElfW(Addr) run_ifunc_resolver(ElfW(Addr) resolver) noexcept {
     return reinterpret_cast<Resolver>(resolver)(getauxval(AT_HWCAP));
 }
 
-Resolution resolve(const DynamicSection &dynamic, const Request &request) noexcept {
+lookup_result resolve(const dynamic_section &dynamic, const lookup_request &request) noexcept {
     if (!dynamic.has_symbols()) return {Outcome::absent, nullptr};
     const ElfW(Sym) *raw = find_definition(dynamic, request);
     if (raw == nullptr) return {Outcome::absent, nullptr};
 
-    const Symbol symbol(raw);
+    const dynsym_entry symbol(raw);
     // do_lookup_x ignores the selected entry if it binds locally (hidden/internal visibility, or a
     // local binding) and goes on with the next object, as if this one did not define the name.
     if (symbol.binds_locally() || !symbol.is_exported_binding()) return {Outcome::absent, nullptr};
@@ -151,21 +151,21 @@ const link_map *next_object(const link_map *object) noexcept {
 //  - the vDSO: its ELF header is at AT_SYSINFO_EHDR;
 //  - everything else was mapped by the loader with its first PT_LOAD, which starts at p_vaddr 0 and
 //    file offset 0 and therefore holds the ELF header, at l_addr.
-ProgramHeaders program_headers_of(const link_map *object) noexcept {
+program_headers program_headers_of(const link_map *object) noexcept {
     if (object->l_ld == nullptr) return {};
 
-    const ProgramHeaders executable = ProgramHeaders::from_auxv_phdr(
+    const program_headers executable = program_headers::from_auxv_phdr(
         reinterpret_cast<const ElfW(Phdr) *>(getauxval(AT_PHDR)), getauxval(AT_PHNUM));
     if (executable.describes(object->l_ld)) return executable;
 
-    const ProgramHeaders vdso =
-        ProgramHeaders::from_elf_header(reinterpret_cast<const void *>(getauxval(AT_SYSINFO_EHDR)));
+    const program_headers vdso =
+        program_headers::from_elf_header(reinterpret_cast<const void *>(getauxval(AT_SYSINFO_EHDR)));
     if (vdso.describes(object->l_ld)) return vdso;
 
     // l_addr 0 means the object runs at its link address (a non-PIE executable), so nothing need be
     // mapped at address 0: do not read there.
     if (object->l_addr != 0) {
-        const ProgramHeaders mapped = ProgramHeaders::from_elf_header(reinterpret_cast<const void *>(object->l_addr));
+        const program_headers mapped = program_headers::from_elf_header(reinterpret_cast<const void *>(object->l_addr));
         if (mapped.describes(object->l_ld)) return mapped;
     }
     return {};
@@ -175,9 +175,9 @@ ProgramHeaders program_headers_of(const link_map *object) noexcept {
 
 namespace detail {
 
-void *lookup_in_dynamic(const DynamicSection &dynamic, const char *name, const char *version) noexcept {
+void *lookup_in_dynamic(const dynamic_section &dynamic, const char *name, const char *version) noexcept {
     if (name == nullptr) return nullptr;
-    const Resolution resolution = resolve(dynamic, Request::make(name, version));
+    const lookup_result resolution = resolve(dynamic, lookup_request::make(name, version));
     return resolution.outcome == Outcome::found ? resolution.address : nullptr;
 }
 
@@ -206,7 +206,7 @@ const link_map *object_containing(const void *addr) noexcept {
 address_range extent_of(const link_map *object) noexcept {
     address_range range;
     if (object == nullptr) return range;
-    const ProgramHeaders headers = program_headers_of(object);
+    const program_headers headers = program_headers_of(object);
     bool first = true;
     for (size_t i = 0; i < headers.count; ++i) {
         const ElfW(Phdr) &ph = headers.table[i];
@@ -221,16 +221,16 @@ address_range extent_of(const link_map *object) noexcept {
 
 void *lookup_in(const link_map *object, const char *name, const char *version) noexcept {
     if (object == nullptr) return nullptr;
-    return detail::lookup_in_dynamic(DynamicSection::of(object), name, version);
+    return detail::lookup_in_dynamic(dynamic_section::of(object), name, version);
 }
 
 void *lookup(const char *name, const char *version, const link_map *after, const link_map **where) noexcept {
     if (where != nullptr) *where = nullptr;
     if (name == nullptr) return nullptr;
-    const Request request = Request::make(name, version);
+    const lookup_request request = lookup_request::make(name, version);
     const link_map *object = after != nullptr ? next_object(after) : first_object();
     for (; object != nullptr; object = next_object(object)) {
-        const Resolution resolution = resolve(DynamicSection::of(object), request);
+        const lookup_result resolution = resolve(dynamic_section::of(object), request);
         if (resolution.outcome == Outcome::absent) continue;
         if (resolution.outcome == Outcome::found && where != nullptr) *where = object;
         return resolution.address;

@@ -16,7 +16,7 @@
 #include <map>
 #include <sstream>
 
-#include "libmallochooks/shim_trampolines.h"
+#include "backends/linktime/shim_trampolines.h"
 #include "mallochooks/alloc_site.h"
 #include "stubgen/descriptor.h"
 #include "stubgen/shim_object.h"

@@ -28,7 +28,7 @@
 
 #include <stdint.h>
 
-#include "backends/elf/fake_dlsym.h"
+#include "libmallochooks/elf/fake_dlsym.h"
 #include "libmallochooks/guard.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/hooks.h"

@@ -9,8 +9,8 @@
 // r_debug; a concurrent dlopen may or may not be seen, and a concurrent dlclose of the object being
 // searched is the caller's problem (the backends only look up objects that cannot go away: libc, the
 // object that defines the allocator, the executable).
-#ifndef MALLOCHOOKS_BACKENDS_ELF_FAKE_DLSYM_H
-#define MALLOCHOOKS_BACKENDS_ELF_FAKE_DLSYM_H
+#ifndef MALLOCHOOKS_ELF_FAKE_DLSYM_H
+#define MALLOCHOOKS_ELF_FAKE_DLSYM_H
 
 #include <link.h>
 #include <stddef.h>

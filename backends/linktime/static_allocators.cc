@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Static allocation functions: the range table's default, its bounds, and the unwinding (see
 // static_allocators.h).
-#include "libmallochooks/static_allocators.h"
+#include "backends/linktime/static_allocators.h"
 
-#include "libmallochooks/one_frame_unwind.h"
+#include "backends/linktime/one_frame_unwind.h"
 #include "mallochooks/alloc_site.h"
 
 // The table's default for outputs without declared static functions: no range.  Weak, so that the shim

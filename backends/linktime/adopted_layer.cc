@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Finding the tool a link-time chain adopts (see adopted_layer.h): a walk of the link map with
 // fake_dlsym, which runs inside the first malloc without allocating or locking.
-#include "libmallochooks/adopted_layer.h"
+#include "backends/linktime/adopted_layer.h"
 
 namespace mallochooks {
 

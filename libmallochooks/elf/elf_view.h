@@ -8,8 +8,8 @@
 // runs inside malloc before the real allocator is known.  The views trust the object's tables the way
 // the loader does (a loaded object's tables were already used to relocate it); only the SysV chain walk,
 // the one structure a corrupt table could turn into a cycle, is bounded.
-#ifndef MALLOCHOOKS_BACKENDS_ELF_ELF_VIEW_H
-#define MALLOCHOOKS_BACKENDS_ELF_ELF_VIEW_H
+#ifndef MALLOCHOOKS_ELF_ELF_VIEW_H
+#define MALLOCHOOKS_ELF_ELF_VIEW_H
 
 #include <elf.h>
 #include <link.h>
@@ -39,9 +39,9 @@ constexpr uint32_t sysv_hash(const char *name) noexcept {
 
 // One .dynsym entry.  The st_info/st_other bit layout is the same for ELF32 and ELF64, so the ELF64
 // accessor macros are correct for ElfW(Sym) of either class.
-class Symbol {
+class dynsym_entry {
 public:
-    explicit Symbol(const ElfW(Sym) *raw) noexcept : raw_(raw) {}
+    explicit dynsym_entry(const ElfW(Sym) *raw) noexcept : raw_(raw) {}
 
     unsigned type() const noexcept { return ELF64_ST_TYPE(raw_->st_info); }
     unsigned binding() const noexcept { return ELF64_ST_BIND(raw_->st_info); }
@@ -85,9 +85,9 @@ private:
 
 // One DT_VERSYM entry: the index of the symbol's version (into DT_VERDEF for definitions) plus the
 // "hidden" bit that marks a non-default `name@VERSION` definition.
-class VersionIndex {
+class versym_entry {
 public:
-    explicit VersionIndex(ElfW(Half) raw) noexcept : raw_(raw) {}
+    explicit versym_entry(ElfW(Half) raw) noexcept : raw_(raw) {}
 
     static constexpr ElfW(Half) hidden_bit = 0x8000;
 
@@ -103,10 +103,10 @@ private:
 };
 
 // DT_VERDEF: the chain of version definitions of one object.
-class VersionDefinitions {
+class version_definitions {
 public:
-    VersionDefinitions() noexcept = default;
-    VersionDefinitions(const ElfW(Verdef) *first, size_t count) noexcept : first_(first), count_(count) {}
+    version_definitions() noexcept = default;
+    version_definitions(const ElfW(Verdef) *first, size_t count) noexcept : first_(first), count_(count) {}
 
     bool empty() const noexcept { return first_ == nullptr || count_ == 0; }
 
@@ -119,7 +119,7 @@ public:
         for (size_t i = 0; def != nullptr && i < count_; ++i) {
             if ((def->vd_flags & VER_FLG_BASE) == 0 && def->vd_hash == hash &&
                 strcmp(name_of(def, strtab), name) == 0)
-                return static_cast<ElfW(Half)>(def->vd_ndx & ~VersionIndex::hidden_bit);
+                return static_cast<ElfW(Half)>(def->vd_ndx & ~versym_entry::hidden_bit);
             def = next(def);
         }
         return 0;
@@ -129,7 +129,7 @@ public:
     const char *name_of_index(ElfW(Half) index, const char *strtab) const noexcept {
         const ElfW(Verdef) *def = first_;
         for (size_t i = 0; def != nullptr && i < count_; ++i) {
-            if ((def->vd_flags & VER_FLG_BASE) == 0 && (def->vd_ndx & ~VersionIndex::hidden_bit) == index)
+            if ((def->vd_flags & VER_FLG_BASE) == 0 && (def->vd_ndx & ~versym_entry::hidden_bit) == index)
                 return name_of(def, strtab);
             def = next(def);
         }
@@ -153,10 +153,10 @@ private:
 
 // DT_GNU_HASH: [nbuckets, symoffset, bloom_size, bloom_shift], bloom words (ElfW(Addr) each), buckets,
 // then one hash value per symbol from symoffset on, whose low bit marks the end of a bucket's chain.
-class GnuHashTable {
+class gnu_hash_table {
 public:
-    GnuHashTable() noexcept = default;
-    explicit GnuHashTable(const uint32_t *table) noexcept {
+    gnu_hash_table() noexcept = default;
+    explicit gnu_hash_table(const uint32_t *table) noexcept {
         if (table == nullptr) return;
         nbuckets_ = table[0];
         symoffset_ = table[1];
@@ -212,10 +212,10 @@ private:
 };
 
 // DT_HASH (SysV): [nbucket, nchain], buckets, chain; nchain is the number of .dynsym entries.
-class SysvHashTable {
+class sysv_hash_table {
 public:
-    SysvHashTable() noexcept = default;
-    explicit SysvHashTable(const uint32_t *table) noexcept {
+    sysv_hash_table() noexcept = default;
+    explicit sysv_hash_table(const uint32_t *table) noexcept {
         if (table == nullptr) return;
         nbucket_ = table[0];
         nchain_ = table[1];
@@ -247,22 +247,22 @@ private:
 };
 
 // The parts of an object's dynamic section a symbol lookup needs, as run-time pointers.
-struct DynamicSection {
+struct dynamic_section {
     ElfW(Addr) load_bias = 0;  // link_map::l_addr
     const ElfW(Sym) *symtab = nullptr;
     const char *strtab = nullptr;
-    GnuHashTable gnu_hash;
-    SysvHashTable sysv_hash;
+    gnu_hash_table gnu_hash;
+    sysv_hash_table sysv_hash;
     const ElfW(Half) *versym = nullptr;  // DT_VERSYM, one entry per .dynsym entry
-    VersionDefinitions verdefs;
+    version_definitions verdefs;
 
     bool has_symbols() const noexcept {
         return symtab != nullptr && strtab != nullptr && (gnu_hash.present() || sysv_hash.present());
     }
     bool has_versions() const noexcept { return versym != nullptr; }
 
-    Symbol symbol(size_t index) const noexcept { return Symbol(&symtab[index]); }
-    VersionIndex version_index(size_t index) const noexcept { return VersionIndex(versym[index]); }
+    dynsym_entry symbol(size_t index) const noexcept { return dynsym_entry(&symtab[index]); }
+    versym_entry version_index(size_t index) const noexcept { return versym_entry(versym[index]); }
     size_t symbol_count() const noexcept {
         return gnu_hash.present() ? gnu_hash.symbol_count() : sysv_hash.symbol_count();
     }
@@ -277,8 +277,8 @@ struct DynamicSection {
         return d_ptr < load_bias ? d_ptr + load_bias : d_ptr;
     }
 
-    static DynamicSection of(const link_map *object) noexcept {
-        DynamicSection view;
+    static dynamic_section of(const link_map *object) noexcept {
+        dynamic_section view;
         if (object == nullptr || object->l_ld == nullptr) return view;
         view.load_bias = object->l_addr;
         const ElfW(Verdef) *verdef = nullptr;
@@ -288,21 +288,21 @@ struct DynamicSection {
             switch (dyn->d_tag) {
             case DT_SYMTAB: view.symtab = reinterpret_cast<const ElfW(Sym) *>(at()); break;
             case DT_STRTAB: view.strtab = reinterpret_cast<const char *>(at()); break;
-            case DT_GNU_HASH: view.gnu_hash = GnuHashTable(reinterpret_cast<const uint32_t *>(at())); break;
-            case DT_HASH: view.sysv_hash = SysvHashTable(reinterpret_cast<const uint32_t *>(at())); break;
+            case DT_GNU_HASH: view.gnu_hash = gnu_hash_table(reinterpret_cast<const uint32_t *>(at())); break;
+            case DT_HASH: view.sysv_hash = sysv_hash_table(reinterpret_cast<const uint32_t *>(at())); break;
             case DT_VERSYM: view.versym = reinterpret_cast<const ElfW(Half) *>(at()); break;
             case DT_VERDEF: verdef = reinterpret_cast<const ElfW(Verdef) *>(at()); break;
             case DT_VERDEFNUM: verdefnum = dyn->d_un.d_val; break;
             default: break;
             }
         }
-        view.verdefs = VersionDefinitions(verdef, verdefnum);
+        view.verdefs = version_definitions(verdef, verdefnum);
         return view;
     }
 };
 
 // An object's program headers and the bias that turns their p_vaddr into run-time addresses.
-struct ProgramHeaders {
+struct program_headers {
     const ElfW(Phdr) *table = nullptr;
     size_t count = 0;
     ElfW(Addr) bias = 0;
@@ -335,8 +335,8 @@ struct ProgramHeaders {
     // The headers of the ELF image whose file header is mapped at `ehdr`, after checking that it looks
     // like one of ours.  The header is file offset 0, so its link-time address is the first PT_LOAD's
     // p_vaddr - p_offset; the bias is the difference from where it actually is.
-    static ProgramHeaders from_elf_header(const void *ehdr_address) noexcept {
-        ProgramHeaders headers;
+    static program_headers from_elf_header(const void *ehdr_address) noexcept {
+        program_headers headers;
         const auto *ehdr = static_cast<const ElfW(Ehdr) *>(ehdr_address);
         if (ehdr == nullptr || memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0 ||
             ehdr->e_ident[EI_CLASS] != (sizeof(ElfW(Addr)) == 8 ? ELFCLASS64 : ELFCLASS32) ||
@@ -351,14 +351,14 @@ struct ProgramHeaders {
                 return headers;
             }
         }
-        return ProgramHeaders{};
+        return program_headers{};
     }
 
     // The headers the kernel passed in the auxiliary vector for the executable (AT_PHDR): the bias is
     // where PT_PHDR ended up minus where it was linked, or 0 without PT_PHDR (as glibc's rtld does).
-    static ProgramHeaders from_auxv_phdr(const ElfW(Phdr) *phdr, size_t phnum) noexcept {
-        ProgramHeaders headers{phdr, phnum, 0};
-        if (!headers.present()) return ProgramHeaders{};
+    static program_headers from_auxv_phdr(const ElfW(Phdr) *phdr, size_t phnum) noexcept {
+        program_headers headers{phdr, phnum, 0};
+        if (!headers.present()) return program_headers{};
         if (const ElfW(Phdr) *self = headers.find(PT_PHDR))
             headers.bias = reinterpret_cast<ElfW(Addr)>(phdr) - self->p_vaddr;
         return headers;
@@ -370,7 +370,7 @@ namespace detail {
 // The lookup core behind lookup_in, over an already-read dynamic section.  Declared here (hidden, like
 // everything in this library) so the unit tests can run it with one hash table removed and check that
 // the GNU and SysV paths agree on objects that carry both.
-void *lookup_in_dynamic(const DynamicSection &dynamic, const char *name, const char *version) noexcept;
+void *lookup_in_dynamic(const dynamic_section &dynamic, const char *name, const char *version) noexcept;
 
 }  // namespace detail
 

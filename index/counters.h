@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// The index's statistics as it counts them: per-thread counters of allocations, frees and bytes (in each
+// thread_state, written by their owner only), global counters for what is not per thread (heap errors,
+// client blocks, unindexed chunks, threads past their exit destructor), and the sampled peak.
+// heapindex_stats sums them (stats.h).
+#ifndef MALLOCHOOKS_INDEX_COUNTERS_H
+#define MALLOCHOOKS_INDEX_COUNTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+
+#include "index/thread_state.h"
+
+namespace mallochooks::heapindex {
+
+// Global statistics that are not per thread.
+struct global_counters {
+    std::atomic<uint64_t> peak_live_bytes{0};
+    std::atomic<uint64_t> orphan_allocations{0}, orphan_frees{0}, orphan_bytes_allocated{0}, orphan_bytes_freed{0};
+    std::atomic<uint64_t> invalid_frees{0}, double_frees{0}, corrupt_trailers{0}, client_blocks{0};
+    std::atomic<uint64_t> unindexed{0};  // chunks the index could not take (out of index memory)
+};
+global_counters &counters();
+
+// Account an allocation or a free of `bytes` requested bytes to thread state t (nullptr: global).
+// Counters are per thread (owner-only load + store, no lock prefix, no shared cache line: the 2-thread
+// scaling).  The peak is sampled: each time a thread's allocated bytes cross a megabyte boundary, the
+// live bytes of all threads are summed and the peak raised if need be (peak_resolution in docs).
+constexpr unsigned peak_sample_shift = 20;
+void sample_peak() __attribute__((visibility("hidden")));
+uint64_t live_bytes_now() __attribute__((visibility("hidden")));
+void count_orphan(int64_t bytes) __attribute__((visibility("hidden")));
+// A counter only its owner thread writes and other threads read: add without a read-modify-write
+// (no `lock`).  On x86-64 one `add` to memory: the owner's own store, which a reader sees whole (an
+// aligned 8-byte access), like the relaxed load and store it replaces (three instructions).
+template <class T> inline void bump(std::atomic<T> &c, T by) {
+#if defined(__x86_64__)
+    static_assert(sizeof(T) == 8 && sizeof(std::atomic<T>) == 8);
+    __asm__ __volatile__("addq %1, %0" : "+m"(c) : "er"(by));
+#else
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+#endif
+}
+// With a thread state: count, and say false when the peak is due for a sample.
+inline bool count_allocation_fast(thread_state *t, size_t bytes) {
+    bump(t->allocations, uint64_t{1});
+    const uint64_t before = t->bytes_allocated.load(std::memory_order_relaxed);
+    t->bytes_allocated.store(before + bytes, std::memory_order_relaxed);
+    return ((before ^ (before + bytes)) >> peak_sample_shift) == 0;
+}
+inline void count_allocation(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) return count_orphan(int64_t(bytes));
+    if (!count_allocation_fast(t, bytes)) sample_peak();
+}
+inline void count_free(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) return count_orphan(-int64_t(bytes));
+    bump(t->frees, uint64_t{1});
+    bump(t->bytes_freed, uint64_t(bytes));
+}
+
+}  // namespace mallochooks::heapindex
+
+#endif

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// Index memory (see index_memory.h): pages of its own from mmap, huge-page-backed ranges, and the shared
+// dense blocks carved lock-free.  errno is kept: a successful allocation must leave it as the allocator
+// left it.
+#include "index/index_memory.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+namespace mallochooks::heapindex {
+
+void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
+    const int saved = errno;  // a successful allocation must leave errno as the allocator left it
+    void *m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    errno = saved;
+    if (m == MAP_FAILED) return nullptr;
+    mapped.fetch_add(bytes, std::memory_order_relaxed);
+    return m;
+}
+
+// Records are used densely (ids are handed out in order), and a lookup reads one at random: back them
+// with transparent huge pages where the system allows it (THP "madvise" mode), which saves lookups a TLB
+// miss.  `bytes` must be a multiple of 2 MiB; the mapping is trimmed to 2 MiB alignment.
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
+    constexpr size_t huge = size_t{2} << 20;
+    const int saved = errno;
+    void *m = mmap(nullptr, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        errno = saved;
+        return nullptr;
+    }
+    const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
+    if (aligned != start) munmap(m, aligned - start);
+    if (aligned + bytes != start + bytes + huge) munmap(reinterpret_cast<void *>(aligned + bytes), start + huge - aligned);
+    madvise(reinterpret_cast<void *>(aligned), bytes, MADV_HUGEPAGE);
+    errno = saved;
+    mapped.fetch_add(bytes, std::memory_order_relaxed);
+    return reinterpret_cast<void *>(aligned);
+}
+
+namespace {
+// A block of dense index memory: this header, then carved pieces.  `current` only ever moves to a newer
+// block; a thread whose piece does not fit any more maps a new block and tries to install it (the loser
+// of that race unmaps its own, unused, block).
+struct dense_block {
+    std::atomic<size_t> used;
+    size_t size;
+};
+constexpr size_t dense_block_bytes = size_t{4} << 20;
+std::atomic<dense_block *> dense_current{nullptr};
+std::atomic<size_t> dense_blocks_mapped{0};
+}  // namespace
+
+size_t dense_index_bytes() { return dense_blocks_mapped.load(std::memory_order_relaxed); }
+
+void *carve_dense_index_memory(size_t bytes) {
+    bytes = (bytes + 63) & ~size_t{63};
+    if (bytes > dense_block_bytes / 2)
+        return map_huge_index_memory((bytes + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1), dense_blocks_mapped);
+    for (;;) {
+        dense_block *b = dense_current.load(std::memory_order_acquire);
+        if (b != nullptr) {
+            const size_t at = b->used.fetch_add(bytes, std::memory_order_relaxed);
+            if (at + bytes <= b->size) return reinterpret_cast<char *>(b) + at;
+        }
+        void *m = map_huge_index_memory(dense_block_bytes, dense_blocks_mapped);
+        if (m == nullptr) return nullptr;
+        dense_block *fresh = static_cast<dense_block *>(m);
+        fresh->used.store(64, std::memory_order_relaxed);
+        fresh->size = dense_block_bytes;
+        if (!dense_current.compare_exchange_strong(b, fresh, std::memory_order_acq_rel))
+            unmap_index_memory(m, dense_block_bytes, dense_blocks_mapped);
+    }
+}
+
+void unmap_index_memory(void *p, size_t bytes, std::atomic<size_t> &mapped) {
+    const int saved = errno;
+    munmap(p, bytes);
+    errno = saved;
+    mapped.fetch_sub(bytes, std::memory_order_relaxed);
+}
+}  // namespace mallochooks::heapindex

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+// Naming allocation sites (see symbolizer.h): dladdr, and elfutils' libdwfl loaded with dlopen on demand.
+// The symbolizer runs from the library's destructor under the reentrancy guard: what libdw and dlopen
+// allocate goes straight to the allocator (indexed as early chunks).
+#include "index/symbolizer.h"
+
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <type_traits>
+
+#include "index/settings.h"
+
+namespace mallochooks::heapindex {
+
+// A site as "func+0x1c (/path/to/object)" from dladdr: no allocation, no lock beyond the loader's.
+void describe_site_dladdr(const void *site, char *buf, size_t n) {
+    if (site == nullptr) {
+        snprintf(buf, n, "(unknown)");
+        return;
+    }
+    Dl_info info;
+    if (dladdr(site, &info) == 0 || info.dli_fname == nullptr) {
+        snprintf(buf, n, "%p (no object)", site);
+        return;
+    }
+    const char *obj = info.dli_fname[0] != '\0' ? info.dli_fname : "the executable";
+    if (info.dli_sname != nullptr && info.dli_saddr != nullptr)
+        snprintf(buf, n, "%p %s+0x%lx (%s)", site, info.dli_sname,
+                 (unsigned long)(uintptr_t(site) - uintptr_t(info.dli_saddr)), obj);
+    else
+        snprintf(buf, n, "%p %s+0x%lx", site, obj, (unsigned long)(uintptr_t(site) - uintptr_t(info.dli_fbase)));
+}
+
+namespace {
+
+struct libdw_api {
+    void *handle;
+    decltype(&dwfl_begin) begin;
+    decltype(&dwfl_end) end;
+    decltype(&dwfl_linux_proc_report) proc_report;
+    decltype(&dwfl_report_end) report_end;
+    decltype(&dwfl_addrmodule) addrmodule;
+    decltype(&dwfl_module_addrname) addrname;
+    decltype(&dwfl_module_info) module_info;
+    decltype(&dwfl_module_addrdie) addrdie;
+    decltype(&dwfl_module_getdwarf) getdwarf;
+    decltype(&dwarf_nextcu) nextcu;
+    decltype(&dwarf_offdie) offdie;
+    decltype(&dwarf_haspc) haspc;
+    decltype(&dwarf_getsrc_die) getsrc_die;
+    decltype(&dwarf_linesrc) linesrc;
+    decltype(&dwarf_lineno) lineno;
+    decltype(&dwarf_getscopes) getscopes;
+    decltype(&dwarf_tag) tag;
+    decltype(&dwarf_attr) attr;
+    decltype(&dwarf_formudata) formudata;
+    decltype(&dwarf_getsrcfiles) getsrcfiles;
+    decltype(&dwarf_filesrc) filesrc;
+    Dwfl_Callbacks callbacks;
+    Dwfl *dwfl;
+};
+
+bool load_libdw(libdw_api *api) {
+    api->handle = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (api->handle == nullptr) return false;
+    bool ok = true;
+    auto get = [&](auto &slot, const char *name) {
+        slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(api->handle, name));
+        ok = ok && slot != nullptr;
+    };
+    get(api->begin, "dwfl_begin");
+    get(api->end, "dwfl_end");
+    get(api->proc_report, "dwfl_linux_proc_report");
+    get(api->report_end, "dwfl_report_end");
+    get(api->addrmodule, "dwfl_addrmodule");
+    get(api->addrname, "dwfl_module_addrname");
+    get(api->module_info, "dwfl_module_info");
+    get(api->addrdie, "dwfl_module_addrdie");
+    get(api->getdwarf, "dwfl_module_getdwarf");
+    get(api->nextcu, "dwarf_nextcu");
+    get(api->offdie, "dwarf_offdie");
+    get(api->haspc, "dwarf_haspc");
+    get(api->getsrc_die, "dwarf_getsrc_die");
+    get(api->linesrc, "dwarf_linesrc");
+    get(api->lineno, "dwarf_lineno");
+    get(api->getscopes, "dwarf_getscopes");
+    get(api->tag, "dwarf_tag");
+    get(api->attr, "dwarf_attr");
+    get(api->formudata, "dwarf_formudata");
+    get(api->getsrcfiles, "dwarf_getsrcfiles");
+    get(api->filesrc, "dwarf_filesrc");
+    get(api->callbacks.find_elf, "dwfl_linux_proc_find_elf");
+    get(api->callbacks.find_debuginfo, "dwfl_standard_find_debuginfo");
+    api->callbacks.section_address = nullptr;
+    api->callbacks.debuginfo_path = nullptr;
+    if (ok) api->dwfl = api->begin(&api->callbacks);
+    if (!ok || api->dwfl == nullptr || api->proc_report(api->dwfl, getpid()) != 0 ||
+        api->report_end(api->dwfl, nullptr, nullptr) != 0) {
+        if (ok && api->dwfl) api->end(api->dwfl);
+        dlclose(api->handle);
+        return false;
+    }
+    return true;
+}
+
+// C++ names read better demangled; __cxa_demangle is only used if the program already has libstdc++.
+const char *demangle(const char *name, char **owned) {
+    using demangler = char *(*)(const char *, char *, size_t *, int *);
+    static demangler fn = reinterpret_cast<demangler>(dlsym(RTLD_DEFAULT, "__cxa_demangle"));
+    *owned = nullptr;
+    if (fn == nullptr || name == nullptr || name[0] != '_' || name[1] != 'Z') return name;
+    int status = 0;
+    *owned = fn(name, nullptr, nullptr, &status);
+    return status == 0 && *owned ? *owned : name;
+}
+
+// The compile unit holding pc (*bias: the module's load bias).  libdw 0.188 finds it only through
+// .debug_aranges, which clang does not emit unless told (-gdwarf-aranges): then scan the units.
+bool unit_of(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Die *cu, Dwarf_Addr *bias) {
+    if (Dwarf_Die *found = dw->addrdie(mod, pc, bias)) {
+        *cu = *found;
+        return true;
+    }
+    Dwarf *dbg = dw->getdwarf(mod, bias);
+    if (dbg == nullptr) return false;
+    Dwarf_Off offset = 0, next = 0;
+    size_t header = 0;
+    while (dw->nextcu(dbg, offset, &next, &header, nullptr, nullptr, nullptr) == 0) {
+        if (dw->offdie(dbg, offset + header, cu) != nullptr && dw->haspc(cu, pc - *bias) > 0) return true;
+        offset = next;
+    }
+    return false;
+}
+
+// The file and line of pc.  When the call was inlined (an allocation wrapper such as glibc's
+// rtld-malloc.h, or xmalloc), the line that matters is where the outermost inlined function was called,
+// in the function the symbol names.
+bool source_line(libdw_api *dw, Dwfl_Module *mod, Dwarf_Addr pc, const char **file, int *line) {
+    Dwarf_Die cu;
+    Dwarf_Addr bias = 0;
+    if (!unit_of(dw, mod, pc, &cu, &bias)) return false;
+    Dwarf_Die *scopes = nullptr;
+    const int n = dw->getscopes(&cu, pc - bias, &scopes);
+    bool found = false;
+    for (int i = n - 1; i >= 0 && !found; --i) {  // outermost first
+        if (dw->tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+        Dwarf_Attribute a;
+        Dwarf_Word file_index = 0, call_line = 0;
+        Dwarf_Files *files = nullptr;
+        size_t nfiles = 0;
+        if (dw->formudata(dw->attr(&scopes[i], DW_AT_call_file, &a), &file_index) != 0 ||
+            dw->formudata(dw->attr(&scopes[i], DW_AT_call_line, &a), &call_line) != 0 ||
+            dw->getsrcfiles(&cu, &files, &nfiles) != 0 || file_index >= nfiles)
+            break;
+        *file = dw->filesrc(files, file_index, nullptr, nullptr);
+        *line = int(call_line);
+        found = *file != nullptr;
+    }
+    ::free(scopes);
+    if (found) return true;
+    Dwarf_Line *l = dw->getsrc_die(&cu, pc - bias);
+    if (l == nullptr || (*file = dw->linesrc(l, nullptr, nullptr)) == nullptr) return false;
+    return dw->lineno(l, line) == 0;
+}
+
+// A return address names the instruction after the call: look up the call itself for its line.
+void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
+    if (dw == nullptr || site == nullptr) return describe_site_dladdr(site, buf, n);
+    const Dwarf_Addr pc = reinterpret_cast<uintptr_t>(site) - 1;
+    Dwfl_Module *mod = dw->addrmodule(dw->dwfl, pc);
+    if (mod == nullptr) return describe_site_dladdr(site, buf, n);
+    const char *object = dw->module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    char *owned;
+    const char *fn = demangle(dw->addrname(mod, pc), &owned);
+    const char *file = nullptr;
+    int line = 0;
+    if (!source_line(dw, mod, pc, &file, &line)) file = nullptr;
+    const char *base = file ? strrchr(file, '/') : nullptr;
+    if (fn && file)
+        snprintf(buf, n, "%s (%s:%d) in %s", fn, base ? base + 1 : file, line, object ? object : "?");
+    else if (fn)
+        snprintf(buf, n, "%s in %s", fn, object ? object : "?");
+    else
+        describe_site_dladdr(site, buf, n);
+    if (owned) ::free(owned);
+}
+
+}  // namespace
+
+symbolizer::symbolizer() {
+    if (settings().symbolizer == settings_t::libdw) {
+        static libdw_api api;
+        if (load_libdw(&api)) dw_ = &api;
+    }
+}
+
+symbolizer::~symbolizer() {
+    if (dw_ != nullptr) {
+        libdw_api *api = static_cast<libdw_api *>(dw_);
+        api->end(api->dwfl);
+        dlclose(api->handle);
+    }
+}
+
+void symbolizer::describe(const void *site, char *buf, size_t n) {
+    if (settings().symbolizer == settings_t::none) {
+        snprintf(buf, n, "%p", site);
+        return;
+    }
+    describe_site(static_cast<libdw_api *>(dw_), site, buf, n);
+}
+
+}  // namespace mallochooks::heapindex
