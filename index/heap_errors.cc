@@ -43,7 +43,7 @@ struct error_report {
     struct item {
         const char *label;  // nullptr: a line of text
         const void *site;
-        char text[232];
+        char text[320];
     };
     static constexpr unsigned max_items = 12;
     item items[max_items];
@@ -134,10 +134,9 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
         r.chunk(*containing);
         r.site("allocated at", containing->site);
     } else if (started_here) {
-        r.line("invalid %s(%p): not a live chunk; a chunk did start at this address (or within %u bytes of it) "
-               "earlier, and its record has left the quarantine (each thread keeps its last %u freed chunks: "
-               "HEAPINDEX_QUARANTINE), so this may be a double free that can no longer be recognised",
-               what, ptr, 1u << heap_index_t::granule_shift, quarantine_size());
+        r.line("invalid %s(%p): not a live chunk; a chunk started here (or within %u bytes) earlier and was freed "
+               "longer ago than the quarantine reaches (the last %u frees of its thread: HEAPINDEX_QUARANTINE), so "
+               "a double free cannot be recognised", what, ptr, 1u << heap_index_t::granule_shift, quarantine_size());
     } else {
         r.line("invalid %s(%p): not a chunk this process allocated (no chunk ever started at this address)", what, ptr);
     }
@@ -179,6 +178,20 @@ void report_overflow(const record_fields &f, const void *at, const char *what, b
         hex[3 * trailer_size - 1] = '\0';
         r.line("  trailer bytes    %s", hex);
     }
+    emit(r);
+}
+
+void report_lost_chunk(const record_fields &lost, const record_fields &now) {
+    error_report r;
+    r.line("the allocator handed out %p again while chunk %p was live to the index (after the heap error reported "
+           "before): the index follows the allocator; the older chunk is no longer indexed",
+           (void *)now.base, (void *)lost.base);
+    r.line("  lost:");
+    r.chunk(lost);
+    r.site(lost.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", lost.site);
+    r.line("  indexed now:");
+    r.chunk(now);
+    r.site(now.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", now.site);
     emit(r);
 }
 

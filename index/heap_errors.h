@@ -22,6 +22,9 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
 // underflow is the other explanation).
 void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad)
     __attribute__((visibility("hidden")));
+// The allocator handed out `now`'s address while the index held `lost` there as live (after a heap
+// error): the index now follows the allocator, and `lost` is no longer indexed.
+void report_lost_chunk(const record_fields &lost, const record_fields &now) __attribute__((visibility("hidden")));
 // A problem heapindex_check found (text, and the chunk concerned if any): kept for the exit summary (the
 // check prints its own lines).
 void report_check_problem(const char *text, const record_fields *f) __attribute__((visibility("hidden")));

@@ -340,6 +340,14 @@ private:
             old->kill(f.base, nullptr)) {
             count_free(t, f.size);
             records().give(t, stale);
+            // Silent when the program freed the chunk through the allocator's own API.  After a heap error
+            // (a double free, a realloc of a freed chunk) it is the allocator handing one address out
+            // twice: the index follows the allocator, and says which chunk it lost.
+            if (counters().invalid_frees.load(std::memory_order_relaxed) != 0) {
+                record_fields now;
+                records().get(id)->read_any(&now);
+                report_lost_chunk(f, now);
+            }
         }
     }
 
