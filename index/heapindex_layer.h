@@ -109,7 +109,7 @@ template <bool Trailered> struct basic_layer {
         thread_state *t = my_thread_state;  // never null: see no_thread_state
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0))
             return free_slow(next, ptr, caller, size, false);
-        t->ring[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
@@ -191,12 +191,12 @@ private:
         // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
         const size_t at = trailer_offset(usable);
         if (__builtin_expect(!Trailered || l == nullptr ||
-                                 (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
+                                 (reuse == 0 && t->tail - t->head <= quarantine_size()) ||
                                  t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
                                  intptr_t(at) < intptr_t(size),
                              0))
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
-        const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
+        const uint32_t id = reuse != 0 ? reuse : t->ring()[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
         const uint32_t check = t->checks[f.seq & (check_table_size - 1)];

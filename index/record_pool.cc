@@ -140,7 +140,7 @@ void record_pool::give_slow(thread_state *t, uint32_t id) {
     if (t == nullptr) return push_ids(&id, 1);
     // The ring is full (the thread frees more than it allocates): its oldest batch goes to the global pool.
     uint32_t ids[thread_state::batch];
-    for (unsigned i = 0; i < thread_state::batch; ++i) ids[i] = t->ring[t->head++ % thread_state::ring_size];
+    for (unsigned i = 0; i < thread_state::batch; ++i) ids[i] = t->ring()[t->head++ % thread_state::ring_size];
     push_ids(ids, thread_state::batch);
     give(t, id);
 }
@@ -149,7 +149,7 @@ void record_pool::drain(thread_state *t) {
     uint32_t ids[thread_state::batch];
     unsigned n = 0;
     while (t->head != t->tail) {
-        ids[n++] = t->ring[t->head++ % thread_state::ring_size];
+        ids[n++] = t->ring()[t->head++ % thread_state::ring_size];
         if (n == thread_state::batch) push_ids(ids, n), n = 0;
     }
     push_ids(ids, n);

@@ -188,32 +188,43 @@ TEST_CASE("addresses beyond 47 bits are not indexable") {
 }
 
 TEST_CASE("records: a freed record stays a tombstone for the whole quarantine, then is reused") {
-    heap_index &index = fresh_index();
-    const uintptr_t base = 0x080000000000;
-    const uint32_t id = add(index, base, 64, reinterpret_cast<const void *>(0xa110c));
-    drop(index, base);
-    record_fields f;
-    CHECK(records().get(id)->read_any(&f) == rs_dead);
-    CHECK(f.base == base);
-    CHECK(f.site == reinterpret_cast<const void *>(0xa110c));
-    CHECK(f.free_site == reinterpret_cast<const void *>(0xf4ee));
-    CHECK_FALSE(records().get(id)->read_live(&f));
-    // quarantine - 1 more frees: still a tombstone.
-    for (unsigned i = 0; i + 1 < thread_state::quarantine; ++i) {
-        const uintptr_t b = 0x081000000000 + 64 * i;
-        add(index, b, 64);
-        drop(index, b);
+    // The default quarantine, then a larger one (HEAPINDEX_QUARANTINE), then none: each on its own thread
+    // (a fresh thread state), in its own part of the address space.
+    unsigned part = 0;
+    for (unsigned quarantine : {thread_state::default_quarantine, 3000u, 0u}) {
+        quarantine_limit.store(quarantine);
+        std::thread([&] {
+            heap_index &index = fresh_index();
+            const uintptr_t area = 0x080000000000 + (uintptr_t(part) << 36);
+            const uintptr_t base = area;
+            const uint32_t id = add(index, base, 64, reinterpret_cast<const void *>(0xa110c));
+            drop(index, base);
+            record_fields f;
+            CHECK(records().get(id)->read_any(&f) == rs_dead);
+            CHECK(f.base == base);
+            CHECK(f.site == reinterpret_cast<const void *>(0xa110c));
+            CHECK(f.free_site == reinterpret_cast<const void *>(0xf4ee));
+            CHECK_FALSE(records().get(id)->read_live(&f));
+            // quarantine - 1 more frees (allocations in between): still a tombstone.
+            for (unsigned i = 0; i + 1 < quarantine; ++i) {
+                const uintptr_t b = area + 0x1000000000 + 64 * i;
+                add(index, b, 64);
+                drop(index, b);
+            }
+            CHECK(records().get(id)->read_any(&f) == rs_dead);
+            CHECK(f.base == base);
+            // Enough churn recycles it.
+            bool reused = false;
+            for (unsigned i = 0; i < 4 * quarantine + 200 && !reused; ++i) {
+                const uintptr_t b = area + 0x2000000000 + 64 * i;
+                reused = add(index, b, 64) == id;
+                drop(index, b);
+            }
+            CHECK(reused);
+        }).join();
+        ++part;
     }
-    CHECK(records().get(id)->read_any(&f) == rs_dead);
-    CHECK(f.base == base);
-    // Enough churn recycles it.
-    bool reused = false;
-    for (unsigned i = 0; i < 4 * thread_state::quarantine && !reused; ++i) {
-        const uintptr_t b = 0x082000000000 + 64 * i;
-        reused = add(index, b, 64) == id;
-        drop(index, b);
-    }
-    CHECK(reused);
+    quarantine_limit.store(thread_state::default_quarantine);
 }
 
 TEST_CASE("records: sequence numbers are unique across threads and increase within one") {

@@ -87,6 +87,10 @@ extra_env=HEAPINDEX_CHECK=exit expect overflow-unfreed \
 expect quarantine \
   "invalid free\(0x[0-9a-f]+\): not a live chunk; a chunk started here \(or within 32 bytes\) earlier and was freed longer ago than the quarantine reaches \(the last 256 frees of its thread: HEAPINDEX_QUARANTINE\)" \
   "called at +${site}site_second_free\+"
+# ... and with a quarantine larger than those frees (HEAPINDEX_QUARANTINE), it is one.
+extra_env=HEAPINDEX_QUARANTINE=1000 expect quarantine \
+  "double free: free\(0x[0-9a-f]+\) of a chunk already freed" "first freed at +${site}site_first_free\+" \
+  "freed again at +${site}site_second_free\+"
 # p=malloc(24); free(p); q=realloc(p,32); r=malloc(24): reported, then the index follows the allocator
 # and says which chunk it lost (issue 16, 5).
 extra_env=HEAPINDEX_CHECK=exit expect realloc-freed \
