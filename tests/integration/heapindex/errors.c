@@ -109,6 +109,21 @@ int main(int argc, char **argv) {
         site_first_free(p);
         printf("slack: usable %zu, check found %d problems\n", usable, problems);
         return problems == 1 ? 0 : 1;
+    } else if (strcmp(c, "slack-sizes") == 0) {
+        /* One byte past the request of chunks of 100, 4096 and 200,000 bytes: in the slack of whatever
+         * allocator is behind the index (allocators.sh runs this under jemalloc, tcmalloc, mimalloc). */
+        const size_t sizes[] = {100, 4096, 200000};
+        char *chunks[3];
+        for (int i = 0; i < 3; ++i) {
+            chunks[i] = site_alloc(sizes[i]);
+            if (malloc_usable_size(chunks[i]) == sizes[i]) return 3; /* no slack at all: nothing to test */
+        }
+        /* malloc_usable_size makes the slack the program's: fresh chunks for the test itself. */
+        for (int i = 0; i < 3; ++i) chunks[i] = site_alloc(sizes[i]);
+        for (int i = 0; i < 3; ++i) chunks[i][sizes[i]] = 'x';
+        const int problems = heapindex_check(stderr);
+        printf("slack-sizes: the check found %d of 3 one-byte overflows\n", problems);
+        return problems == 3 ? 0 : 1;
     } else if (strcmp(c, "underflow") == 0) {
         /* a = malloc(24); p = malloc(24); p[-24] = 'U'; free(a): the byte is in a's trailer, which lies
          * just before p.  Either a overflowed or p underflowed: both are named.  (glibc hands out two

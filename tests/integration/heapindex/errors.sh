@@ -72,6 +72,8 @@ expect slack \
   "slack: usable 24, check found 1 problems"
 n=$(grep -Ec '^heapindex\[[0-9]+\]: heap overflow' "$tmp/slack.log")
 if [ "$n" != 1 ]; then echo "errors: slack: $n overflows reported at free, expected 1 (not the chunk whose usable size was asked for)"; status=1; fi
+expect slack-sizes "slack-sizes: the check found 3 of 3 one-byte overflows" \
+  "check: chunk 0x[0-9a-f]+ \(200000 bytes, seq [0-9]+\) overwritten past its end, at offset 200000"
 # a=malloc(24); p=malloc(24); p[-24]='U'; free(a): both candidates named (issue 16, 2).
 expect underflow \
   "heap overflow or underflow: the trailer after chunk 0x[0-9a-f]+ \(at offset 24\) was overwritten; found at free" \
