@@ -229,7 +229,7 @@ void report_check_problem(const char *text, const record_fields *f) {
 
 void print_error_summary() {
     const uint32_t seen = errors_seen.load(std::memory_order_acquire);
-    if (seen == 0) return;
+    if (seen == 0 || settings().log.kind == output_spec::off) return;  // nobody to tell: no symbolizer either
     diagnostic d;
     print(d.fd, "heapindex[%d]: at exit: %u heap error%s reported in this run%s; their sites, symbolized:\n", d.pid, seen,
           seen == 1 ? "" : "s", seen > max_kept ? " (the first 64 kept)" : "");
