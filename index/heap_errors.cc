@@ -227,6 +227,11 @@ void report_check_problem(const char *text, const record_fields *f) {
     }
 }
 
+void forget_errors_after_fork() {
+    const uint32_t seen = errors_seen.exchange(0, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < seen && i < max_kept; ++i) kept[i].ready.store(false, std::memory_order_relaxed);
+}
+
 void print_error_summary() {
     const uint32_t seen = errors_seen.load(std::memory_order_acquire);
     if (seen == 0 || settings().log.kind == output_spec::off) return;  // nobody to tell: no symbolizer either

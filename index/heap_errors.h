@@ -30,6 +30,8 @@ void report_lost_chunk(const record_fields &lost, const record_fields &now) __at
 void report_check_problem(const char *text, const record_fields *f) __attribute__((visibility("hidden")));
 // A site as dladdr names it (object+offset, and the symbol if exported): safe anywhere, even in malloc.
 void describe_site_now(const void *site, char *buf, size_t n) __attribute__((visibility("hidden")));
+// In a forked child: the errors kept so far are the parent's (it summarises them).
+void forget_errors_after_fork() __attribute__((visibility("hidden")));
 // At exit, on the diagnostics output: every heap error reported during the run again, with the same
 // sites symbolized (function, file:line).
 void print_error_summary() __attribute__((visibility("hidden")));

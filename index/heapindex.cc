@@ -204,7 +204,11 @@ void fill(const record_fields &f, heapindex_chunk *out) {
 
 // ---- start and exit ------------------------------------------------------------------------------------
 
-extern "C" void after_fork_in_child() { thread_state_after_fork(); }
+// The child's exit summary lists its own heap errors, not its parent's again.
+extern "C" void after_fork_in_child() {
+    thread_state_after_fork();
+    forget_errors_after_fork();
+}
 
 // A preloaded allocator listed before this library owns `malloc`: the program's calls never reach the
 // index.  An executable that defines malloc itself is not warned about (it may adopt the index through

@@ -5,6 +5,7 @@
  * exported function (the program is linked with -rdynamic), so a report's sites can be checked by name. */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <sys/auxv.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,27 @@ int main(int argc, char **argv) {
         const int problems = heapindex_check(stderr);
         printf("slack-sizes: the check found %d of 3 one-byte overflows\n", problems);
         return problems == 3 ? 0 : 1;
+    } else if (strcmp(c, "key") == 0) {
+        /* The trailer's check word (its last 4 bytes, right after malloc_usable_size) no longer follows from
+         * the stack canary's bytes: the old word was ((base ^ (AT_RANDOM[0..7] | 1) ^ seq) + size) *
+         * 0xffffffff9e3779b1 >> 32.  Prints the words, so that errors.sh sees two runs differ. */
+        uint64_t at_random;
+        memcpy(&at_random, (const void *)getauxval(AT_RANDOM), sizeof at_random);
+        int old_formula = 0;
+        printf("key: words");
+        for (int i = 0; i < 8; ++i) {
+            char *p = site_alloc(40);
+            struct heapindex_chunk ch;
+            if (!heapindex_lookup(p, &ch)) return 1;
+            uint32_t word;
+            memcpy(&word, p + malloc_usable_size(p) + 28, sizeof word);
+            const uint64_t odd = 0xffffffff9e3779b1ull;
+            const uint32_t old = (uint32_t)((((uint64_t)(uintptr_t)p ^ (at_random | 1) ^ ch.seq) + ch.size) * odd >> 32);
+            old_formula += word == old;
+            printf(" %08x", word);
+        }
+        printf("\nkey: %d of 8 check words follow the canary-derived formula\n", old_formula);
+        return old_formula == 0 ? 0 : 1;
     } else if (strcmp(c, "underflow") == 0) {
         /* a = malloc(24); p = malloc(24); p[-24] = 'U'; free(a): the byte is in a's trailer, which lies
          * just before p.  Either a overflowed or p underflowed: both are named.  (glibc hands out two

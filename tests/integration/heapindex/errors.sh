@@ -74,6 +74,14 @@ n=$(grep -Ec '^heapindex\[[0-9]+\]: heap overflow' "$tmp/slack.log")
 if [ "$n" != 1 ]; then echo "errors: slack: $n overflows reported at free, expected 1 (not the chunk whose usable size was asked for)"; status=1; fi
 expect slack-sizes "slack-sizes: the check found 3 of 3 one-byte overflows" \
   "check: chunk 0x[0-9a-f]+ \(200000 bytes, seq [0-9]+\) overwritten past its end, at offset 200000"
+# The trailer key comes from getrandom (issue 16, 7): check words do not follow from the canary's bytes, and
+# two runs of the same program get different ones.
+expect key "key: 0 of 8 check words follow the canary-derived formula"
+first=$(grep '^key: words' "$tmp/key.out")
+expect key "key: 0 of 8 check words follow the canary-derived formula"
+if [ -z "$first" ] || [ "$first" = "$(grep '^key: words' "$tmp/key.out")" ]; then
+  echo "errors: key: two runs wrote the same check words: $first"; status=1
+fi
 # a=malloc(24); p=malloc(24); p[-24]='U'; free(a): both candidates named (issue 16, 2).
 expect underflow \
   "heap overflow or underflow: the trailer after chunk 0x[0-9a-f]+ \(at offset 24\) was overwritten; found at free" \
