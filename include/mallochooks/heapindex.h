@@ -49,9 +49,10 @@ struct heapindex_chunk {
 #define HEAPINDEX_FLAG_REALLOC 0x8u   /* the chunk comes from realloc (alloc_site is the realloc's) */
 #define HEAPINDEX_FLAG_ALIGNED 0x10u  /* memalign, posix_memalign, aligned_alloc, valloc, pvalloc */
 #define HEAPINDEX_FLAG_CALLOC 0x20u   /* calloc */
-#define HEAPINDEX_FLAG_USABLE_ASKED 0x40u /* the program asked malloc_usable_size: the bytes past `size`, up to
+#define HEAPINDEX_FLAG_STACK 0x40u    /* its allocation stack was recorded (HEAPINDEX_STACKS, profiles) */
+#define HEAPINDEX_FLAG_USABLE_ASKED 0x80u /* the program asked malloc_usable_size: the bytes past `size`, up to
                                              `usable_size`, are its own (their overflow check is off) */
-#define HEAPINDEX_FLAG_IN_CHUNK 0x80u /* a client block registered inside a live heap chunk */
+#define HEAPINDEX_FLAG_IN_CHUNK 0x100u /* a client block registered inside a live heap chunk */
 
 struct heapindex_stats {
     uint64_t live_chunks;      /* heap chunks live now (client blocks excluded) */
@@ -79,6 +80,7 @@ int heapindex_v1_check(FILE *report) HEAPINDEX_WEAK_;
 void heapindex_v1_stats(struct heapindex_stats *out) HEAPINDEX_WEAK_;
 int heapindex_v1_notify_alloc(void *base, size_t size, const void *site) HEAPINDEX_WEAK_;
 int heapindex_v1_notify_free(void *base) HEAPINDEX_WEAK_;
+int heapindex_v1_profile_write(const char *outputs) HEAPINDEX_WEAK_;
 
 #if defined(__x86_64__)
 /* Read a weak function's address through the GOT, so that the dynamic loader fills it in even in a
@@ -147,6 +149,15 @@ static inline int heapindex_notify_alloc(void *base, size_t size, const void *si
 static inline int heapindex_notify_free(void *base) {
     int (*f)(void *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_notify_free);
     return f ? f(base) : 0;
+}
+
+/* Writes heap-profile outputs now (HEAPINDEX_STACKS, docs/heap-profiles.md): `outputs` is a comma-separated
+ * list as HEAPINDEX_REPORT's profile items (report.html, live.folded, x.peak.folded, x.allocs.folded,
+ * heaptrack.NAME, dump.hiprof; "%p" becomes the process id), or NULL for those of HEAPINDEX_REPORT.
+ * Returns how many were written; -1 when no stacks are recorded (or the index is not loaded). */
+static inline int heapindex_profile_write(const char *outputs) {
+    int (*f)(const char *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_profile_write);
+    return f ? f(outputs) : -1;
 }
 
 #ifdef __cplusplus
