@@ -414,7 +414,9 @@ def frame_of(tid, address):
             f, n, best = gdb.newest_frame(), 0, None
             while f is not None:
                 sp = int(f.read_register("sp"))
-                if sp - 128 <= address:
+                # The red zone (128 bytes below sp) belongs to the newest frame only: an older frame's own
+                # area starts at its sp, and giving it 128 bytes more took a small callee's locals from it.
+                if (sp - 128 if n == 0 else sp) <= address:
                     best = "#%d %s" % (n, f.name() or "??")
                 else:
                     break

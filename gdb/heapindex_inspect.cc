@@ -362,7 +362,6 @@ public:
         mem.get(root_.pool_address + root_.pool_base_offset, &records_);
         mem.get(root_.pool_address + root_.pool_capacity_offset, &capacity_);
         mem.get(root_.pool_address + root_.pool_fresh_offset, &ids_made_);
-        mem.get(root_.trailer_secret_address, &secret_);
         heap_.load(mem, root_.heap);
         client_.load(mem, root_.client);
         // Every record ever handed out, in one read (64 bytes per id; a truncated core may lack them:
@@ -533,10 +532,9 @@ public:
         }
     }
 
-    // The trailer check word, as trailer_check() computes it.
-    uint32_t check_word(u64 base, u64 size, u64 seq) const {
-        return uint32_t(((base ^ secret_ ^ seq) + size) * root_.check_multiplier >> 32);
-    }
+    // The trailer check word a record expects: its link word (layout.h), the lowest bit flipped back
+    // for a chunk with a recorded stack.  (The word itself is keyed: no reader can compute it.)
+    static uint32_t check_word(const record &r) { return r.link ^ ((r.flags & HEAPINDEX_FLAG_STACK) ? 1u : 0u); }
     std::vector<u64> leaf_problems;
 
 private:
@@ -563,7 +561,7 @@ private:
     u64 last_leaf_ = 0, last_dir_page_ = ~u64{0};
     const uint8_t *last_image_ = nullptr, *last_dir_image_ = nullptr;
     heapindex_root root_{};
-    u64 records_ = 0, capacity_ = 0, ids_made_ = 0, secret_ = 0;
+    u64 records_ = 0, capacity_ = 0, ids_made_ = 0;
     index_view heap_, client_;
 };
 
@@ -596,7 +594,7 @@ std::string chunk_json(const record &r) {
 
 struct chunk {
     u64 base, size, usable, site, seq;
-    uint32_t tid, flags, id;
+    uint32_t tid, flags, id, link;  // link: the record's, for the trailer's check word
 };
 
 struct inventory {
@@ -621,7 +619,7 @@ inventory take_inventory(index_reader &ix) {
                 return;
             }
             if ((r.base >> v.l.granule_shift) != (granule >> v.l.granule_shift)) return;  // a stale mark
-            out.push_back({r.base, r.size, r.usable, r.site, r.seq, r.tid, r.flags, id});
+            out.push_back({r.base, r.size, r.usable, r.site, r.seq, r.tid, r.flags, id, r.link});
         });
     };
     collect(ix.heap(), inv.chunks, "chunk");
@@ -789,7 +787,7 @@ std::string trailer_state(memory &mem, index_reader &ix, const record &r) {
     memcpy(&seq, t + root.tr_seq, 8);
     memcpy(&tid, t + root.tr_tid, 4);
     memcpy(&check, t + root.tr_check, 4);
-    const bool ok = site == r.site && size == r.size && seq == r.seq && tid == r.tid && check == ix.check_word(r.base, r.size, r.seq);
+    const bool ok = site == r.site && size == r.size && seq == r.seq && tid == r.tid && check == index_reader::check_word(r);
     return ok ? "intact" : "clobbered";
 }
 
@@ -955,6 +953,7 @@ void cmd_check(memory &mem, index_reader &ix, inventory &inv) {
         char b[300];
         record r{};
         r.base = c.base, r.size = c.size, r.usable = c.usable, r.site = c.site, r.seq = c.seq, r.tid = c.tid, r.flags = c.flags;
+        r.link = c.link;
         const std::string t = trailer_state(mem, ix, r);
         if (t == "clobbered" || t == "unreadable") {
             snprintf(b, sizeof b, "trailer of chunk 0x%" PRIx64 " (%" PRIu64 " bytes, seq %" PRIu64 ", site 0x%" PRIx64 ") %s",

@@ -181,6 +181,33 @@ public:
         return true;
     }
 
+    // The same for the start marks of [lo, hi) only (lo < hi <= address_limit): one directory load per
+    // 2 MiB region, the bitmap words of the range where there is a leaf.
+    template <class F> bool for_each_start_in(uintptr_t lo, uintptr_t hi, F &&f) const {
+        const directory *d = dir_.load(std::memory_order_acquire);
+        if (d == nullptr || lo >= hi) return true;
+        const uintptr_t last_region = (hi - 1) >> region_shift;
+        const uintptr_t limit = limit_.load(std::memory_order_acquire);
+        for (uintptr_t r = lo >> region_shift; r <= last_region && r < limit; ++r) {
+            const leaf *l = d->leaves[r].load(std::memory_order_acquire);
+            if (l == nullptr) continue;
+            const uintptr_t region = r << region_shift;
+            const unsigned first = region < lo ? slot_of(lo) : 0;
+            const unsigned end = r < last_region ? granules_per_region : slot_of(hi - 1) + 1;
+            for (unsigned w = first / 64; w * 64 < end; ++w) {
+                uint64_t bits = l->starts[w].load(std::memory_order_acquire);
+                if (w == first / 64) bits &= ~uint64_t{0} << (first % 64);
+                if ((w + 1) * 64 > end) bits &= ~uint64_t{0} >> (64 - end % 64);
+                while (bits != 0) {
+                    const unsigned g = w * 64 + unsigned(__builtin_ctzll(bits));
+                    bits &= bits - 1;
+                    if (!f(region | (uintptr_t(g) << G), l->ids[g].load(std::memory_order_acquire))) return false;
+                }
+            }
+        }
+        return true;
+    }
+
     size_t mapped_bytes() const { return mapped_.load(std::memory_order_relaxed); }
 
     // For an inlined insert on the allocation fast path (heapindex_layer.h): the leaf of base's region if

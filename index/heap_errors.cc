@@ -3,6 +3,7 @@
 #include "index/heap_errors.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 
 #include "index/settings.h"
 #include "index/symbolizer.h"
+#include "index/heapindex_layer.h"
+#include "index/thread_state.h"
 #include "index/trailer.h"
 #include "libmallochooks/guard.h"
 #include "libmallochooks/output.h"
@@ -40,65 +43,218 @@ struct diagnostic {
     }
 };
 
-void print_chunk_line(const diagnostic &d, const record_fields &f) {
-    print(d.fd, "heapindex[%d]:   chunk %p, %zu bytes, seq %llu, thread %u%s\n", d.pid, (void *)f.base, f.size,
-          (unsigned long long)f.seq, f.tid, (f.flags & HEAPINDEX_FLAG_CLIENT) ? ", client block" : "");
+// One heap error as it is reported: lines of text and named sites, in order.  Printed at once (sites by
+// dladdr: this runs inside free or realloc) and kept, raw, for the exit summary, which names the same
+// sites with the full symbolizer (function, file:line).
+struct error_report {
+    struct item {
+        const char *label;  // nullptr: a line of text
+        const void *site;
+        char text[320];
+    };
+    static constexpr unsigned max_items = 12;
+    item items[max_items];
+    unsigned n = 0;
+
+    __attribute__((format(printf, 2, 3))) void line(const char *fmt, ...) {
+        if (n == max_items) return;
+        item &i = items[n++];
+        i.label = nullptr;
+        i.site = nullptr;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(i.text, sizeof i.text, fmt, ap);
+        va_end(ap);
+    }
+    void chunk(const record_fields &f) {
+        line("  chunk %p, %zu bytes, seq %llu, thread %u%s", (void *)f.base, f.size, (unsigned long long)f.seq, f.tid,
+             (f.flags & HEAPINDEX_FLAG_CLIENT) ? ", client block" : "");
+    }
+    void site(const char *label, const void *at) {
+        if (n == max_items) return;
+        item &i = items[n++];
+        i.label = label;
+        i.site = at;
+        i.text[0] = '\0';
+    }
+};
+
+// The errors kept for the exit summary: the first max_kept of the run (a slot is claimed with one
+// fetch_add, filled, then published; nothing blocks).  Zero pages until an error happens.
+constexpr unsigned max_kept = 64;
+struct kept_error {
+    std::atomic<bool> ready;
+    error_report report;
+};
+constinit kept_error kept[max_kept] = {};
+std::atomic<uint32_t> errors_seen{0};
+
+void emit(const error_report &r) {
+    {
+        diagnostic d;
+        for (unsigned i = 0; i < r.n; ++i) {
+            const error_report::item &it = r.items[i];
+            if (it.label == nullptr) {
+                print(d.fd, "heapindex[%d]: %s\n", d.pid, it.text);
+            } else {
+                char where[512];
+                describe_site_dladdr(it.site, where, sizeof where);
+                print(d.fd, "heapindex[%d]:   %-16s %s\n", d.pid, it.label, where);
+            }
+        }
+    }
+    const uint32_t slot = errors_seen.fetch_add(1, std::memory_order_relaxed);
+    if (slot < max_kept) {
+        memcpy(&kept[slot].report, &r, sizeof r);
+        kept[slot].ready.store(true, std::memory_order_release);
+    }
 }
 
-void print_site_line(const diagnostic &d, const char *label, const void *site) {
-    char where[512];
-    describe_site_dladdr(site, where, sizeof where);
-    print(d.fd, "heapindex[%d]:   %-16s %s\n", d.pid, label, where);
+// The live chunk that starts right after a chunk's trailer (within the allocator's header room: glibc puts
+// 8 bytes between, jemalloc and mimalloc none), if there is one.
+bool chunk_after(uintptr_t end, record_fields *out) {
+    for (uintptr_t a = (end + 7) & ~uintptr_t{7}; a <= end + 64; a += 8)
+        if (heap_chunks.lookup(a, out) && out->base >= end) return true;
+    return false;
 }
 
 }  // namespace
 
+void describe_site_now(const void *site, char *buf, size_t n) { describe_site_dladdr(site, buf, n); }
+
 void report_double_free(const record_fields &f, const void *again_at, const char *what) {
-    diagnostic d;
-    print(d.fd, "heapindex[%d]: double free: %s(%p) of a chunk already freed\n", d.pid, what, (void *)f.base);
-    print_chunk_line(d, f);
-    print_site_line(d, (f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
-    print_site_line(d, "first freed at", f.free_site);
-    print_site_line(d, "freed again at", again_at);
+    error_report r;
+    r.line("double free: %s(%p) of a chunk already freed", what, (void *)f.base);
+    r.chunk(f);
+    r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
+    r.site("first freed at", f.free_site);
+    r.site("freed again at", again_at);
+    emit(r);
 }
 
-void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what) {
-    diagnostic d;
+void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what,
+                         bool started_here) {
+    error_report r;
     if (containing != nullptr) {
-        print(d.fd, "heapindex[%d]: invalid %s(%p): %zu bytes inside a live chunk, not its start\n", d.pid, what, ptr,
-              size_t(uintptr_t(ptr) - containing->base));
-        print_chunk_line(d, *containing);
-        print_site_line(d, "allocated at", containing->site);
+        r.line("invalid %s(%p): %zu bytes inside a live chunk, not its start", what, ptr,
+               size_t(uintptr_t(ptr) - containing->base));
+        r.chunk(*containing);
+        r.site("allocated at", containing->site);
+    } else if (started_here) {
+        r.line("invalid %s(%p): not a live chunk; a chunk started here (or within %u bytes) earlier and was freed "
+               "longer ago than the quarantine reaches (the last %u frees of its thread: HEAPINDEX_QUARANTINE), so "
+               "a double free cannot be recognised", what, ptr, 1u << heap_index_t::granule_shift, quarantine_size());
     } else {
-        print(d.fd, "heapindex[%d]: invalid %s(%p): not a chunk this process allocated (or one freed long ago)\n",
-              d.pid, what, ptr);
+        r.line("invalid %s(%p): not a chunk this process allocated (no chunk ever started at this address)", what, ptr);
     }
-    print_site_line(d, "called at", at);
+    r.site("called at", at);
+    emit(r);
 }
 
-void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) {
-    diagnostic d;
-    unsigned char bytes[trailer_size];
-    memcpy(bytes, reinterpret_cast<const void *>(f.base + f.usable), sizeof bytes);
-    char hex[3 * trailer_size + 1];
-    for (size_t i = 0; i < trailer_size; ++i) snprintf(hex + 3 * i, 4, "%02x ", bytes[i]);
-    hex[3 * trailer_size - 1] = '\0';
-    print(d.fd, "heapindex[%d]: heap overflow: the trailer after chunk %p (at offset %zu) was overwritten; found "
-                "at %s\n", d.pid, (void *)f.base, f.usable, what);
-    print_chunk_line(d, f);
-    print_site_line(d, "allocated at", f.site);
-    print_site_line(d, "detected at", at);
-    print(d.fd, "heapindex[%d]:   trailer bytes    %s\n", d.pid, hex);
+void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad) {
+    error_report r;
+    record_fields next;
+    const bool neighbour = trailer_bad && chunk_after(f.base + f.usable + trailer_size, &next);
+    if (trailer_bad && neighbour) {
+        r.line("heap overflow or underflow: the trailer after chunk %p (at offset %zu) was overwritten; found at %s",
+               (void *)f.base, f.usable, what);
+        r.line("  either chunk %p overflowed%s:", (void *)f.base,
+               slack_bad ? "" : " (its slack before the trailer is intact: the write skipped it, or came from below)");
+    } else if (trailer_bad) {
+        r.line("heap overflow: the trailer after chunk %p (at offset %zu) was overwritten; found at %s", (void *)f.base,
+               f.usable, what);
+    } else {
+        r.line("heap overflow: chunk %p was written past its %zu requested bytes, at offset %zu (the allocator's "
+               "slack before the trailer); found at %s", (void *)f.base, f.size, slack_bad, what);
+    }
+    r.chunk(f);
+    r.site(f.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", f.site);
+    if (trailer_bad && slack_bad) r.line("  the slack before the trailer was overwritten too, from offset %zu", slack_bad);
+    if (neighbour) {
+        r.line("  or chunk %p, which starts %zu bytes after that trailer, underflowed (was written below its start):",
+               (void *)next.base, size_t(next.base - (f.base + f.usable + trailer_size)));
+        r.chunk(next);
+        r.site(next.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", next.site);
+    }
+    r.site("detected at", at);
+    if (trailer_bad) {
+        unsigned char bytes[trailer_size];
+        memcpy(bytes, reinterpret_cast<const void *>(f.base + f.usable), sizeof bytes);
+        char hex[3 * trailer_size + 1];
+        for (size_t i = 0; i < trailer_size; ++i) snprintf(hex + 3 * i, 4, "%02x ", bytes[i]);
+        hex[3 * trailer_size - 1] = '\0';
+        r.line("  trailer bytes    %s", hex);
+    }
+    emit(r);
+}
+
+void report_lost_chunk(const record_fields &lost, const record_fields &now) {
+    error_report r;
+    r.line("the allocator handed out %p again while chunk %p was live to the index (after the heap error reported "
+           "before): the index follows the allocator; the older chunk is no longer indexed",
+           (void *)now.base, (void *)lost.base);
+    r.line("  lost:");
+    r.chunk(lost);
+    r.site(lost.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", lost.site);
+    r.line("  indexed now:");
+    r.chunk(now);
+    r.site(now.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", now.site);
+    emit(r);
 }
 
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at) {
-    diagnostic d;
-    print(d.fd, "heapindex[%d]: %s (%p)\n", d.pid, message, base);
+    error_report r;
+    r.line("%s (%p)", message, base);
     if (other != nullptr) {
-        print_chunk_line(d, *other);
-        print_site_line(d, "registered at", other->site);
+        r.chunk(*other);
+        r.site((other->flags & HEAPINDEX_FLAG_CLIENT) ? "registered at" : "allocated at", other->site);
     }
-    print_site_line(d, "called at", at);
+    r.site("called at", at);
+    emit(r);
+}
+
+void report_check_problem(const char *text, const record_fields *f) {
+    error_report r;
+    r.line("%s", text);
+    if (f != nullptr) {
+        r.chunk(*f);
+        r.site((f->flags & HEAPINDEX_FLAG_CLIENT) ? "registered at" : "allocated at", f->site);
+    }
+    const uint32_t slot = errors_seen.fetch_add(1, std::memory_order_relaxed);  // kept, not printed: the check
+    if (slot < max_kept) {                                                       // prints its own lines
+        memcpy(&kept[slot].report, &r, sizeof r);
+        kept[slot].ready.store(true, std::memory_order_release);
+    }
+}
+
+void forget_errors_after_fork() {
+    const uint32_t seen = errors_seen.exchange(0, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < seen && i < max_kept; ++i) kept[i].ready.store(false, std::memory_order_relaxed);
+}
+
+void print_error_summary() {
+    const uint32_t seen = errors_seen.load(std::memory_order_acquire);
+    if (seen == 0 || settings().log.kind == output_spec::off) return;  // nobody to tell: no symbolizer either
+    diagnostic d;
+    print(d.fd, "heapindex[%d]: at exit: %u heap error%s reported in this run%s; their sites, symbolized:\n", d.pid, seen,
+          seen == 1 ? "" : "s", seen > max_kept ? " (the first 64 kept)" : "");
+    symbolizer sym;
+    char where[1024];
+    const uint32_t n = seen < max_kept ? seen : max_kept;
+    for (uint32_t e = 0; e < n; ++e) {
+        if (!kept[e].ready.load(std::memory_order_acquire)) continue;  // being written by another thread
+        const error_report &r = kept[e].report;
+        for (unsigned i = 0; i < r.n; ++i) {
+            const error_report::item &it = r.items[i];
+            if (it.label == nullptr) {
+                if (i == 0) print(d.fd, "heapindex[%d]: #%u %s\n", d.pid, e + 1, it.text);
+                else print(d.fd, "heapindex[%d]:   %s\n", d.pid, it.text);
+            } else {
+                sym.describe(it.site, where, sizeof where);
+                print(d.fd, "heapindex[%d]:     %-16s %s\n", d.pid, it.label, where);
+            }
+        }
+    }
 }
 
 }  // namespace mallochooks::heapindex

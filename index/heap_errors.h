@@ -13,9 +13,28 @@
 namespace mallochooks::heapindex {
 
 void report_double_free(const record_fields &f, const void *again_at, const char *what) __attribute__((visibility("hidden")));
-void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what)
+// `started_here`: a chunk once started at ptr's granule (its record has since been reused: freed longer
+// ago than the quarantine reaches back).
+void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what,
+                         bool started_here = false) __attribute__((visibility("hidden")));
+// A chunk whose trailer (trailer_bad) or slack (slack_bad: the first damaged byte's offset, or 0) was
+// overwritten; the report also names a live chunk that starts right after a clobbered trailer (its
+// underflow is the other explanation).
+void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad)
     __attribute__((visibility("hidden")));
-void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
+// The allocator handed out `now`'s address while the index held `lost` there as live (after a heap
+// error): the index now follows the allocator, and `lost` is no longer indexed.
+void report_lost_chunk(const record_fields &lost, const record_fields &now) __attribute__((visibility("hidden")));
+// A problem heapindex_check found (text, and the chunk concerned if any): kept for the exit summary (the
+// check prints its own lines).
+void report_check_problem(const char *text, const record_fields *f) __attribute__((visibility("hidden")));
+// A site as dladdr names it (object+offset, and the symbol if exported): safe anywhere, even in malloc.
+void describe_site_now(const void *site, char *buf, size_t n) __attribute__((visibility("hidden")));
+// In a forked child: the errors kept so far are the parent's (it summarises them).
+void forget_errors_after_fork() __attribute__((visibility("hidden")));
+// At exit, on the diagnostics output: every heap error reported during the run again, with the same
+// sites symbolized (function, file:line).
+void print_error_summary() __attribute__((visibility("hidden")));
 // A client request that was refused (`other`: the block in the way, if any).
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at)
     __attribute__((visibility("hidden")));

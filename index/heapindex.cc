@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -59,22 +60,27 @@ struct sink {
 // Read a chunk's trailer without trusting that the chunk is still mapped: another thread may free (and
 // the allocator unmap) it while the check runs.  process_vm_readv on ourselves fails with EFAULT instead
 // of faulting.
-bool read_trailer(uintptr_t at, trailer *t) {
-    iovec local{t, sizeof *t}, remote{reinterpret_cast<void *>(at), sizeof *t};
-    const ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (n == ssize_t(sizeof *t)) return true;
-    if (n < 0 && (errno == ENOSYS || errno == EPERM)) {  // not allowed here: read directly
-        memcpy(t, reinterpret_cast<const void *>(at), sizeof *t);
+bool read_bytes(uintptr_t at, void *to, size_t n) {
+    if (n == 0) return true;
+    iovec local{to, n}, remote{reinterpret_cast<void *>(at), n};
+    const ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got == ssize_t(n)) return true;
+    if (got < 0 && (errno == ENOSYS || errno == EPERM)) {  // not allowed here: read directly
+        memcpy(to, reinterpret_cast<const void *>(at), n);
         return true;
     }
     return false;
 }
+bool read_trailer(uintptr_t at, trailer *t) { return read_bytes(at, t, sizeof *t); }
 
 // How far the allocator's chunk reaches, as far as the index knows.
 size_t extent(const record_fields &f) {
     if (f.flags & HEAPINDEX_FLAG_TRAILER) return f.usable + trailer_size;
     return f.usable > f.size ? f.usable : f.size;
 }
+
+// How a live client block's record keeps the sequence number of the heap chunk that holds it.
+const void *holder_seq(uint64_t seq) { return reinterpret_cast<const void *>(uintptr_t(seq)); }
 
 template <class Index> int check_index(const Index &index, const char *kind, sink &out, size_t *chunks) {
     int problems = 0;
@@ -106,10 +112,50 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
         if (f.flags & HEAPINDEX_FLAG_TRAILER) {
             trailer t;
             const bool readable = read_trailer(f.base + f.usable, &t);
-            if ((!readable || !trailer_matches(t, f.base, f)) && stable()) {
+            unsigned char slack[slack_bound];
+            const size_t slack_n = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED) ? 0 : slack_length(f.size, f.usable);
+            const bool slack_readable = read_bytes(f.base + f.size, slack, slack_n);
+            const size_t slack_bad = slack_readable ? slack_damage(slack, f.size, slack_n) : 0;
+            if ((!readable || !trailer_matches(t, f) || slack_bad != 0) && stable()) {
                 counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-                out.line("check: trailer of %s %p (%zu bytes, seq %llu) %s", kind, (void *)f.base, f.size,
-                         (unsigned long long)f.seq, readable ? "overwritten" : "unreadable");
+                char text[256], where[512];
+                if (!readable || !trailer_matches(t, f))
+                    snprintf(text, sizeof text, "check: trailer of %s %p (%zu bytes, seq %llu) %s", kind, (void *)f.base,
+                             f.size, (unsigned long long)f.seq, readable ? "overwritten" : "unreadable");
+                else
+                    snprintf(text, sizeof text, "check: %s %p (%zu bytes, seq %llu) overwritten past its end, at offset %zu "
+                             "(the slack before the trailer)", kind, (void *)f.base, f.size, (unsigned long long)f.seq,
+                             slack_bad);
+                describe_site_now(f.site, where, sizeof where);
+                out.line("%s; allocated at %s", text, where);
+                report_check_problem(text, &f);
+                ++problems;
+            }
+        }
+        // A client block against the heap index: inside one live heap chunk, or outside all of them, as it
+        // was registered (a pool chunk freed with its blocks still registered contradicts the index).
+        if (f.flags & HEAPINDEX_FLAG_CLIENT) {
+            record_fields first, last;
+            const bool starts_in = heap_chunks.lookup(f.base, &first);
+            const bool ends_in = f.size > 0 ? heap_chunks.lookup(f.base + f.size - 1, &last) : starts_in;
+            const char *wrong = nullptr;
+            if ((f.flags & HEAPINDEX_FLAG_IN_CHUNK) && !starts_in)
+                wrong = "lies in no live heap chunk: the heap chunk it was registered in has been freed";
+            else if ((f.flags & HEAPINDEX_FLAG_IN_CHUNK) && holder_seq(first.seq) != f.free_site)
+                wrong = "lies in another heap chunk than the one it was registered in, which has been freed";
+            else if (starts_in && (!ends_in || last.base != first.base))
+                wrong = "runs past the end of the heap chunk that holds it";
+            else if (!starts_in && ends_in)
+                wrong = "ends inside a heap chunk it does not start in";
+            else if (starts_in && !(f.flags & HEAPINDEX_FLAG_IN_CHUNK))
+                wrong = "lies inside a heap chunk allocated after the block was registered (its memory was reused)";
+            if (wrong != nullptr && stable()) {
+                char text[256], where[512];
+                snprintf(text, sizeof text, "check: client block %p (%zu bytes, seq %llu) %s", (void *)f.base, f.size,
+                         (unsigned long long)f.seq, wrong);
+                describe_site_now(f.site, where, sizeof where);
+                out.line("%s; registered at %s", text, where);
+                report_check_problem(text, &f);
                 ++problems;
             }
         }
@@ -160,7 +206,11 @@ void fill(const record_fields &f, heapindex_chunk *out) {
 
 // ---- start and exit ------------------------------------------------------------------------------------
 
-extern "C" void after_fork_in_child() { thread_state_after_fork(); }
+// The child's exit summary lists its own heap errors, not its parent's again.
+extern "C" void after_fork_in_child() {
+    thread_state_after_fork();
+    forget_errors_after_fork();
+}
 
 // A preloaded allocator listed before this library owns `malloc`: the program's calls never reach the
 // index.  An executable that defines malloc itself is not warned about (it may adopt the index through
@@ -193,6 +243,7 @@ __attribute__((destructor)) void at_exit() {
         run_check(out, true);
         close_output(out.fd);
     }
+    print_error_summary();
     profile::at_exit();
     print_exit_report();
     // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
@@ -268,8 +319,40 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
         report_client_error("heapindex_notify_alloc: NULL block refused", base, nullptr, caller);
         return 0;
     }
+    // The range: it must not wrap, must lie where the index can hold it, and must be mapped.
+    if (size > client_index_t::address_limit || b >= client_index_t::address_limit - size) {
+        report_client_error("heapindex_notify_alloc: block's range wraps around or runs past the indexed address "
+                            "space, refused", base, nullptr, caller);
+        return 0;
+    }
+    // A block that starts in a heap chunk must end in it; one that starts outside every heap chunk must
+    // not end inside one.
+    record_fields holder, other;
+    const bool in_chunk = heap_chunks.lookup(b, &holder);
+    if (in_chunk && size > holder.base + holder.size - b) {
+        report_client_error("heapindex_notify_alloc: block runs past the end of the heap chunk that holds it, refused",
+                            base, &holder, caller);
+        return 0;
+    }
+    if (!in_chunk && size > 0 && heap_chunks.lookup(b + size - 1, &other)) {
+        report_client_error("heapindex_notify_alloc: block ends inside a heap chunk it does not start in, refused", base,
+                            &other, caller);
+        return 0;
+    }
+    // Outside the heap's chunks, every page of the range must be mapped: msync says ENOMEM otherwise,
+    // in one system call whatever the size (MS_ASYNC writes nothing back).
+    if (!in_chunk && size > 0) {
+        const uintptr_t first = b & ~uintptr_t{4095}, end = (b + size + 4095) & ~uintptr_t{4095};
+        const int saved = errno;
+        const bool unmapped = msync(reinterpret_cast<void *>(first), end - first, MS_ASYNC) != 0 && errno == ENOMEM;
+        errno = saved;
+        if (unmapped) {
+            report_client_error("heapindex_notify_alloc: block's range is not (entirely) mapped memory, refused", base,
+                                nullptr, caller);
+            return 0;
+        }
+    }
     client_used.store(true, std::memory_order_relaxed);
-    record_fields other;
     const client_index_t::slot s = client_chunks.at(b);
     if (s.marked() && records().get(s.id)->read_live(&other)) {
         report_client_error(other.base == b ? "heapindex_notify_alloc: block already registered, refused"
@@ -277,7 +360,18 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
                             base, &other, caller);
         return 0;
     }
-    if (client_chunks.lookup(b, &other) || (size > 0 && client_chunks.lookup(b + size - 1, &other))) {
+    // Overlap: a block that holds b or the last byte, or one that starts inside the range.
+    bool overlaps = client_chunks.lookup(b, &other) || (size > 0 && client_chunks.lookup(b + size - 1, &other));
+    if (!overlaps && size > 0)
+        client_chunks.for_each_start_in(b, b + size, [&](uintptr_t, uint32_t id) {
+            record_fields f;
+            if (id != 0 && records().get(id)->read_live(&f) && f.base >= b && f.base < b + size) {
+                other = f;
+                overlaps = true;
+            }
+            return !overlaps;
+        });
+    if (overlaps) {
         report_client_error("heapindex_notify_alloc: block overlaps a registered block, refused", base, &other, caller);
         return 0;
     }
@@ -285,7 +379,12 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     const uint32_t id = records().take(t);
     if (id == 0) return 0;
     record *r = records().get(id);
-    r->publish({b, size, size, site, records().next_seq(t), nullptr, current_tid(t), HEAPINDEX_FLAG_CLIENT});
+    // A live client block's free_site names the heap chunk that held it when it was registered (by
+    // sequence number: the check tells that chunk from a later one at the same address).  publish()
+    // leaves free_site alone, and its fence orders this store before the record turns live.
+    r->free_site.set(in_chunk ? holder_seq(holder.seq) : nullptr);
+    r->publish({b, size, size, site, records().next_seq(t), nullptr, current_tid(t),
+                HEAPINDEX_FLAG_CLIENT | (in_chunk ? HEAPINDEX_FLAG_IN_CHUNK : 0u)});
     if (client_chunks.insert(b, size, id) != insert_result::ok) {
         r->kill(b, nullptr);
         records().give(t, id);

@@ -14,7 +14,7 @@ constinit client_index_t client_chunks;
 // the process started with (libmallochooks/output.h).
 void layer_init() {
     capture_stderr();
-    init_trailer_secret();
+    init_trailer_key();
     publish_root();
 }
 

@@ -103,13 +103,16 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(!r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller);
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
-        if (__builtin_expect(!(r->flags.get() & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r), 0))
+        const uint32_t flags = r->flags.get();
+        if (__builtin_expect(!(flags & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, size, r->usable.get())),
+                             0))
             return free_slow(next, ptr, caller, size, true);
         heap_index_t::clear_start(l, g);
         thread_state *t = my_thread_state;  // never null: see no_thread_state
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0))
             return free_slow(next, ptr, caller, size, false);
-        t->ring[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
@@ -148,8 +151,14 @@ template <bool Trailered> struct basic_layer {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
         record_fields f;
-        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
+        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER)) {
+            // The program may now write up to the usable size: its slack is no longer checked.  Only the
+            // chunk's owner calls this (a concurrent free of the same chunk is the program's bug), and
+            // a reader that sees the flag change mid-copy takes either value, both true.
+            if (!(f.flags & HEAPINDEX_FLAG_USABLE_ASKED))
+                records().get(s.id)->flags.set(f.flags | HEAPINDEX_FLAG_USABLE_ASKED);
             return f.usable;
+        }
         return next.usable_size(ptr, caller);
     }
 
@@ -188,15 +197,16 @@ private:
         // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
         const size_t at = trailer_offset(usable);
         if (__builtin_expect(!Trailered || l == nullptr ||
-                                 (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
+                                 (reuse == 0 && t->tail - t->head <= quarantine_size()) ||
                                  t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
                                  intptr_t(at) < intptr_t(size),
                              0))
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
-        const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
+        const uint32_t id = reuse != 0 ? reuse : t->ring()[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
-        const uint32_t check = trailer_check(base, size, f.seq);
+        const uint32_t check = t->checks[f.seq & (check_table_size - 1)];
+        write_slack(base, size, at);
         write_trailer(base, f, check);
         r->link.store(check, std::memory_order_relaxed);
         r->publish(f);
@@ -234,7 +244,9 @@ private:
             const bool blind = !arena && usable == 0;
             if (blind || (!arena && usable >= size && usable - size >= trailer_size)) {
                 f.usable = blind ? (size + 7) & ~size_t{7} : trailer_offset(usable);
-                const uint32_t check = trailer_check(base, size, f.seq);
+                // t's table holds the words of the block next_seq took f.seq from.
+                const uint32_t check = t != nullptr ? t->checks[f.seq & (check_table_size - 1)] : check_word(f.seq);
+                write_slack(base, size, f.usable);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
             } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
@@ -291,17 +303,29 @@ private:
         *size = r->size.get();
         const uint32_t flags = r->flags.get();
         if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
-        if ((flags & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *r), 0))
-            corrupt_trailer(s.id, caller, what);
+        if ((flags & HEAPINDEX_FLAG_TRAILER) &&
+            __builtin_expect(!trailer_intact(base, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, *size, r->usable.get())),
+                             0))
+            verify_chunk(s.id, caller, what);
         s.remove();
         return true;
     }
 
-    __attribute__((noinline)) static void corrupt_trailer(uint32_t id, const void *caller, const char *what) {
+    // The whole check of a killed trailered record's chunk (trailer, and every patterned slack byte
+    // unless the program owns them), reported and counted when something was overwritten.
+    __attribute__((noinline)) static void verify_chunk(uint32_t id, const void *caller, const char *what) {
+        const record *r = records().get(id);
+        record_fields f;
+        r->read_any(&f);
+        const bool trailer_bad = !trailer_intact(f.base, *r);
+        const size_t slack_bad = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED)
+                                     ? 0
+                                     : slack_damage(reinterpret_cast<const unsigned char *>(f.base + f.size), f.size,
+                                                    slack_length(f.size, f.usable));
+        if (!trailer_bad && slack_bad == 0) return;
         counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-        record_fields all;
-        records().get(id)->read_any(&all);
-        report_corrupt_trailer(all, caller, what);
+        report_overflow(f, caller, what, trailer_bad, slack_bad);
     }
 
     // free's rarer cases, out of line (a few register arguments, the slot found again: nothing to keep or
@@ -316,8 +340,7 @@ private:
         const bool stacked = marked && (r->flags.get() & HEAPINDEX_FLAG_STACK);
         if (marked) {
             if (stacked) profile::flip_check(r);
-            if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && !trailer_intact(reinterpret_cast<uintptr_t>(ptr), *r))
-                corrupt_trailer(s.id, caller, "free");
+            if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) verify_chunk(s.id, caller, "free");
             s.remove();
         }
         thread_state *t = this_thread();
@@ -343,6 +366,14 @@ private:
             if (f.flags & HEAPINDEX_FLAG_STACK) profile::flip_check(old), profile::released(t, stale, old);
             count_free(t, f.size);
             records().give(t, stale);
+            // Silent when the program freed the chunk through the allocator's own API.  After a heap error
+            // (a double free, a realloc of a freed chunk) it is the allocator handing one address out
+            // twice: the index follows the allocator, and says which chunk it lost.
+            if (counters().invalid_frees.load(std::memory_order_relaxed) != 0) {
+                record_fields now;
+                records().get(id)->read_any(&now);
+                report_lost_chunk(f, now);
+            }
         }
     }
 
@@ -374,7 +405,9 @@ private:
             counters().unindexed.load(std::memory_order_relaxed) != 0)
             return;
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-        report_invalid_free(ptr, caller, nullptr, what);
+        // A granule's id is written when a chunk starts there and never cleared: an id means a chunk
+        // started in this granule once.
+        report_invalid_free(ptr, caller, nullptr, what, s.l != nullptr && s.id != 0);
     }
 };
 

@@ -85,7 +85,7 @@ __attribute__((visibility("default"), used)) constinit heapindex_root heapindex_
     .ts_frees = offsetof(thread_state, frees),
     .ts_bytes_allocated = offsetof(thread_state, bytes_allocated),
     .ts_bytes_freed = offsetof(thread_state, bytes_freed),
-    .quarantine = thread_state::quarantine,
+    .quarantine = thread_state::default_quarantine,  // HEAPINDEX_QUARANTINE may change it at start
     .counters_address = 0,
     .gc_peak = offsetof(global_counters, peak_live_bytes),
     .gc_orphan_allocations = offsetof(global_counters, orphan_allocations),
@@ -103,7 +103,7 @@ __attribute__((visibility("default"), used)) constinit heapindex_root heapindex_
     .tr_seq = offsetof(trailer, seq),
     .tr_tid = offsetof(trailer, tid),
     .tr_check = offsetof(trailer, check),
-    .check_multiplier = uint64_t(int64_t(int32_t(0x9e3779b1u))),
+    .check_multiplier = 0,  // no formula to recompute: see layout.h
     .heap = root_builder::index<heap_index_t>(),
     .client = root_builder::index<client_index_t>(),
 };
@@ -125,7 +125,6 @@ void publish_root() {
     r.pool_address = reinterpret_cast<uintptr_t>(&records());
     r.thread_list_address = reinterpret_cast<uintptr_t>(thread_state_list());
     r.counters_address = reinterpret_cast<uintptr_t>(&counters());
-    r.trailer_secret_address = reinterpret_cast<uintptr_t>(&trailer_secret);
     r.heap.address = reinterpret_cast<uintptr_t>(&heap_chunks);
     r.client.address = reinterpret_cast<uintptr_t>(&client_chunks);
     __atomic_store_n(&r.layout_complete, 1, __ATOMIC_RELEASE);

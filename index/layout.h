@@ -53,7 +53,11 @@ struct heapindex_root {
     uint32_t gc_peak, gc_orphan_allocations, gc_orphan_frees, gc_orphan_bytes_allocated, gc_orphan_bytes_freed;
     uint32_t gc_invalid_frees, gc_double_frees, gc_corrupt_trailers, gc_client_blocks;
 
-    // Trailers: `trailer_bytes` at base + usable (flag HEAPINDEX_FLAG_TRAILER); check word as trailer_check().
+    // Trailers: `trailer_bytes` at base + usable (flag HEAPINDEX_FLAG_TRAILER).  The check word is a
+    // ChaCha8 keystream word under a key no reader is given (trailer.cc, issue 16): a reader compares it
+    // with the record's link word (rec_link; its lowest bit flipped while HEAPINDEX_FLAG_STACK is set,
+    // profile.h).  trailer_secret_address and check_multiplier, which described the old keyed multiply,
+    // are kept for the layout's sake and are 0.
     uint64_t trailer_secret_address;
     uint32_t trailer_bytes, tr_site, tr_size, tr_seq, tr_tid, tr_check;
     uint64_t check_multiplier;

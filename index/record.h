@@ -51,7 +51,7 @@ struct record_fields {
     size_t usable;  // what malloc_usable_size reports: the trailer's offset for trailered chunks
     const void *site;
     uint64_t seq;
-    const void *free_site;  // tombstones only
+    const void *free_site;  // tombstones; a live client block in a heap chunk: that chunk's seq (holder_seq)
     uint32_t tid;
     uint32_t flags;  // HEAPINDEX_FLAG_*
 };

@@ -10,6 +10,8 @@
 // carries a tag bumped by every change, so a pop that read a stale link fails its CAS (no ABA).
 #include "index/record_pool.h"
 
+#include "index/trailer.h"
+
 #include <errno.h>
 #include <sys/mman.h>
 
@@ -141,7 +143,7 @@ void record_pool::give_slow(thread_state *t, uint32_t id) {
     if (t == nullptr) return push_ids(&id, 1);
     // The ring is full (the thread frees more than it allocates): its oldest batch goes to the global pool.
     uint32_t ids[thread_state::batch];
-    for (unsigned i = 0; i < thread_state::batch; ++i) ids[i] = t->ring[t->head++ % thread_state::ring_size];
+    for (unsigned i = 0; i < thread_state::batch; ++i) ids[i] = t->ring()[t->head++ % thread_state::ring_size];
     push_ids(ids, thread_state::batch);
     give(t, id);
 }
@@ -150,7 +152,7 @@ void record_pool::drain(thread_state *t) {
     uint32_t ids[thread_state::batch];
     unsigned n = 0;
     while (t->head != t->tail) {
-        ids[n++] = t->ring[t->head++ % thread_state::ring_size];
+        ids[n++] = t->ring()[t->head++ % thread_state::ring_size];
         if (n == thread_state::batch) push_ids(ids, n), n = 0;
     }
     push_ids(ids, n);
@@ -162,6 +164,7 @@ uint64_t record_pool::refill_seq(thread_state *t) {
     if (t == nullptr) return seq_.fetch_add(1, std::memory_order_relaxed);
     t->seq_next = seq_.fetch_add(thread_state::seq_block, std::memory_order_relaxed);
     t->seq_end = t->seq_next + thread_state::seq_block;
+    fill_check_words(t->checks, t->seq_next, t->seq_end);
     return t->seq_next++;
 }
 

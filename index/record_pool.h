@@ -35,13 +35,13 @@ public:
     // record stays a tombstone until `quarantine` later frees of its thread, then is reused: the ring is
     // a FIFO that take() pops only while it holds more than the quarantine.
     uint32_t take(thread_state *t) {
-        if (__builtin_expect(t != nullptr && t->tail - t->head > thread_state::quarantine, 1))
-            return t->ring[t->head++ % thread_state::ring_size];
+        if (__builtin_expect(t != nullptr && t->tail - t->head > quarantine_size(), 1))
+            return t->ring()[t->head++ % thread_state::ring_size];
         return take_slow(t);
     }
     void give(thread_state *t, uint32_t id) {
         if (__builtin_expect(t != nullptr && t->tail - t->head < thread_state::ring_size, 1)) {
-            t->ring[t->tail++ % thread_state::ring_size] = id;
+            t->ring()[t->tail++ % thread_state::ring_size] = id;
             return;
         }
         give_slow(t, id);

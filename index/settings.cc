@@ -5,6 +5,8 @@
 // strerror: see docs/events.md).
 #include "index/settings.h"
 
+#include "index/thread_state.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +24,13 @@ namespace {
 
 // The per-process files' directory is filled in by load_settings (HEAPINDEX_DIR, else TMPDIR or /tmp).
 constinit settings_t current = {
-    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000, false, false, 0,
+    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000,
+    thread_state::default_quarantine, false, false, 0,
 };
 
 const char *const known[] = {"HEAPINDEX_REPORT", "HEAPINDEX_REPORT_TOP", "HEAPINDEX_LOG", "HEAPINDEX_CHECK",
                              "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_SYMBOLIZE_TIMEOUT", "HEAPINDEX_DIR",
-                             "HEAPINDEX_LEAKS", "HEAPINDEX_LEAKS_EXITCODE"};
+                             "HEAPINDEX_LEAKS", "HEAPINDEX_LEAKS_EXITCODE", "HEAPINDEX_QUARANTINE"};
 
 bool parse_output(const char *name, const char *value, output_spec *out) {
     if (mallochooks::parse_output(value, out)) return true;
@@ -59,7 +62,7 @@ int load_settings() {
         if (!ok) {
             print(program_stderr, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, "
                                   "HEAPINDEX_LOG, HEAPINDEX_DIR, HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE, "
-                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, HEAPINDEX_LEAKS, HEAPINDEX_LEAKS_EXITCODE, %s); ignored\n", int(len), *e, profile::setting_names());
+                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, HEAPINDEX_LEAKS, HEAPINDEX_LEAKS_EXITCODE, HEAPINDEX_QUARANTINE, %s); ignored\n", int(len), *e, profile::setting_names());
             ++problems;
         }
     }
@@ -113,6 +116,21 @@ int load_settings() {
             ++problems;
         } else {
             current.symbolize_ms = unsigned(secs * 1000 + 0.5);
+        }
+    }
+    if (const char *v = getenv("HEAPINDEX_QUARANTINE")) {
+        char *end;
+        errno = 0;
+        const unsigned long n = strtoul(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > thread_state::max_quarantine) {
+            print(program_stderr, "heapindex: HEAPINDEX_QUARANTINE='%s' is not a number of freed chunks per thread from 0 "
+                                  "to %u; using the default, %u\n", v, thread_state::max_quarantine, current.quarantine);
+            ++problems;
+        } else {
+            current.quarantine = unsigned(n);
+            // Every thread's ring holds ring_size ids whatever the quarantine: a thread state made before
+            // this (the first allocations) keeps working, and now keeps this many.
+            quarantine_limit.store(current.quarantine, std::memory_order_relaxed);
         }
     }
     if (const char *v = getenv("HEAPINDEX_DIR")) {

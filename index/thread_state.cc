@@ -21,6 +21,7 @@ namespace mallochooks::heapindex {
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // the others are zero, on purpose
 constinit const thread_state no_thread_state = {.tail = thread_state::ring_size};
 #pragma GCC diagnostic pop
+constinit std::atomic<unsigned> quarantine_limit{thread_state::default_quarantine};
 __thread thread_state *my_thread_state = const_cast<thread_state *>(&no_thread_state);
 
 namespace {
@@ -34,7 +35,8 @@ std::atomic<thread_state *> all_states{nullptr};
 std::atomic<uint64_t> free_states{0};  // tag << 48 | thread_state pointer (user addresses fit in 48 bits)
 std::atomic<size_t> state_mapped{0};
 constexpr uint64_t ptr_mask = (uint64_t{1} << 48) - 1;
-constexpr size_t state_bytes = (sizeof(thread_state) + 4095) & ~size_t{4095};
+constexpr size_t state_bytes = (sizeof(thread_state) + thread_state::ring_size * sizeof(uint32_t) + 4095) & ~size_t{4095};
+static_assert(sizeof(thread_state) % alignof(uint32_t) == 0);
 
 std::atomic<int> key_state{0};  // 0 none, 1 being created, 2 created, 3 failed
 pthread_key_t exit_key;

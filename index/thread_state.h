@@ -16,17 +16,25 @@ namespace mallochooks::heapindex {
 
 // Per-thread state: record caches, a block of sequence numbers, the thread id, statistics.
 struct thread_state {
-    static constexpr unsigned ring_size = 512;   // freed records, oldest first (a power of two)
-    static constexpr unsigned quarantine = 256;  // ... of which the newest are kept as tombstones
+    // The ring of freed records, oldest first, of which the newest quarantine_limit are kept as
+    // tombstones.  It lies right after the state in the same mapping (ring()): the constant sentinel
+    // below has none, and a state's fields stay in their first cache lines.  16 KiB per thread: the
+    // ring's index wraps over all of it whatever the quarantine (so a thread that frees much touches it).
+    static constexpr unsigned ring_size = 4096;  // a power of two
     static constexpr unsigned batch = 64;        // ids moved to and from the global pool at once
-    static constexpr uint64_t seq_block = 1024;
+    static constexpr unsigned default_quarantine = 256;
+    static constexpr unsigned max_quarantine = ring_size - 2 * batch;  // room for a batch to move either way
+    static constexpr unsigned seq_block = 1024;
 
-    uint32_t ring[ring_size];  // ring[head % ring_size .. tail % ring_size): freed ids in age order
+    uint32_t *ring() { return reinterpret_cast<uint32_t *>(this + 1); }  // ring()[head % ring_size .. tail % ring_size)
     uint32_t head, tail;       // free-running
     uint32_t spare[batch];     // fresh ids from the global pool, for when the ring is no fuller than the quarantine
     uint32_t spare_count;
     uint32_t tid;
     uint64_t seq_next, seq_end;
+    // The check words (trailer.h) of this thread's block of sequence numbers, word seq % seq_block:
+    // filled when the block is taken, so allocation reads its check word with one load.
+    uint32_t checks[seq_block];
     // Bytes until the heap profile wants this thread's next allocation (profile.h): malloc's fast path
     // subtracts each size and leaves it when the result is negative.  0 in a new state.
     int64_t stack_countdown;
@@ -51,7 +59,14 @@ inline thread_state *this_thread() {
     return __builtin_expect(t != &no_thread_state, 1) ? t : make_thread_state();
 }
 
+// How many freed records each thread keeps as tombstones (double frees are recognised that far back):
+// HEAPINDEX_QUARANTINE, set once by the settings (states made before keep working: the ring's capacity
+// is fixed, only how much of it waits changes).  Read on the allocation fast path: a compare with memory.
+extern std::atomic<unsigned> quarantine_limit __attribute__((visibility("hidden")));
+inline unsigned quarantine_size() { return quarantine_limit.load(std::memory_order_relaxed); }
+
 // Every thread state ever made (for statistics), newest first; and the memory they take.
+
 thread_state *all_thread_states();
 std::atomic<thread_state *> *thread_state_list();  // the list's head itself (layout.cc)
 size_t thread_state_bytes();

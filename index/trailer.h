@@ -10,9 +10,9 @@
 // least 32 bytes apart: the heap index's 32-byte granules rely on it.  (Rounding the request to 16 would
 // also be correct, but costs glibc 16 more bytes for most sizes.)
 //
-// Every field is compared with the record, and the check word is a keyed hash of the chunk's base
-// address, size and sequence number with a per-process secret (AT_RANDOM), so a trailer clobbered by an
-// overflow, or one copied to another address (realloc moves bytes), never passes.  The index's record is
+// Every field is compared with the record, and the check word is the chunk's word of a keystream under a
+// per-process random key (trailer.cc), so a trailer clobbered by an overflow, or one copied to another
+// address (realloc moves bytes), never passes, and trailers an attacker can read do not tell another's.  The index's record is
 // the authority; the trailer is the in-chunk copy verified at free, realloc and by heapindex_check.
 #ifndef MALLOCHOOKS_INDEX_TRAILER_H
 #define MALLOCHOOKS_INDEX_TRAILER_H
@@ -26,6 +26,7 @@
 #endif
 
 #include "index/record.h"
+#include "index/thread_state.h"
 
 namespace mallochooks::heapindex {
 
@@ -42,19 +43,37 @@ static_assert(trailer_size == 32);
 // Smallest chunk the index lets the allocator hand out: granules of the heap index are this large.
 constexpr size_t min_chunk = 32;
 
-// Set once at initialisation (and identical in every chain: AT_RANDOM is per process).
-extern uint64_t trailer_secret __attribute__((visibility("hidden")));
-void init_trailer_secret() __attribute__((visibility("hidden")));
+// The key of the check words: 256 bits from getrandom, taken once by init_trailer_key (the chains'
+// init), before any trailer is written; the same in every chain of the process.  trailer.cc says why.
+struct trailer_key_t {
+    uint32_t words[8];
+    bool claimed, ready;
+};
+extern trailer_key_t trailer_key __attribute__((visibility("hidden")));
+void init_trailer_key() __attribute__((visibility("hidden")));
 
-// The check word: a keyed hash of the chunk's base, size and sequence number.  The other trailer fields
-// are compared with the record one by one, so the check word needs to be unforgeable, not a digest of
-// everything.  It is kept in the record too (record::link), so free compares instead of rehashing.
-inline uint32_t trailer_check(uintptr_t base, uint64_t size, uint64_t seq) {
-    // The high half of a product with an odd multiplier that is a sign-extended 32-bit immediate
-    // (0xffffffff9e3779b1: one imul, no constant to load) depends on every bit of the key.
-    constexpr uint64_t odd = uint64_t(int64_t(int32_t(0x9e3779b1u)));
-    return uint32_t(((base ^ trailer_secret ^ seq) + size) * odd >> 32);
-}
+// A chunk's check word is the word of a ChaCha8 keystream its sequence number picks (trailer.cc; the
+// nonce is a constant that keeps this stream apart from any other use of the key).  The other trailer fields
+// are compared with the record one by one, so the check word needs to be unpredictable, not a digest of
+// everything; the sequence number is unique in the process, so it names the chunk.  The word is kept in
+// the record too (record::link), so free compares instead of recomputing.
+constexpr unsigned check_rounds = 8;
+constexpr uint64_t check_nonce = 0x6b63656878646968ull;  // "hidxchek"
+// A thread's table of the check words of its block of sequence numbers (records.h): word seq % size.
+constexpr unsigned check_table_size = thread_state::seq_block;
+static_assert((check_table_size & (check_table_size - 1)) == 0);
+
+// 4 ChaCha blocks (64 words) of `Rounds` rounds, counters counter..counter+3 (64 bits: words 12 and 13),
+// nonce in words 14 and 15; word i of block b goes to out[4 * i + b].  Instantiated for 8 (check words)
+// and 20 (the unit test's RFC 8439 vector).
+template <unsigned Rounds>
+void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64])
+    __attribute__((visibility("hidden")));
+
+// One check word, computed (a whole group of 64, about 700 instructions: for the rare paths).
+uint32_t check_word(uint64_t seq) __attribute__((visibility("hidden")));
+// The check words of sequence numbers [first, end) into table[seq % check_table_size].
+void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) __attribute__((visibility("hidden")));
 
 // The request that makes room for a trailer; false when it overflows (the caller then asks for
 // SIZE_MAX, which fails with ENOMEM as glibc fails any impossible request).
@@ -81,10 +100,64 @@ inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check
     t->check = check;
 }
 
+// The slack: bytes between the requested size and the trailer (the allocator's rounding and our rounding
+// to 8: up to 15 bytes for glibc's small chunks, up to a quarter of the chunk for jemalloc's size
+// classes, up to a page for mmapped chunks).  A pattern is written there at allocation and verified at
+// free, realloc and by heapindex_check, so an overflow that stops short of the trailer is caught too.
+// Only the first slack_bound bytes are patterned: every overflow that writes on from the end passes
+// through them, and a large slack (a page) costs no more than this to write and read.  A program that
+// asks malloc_usable_size owns its slack (it may write up to that size): the layer then marks the chunk
+// HEAPINDEX_FLAG_USABLE_ASKED and its slack is no longer checked.
+constexpr unsigned char slack_byte = 0xfd;
+constexpr uint64_t slack_word = 0xfdfdfdfdfdfdfdfdull;
+constexpr size_t slack_bound = 128;
+
+// How many slack bytes of a chunk are patterned.
+inline size_t slack_length(size_t size, size_t usable) {
+    const size_t n = usable - size;
+    return n < slack_bound ? n : slack_bound;
+}
+
+// Write the pattern over [base + size, base + usable), before the trailer is written: the first 16
+// bytes are stored whole, and may run into the trailer's place (the trailer overwrites them).
+inline void write_slack(uintptr_t base, size_t size, size_t usable) {
+    struct __attribute__((may_alias, aligned(1))) u64 {
+        uint64_t v;
+    };
+    u64 *p = reinterpret_cast<u64 *>(base + size);
+    p[0].v = slack_word;
+    p[1].v = slack_word;
+    const size_t n = slack_length(size, usable);
+    if (__builtin_expect(n > 16, 0))
+        for (size_t i = 16; i < n; i += 8) reinterpret_cast<u64 *>(base + size + (i + 8 <= n ? i : n - 8))->v = slack_word;
+}
+
+// The first slack byte that lost its pattern, as an offset from the chunk's base, or 0 when the slack is
+// intact (offset 0 is never slack: slack starts at the requested size).
+inline size_t slack_damage(const unsigned char *slack, size_t size, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+        if (slack[i] != slack_byte) return size + i;
+    return 0;
+}
+
+// The fast test for free: true when the slack is intact and at most 16 bytes long (longer ones go to the
+// general path, which checks them all).  One 16-byte load and compare; bytes past the slack are masked.
+inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
+    const size_t n = usable - size;
+    if (n > 16) return false;
+#if defined(__SSE2__)
+    const __m128i got = _mm_loadu_si128(reinterpret_cast<const __m128i *>(base + size));
+    const unsigned same = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(got, _mm_set1_epi8(char(slack_byte)))));
+    return (~same & ((1u << n) - 1)) == 0;
+#else
+    return slack_damage(reinterpret_cast<const unsigned char *>(base + size), size, n) == 0;
+#endif
+}
+
 // Does this copy of a trailer say exactly what the record says?
-inline bool trailer_matches(const trailer &t, uintptr_t base, const record_fields &f) {
+inline bool trailer_matches(const trailer &t, const record_fields &f) {
     return t.site == f.site && t.size == f.size && t.seq == f.seq && t.tid == f.tid &&
-           t.check == trailer_check(base, f.size, f.seq);
+           t.check == check_word(f.seq);
 }
 
 // The same, in place, against the record of the chunk (live, or killed by the caller: nobody writes it

@@ -50,6 +50,9 @@ struct heapindex_chunk {
 #define HEAPINDEX_FLAG_ALIGNED 0x10u  /* memalign, posix_memalign, aligned_alloc, valloc, pvalloc */
 #define HEAPINDEX_FLAG_CALLOC 0x20u   /* calloc */
 #define HEAPINDEX_FLAG_STACK 0x40u    /* its allocation stack was recorded (HEAPINDEX_STACKS, profiles) */
+#define HEAPINDEX_FLAG_USABLE_ASKED 0x80u /* the program asked malloc_usable_size: the bytes past `size`, up to
+                                             `usable_size`, are its own (their overflow check is off) */
+#define HEAPINDEX_FLAG_IN_CHUNK 0x100u /* a client block registered inside a live heap chunk */
 
 struct heapindex_stats {
     uint64_t live_chunks;      /* heap chunks live now (client blocks excluded) */

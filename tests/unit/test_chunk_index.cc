@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <map>
@@ -187,32 +188,43 @@ TEST_CASE("addresses beyond 47 bits are not indexable") {
 }
 
 TEST_CASE("records: a freed record stays a tombstone for the whole quarantine, then is reused") {
-    heap_index &index = fresh_index();
-    const uintptr_t base = 0x080000000000;
-    const uint32_t id = add(index, base, 64, reinterpret_cast<const void *>(0xa110c));
-    drop(index, base);
-    record_fields f;
-    CHECK(records().get(id)->read_any(&f) == rs_dead);
-    CHECK(f.base == base);
-    CHECK(f.site == reinterpret_cast<const void *>(0xa110c));
-    CHECK(f.free_site == reinterpret_cast<const void *>(0xf4ee));
-    CHECK_FALSE(records().get(id)->read_live(&f));
-    // quarantine - 1 more frees: still a tombstone.
-    for (unsigned i = 0; i + 1 < thread_state::quarantine; ++i) {
-        const uintptr_t b = 0x081000000000 + 64 * i;
-        add(index, b, 64);
-        drop(index, b);
+    // The default quarantine, then a larger one (HEAPINDEX_QUARANTINE), then none: each on its own thread
+    // (a fresh thread state), in its own part of the address space.
+    unsigned part = 0;
+    for (unsigned quarantine : {thread_state::default_quarantine, 3000u, 0u}) {
+        quarantine_limit.store(quarantine);
+        std::thread([&] {
+            heap_index &index = fresh_index();
+            const uintptr_t area = 0x080000000000 + (uintptr_t(part) << 36);
+            const uintptr_t base = area;
+            const uint32_t id = add(index, base, 64, reinterpret_cast<const void *>(0xa110c));
+            drop(index, base);
+            record_fields f;
+            CHECK(records().get(id)->read_any(&f) == rs_dead);
+            CHECK(f.base == base);
+            CHECK(f.site == reinterpret_cast<const void *>(0xa110c));
+            CHECK(f.free_site == reinterpret_cast<const void *>(0xf4ee));
+            CHECK_FALSE(records().get(id)->read_live(&f));
+            // quarantine - 1 more frees (allocations in between): still a tombstone.
+            for (unsigned i = 0; i + 1 < quarantine; ++i) {
+                const uintptr_t b = area + 0x1000000000 + 64 * i;
+                add(index, b, 64);
+                drop(index, b);
+            }
+            CHECK(records().get(id)->read_any(&f) == rs_dead);
+            CHECK(f.base == base);
+            // Enough churn recycles it.
+            bool reused = false;
+            for (unsigned i = 0; i < 4 * quarantine + 200 && !reused; ++i) {
+                const uintptr_t b = area + 0x2000000000 + 64 * i;
+                reused = add(index, b, 64) == id;
+                drop(index, b);
+            }
+            CHECK(reused);
+        }).join();
+        ++part;
     }
-    CHECK(records().get(id)->read_any(&f) == rs_dead);
-    CHECK(f.base == base);
-    // Enough churn recycles it.
-    bool reused = false;
-    for (unsigned i = 0; i < 4 * thread_state::quarantine && !reused; ++i) {
-        const uintptr_t b = 0x082000000000 + 64 * i;
-        reused = add(index, b, 64) == id;
-        drop(index, b);
-    }
-    CHECK(reused);
+    quarantine_limit.store(thread_state::default_quarantine);
 }
 
 TEST_CASE("records: sequence numbers are unique across threads and increase within one") {
@@ -233,7 +245,7 @@ TEST_CASE("records: sequence numbers are unique across threads and increase with
 }
 
 TEST_CASE("trailer: request padding, placement and check word") {
-    init_trailer_secret();
+    init_trailer_key();
     size_t r = 0;
     REQUIRE(padded_request(0, &r));
     CHECK(r == 32);
@@ -254,7 +266,7 @@ TEST_CASE("trailer: request padding, placement and check word") {
     alignas(16) unsigned char chunk[128] = {};
     const uintptr_t base = reinterpret_cast<uintptr_t>(chunk);
     record_fields f{base, 50, 88, reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
-    const uint32_t check = trailer_check(base, f.size, f.seq);
+    const uint32_t check = check_word(f.seq);
     write_trailer(base, f, check);
     static record rec;  // as the layer keeps it: the record's second half is the trailer's image
     rec.link.store(check, std::memory_order_relaxed);
@@ -262,10 +274,46 @@ TEST_CASE("trailer: request padding, placement and check word") {
     CHECK(trailer_intact(base, rec));
     trailer t;
     memcpy(&t, chunk + 88, sizeof t);
-    CHECK(trailer_matches(t, base, f));
-    CHECK_FALSE(trailer_matches(t, base + 16, f));  // the same bytes at another address do not pass
+    CHECK(trailer_matches(t, f));
+    // The same bytes at another chunk's end do not pass: that chunk has another sequence number.
+    record_fields other = f;
+    other.base += 16, other.seq += 1;
+    CHECK_FALSE(trailer_matches(t, other));
     chunk[88 + 9] ^= 1;                             // one bit of the size field
     CHECK_FALSE(trailer_intact(base, rec));
+}
+
+TEST_CASE("check words: ChaCha as RFC 8439 specifies it, the keystream per sequence number, a random key") {
+    // RFC 8439 2.3.2: key 00..1f, counter 1, nonce 00 00 00 09 00 00 00 4a 00 00 00 00.  Our counter is
+    // 64 bits (words 12, 13) and the nonce 64 (words 14, 15): word 13 takes the nonce's first 4 bytes.
+    uint32_t key[8];
+    for (unsigned i = 0; i < 8; ++i)
+        key[i] = uint32_t(4 * i) | uint32_t(4 * i + 1) << 8 | uint32_t(4 * i + 2) << 16 | uint32_t(4 * i + 3) << 24;
+    uint32_t out[64];
+    chacha_blocks<20>(key, 1 | uint64_t{0x09000000} << 32, 0x4a000000, out);
+    const uint32_t expected[16] = {0xe4e7f110, 0x15593bd1, 0x1fdd0f50, 0xc47120a3, 0xc7f4d1c7, 0x0368c033,
+                                   0x9aaa2204, 0x4e6cd4c3, 0x466482d2, 0x09aa9f07, 0x05d7c214, 0xa2028bd9,
+                                   0xd19c12b5, 0xb94e16de, 0xe883d0cb, 0x4e3c50a2};
+    for (unsigned i = 0; i < 16; ++i) CHECK(out[4 * i] == expected[i]);  // word i of block 0
+    // The next three blocks are counters 2, 3, 4: block b + 1 of this call is block b of a call from 2.
+    uint32_t again[64];
+    chacha_blocks<20>(key, 2 | uint64_t{0x09000000} << 32, 0x4a000000, again);
+    for (unsigned i = 0; i < 16; ++i)
+        for (unsigned b = 0; b < 3; ++b) CHECK(again[4 * i + b] == out[4 * i + b + 1]);
+
+    init_trailer_key();
+    uint32_t zero[8] = {};
+    CHECK(memcmp(trailer_key.words, zero, sizeof zero) != 0);
+    // A table filled from an unaligned block of sequence numbers holds each number's own word.
+    static uint32_t table[check_table_size];
+    fill_check_words(table, 1 + 3 * check_table_size, 1 + 4 * check_table_size);
+    for (uint64_t s = 1 + 3 * check_table_size; s < 1 + 4 * check_table_size; s += 7)
+        CHECK(table[s & (check_table_size - 1)] == check_word(s));
+    // Distinct words for consecutive numbers (a collision among 1024 32-bit words is ~1e-4 likely: the
+    // test allows two).
+    std::vector<uint32_t> words(table, table + check_table_size);
+    std::sort(words.begin(), words.end());
+    CHECK(std::unique(words.begin(), words.end()) - words.begin() >= long(check_table_size) - 2);
 }
 
 TEST_CASE("concurrent inserts, removes and lookups: a lookup only ever answers with a live chunk that contains the address") {

@@ -5,6 +5,8 @@
  * exported function (the program is linked with -rdynamic), so a report's sites can be checked by name. */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <sys/auxv.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,16 @@ NOINLINE void *site_realloc(void *p, size_t n) {
     void *q = realloc_v(p, n);
     NOT_TAIL();
     return q;
+}
+NOINLINE void *site_alloc_next(size_t n) {
+    void *p = malloc_v(n);
+    NOT_TAIL();
+    return p;
+}
+NOINLINE int site_notify_alloc(void *p, size_t n) {
+    int r = heapindex_notify_alloc(p, n, NULL);
+    NOT_TAIL();
+    return r;
 }
 NOINLINE void site_notify_free(void *p) {
     heapindex_notify_free(p);
@@ -84,6 +96,121 @@ int main(int argc, char **argv) {
         heapindex_stats(&s);
         printf("client: %llu double frees counted\n", (unsigned long long)s.double_frees);
         return s.double_frees == 1 ? 0 : 1;
+    } else if (strcmp(c, "slack") == 0) {
+        /* One byte past the 20 requested bytes, short of the trailer (glibc gives 4 bytes of slack there):
+         * the check finds it, and free reports it; a chunk whose usable size the program asked for may
+         * be written up to that size, unreported. */
+        char *p = site_alloc(20);
+        char *q = site_alloc(20);
+        const size_t usable = malloc_usable_size(q);
+        memset(q, 'q', usable);
+        p[20] = 'x';
+        const int problems = heapindex_check(stderr);
+        site_first_free(q);
+        site_first_free(p);
+        printf("slack: usable %zu, check found %d problems\n", usable, problems);
+        return problems == 1 ? 0 : 1;
+    } else if (strcmp(c, "slack-sizes") == 0) {
+        /* One byte past the request of chunks of 100, 4096 and 200,000 bytes: in the slack of whatever
+         * allocator is behind the index (allocators.sh runs this under jemalloc, tcmalloc, mimalloc). */
+        const size_t sizes[] = {100, 4096, 200000};
+        char *chunks[3];
+        for (int i = 0; i < 3; ++i) {
+            chunks[i] = site_alloc(sizes[i]);
+            if (malloc_usable_size(chunks[i]) == sizes[i]) return 3; /* no slack at all: nothing to test */
+        }
+        /* malloc_usable_size makes the slack the program's: fresh chunks for the test itself. */
+        for (int i = 0; i < 3; ++i) chunks[i] = site_alloc(sizes[i]);
+        for (int i = 0; i < 3; ++i) chunks[i][sizes[i]] = 'x';
+        const int problems = heapindex_check(stderr);
+        printf("slack-sizes: the check found %d of 3 one-byte overflows\n", problems);
+        return problems == 3 ? 0 : 1;
+    } else if (strcmp(c, "key") == 0) {
+        /* The trailer's check word (its last 4 bytes, right after malloc_usable_size) no longer follows from
+         * the stack canary's bytes: the old word was ((base ^ (AT_RANDOM[0..7] | 1) ^ seq) + size) *
+         * 0xffffffff9e3779b1 >> 32.  Prints the words, so that errors.sh sees two runs differ. */
+        uint64_t at_random;
+        memcpy(&at_random, (const void *)getauxval(AT_RANDOM), sizeof at_random);
+        int old_formula = 0;
+        printf("key: words");
+        for (int i = 0; i < 8; ++i) {
+            char *p = site_alloc(40);
+            struct heapindex_chunk ch;
+            if (!heapindex_lookup(p, &ch)) return 1;
+            uint32_t word;
+            memcpy(&word, p + malloc_usable_size(p) + 28, sizeof word);
+            const uint64_t odd = 0xffffffff9e3779b1ull;
+            const uint32_t old = (uint32_t)((((uint64_t)(uintptr_t)p ^ (at_random | 1) ^ ch.seq) + ch.size) * odd >> 32);
+            old_formula += word == old;
+            printf(" %08x", word);
+        }
+        printf("\nkey: %d of 8 check words follow the canary-derived formula\n", old_formula);
+        return old_formula == 0 ? 0 : 1;
+    } else if (strcmp(c, "underflow") == 0) {
+        /* a = malloc(24); p = malloc(24); p[-24] = 'U'; free(a): the byte is in a's trailer, which lies
+         * just before p.  Either a overflowed or p underflowed: both are named.  (glibc hands out two
+         * adjacent 64-byte chunks for these; a few tries make sure of it.) */
+        char *a = NULL, *p = NULL;
+        for (int i = 0; i < 16; ++i) {
+            a = site_alloc(24);
+            p = site_alloc_next(24);
+            if (p == a + 64) break;
+        }
+        if (p != a + 64) return 3;
+        p[-24] = 'U';
+        site_first_free(a);
+        return 0;
+    } else if (strcmp(c, "overflow-unfreed") == 0) {
+        /* Never freed: only HEAPINDEX_CHECK=exit finds it, and names its site. */
+        char *p = site_alloc(40);
+        p[malloc_usable_size(p)] ^= 0x5a;
+        return 0;
+    } else if (strcmp(c, "quarantine") == 0) {
+        /* A double free after more than the quarantine's worth of other frees: no longer recognisable as
+         * one, and the message says why. */
+        void *p = site_alloc(100);
+        site_first_free(p);
+        for (int i = 0; i < 600; ++i) free(malloc_v(5000));
+        site_second_free(p);
+    } else if (strcmp(c, "realloc-freed") == 0) {
+        /* p = malloc(24); free(p); q = realloc(p, 32); r = malloc(24): glibc returns p for both q and r.
+         * The index reports the realloc of a freed chunk, then follows the allocator: r is indexed, and the
+         * report says q was lost.  No record contradicts the allocator: the check finds the index sound. */
+        char *p = site_alloc(24);
+        site_first_free(p);
+        char *q = site_realloc(p, 32);
+        char *r = site_alloc_next(24);
+        struct heapindex_chunk c_r;
+        const int found = heapindex_lookup(r, &c_r);
+        const int problems = heapindex_check(stderr);
+        printf("realloc-freed: q %s p, r %s p, r found %d (%zu bytes), check found %d problems\n", q == p ? "==" : "!=",
+               r == p ? "==" : "!=", found, found ? c_r.size : (size_t)0, problems);
+        return found && c_r.size == 24 && c_r.base == r && problems == 0 ? 0 : 1;
+    } else if (strcmp(c, "client-requests") == 0) {
+        /* Client blocks that contradict the index are refused, each with a report; good ones still pass,
+         * and lookups of later chunks are not answered with a refused block. */
+        char *pool = site_alloc(4096);
+        int ok = 1;
+        ok &= !site_notify_alloc(pool + 200, (size_t)1 << 40);          /* runs past its chunk */
+        ok &= !site_notify_alloc((char *)(~(uintptr_t)0 - 100), 200);   /* wraps */
+        ok &= !site_notify_alloc((char *)(uintptr_t)0x100000, 4096);    /* not mapped (the first MiB) */
+        ok &= site_notify_alloc(pool + 256, 64);
+        ok &= !site_notify_alloc(pool + 128, 512);                      /* holds the block at 256 */
+        ok &= !site_notify_alloc(pool + 300, 8);                        /* inside the block at 256 */
+        ok &= !site_notify_alloc(pool + 4000, 200);                     /* past the chunk's 4096 bytes */
+        static char outside[8192] __attribute__((aligned(64)));
+        ok &= site_notify_alloc(outside + 64, 128);                     /* mapped, in no heap chunk: fine */
+        char *later = site_alloc(64);
+        struct heapindex_chunk c_l;
+        ok &= heapindex_lookup(later + 10, &c_l) && c_l.base == later && !(c_l.flags & HEAPINDEX_FLAG_CLIENT);
+        int problems = heapindex_check(stderr);
+        ok &= problems == 0;
+        /* The pool freed with its block still registered: the check notices the block. */
+        site_first_free(pool);
+        problems = heapindex_check(stderr);
+        printf("client-requests: %s, check after freeing the pool found %d problems\n", ok ? "as expected" : "WRONG",
+               problems);
+        return ok && problems == 1 ? 0 : 1;
     } else {
         return 2;
     }

@@ -12,7 +12,9 @@ status=0
 expect() {
   local case=$1; shift
   # In a subshell, so that the shell's "Aborted" notice goes with it.
-  (LD_PRELOAD=$lib HEAPINDEX_LOG="$tmp/$case.log" "$prog" "$case" >"$tmp/$case.out" 2>"$tmp/$case.err"; exit $?) 2>/dev/null
+  # $extra_env: more settings for this case (words of NAME=VALUE).
+  rm -f "$tmp/$case.log"
+  (env LD_PRELOAD="$lib" HEAPINDEX_LOG="$tmp/$case.log" ${extra_env:-} "$prog" "$case" >"$tmp/$case.out" 2>"$tmp/$case.err"; exit $?) 2>/dev/null
   local rc=$? missing=0
   for pattern in "$@"; do
     if ! cat "$tmp/$case.log" "$tmp/$case.err" "$tmp/$case.out" 2>/dev/null | grep -Eq -- "$pattern"; then
@@ -29,7 +31,7 @@ expect() {
 site='0x[0-9a-f]+ '
 expect overflow \
   "check: trailer of chunk 0x[0-9a-f]+ \(40 bytes, seq [0-9]+\) overwritten" \
-  "heap overflow: the trailer after chunk 0x[0-9a-f]+ \(at offset [0-9]+\) was overwritten; found at free" \
+  "heap overflow( or underflow)?: the trailer after chunk 0x[0-9a-f]+ \(at offset [0-9]+\) was overwritten; found at free" \
   "allocated at +${site}site_alloc\+" \
   "detected at +${site}site_first_free\+" \
   "overflow: check found [1-9][0-9]* problems"
@@ -53,6 +55,71 @@ expect wild \
 expect client-double-free \
   "double free: heapindex_notify_free\(0x[0-9a-f]+\)" "first freed at +${site}site_notify_free\+" \
   "client: 1 double frees counted"
+
+# Every error reported is reported again at exit with its sites symbolized (function, file:line).
+here='\(errors\.c:[0-9]+\) in '
+expect overflow \
+  "at exit: 2 heap errors reported in this run; their sites, symbolized:" \
+  "#1 check: trailer of chunk 0x[0-9a-f]+ \(40 bytes, seq [0-9]+\) overwritten" \
+  "#2 heap overflow( or underflow)?: the trailer after chunk" \
+  "allocated at +site_alloc ${here}" "detected at +site_first_free ${here}"
+# Overflows into the slack between the requested size and the trailer (issue 16, 1); a chunk whose
+# usable size the program asked for may be written up to it.
+expect slack \
+  "check: chunk 0x[0-9a-f]+ \(20 bytes, seq [0-9]+\) overwritten past its end, at offset 20 \(the slack before the trailer\); allocated at +${site}site_alloc\+" \
+  "heap overflow: chunk 0x[0-9a-f]+ was written past its 20 requested bytes, at offset 20 \(the allocator's slack before the trailer\); found at free" \
+  "allocated at +${site}site_alloc\+" "detected at +${site}site_first_free\+" \
+  "slack: usable 24, check found 1 problems"
+n=$(grep -Ec '^heapindex\[[0-9]+\]: heap overflow' "$tmp/slack.log")
+if [ "$n" != 1 ]; then echo "errors: slack: $n overflows reported at free, expected 1 (not the chunk whose usable size was asked for)"; status=1; fi
+expect slack-sizes "slack-sizes: the check found 3 of 3 one-byte overflows" \
+  "check: chunk 0x[0-9a-f]+ \(200000 bytes, seq [0-9]+\) overwritten past its end, at offset 200000"
+# The trailer key comes from getrandom (issue 16, 7): check words do not follow from the canary's bytes, and
+# two runs of the same program get different ones.
+expect key "key: 0 of 8 check words follow the canary-derived formula"
+first=$(grep '^key: words' "$tmp/key.out")
+expect key "key: 0 of 8 check words follow the canary-derived formula"
+if [ -z "$first" ] || [ "$first" = "$(grep '^key: words' "$tmp/key.out")" ]; then
+  echo "errors: key: two runs wrote the same check words: $first"; status=1
+fi
+# a=malloc(24); p=malloc(24); p[-24]='U'; free(a): both candidates named (issue 16, 2).
+expect underflow \
+  "heap overflow or underflow: the trailer after chunk 0x[0-9a-f]+ \(at offset 24\) was overwritten; found at free" \
+  "either chunk 0x[0-9a-f]+ overflowed" "allocated at +${site}site_alloc\+" \
+  "or chunk 0x[0-9a-f]+, which starts 8 bytes after that trailer, underflowed \(was written below its start\):" \
+  "allocated at +${site}site_alloc_next\+" "detected at +${site}site_first_free\+"
+# An overflowed chunk never freed: the exit check names its site, symbolized in the summary.
+extra_env=HEAPINDEX_CHECK=exit expect overflow-unfreed \
+  "check: trailer of chunk 0x[0-9a-f]+ \(40 bytes, seq [0-9]+\) overwritten; allocated at +${site}site_alloc\+" \
+  "check: 1 problems \(1 chunks, 0 client blocks\)" \
+  "#1 check: trailer of chunk" "allocated at +site_alloc ${here}"
+# A double free past the quarantine: the message says the quarantine is why it is not recognised.
+expect quarantine \
+  "invalid free\(0x[0-9a-f]+\): not a live chunk; a chunk started here \(or within 32 bytes\) earlier and was freed longer ago than the quarantine reaches \(the last 256 frees of its thread: HEAPINDEX_QUARANTINE\)" \
+  "called at +${site}site_second_free\+"
+# ... and with a quarantine larger than those frees (HEAPINDEX_QUARANTINE), it is one.
+extra_env=HEAPINDEX_QUARANTINE=1000 expect quarantine \
+  "double free: free\(0x[0-9a-f]+\) of a chunk already freed" "first freed at +${site}site_first_free\+" \
+  "freed again at +${site}site_second_free\+"
+# p=malloc(24); free(p); q=realloc(p,32); r=malloc(24): reported, then the index follows the allocator
+# and says which chunk it lost (issue 16, 5).
+extra_env=HEAPINDEX_CHECK=exit expect realloc-freed \
+  "double free: realloc\(0x[0-9a-f]+\) of a chunk already freed" "freed again at +${site}site_realloc\+" \
+  "the allocator handed out 0x[0-9a-f]+ again while chunk 0x[0-9a-f]+ was live to the index \(after the heap error reported before\): the index follows the allocator; the older chunk is no longer indexed" \
+  "chunk 0x[0-9a-f]+, 32 bytes, seq [0-9]+" "reallocated at +${site}site_realloc\+" \
+  "chunk 0x[0-9a-f]+, 24 bytes, seq [0-9]+" "allocated at +${site}site_alloc_next\+" \
+  "realloc-freed: q == p, r == p, r found 1 \(24 bytes\), check found 0 problems" \
+  "check: sound \(2 chunks"
+# Client requests validated (issue 16, 6).
+expect client-requests \
+  "heapindex_notify_alloc: block runs past the end of the heap chunk that holds it, refused" \
+  "heapindex_notify_alloc: block's range wraps around or runs past the indexed address space, refused \(0xffffffffffffff9b\)" \
+  "heapindex_notify_alloc: block's range is not \(entirely\) mapped memory, refused \(0x100000\)" \
+  "heapindex_notify_alloc: block overlaps a registered block, refused" \
+  "check: client block 0x[0-9a-f]+ \(64 bytes, seq [0-9]+\) lies in no live heap chunk: the heap chunk it was registered in has been freed; registered at +${site}site_notify_alloc\+" \
+  "client-requests: as expected, check after freeing the pool found 1 problems"
+n=$(grep -Ec '^heapindex\[[0-9]+\]: heapindex_notify_alloc: .*refused' "$tmp/client-requests.log")
+if [ "$n" != 6 ]; then echo "errors: client-requests: $n refusals reported, expected 6"; status=1; fi
 
 # A correct program gets no report at all.
 LD_PRELOAD=$lib HEAPINDEX_LOG="$tmp/clean.log" "$prog" none >/dev/null 2>&1

@@ -51,6 +51,7 @@ check_message() {  # VAR=VALUE PATTERN
 check_message HEAPINDEX_FROBNICATE=1 "unknown setting HEAPINDEX_FROBNICATE \(known: .*\); ignored"
 check_message HEAPINDEX_REPORT_TOP=many "HEAPINDEX_REPORT_TOP='many' is not a number .*using the default, 25"
 check_message HEAPINDEX_REPORT_TOP=-3 "HEAPINDEX_REPORT_TOP='-3' is not a number"
+check_message HEAPINDEX_QUARANTINE=5000 "HEAPINDEX_QUARANTINE='5000' is not a number of freed chunks per thread from 0 to 3968; using the default, 256"
 check_message HEAPINDEX_CHECK=always "HEAPINDEX_CHECK='always' is not off or exit; using the default, off"
 check_message HEAPINDEX_SYMBOLIZE=gdb "HEAPINDEX_SYMBOLIZE='gdb' is not libdw, dladdr or off; using the default, libdw"
 check_message HEAPINDEX_REPORT= "HEAPINDEX_REPORT='' is not off, stderr, file or a file path"
