@@ -272,7 +272,8 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
         report_client_error("heapindex_notify_alloc: block overlaps a registered block, refused", base, &other, caller);
         return 0;
     }
-    thread_state *t = this_thread();
+    const owned_thread_state owned;
+    thread_state *t = owned.get();
     const uint32_t id = records().take(t);
     if (id == 0) return 0;
     record *r = records().get(id);
@@ -294,7 +295,8 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     const client_index_t::slot s = client_chunks.at(b);
     if (s.marked() && s.id != 0 && records().get(s.id)->kill(b, caller)) {
         s.remove();
-        records().give(this_thread(), s.id);
+        const owned_thread_state t;
+        records().give(t.get(), s.id);
         counters().client_blocks.fetch_sub(1, std::memory_order_relaxed);
         return 1;
     }

@@ -102,11 +102,14 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(!(r->flags.get() & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r), 0))
             return free_slow(next, ptr, caller, size, true);
         heap_index_t::clear_start(l, g);
-        thread_state *t = my_thread_state;  // never null: see no_thread_state
-        if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0))
+        thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
+        if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
+            put_thread_state(t);
             return free_slow(next, ptr, caller, size, false);
+        }
         t->ring[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
+        put_thread_state(t);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
         else
@@ -130,11 +133,12 @@ template <bool Trailered> struct basic_layer {
             s.mark();
             return nullptr;
         }
-        thread_state *t = this_thread();
-        count_free(t, old_size);
-        if (q == ptr) return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, s.id, false);
-        records().give(t, s.id);
-        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false);
+        {
+            const owned_thread_state t;
+            count_free(t.get(), old_size);
+            if (q != ptr) records().give(t.get(), s.id);
+        }
+        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, q == ptr ? s.id : 0, false);
     }
 
     template <class Next> static size_t usable_size(Next next, void *ptr, const void *caller) {
@@ -174,8 +178,8 @@ private:
         } else {
             usable = next.usable_size(p, caller);
         }
-        thread_state *t = my_thread_state;  // never null: see no_thread_state
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
+        thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         const uintptr_t differ = heap_index_t::ends_differ(base, size);
         // The trailer's place (trailer.h), which must not reach into the requested bytes: signed, so that
         // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
@@ -184,8 +188,10 @@ private:
                                  (reuse == 0 && t->tail - t->head <= thread_state::quarantine) ||
                                  t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
                                  intptr_t(at) < intptr_t(size),
-                             0))
+                             0)) {
+            put_thread_state(t);
             return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+        }
         const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
@@ -199,7 +205,9 @@ private:
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) drop_stale(t, old, id, base);  // see drop_stale
-        if (__builtin_expect(count_allocation_fast(t, size), 1)) return p;
+        const bool no_sample_due = count_allocation_fast(t, size);
+        put_thread_state_reloading(t);
+        if (__builtin_expect(no_sample_due, 1)) return p;
         return sample_peak_then(p);
     }
 
@@ -208,7 +216,8 @@ private:
     template <class Next>
     __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
                                                          uint32_t flags, uint32_t reuse, bool can_fail, size_t usable) {
-        thread_state *t = this_thread();
+        const owned_thread_state owned;
+        thread_state *t = owned.get();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const uint32_t id = reuse != 0 ? reuse : records().take(t);
         if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
@@ -296,9 +305,11 @@ private:
                 corrupt_trailer(s.id, caller, "free");
             s.remove();
         }
-        thread_state *t = this_thread();
-        count_free(t, size);
-        records().give(t, s.id);
+        {
+            const owned_thread_state t;
+            count_free(t.get(), size);
+            records().give(t.get(), s.id);
+        }
         next.free(ptr, caller);
     }
     template <class Next>
