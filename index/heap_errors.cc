@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "index/memcheck.h"
 #include "index/settings.h"
 #include "index/symbolizer.h"
 #include "index/trailer.h"
@@ -70,7 +71,11 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
 void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) {
     diagnostic d;
     unsigned char bytes[trailer_size];
-    memcpy(bytes, reinterpret_cast<const void *>(f.base + f.usable), sizeof bytes);
+    const void *trailer_at = reinterpret_cast<const void *>(f.base + f.usable);
+    // Under memcheck: open to be read, guarded again where the caller (trailer_intact_any) had it guarded.
+    if (f.flags & record_flag_guarded_trailer) memcheck::open(trailer_at, trailer_size);
+    memcpy(bytes, trailer_at, sizeof bytes);
+    if (f.flags & record_flag_memcheck_block) memcheck::guard(trailer_at, trailer_size);
     char hex[3 * trailer_size + 1];
     for (size_t i = 0; i < trailer_size; ++i) snprintf(hex + 3 * i, 4, "%02x ", bytes[i]);
     hex[3 * trailer_size - 1] = '\0';

@@ -19,6 +19,7 @@
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
 #include "index/live_chunks.h"
+#include "index/memcheck.h"
 #include "index/stats.h"
 #include "index/settings.h"
 #include "libmallochooks/entry_points.h"
@@ -70,7 +71,7 @@ bool read_trailer(uintptr_t at, trailer *t) {
 
 // How far the allocator's chunk reaches, as far as the index knows.
 size_t extent(const record_fields &f) {
-    if (f.flags & HEAPINDEX_FLAG_TRAILER) return f.usable + trailer_size;
+    if (has_trailer(f.flags)) return f.usable + trailer_size;
     return f.usable > f.size ? f.usable : f.size;
 }
 
@@ -101,8 +102,8 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
                      (void *)f.base);
             ++problems;
         }
-        if (f.flags & HEAPINDEX_FLAG_TRAILER) {
-            trailer t;
+        if (has_trailer(f.flags)) {
+            trailer t;  // a guarded trailer too: memcheck does not watch process_vm_readv's remote side
             const bool readable = read_trailer(f.base + f.usable, &t);
             if ((!readable || !trailer_matches(t, f.base, f)) && stable()) {
                 counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
@@ -149,11 +150,11 @@ int run_check(sink &out, bool verdict) {
 void fill(const record_fields &f, heapindex_chunk *out) {
     out->base = reinterpret_cast<void *>(f.base);
     out->size = f.size;
-    out->usable_size = f.usable;
+    out->usable_size = public_usable(f);
     out->alloc_site = f.site;
     out->seq = f.seq;
     out->tid = f.tid;
-    out->flags = f.flags;
+    out->flags = public_flags(f.flags);
 }
 
 // ---- start and exit ------------------------------------------------------------------------------------
@@ -173,11 +174,27 @@ void warn_if_not_in_front() {
           where->l_name && *where->l_name ? where->l_name : "another object");
 }
 
+// Under valgrind's memcheck run without --soname-synonyms=somalloc=nouserintercepts, valgrind replaces
+// this library's malloc with its own, so the program's allocations never reach the index: ask for one
+// chunk and see whether the index has it (under the guard it goes to the early terminal, indexed too).
+void warn_if_replaced_by_valgrind() {
+    if (!memcheck::running()) return;
+    void *p = malloc(1);
+    record_fields f;
+    const bool seen = p == nullptr || heap_chunks.lookup(reinterpret_cast<uintptr_t>(p), &f);
+    free(p);
+    if (!seen)
+        print(2, "heapindex: warning: valgrind replaced libheapindex.so's malloc with its own, so nothing is "
+                 "indexed; run valgrind with --soname-synonyms=somalloc=nouserintercepts (docs/heapindex.md, "
+                 "\"Under valgrind\")\n");
+}
+
 __attribute__((constructor)) void at_start() {
     reentrancy_guard guard;
     load_settings();
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     warn_if_not_in_front();
+    warn_if_replaced_by_valgrind();
 }
 
 __attribute__((destructor)) void at_exit() {

@@ -29,6 +29,7 @@
 #include "index/chunk_index.h"
 #include "index/counters.h"
 #include "index/heap_errors.h"
+#include "index/memcheck.h"
 #include "index/record_pool.h"
 #include "index/thread_state.h"
 #include "index/trailer.h"
@@ -131,8 +132,11 @@ template <bool Trailered> struct basic_layer {
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
             records().get(s.id)->revive();
             s.mark();
+            if (__builtin_expect(foreign_guarded(records().get(s.id)->flags.get()), 0)) reguard_trailer(*records().get(s.id));
             return nullptr;
         }
+        if (__builtin_expect(foreign_guarded(records().get(s.id)->flags.get()), 0))
+            after_realloc_copy(next, q, records().get(s.id)->usable.get(), caller);
         {
             const owned_thread_state t;
             count_free(t.get(), old_size);
@@ -145,8 +149,8 @@ template <bool Trailered> struct basic_layer {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
         record_fields f;
-        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER))
-            return f.usable;
+        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && has_trailer(f.flags))
+            return public_usable(f);
         return next.usable_size(ptr, caller);
     }
 
@@ -235,6 +239,8 @@ private:
                 const uint32_t check = trailer_check(base, size, f.seq);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
+                if (memcheck::running())  // see memcheck.h
+                    f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | memcheck::guard_new_trailer(p, size, usable, base + f.usable, blind);
             } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
                 f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
                 if (f.usable < size) f.usable = size;  // never less than asked (heapindex.h)
@@ -279,10 +285,40 @@ private:
         if (__builtin_expect(!r->kill(base, caller), 0)) return false;
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
-        if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *r), 0))
-            corrupt_trailer(s.id, caller, what);
+        const uint32_t flags = r->flags.get();
+        if (has_trailer(flags) && __builtin_expect(!trailer_intact_any(base, *r, flags), 0)) corrupt_trailer(s.id, caller, what);
         s.remove();
         return true;
+    }
+
+    static constexpr bool foreign_guarded(uint32_t flags) {
+        return (flags & (record_flag_guarded_trailer | record_flag_memcheck_block)) == record_flag_guarded_trailer;
+    }
+    // Is the trailer of a chunk that has one intact?  The chunk goes back to the allocator next (free,
+    // realloc).  Under memcheck (memcheck.h) a guarded trailer is opened for the read; in memcheck's own
+    // block it is guarded again (it lies beyond the block as memcheck knows it: memcheck's realloc does
+    // not copy it and its free leaves it alone), in another allocator's block it stays open, the
+    // allocator's bytes again (see realloc for its copy).
+    static bool trailer_intact_any(uintptr_t base, const record &r, uint32_t flags) {
+        if (__builtin_expect(!(flags & record_flag_guarded_trailer), 1)) return trailer_intact(base, r);
+        const void *at = reinterpret_cast<const void *>(base + r.usable.get());
+        memcheck::open(at, trailer_size);
+        const bool intact = trailer_intact(base, r);
+        if (flags & record_flag_memcheck_block) memcheck::guard(at, trailer_size);
+        return intact;
+    }
+    // Under memcheck, in another allocator's block: a realloc that failed leaves the chunk live, its
+    // trailer guarded again; one that succeeded copied the trailer's bytes into the new block (or kept
+    // them there), where they are no data of the program's: undefined, as far as the new block goes.
+    __attribute__((noinline)) static void reguard_trailer(const record &r) {
+        memcheck::guard(reinterpret_cast<const void *>(r.base.get() + r.usable.get()), trailer_size);
+    }
+    template <class Next>
+    __attribute__((noinline)) static void after_realloc_copy(Next next, void *q, size_t old_trailer_at, const void *caller) {
+        const size_t extent = next.usable_size(q, caller);
+        if (old_trailer_at >= extent) return;
+        const size_t end = old_trailer_at + trailer_size < extent ? old_trailer_at + trailer_size : extent;
+        memcheck::make_undefined(static_cast<char *>(q) + old_trailer_at, end - old_trailer_at);
     }
 
     __attribute__((noinline)) static void corrupt_trailer(uint32_t id, const void *caller, const char *what) {
@@ -301,7 +337,8 @@ private:
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
         if (marked) {
             const record *r = records().get(s.id);
-            if ((r->flags.get() & HEAPINDEX_FLAG_TRAILER) && !trailer_intact(reinterpret_cast<uintptr_t>(ptr), *r))
+            const uint32_t flags = r->flags.get();
+            if (has_trailer(flags) && !trailer_intact_any(reinterpret_cast<uintptr_t>(ptr), *r, flags))
                 corrupt_trailer(s.id, caller, "free");
             s.remove();
         }

@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "index/memcheck.h"
+
 namespace mallochooks::heapindex {
 
 constinit record_pool record_pool_instance;
@@ -49,7 +51,7 @@ bool record_pool::commit(unsigned segment) {
     constexpr size_t bytes = sizeof(record) << segment_shift;
     void *at = base_.load(std::memory_order_acquire) + (size_t{segment} << segment_shift);
     const int saved = errno;
-    const bool ok = mprotect(at, bytes, PROT_READ | PROT_WRITE) == 0;
+    const bool ok = mprotect(at, bytes, memcheck::record_protection()) == 0;
     // Records are used densely (ids are handed out in order) and a lookup reads one at random: huge
     // pages, where the system allows them (THP "madvise" mode), save lookups a TLB miss.
     if (ok) madvise(at, bytes, MADV_HUGEPAGE);
@@ -155,8 +157,10 @@ void record_pool::drain(thread_state *t) {
     t->head = t->tail = t->spare_count = 0;
 }
 
+// Under memcheck a thread gets no block: its block stays empty, so that every allocation takes admit's
+// general path, which guards the trailer (memcheck.h).
 uint64_t record_pool::refill_seq(thread_state *t) {
-    if (t == nullptr) return seq_.fetch_add(1, std::memory_order_relaxed);
+    if (t == nullptr || memcheck::running()) return seq_.fetch_add(1, std::memory_order_relaxed);
     t->seq_next = seq_.fetch_add(thread_state::seq_block, std::memory_order_relaxed);
     t->seq_end = t->seq_next + thread_state::seq_block;
     return t->seq_next++;
