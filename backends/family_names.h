@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The malloc family's names as strings, for the host tools that write link flags and aliases
-// (link_flags.h, wrapdl/real_alias.h, and allocscc later), expanded from the one list (mallochooks/family.h)
+// (link_flags.h, wrapdl/real_alias.h, allocscc's link step and link inputs), expanded from the one list (mallochooks/family.h)
 // and the wrapdl backend's naming scheme (wrapdl/names.h), so no tool spells a family name itself.
 #ifndef MALLOCHOOKS_BACKENDS_FAMILY_NAMES_H
 #define MALLOCHOOKS_BACKENDS_FAMILY_NAMES_H

@@ -25,8 +25,8 @@ namespace mallochooks {
 // static_assert(is_terminal<T>) checks that T has every hook with exactly the hook API's signature.
 template <class T> struct terminal_check {
 #define MALLOCHOOKS_TERMINAL_CHECK_(r, data, e)                                                     \
-    static_assert(std::is_same_v<decltype(&T::MALLOCHOOKS_NAME(e)),                                \
-                                 MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)), const void *)>, \
+    static_assert(std::is_same_v<decltype(&T::MALLOCHOOKS_NAME(e)),                                 \
+                                 MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_TYPES(e), const void *)>,       \
                   "terminal hook " BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)) " has the wrong signature");
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TERMINAL_CHECK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_TERMINAL_CHECK_
@@ -43,11 +43,16 @@ template <class T> inline constexpr bool is_terminal = terminal_check<T>::value;
 // prefix##<underlying allocator function> (the list's fourth element: malloc, calloc, free, realloc,
 // memalign, malloc_usable_size) with the hook's arguments.  The link-time terminals are exactly this, over
 // names the linker binds: __real_malloc, __mallochooks_real_malloc...
+// Both generators below receive (prefix, X); prefix##<underlying> names the allocator function reached.
+#define MALLOCHOOKS_TERMINAL_PREFIX_(data)        BOOST_PP_TUPLE_ELEM(0, data)
+#define MALLOCHOOKS_TERMINAL_UNDERLYING_(data, e) BOOST_PP_CAT(MALLOCHOOKS_TERMINAL_PREFIX_(data), MALLOCHOOKS_UNDERLYING(e))
+#define MALLOCHOOKS_TERMINAL_PROLOGUE_(data)      BOOST_PP_TUPLE_ELEM(1, data)
+#define MALLOCHOOKS_TERMINAL_ATTRIBUTES_(data)    BOOST_PP_TUPLE_ELEM(1, data)
+
 #define MALLOCHOOKS_DIRECT_TERMINAL_HOOK_(r, data, e)                                               \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *) { \
-        BOOST_PP_TUPLE_ELEM(1, data)                                                                \
-        return BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_UNDERLYING(e))(               \
-            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)));                                        \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e), const void *) {             \
+        MALLOCHOOKS_TERMINAL_PROLOGUE_(data)                                                        \
+        return MALLOCHOOKS_TERMINAL_UNDERLYING_(data, e)(MALLOCHOOKS_ARGS(e));                      \
     }
 #define MALLOCHOOKS_DIRECT_TERMINAL_HOOKS(prefix, prologue) \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DIRECT_TERMINAL_HOOK_, (prefix, prologue), MALLOCHOOKS_HOOK_API)
@@ -56,8 +61,8 @@ template <class T> inline constexpr bool is_terminal = terminal_check<T>::value;
 // every hook, each with exactly the type glibc gives the underlying function (decltype), so a mismatch
 // cannot compile.  `attributes` go in front (e.g. a visibility), or leave it empty.
 #define MALLOCHOOKS_DECLARE_UNDERLYING_(r, data, e)                                                 \
-    extern "C" BOOST_PP_TUPLE_ELEM(1, data) decltype(::MALLOCHOOKS_UNDERLYING(e))                   \
-        BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_UNDERLYING(e));
+    extern "C" MALLOCHOOKS_TERMINAL_ATTRIBUTES_(data) decltype(::MALLOCHOOKS_UNDERLYING(e))         \
+        MALLOCHOOKS_TERMINAL_UNDERLYING_(data, e);
 #define MALLOCHOOKS_DECLARE_UNDERLYING(prefix, attributes) \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DECLARE_UNDERLYING_, (prefix, attributes), MALLOCHOOKS_HOOK_API)
 

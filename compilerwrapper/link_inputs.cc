@@ -139,34 +139,36 @@ namespace {
 class linker {
 public:
     explicit linker(const link_model_input &in) : in_(in) {
-        for (const std::string &u : in.cmd->undefined) undefined_.insert(u);
-        if (!in.cmd->shared) undefined_.insert("main");  // crt1.o's reference comes first
+        for (const std::string &u : in.line->undefined) undefined_.insert(u);
+        if (!in.line->shared) undefined_.insert("main");  // crt1.o's reference comes first
     }
 
     link_analysis run() {
         std::size_t next_source = 0;
-        for (const link_input &input : in_.cmd->inputs) {
+        for (const link_input &input : in_.line->inputs) {
+            std::string path;
             switch (input.what) {
             case link_input::kind::source:
-                if (next_source < in_.compiled_sources.size()) add_path(in_.compiled_sources[next_source++], input);
+                if (next_source < in_.compiled_sources.size()) path = in_.compiled_sources[next_source++];
                 break;
             case link_input::kind::file:
-                add_path(input.value, input);
+                path = input.value;
+                // ld looks for a -T script in the -L directories too; one found nowhere is the linker's to report.
+                if (input.script && !is_file(path)) path = find_library(":" + path, false, in_.line->library_dirs).value_or("");
                 break;
-            case link_input::kind::library: {
-                const std::string path = resolve(input.value, input.static_only);
-                if (!path.empty()) out_.library_paths.emplace(path, input.value);
-                add_path(path, input);
+            case link_input::kind::library:
+                path = resolve(input.value, input.static_only);
                 break;
             }
-            }
+            out_.input_paths.push_back(input.script ? "" : path);
+            add_path(path, input);
         }
         return std::move(out_);
     }
 
 private:
     std::string resolve(const std::string &name, bool static_only) {
-        if (auto p = find_library(name, static_only, in_.cmd->library_dirs)) return *p;
+        if (auto p = find_library(name, static_only, in_.line->library_dirs)) return *p;
         if (!compiler_dirs_) compiler_dirs_ = in_.compiler_dirs ? in_.compiler_dirs() : std::vector<std::string>{};
         if (auto p = find_library(name, static_only, *compiler_dirs_)) return *p;
         // The linker will say it cannot find it; the analysis has nothing to add.

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "compilerwrapper/driver_args.h"
+#include "compilerwrapper/link_line.h"
 #include "compilerwrapper/elf_file.h"
 #include "stubgen/descriptor.h"
 
@@ -49,13 +49,16 @@ struct link_analysis {
     std::set<std::string> referenced;  // declared functions' symbols some linked unit refers to
     std::vector<std::string> lto_units;  // LTO IR on the link line: the analysis cannot see into it
     std::vector<std::string> linked_units;  // everything that goes into the output, for --verbose
-    std::map<std::string, std::string> library_paths;  // resolved path -> the -l value that named it
+    // The file each input of the link line is (index as in link_line::inputs): the path, the -l's library
+    // as found, the object a source was compiled to; "" when not found.  An input found through a linker
+    // script is not on the line: a file that no entry names cannot be replaced by a copy.
+    std::vector<std::string> input_paths;
 };
 
-// Resolves and reads the link inputs of `cmd`.  `compiler_dirs` is called at most once, when a library is
+// Resolves and reads the link inputs of `line`.  `compiler_dirs` is called at most once, when a library is
 // not found in the -L directories.  Throws elf_error or std::runtime_error for an unreadable input.
 struct link_model_input {
-    const driver_command *cmd;
+    const link_line *line;
     std::function<std::vector<std::string>()> compiler_dirs;
     const std::vector<stubgen::descriptor> *declared;
     // Replacements for source inputs: the objects allocscc compiled them to, in order.

@@ -3,6 +3,7 @@
 #include "compilerwrapper/link_step.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -15,6 +16,7 @@
 #include "compilerwrapper/link_inputs.h"
 #include "compilerwrapper/object_cache.h"
 #include "compilerwrapper/process.h"
+#include "compilerwrapper/runtime_dir.h"
 #include "compilerwrapper/temp_dir.h"
 #include "stubgen/shim_object.h"
 #include "stubgen/shim_writer.h"
@@ -38,6 +40,13 @@ constexpr bool runtime_has_trampolines = true;
 constexpr bool runtime_has_trampolines = false;
 #endif
 
+// allocscc's executable, symlinks resolved (allocsc++ is one): where the runtime is looked for.
+std::string own_executable() {
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : exe.string();
+}
+
 std::string shell_words(const std::vector<std::string> &argv) {
     std::string out;
     for (const std::string &a : argv) {
@@ -56,26 +65,29 @@ std::string shell_words(const std::vector<std::string> &argv) {
 
 class linker_run {
 public:
-    linker_run(const settings &config, const driver_command &cmd, const std::vector<std::string> &args)
-        : config_(config), cmd_(cmd), args_(args), tmp_(config.keep_temps) {}
+    linker_run(const settings &config, const link_line &line) : config_(config), line_(line), tmp_(config.keep_temps) {}
 
     int go() {
-        link_split split = split_link_args(args_);
+        // The runtime first: a link that cannot be done stops before it compiles anything.
+        const runtime_found runtime = find_runtime_dir(config_.runtime_override, own_executable(), built_layout());
+        if (config_.verbose) std::cerr << "allocscc: the runtime: " << runtime.dir << " (" << runtime.how << ")\n";
+        link_edits edits;
         // Sources are compiled apart: what they define decides the backend.
         std::vector<std::string> objects;
-        for (std::size_t k = 0; k < split.source_slots.size(); ++k) {
-            const std::string &source = split.link_args[split.source_slots[k]];
-            const std::string object = tmp_.file("source" + std::to_string(k) + ".o");
-            std::vector<std::string> argv = with_compiler(split.compile_args);
+        for (std::size_t i = 0; i < line_.inputs.size(); ++i) {
+            const link_input &source = line_.inputs[i];
+            if (source.what != link_input::kind::source) continue;
+            const std::string object = tmp_.file("source" + std::to_string(objects.size()) + ".o");
+            std::vector<std::string> argv = with_compiler(compile_options(line_));
             argv.push_back("-c");
-            if (!split.source_languages[k].empty()) argv.insert(argv.end(), {"-x", split.source_languages[k]});
-            argv.insert(argv.end(), {source, "-o", object});
+            if (!source.language.empty()) argv.insert(argv.end(), {"-x", source.language});
+            argv.insert(argv.end(), {source.value, "-o", object});
             if (int status = step(argv); status != 0) return status;
             objects.push_back(object);
-            split.link_args[split.source_slots[k]] = object;
+            edits.inputs[i] = object;
         }
 
-        link_model_input in{&cmd_, [this] { return compiler_search_dirs(); }, &config_.functions, objects};
+        link_model_input in{&line_, [this] { return compiler_search_dirs(); }, &config_.functions, objects};
         const link_analysis found = analyse_link(in);
         if (config_.verbose) report(found);
         // LTO IR hides what it defines and calls: the link cannot be done right.
@@ -84,22 +96,18 @@ public:
                              " is compiler IR, so the functions the output defines cannot be found before the link "
                              "(build without -flto, or link with the compiler itself)");
 
-        link_plan plan = plan_link(found, split.link_args);
-        write_alias_copies(plan, found, split.link_args);
+        link_plan plan = plan_link(found);
+        write_alias_copies(plan, found, edits);
         std::vector<std::string> backend_flags = backend(plan);
 
-        std::vector<std::string> link_argv = with_compiler(split.link_args);
         // The shims go first, before every input: their references to the originals (__real_X, which the
         // linker reads as X, or the aliases) must be undefined when the archives are scanned, or a member
         // that defines X and was needed only through the now-redirected references would not be pulled.
-        std::vector<std::string> shim_objects;
-        if (int status = make_shims(plan, shim_objects); status != 0) return status;
-        link_argv.insert(link_argv.begin() + static_cast<std::ptrdiff_t>(config_.compiler.size()), shim_objects.begin(),
-                         shim_objects.end());
-        for (const std::string &flag : stubgen::link_flags(plan.shims)) link_argv.push_back(flag);
-        link_argv.insert(link_argv.end(), backend_flags.begin(), backend_flags.end());
-        link_argv.insert(link_argv.end(), {"-L" + config_.runtime_dir, "-lmallochooks"});
-        return step(within_arg_max(link_argv));
+        if (int status = make_shims(plan, edits.first); status != 0) return status;
+        edits.last = stubgen::link_flags(plan.shims);
+        edits.last.insert(edits.last.end(), backend_flags.begin(), backend_flags.end());
+        edits.last.insert(edits.last.end(), {"-L" + runtime.dir, "-lmallochooks"});
+        return step(within_arg_max(with_compiler(render_link(line_, edits))));
     }
 
 private:
@@ -156,13 +164,13 @@ private:
     //    alias in the copy of its input, and its code goes into the shims' table for the hooks.
     // An input that cannot be replaced by a copy (named by a linker script) keeps the declared functions
     // it defines on --wrap, and its static functions unattributed; a malloc it defines is an error.
-    link_plan plan_link(const link_analysis &found, const std::vector<std::string> &link_args) const {
+    link_plan plan_link(const link_analysis &found) const {
         link_plan plan;
         for (const definition &d : found.family) {
             if (d.local) continue;
-            if (!can_replace(d.path, link_args, found))
+            if (!can_replace(d.path, found))
                 throw link_error(d.path + " defines malloc-family functions but is not named on the command line (a "
-                                 "linker script or -Wl,-l names it): allocscc cannot give the linker its copy with aliases");
+                                 "linker script names it): allocscc cannot give the linker its copy with aliases");
             if (std::find(plan.request.defined.begin(), plan.request.defined.end(), d.symbol) == plan.request.defined.end())
                 plan.request.defined.push_back(d.symbol);
             plan.aliases[d.path].push_back({d.symbol, names::wrapdl_real_prefix + d.symbol, false, d.member});
@@ -172,7 +180,7 @@ private:
         std::set<std::string> defined_here;
         for (const definition &d : found.declared) {
             const stubgen::descriptor &desc = *found.declared_symbols.at(d.symbol);
-            const bool replaceable = can_replace(d.path, link_args, found);
+            const bool replaceable = can_replace(d.path, found);
             if (d.local) {
                 if (!replaceable) {
                     note(d.symbol + " in " + d.unit + ": its input cannot be replaced by a copy; its allocations are "
@@ -226,8 +234,8 @@ private:
         return plan;
     }
 
-    // Copies each input that needs aliases and puts the copy where the link line names the input.
-    void write_alias_copies(const link_plan &plan, const link_analysis &found, std::vector<std::string> &link_args) {
+    // Copies each input that needs aliases and puts the copy wherever the link line names the input.
+    void write_alias_copies(const link_plan &plan, const link_analysis &found, link_edits &edits) {
         int n = 0;
         for (const auto &[path, specs] : plan.aliases) {
             const bool archive = read_link_file(path).kind == file_kind::archive;
@@ -237,7 +245,8 @@ private:
             if (!made.missing.empty())
                 throw link_error("cannot copy " + path + " with aliases: " + made.missing.front().symbol +
                                  " is not defined in it as the analysis found");
-            replace_input(link_args, path, copy, found);
+            for (std::size_t i = 0; i < found.input_paths.size(); ++i)
+                if (found.input_paths[i] == path) edits.inputs[i] = copy;
         }
     }
 
@@ -254,9 +263,7 @@ private:
             for (const char *name : names::user_api) local.push_back(names::wrapdl_entry_prefix + std::string(name));
         for (const stubgen::shim_function &f : plan.shims)
             if (f.how == stubgen::linkage::defsym) local.push_back(f.stub());
-        bool own_script = false;
-        for (const std::string &a : args_) own_script |= a.find("--version-script") != std::string::npos;
-        if (cmd_.shared && !own_script && !local.empty()) {
+        if (line_.shared && line_.version_scripts.empty() && !local.empty()) {
             const std::string script = tmp_.file("exports.map");
             std::ofstream out(script);
             out << "{\n  local:\n";
@@ -267,32 +274,10 @@ private:
         return flags.flags;
     }
 
-    // Whether `path` is on the link line as itself or as the -l that found it.
-    static bool can_replace(const std::string &path, const std::vector<std::string> &link_args, const link_analysis &found) {
-        if (std::find(link_args.begin(), link_args.end(), path) != link_args.end()) return true;
-        auto lib = found.library_paths.find(path);
-        if (lib == found.library_paths.end()) return false;
-        for (std::size_t i = 0; i < link_args.size(); ++i)
-            if (link_args[i] == "-l" + lib->second || (link_args[i] == "-l" && i + 1 < link_args.size() && link_args[i + 1] == lib->second))
-                return true;
-        return false;
-    }
-
-    // Puts `copy` wherever the link line names `path`: as itself, or as the -l that found it.
-    static void replace_input(std::vector<std::string> &link_args, const std::string &path, const std::string &copy,
-                              const link_analysis &found) {
-        const auto lib = found.library_paths.find(path);
-        for (std::size_t i = 0; i < link_args.size(); ++i) {
-            if (link_args[i] == path) {
-                link_args[i] = copy;
-            } else if (lib != found.library_paths.end() && link_args[i] == "-l" + lib->second) {
-                link_args[i] = copy;
-            } else if (lib != found.library_paths.end() && link_args[i] == "-l" && i + 1 < link_args.size() &&
-                       link_args[i + 1] == lib->second) {
-                link_args.erase(link_args.begin() + static_cast<std::ptrdiff_t>(i));
-                link_args[i] = copy;
-            }
-        }
+    // Whether the link line names `path` (as itself, as the -l that found it, or as the source compiled to
+    // it), rather than a linker script: only then can a copy take its place.
+    static bool can_replace(const std::string &path, const link_analysis &found) {
+        return std::find(found.input_paths.begin(), found.input_paths.end(), path) != found.input_paths.end();
     }
 
     // The shim objects of the link: the thunk object that allocscc writes itself (shim_object.h) for the
@@ -327,7 +312,7 @@ private:
     int compile_shims(const std::string &text, std::string &object) {
         const std::string source = tmp_.file("shims.c");
         std::ofstream(source) << text;
-        std::vector<std::string> options = cmd_.target_flags;
+        std::vector<std::string> options = line_.target_flags;
         options.insert(options.end(), {"-x", "c", "-c", "-O2", "-fPIC", "-fexceptions", "-w"});
         const object_cache cache(config_.cache_dir);
         const std::string key = object_cache::key(text, with_compiler(options), find_in_path(config_.compiler[0]));
@@ -346,7 +331,7 @@ private:
     }
 
     std::vector<std::string> compiler_search_dirs() {
-        std::vector<std::string> argv = with_compiler(cmd_.target_flags);
+        std::vector<std::string> argv = with_compiler(line_.target_flags);
         argv.push_back("-print-search-dirs");
         std::string out;
         if (capture(argv, out) != 0) return {};
@@ -367,16 +352,15 @@ private:
     }
 
     const settings &config_;
-    const driver_command &cmd_;
-    const std::vector<std::string> &args_;
+    const link_line &line_;
     temp_dir tmp_;
 };
 
 }  // namespace
 
-int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &args) {
+int link(const settings &config, const link_line &line) {
     try {
-        return linker_run(config, cmd, args).go();
+        return linker_run(config, line).go();
     } catch (const link_error &e) {
         std::cerr << "allocscc: error: " << e.what() << "\n";
         return 1;

@@ -10,14 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "compilerwrapper/driver_args.h"
+#include "compilerwrapper/link_line.h"
 #include "compilerwrapper/settings.h"
 
 namespace mallochooks::allocscc {
 
-// Links; `args` is the argument list with response files expanded.  Returns the exit status allocscc
-// should end with.
-int link(const settings &config, const driver_command &cmd, const std::vector<std::string> &args);
+// Links as `line` says, with hooks.  Returns the exit status allocscc should end with.
+int link(const settings &config, const link_line &line);
 
 }  // namespace mallochooks::allocscc
 

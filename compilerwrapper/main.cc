@@ -9,7 +9,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "compilerwrapper/driver_args.h"
+#include "compilerwrapper/command_args.h"
+#include "compilerwrapper/link_line.h"
 #include "compilerwrapper/link_step.h"
 #include "compilerwrapper/process.h"
 #include "compilerwrapper/settings.h"
@@ -41,28 +42,21 @@ std::string check_compiler(const ac::settings &config) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    std::vector<std::string> args(argv + 1, argv + argc);
+    ac::command_args args;
     ac::settings config;
     try {
-        config = ac::read_settings(environ, ac::language_from_name(argv[0]), args);
+        args = ac::read_command_args(std::vector<std::string>(argv + 1, argv + argc));
+        config = ac::read_settings(environ, ac::language_from_name(argv[0]), args.fns_files);
     } catch (const std::exception &e) {
         return fail(e.what());
     }
     if (std::string problem = check_compiler(config); !problem.empty()) return fail(problem, 127);
 
-    ac::driver_command cmd;
-    std::vector<std::string> expanded;
-    try {
-        expanded = ac::expand_response_files(args);
-        cmd = ac::parse_driver_args(expanded);
-    } catch (const std::exception &e) {
-        return fail(e.what());
-    }
-
-    if (!cmd.links) {
+    const ac::link_line line = ac::read_link_line(args.expanded);
+    if (!line.links) {
         std::vector<std::string> argv2 = config.compiler;
-        argv2.insert(argv2.end(), args.begin(), args.end());
-        if (config.verbose) std::cerr << "allocscc: not a link (" << cmd.reason << "): running the compiler as it is\n";
+        argv2.insert(argv2.end(), args.for_compiler.begin(), args.for_compiler.end());
+        if (config.verbose) std::cerr << "allocscc: not a link (" << line.reason << "): running the compiler as it is\n";
         try {
             ac::exec_replacing(argv2);
         } catch (const std::exception &e) {
@@ -70,7 +64,7 @@ int main(int argc, char **argv) {
         }
     }
     try {
-        return ac::link(config, cmd, expanded);
+        return ac::link(config, line);
     } catch (const ac::spawn_error &e) {
         return fail(e.what(), 127);
     } catch (const std::exception &e) {

@@ -2,8 +2,6 @@
 // Reads and checks allocscc's settings (see settings.h).
 #include "compilerwrapper/settings.h"
 
-#include "compilerwrapper/driver_args.h"
-
 #include "compilerwrapper/object_cache.h"
 
 #include <cerrno>
@@ -23,8 +21,8 @@ const std::vector<setting_info> known_settings = {
     {"ALLOCSCC_FNS_FILE", "", "a descriptor file (same as the `--alloc-fns=FILE` option)"},
     {"ALLOCSCC_CACHE_DIR", "$XDG_CACHE_HOME/allocscc or ~/.cache/allocscc",
      "where compiled shims are kept for the next link; empty: no cache"},
-    {"ALLOCSCC_RUNTIME_DIR", "the installed library directory",
-     "where libmallochooks.a is: a build tree's backends/linktime/ directory, for instance"},
+    {"ALLOCSCC_RUNTIME_DIR", "found relative to allocscc (installed, moved or build tree)",
+     "where libmallochooks.a is, overriding the search"},
     {"ALLOCSCC_KEEP_TEMPS", "0", "1: keep the private temporary directory of a link and print its path"},
     {"ALLOCSCC_VERBOSE", "0", "1: print what a link found in its inputs and the commands allocscc runs"},
 };
@@ -63,7 +61,7 @@ language language_from_name(const std::string &argv0) {
     return base.find("++") != std::string::npos ? language::cxx : language::c;
 }
 
-settings read_settings(char **env, language lang, std::vector<std::string> &args) {
+settings read_settings(char **env, language lang, const std::vector<std::string> &fns_files) {
     std::map<std::string, std::string> vars;
     for (char **e = env; e != nullptr && *e != nullptr; ++e) {
         std::string_view entry(*e);
@@ -89,9 +87,8 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     auto cache = vars.find("ALLOCSCC_CACHE_DIR");
     out.cache_dir = cache != vars.end() ? cache->second : object_cache::default_dir();
     out.keep_temps = flag(vars, "ALLOCSCC_KEEP_TEMPS");
-    // The runtime: where it was installed, unless the user points elsewhere (a build tree).
-    auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR");
-    out.runtime_dir = runtime != vars.end() && !runtime->second.empty() ? runtime->second : MALLOCHOOKS_INSTALLED_LIBDIR;
+    // The runtime is found next to allocscc when the link needs it (runtime_dir.h), unless the user says.
+    if (auto runtime = vars.find("ALLOCSCC_RUNTIME_DIR"); runtime != vars.end()) out.runtime_override = runtime->second;
     out.verbose = flag(vars, "ALLOCSCC_VERBOSE");
 
     auto add = [&](std::vector<stubgen::descriptor> more) {
@@ -107,36 +104,9 @@ settings read_settings(char **env, language lang, std::vector<std::string> &args
     if (auto it = vars.find("ALLOCSCC_FNS_FILE"); it != vars.end() && !it->second.empty())
         add(stubgen::parse_file(read_file(it->second, "ALLOCSCC_FNS_FILE"), it->second));
 
-    // allocscc's own option; everything else on the command line belongs to the compiler.  A response
-    // file that holds it (build systems put whole command lines into one) is expanded in place without
-    // it, since the compiler would reject it; other response files reach the compiler untouched.
-    auto take_option = [&](const std::string &arg) {
-        if (arg.rfind(fns_option, 0) != 0) return false;
-        std::string path = arg.substr(fns_option.size());
+    // allocscc's own option, taken off the command line by read_command_args.
+    for (const std::string &path : fns_files)
         add(stubgen::parse_file(read_file(path, std::string(fns_option) + path), path));
-        return true;
-    };
-    std::vector<std::string> kept;
-    for (const std::string &arg : args) {
-        if (take_option(arg)) continue;
-        if (arg.size() > 1 && arg[0] == '@') {
-            std::vector<std::string> words;
-            try {
-                words = expand_response_files({arg});
-            } catch (const std::exception &e) {
-                throw settings_error(e.what());
-            }
-            bool holds_option = false;
-            for (const std::string &w : words) holds_option |= w.rfind(fns_option, 0) == 0;
-            if (holds_option) {
-                for (const std::string &w : words)
-                    if (!take_option(w)) kept.push_back(w);
-                continue;
-            }
-        }
-        kept.push_back(arg);
-    }
-    args = std::move(kept);
     stubgen::check_set(out.functions);
     return out;
 }

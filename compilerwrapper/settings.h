@@ -34,15 +34,16 @@ struct settings {
     std::string compiler_variable;      // ALLOCSCC_CC or ALLOCSCC_CXX: named in messages
     std::vector<stubgen::descriptor> functions;
     std::string cache_dir;  // compiled shims are kept here ("" = no cache)
-    std::string runtime_dir;     // where libmallochooks.a is
+    std::string runtime_override;  // ALLOCSCC_RUNTIME_DIR: where libmallochooks.a is ("" = search, runtime_dir.h)
     bool keep_temps = false;
     bool verbose = false;
 };
 
-// Reads the settings from `environ`-style `env` and removes allocscc's own options (`--alloc-fns=FILE`)
-// from `args` (argv without argv[0]), which must not reach the compiler.  `lang` comes from the name
-// allocscc was called by.  Throws settings_error (or stubgen::parse_error for a descriptor).
-settings read_settings(char **env, language lang, std::vector<std::string> &args);
+// Reads the settings from `environ`-style `env` and the descriptor files named by allocscc's own option
+// `--alloc-fns=FILE` (`fns_files`, in command-line order: read_command_args in command_args.h finds
+// them).  `lang` comes from the name allocscc was called by.  Throws settings_error (or
+// stubgen::parse_error for a descriptor).
+settings read_settings(char **env, language lang, const std::vector<std::string> &fns_files);
 
 // The language allocscc is run as: C++ when its name (argv[0]'s last component) contains "++".
 language language_from_name(const std::string &argv0);

@@ -14,8 +14,8 @@ namespace mallochooks {
 struct c_event_client : event_client {
     static inline const int &wants_usable_size = mallochooks_event_wants_usable_size;
 #define MALLOCHOOKS_FORWARD_C_EVENT_(r, data, e)                                                        \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) {    \
-        return BOOST_PP_CAT(mallochooks_event_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))); \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e)) {                               \
+        return BOOST_PP_CAT(mallochooks_event_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_ARGS(e));              \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FORWARD_C_EVENT_, ~, MALLOCHOOKS_EVENTS)
 #undef MALLOCHOOKS_FORWARD_C_EVENT_

@@ -5,9 +5,9 @@
 #include "mallochooks/events.h"
 
 extern "C" {
-#define MALLOCHOOKS_WEAK_C_EVENT_(r, data, e)                                                            \
+#define MALLOCHOOKS_WEAK_C_EVENT_(r, data, e)                                                           \
     __attribute__((weak)) MALLOCHOOKS_RET(e)                                                            \
-        BOOST_PP_CAT(mallochooks_event_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e))) { \
+        BOOST_PP_CAT(mallochooks_event_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_TYPES(e)) {                   \
         return MALLOCHOOKS_RET(e)();                                                                    \
     }
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_WEAK_C_EVENT_, ~, MALLOCHOOKS_EVENTS)

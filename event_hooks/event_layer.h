@@ -31,13 +31,13 @@ template <class Client> struct event_layer {
 #define MALLOCHOOKS_RAISE_EVENT_(r, data, e)                                                          \
     static constexpr bool BOOST_PP_CAT(has_, MALLOCHOOKS_NAME(e)) =                                   \
         &Client::MALLOCHOOKS_NAME(e) != &event_client::MALLOCHOOKS_NAME(e);                           \
-    static MALLOCHOOKS_RET(e) BOOST_PP_CAT(raise_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) { \
+    static MALLOCHOOKS_RET(e) BOOST_PP_CAT(raise_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) {       \
         if constexpr (BOOST_PP_CAT(has_, MALLOCHOOKS_NAME(e))) {                                      \
             reentrancy_guard guard;                                                                   \
             errno_saver saved;                                                                        \
-            return Client::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)));       \
+            return Client::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e));                                  \
         } else {                                                                                      \
-            return event_client::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))); \
+            return event_client::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e));                            \
         }                                                                                             \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_RAISE_EVENT_, ~, MALLOCHOOKS_EVENTS)

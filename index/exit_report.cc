@@ -33,10 +33,10 @@ struct site_total {
 
 void print_exit_report() {
     const settings_t &s = settings();
-    if (s.report.kind == settings_t::output::off) return;
+    if (s.report.kind == output_spec::off) return;
     reentrancy_guard guard;
     const int saved = errno;
-    const int fd = open_output(s.report);
+    const int fd = open_output(s.report, "the exit report");
     const int pid = int(getpid());
 
     // Group by site in an open-addressing table from mmap; what does not fit goes to one "other" line.
@@ -99,6 +99,9 @@ void print_exit_report() {
             print(fd, "heapindex[%d]: %14llu %10llu  %s%s\n", pid, (unsigned long long)table[i].bytes,
                   (unsigned long long)table[i].chunks, table[i].client ? "[client block] " : "", where);
         }
+        if (sym.expired())
+            print(fd, "heapindex[%d]: (symbolizing took longer than HEAPINDEX_SYMBOLIZE_TIMEOUT=%g s: later sites "
+                      "named by dladdr)\n", pid, s.symbolize_ms / 1000.0);
     }
     uint64_t rest_bytes = other.bytes, rest_chunks = other.chunks;
     for (size_t i = shown; i < n; ++i) rest_bytes += table[i].bytes, rest_chunks += table[i].chunks;

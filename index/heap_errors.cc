@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "index/memcheck.h"
 #include "index/settings.h"
 #include "index/symbolizer.h"
@@ -20,11 +22,18 @@ namespace mallochooks::heapindex {
 
 namespace {
 
+// True once per process (a forked child again): the first report says where the log file is.
+bool first_in_process() {
+    static std::atomic<int> told{0};
+    const int pid = int(getpid());
+    return told.exchange(pid, std::memory_order_relaxed) != pid;
+}
+
 // Scoped: guard the library's own calls, keep the program's errno, open the diagnostics output.
 struct diagnostic {
     reentrancy_guard guard;
     int saved_errno = errno;
-    int fd = open_output(settings().log);
+    int fd = open_output(settings().log, first_in_process() ? "heap errors" : nullptr);
     int pid = int(getpid());
     ~diagnostic() {
         close_output(fd);

@@ -169,7 +169,7 @@ void warn_if_not_in_front() {
     const link_map *where = nullptr;
     if (elf::lookup("malloc", nullptr, nullptr, &where) == nullptr || where == nullptr) return;
     if (where == self || where == elf::first_object()) return;
-    print(2, "heapindex: warning: malloc in this process is %s's, not libheapindex.so's, so the program's "
+    print(program_stderr, "heapindex: warning: malloc in this process is %s's, not libheapindex.so's, so the program's "
              "allocations are not indexed; put libheapindex.so first in LD_PRELOAD (before any allocator)\n",
           where->l_name && *where->l_name ? where->l_name : "another object");
 }
@@ -191,6 +191,7 @@ void warn_if_replaced_by_valgrind() {
 
 __attribute__((constructor)) void at_start() {
     reentrancy_guard guard;
+    capture_stderr();  // if no allocation came first
     load_settings();
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     warn_if_not_in_front();
@@ -201,7 +202,7 @@ __attribute__((destructor)) void at_exit() {
     reentrancy_guard guard;
     const int saved = errno;
     if (settings().check_at_exit) {
-        sink out{nullptr, open_output(settings().log)};
+        sink out{nullptr, open_output(settings().log, nullptr)};
         run_check(out, true);
         close_output(out.fd);
     }
@@ -218,6 +219,7 @@ __attribute__((destructor)) void at_exit() {
 namespace {
 using index_chain = mallochooks::chain<mallochooks::heapindex::heapindex_layer, mallochooks::preload::terminal>;
 // The front sends calls that bypass the layer to `terminal`: there they are indexed too, without trailers.
+// (Redefining `terminal` is exit 5 of the list in include/mallochooks/hooks.h.)
 struct index_hooks : index_chain {
     using terminal = mallochooks::heapindex::early_terminal<mallochooks::preload::terminal>;
 };

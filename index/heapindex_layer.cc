@@ -3,11 +3,18 @@
 // indexes, built constant-initialised (no constructor runs before main), and the layer's one-time set-up.
 #include "index/heapindex_layer.h"
 
+#include "libmallochooks/output.h"
+
 namespace mallochooks::heapindex {
 
 constinit heap_index_t heap_chunks;
 constinit client_index_t client_chunks;
 
-void layer_init() { init_trailer_secret(); }
+// The first allocation of the process comes here, before any constructor: the moment to keep the stderr
+// the process started with (libmallochooks/output.h).
+void layer_init() {
+    capture_stderr();
+    init_trailer_secret();
+}
 
 }  // namespace mallochooks::heapindex

@@ -50,7 +50,8 @@ void layer_init() __attribute__((visibility("hidden")));
 
 // Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
 // arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
-// trailer, so free's fast path (trailered chunks only) calls the allocator without the test.
+// trailer, so free's fast path (trailered chunks only) calls the allocator without the test.  A side door
+// past `next`: exit 7 of the list in include/mallochooks/hooks.h, which says when it is allowed.
 template <class Next> struct direct_terminal : std::false_type {};
 template <class T>
     requires requires(void *p) {

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "libmallochooks/output.h"
-#include "libmallochooks/output_path.h"
 
 extern "C" char **environ;
 
@@ -20,27 +19,19 @@ namespace mallochooks::heapindex {
 
 namespace {
 
+// The per-process files' directory is filled in by load_settings (HEAPINDEX_DIR, else TMPDIR or /tmp).
 constinit settings_t current = {
-    {settings_t::output::off, {}}, 25, {settings_t::output::to_stderr, {}}, false, settings_t::libdw,
+    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000, false,
 };
 
 const char *const known[] = {"HEAPINDEX_REPORT", "HEAPINDEX_REPORT_TOP", "HEAPINDEX_LOG", "HEAPINDEX_CHECK",
-                             "HEAPINDEX_SYMBOLIZE"};
+                             "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_SYMBOLIZE_TIMEOUT", "HEAPINDEX_DIR"};
 
-bool parse_output(const char *name, const char *value, settings_t::output *out) {
-    if (strcmp(value, "off") == 0) {
-        out->kind = settings_t::output::off;
-    } else if (strcmp(value, "stderr") == 0) {
-        out->kind = settings_t::output::to_stderr;
-    } else if (*value == '\0' || strlen(value) >= sizeof out->path) {
-        print(2, "heapindex: %s='%s' is not off, stderr or a file path (at most %zu bytes); using the default\n", name,
-              value, sizeof out->path - 1);
-        return false;
-    } else {
-        out->kind = settings_t::output::to_path;
-        strcpy(out->path, value);
-    }
-    return true;
+bool parse_output(const char *name, const char *value, output_spec *out) {
+    if (mallochooks::parse_output(value, out)) return true;
+    print(program_stderr, "heapindex: %s='%s' is not off, stderr, file or a file path (at most %zu bytes); using the "
+                          "default\n", name, value, sizeof out->path - 1);
+    return false;
 }
 
 }  // namespace
@@ -50,6 +41,12 @@ const settings_t &settings() { return current; }
 int load_settings() {
     const int saved = errno;
     int problems = 0;
+    char dir[sizeof current.report.path];
+    default_output_dir(secure_mode() ? nullptr : getenv("TMPDIR"), dir, sizeof dir);
+    if (secure_mode()) {  // no setting is read: heap errors to stderr, nothing else written (see settings.h)
+        current.secure = true;
+        return 0;
+    }
     for (char **e = environ; e != nullptr && *e != nullptr; ++e) {
         if (strncmp(*e, "HEAPINDEX_", 10) != 0) continue;
         const char *eq = strchr(*e, '=');
@@ -57,8 +54,9 @@ int load_settings() {
         bool ok = false;
         for (const char *k : known) ok = ok || (strlen(k) == len && strncmp(*e, k, len) == 0);
         if (!ok) {
-            print(2, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, HEAPINDEX_LOG, "
-                     "HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE); ignored\n", int(len), *e);
+            print(program_stderr, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, "
+                                  "HEAPINDEX_LOG, HEAPINDEX_DIR, HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE, "
+                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT); ignored\n", int(len), *e);
             ++problems;
         }
     }
@@ -69,7 +67,7 @@ int load_settings() {
         errno = 0;
         const unsigned long n = strtoul(v, &end, 10);
         if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 1000000) {
-            print(2, "heapindex: HEAPINDEX_REPORT_TOP='%s' is not a number of sites from 0 (all) to 1000000; "
+            print(program_stderr, "heapindex: HEAPINDEX_REPORT_TOP='%s' is not a number of sites from 0 (all) to 1000000; "
                      "using the default, %u\n", v, current.report_top);
             ++problems;
         } else {
@@ -80,7 +78,7 @@ int load_settings() {
         if (strcmp(v, "exit") == 0) {
             current.check_at_exit = true;
         } else if (strcmp(v, "off") != 0) {
-            print(2, "heapindex: HEAPINDEX_CHECK='%s' is not off or exit; using the default, off\n", v);
+            print(program_stderr, "heapindex: HEAPINDEX_CHECK='%s' is not off or exit; using the default, off\n", v);
             ++problems;
         }
     }
@@ -92,37 +90,49 @@ int load_settings() {
         } else if (strcmp(v, "off") == 0) {
             current.symbolizer = settings_t::none;
         } else {
-            print(2, "heapindex: HEAPINDEX_SYMBOLIZE='%s' is not libdw, dladdr or off; using the default, libdw\n", v);
+            print(program_stderr, "heapindex: HEAPINDEX_SYMBOLIZE='%s' is not libdw, dladdr or off; using the default, libdw\n", v);
             ++problems;
         }
     }
+    if (const char *v = getenv("HEAPINDEX_SYMBOLIZE_TIMEOUT")) {
+        char *end;
+        errno = 0;
+        const double secs = strtod(v, &end);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || !(secs <= 3600)) {
+            print(program_stderr, "heapindex: HEAPINDEX_SYMBOLIZE_TIMEOUT='%s' is not a number of seconds from 0 to 3600; "
+                                  "using the default, %g\n", v, current.symbolize_ms / 1000.0);
+            ++problems;
+        } else {
+            current.symbolize_ms = unsigned(secs * 1000 + 0.5);
+        }
+    }
+    if (const char *v = getenv("HEAPINDEX_DIR")) {
+        if (*v == '\0' || strlen(v) >= sizeof dir) {
+            print(program_stderr, "heapindex: HEAPINDEX_DIR='%s' is not a directory path (at most %zu bytes); using "
+                                  "the default, %s\n", v, sizeof dir - 1, dir);
+            ++problems;
+        } else {
+            strcpy(dir, v);
+        }
+    }
+    if (current.report.kind == output_spec::per_process) strcpy(current.report.path, dir);
+    if (current.log.kind == output_spec::per_process) strcpy(current.log.path, dir);
     errno = saved;
     return problems;
 }
 
-int open_output(const settings_t::output &o) {
-    if (o.kind == settings_t::output::off) return -1;
-    if (o.kind == settings_t::output::to_stderr) return 2;
-    char path[sizeof o.path + 32];
-    expand_output_path(o.path, path, sizeof path);
-    const int saved = errno;
-    const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        const char *why = strerrorname_np(errno);
-        print(2, "heapindex: cannot open '%s' (%s); writing to stderr instead\n", path, why ? why : "?");
-        errno = saved;
-        return 2;
+int open_output(const output_spec &o, const char *what) {
+    char path[sizeof o.path + 128];
+    const char *why;
+    const int fd = mallochooks::open_output(o, "heapindex", path, sizeof path, &why);
+    if (fd == -1 && why != nullptr) {
+        print(program_stderr, "heapindex: cannot open '%s' (%s); writing to stderr instead\n", path, why);
+        return program_stderr;
     }
-    errno = saved;
+    // A file per process, named by the library: say where it is, but only to a person at a terminal.
+    if (fd >= 0 && o.kind == output_spec::per_process && what != nullptr && stderr_is_terminal())
+        print(program_stderr, "heapindex: %s of %d in %s\n", what, int(getpid()), path);
     return fd;
-}
-
-void close_output(int fd) {
-    if (fd > 2) {
-        const int saved = errno;
-        close(fd);
-        errno = saved;
-    }
 }
 
 }  // namespace mallochooks::heapindex

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <type_traits>
@@ -98,7 +99,11 @@ bool load_libdw(libdw_api *api) {
     get(api->getsrcfiles, "dwarf_getsrcfiles");
     get(api->filesrc, "dwarf_filesrc");
     get(api->callbacks.find_elf, "dwfl_linux_proc_find_elf");
-    get(api->callbacks.find_debuginfo, "dwfl_standard_find_debuginfo");
+    // Never the network: dwfl_standard_find_debuginfo ends with a debuginfod query when DEBUGINFOD_URLS
+    // is set (a server that accepts and never answers hangs the program's exit).  The build-id lookup in
+    // the local debug directories (/usr/lib/debug/.build-id) is all it does before that, apart from a
+    // search by .gnu_debuglink name; a module whose own file carries DWARF needs neither.
+    get(api->callbacks.find_debuginfo, "dwfl_build_id_find_debuginfo");
     api->callbacks.section_address = nullptr;
     api->callbacks.debuginfo_path = nullptr;
     if (ok) api->dwfl = api->begin(&api->callbacks);
@@ -195,11 +200,22 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
 
 }  // namespace
 
-symbolizer::symbolizer() {
-    if (settings().symbolizer == settings_t::libdw) {
-        static libdw_api api;
-        if (load_libdw(&api)) dw_ = &api;
+namespace {
+uint64_t now_ms() {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return uint64_t(t.tv_sec) * 1000 + uint64_t(t.tv_nsec) / 1000000;
+}
+}  // namespace
+
+symbolizer::symbolizer() : deadline_ms_(now_ms() + settings().symbolize_ms) {
+    if (settings().symbolizer != settings_t::libdw) return;
+    if (settings().symbolize_ms == 0) {  // no time at all for libdw
+        expired_ = true;
+        return;
     }
+    static libdw_api api;
+    if (load_libdw(&api)) dw_ = &api;
 }
 
 symbolizer::~symbolizer() {
@@ -215,7 +231,9 @@ void symbolizer::describe(const void *site, char *buf, size_t n) {
         snprintf(buf, n, "%p", site);
         return;
     }
-    describe_site(static_cast<libdw_api *>(dw_), site, buf, n);
+    // Past the deadline, dladdr only: bounded by the loader's tables, and it reads no file.
+    if (dw_ != nullptr && !expired_ && now_ms() >= deadline_ms_) expired_ = true;  // cut short from here on
+    describe_site(expired_ ? nullptr : static_cast<libdw_api *>(dw_), site, buf, n);
 }
 
 }  // namespace mallochooks::heapindex

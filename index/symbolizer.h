@@ -14,7 +14,9 @@ namespace mallochooks::heapindex {
 void describe_site_dladdr(const void *site, char *buf, size_t n) __attribute__((visibility("hidden")));
 
 // libdwfl when HEAPINDEX_SYMBOLIZE=libdw and libdw.so.1 loads, else dladdr.  Construct it under the
-// reentrancy guard: it dlopens and allocates.
+// reentrancy guard: it dlopens and allocates.  Bounded: it never asks a debuginfod server (only local
+// files), and once HEAPINDEX_SYMBOLIZE_TIMEOUT has passed since it was made, every further site is named
+// by dladdr (the address, and a symbol where the loader knows one).
 class symbolizer {
 public:
     symbolizer();
@@ -22,9 +24,13 @@ public:
     symbolizer(const symbolizer &) = delete;
     symbolizer &operator=(const symbolizer &) = delete;
     void describe(const void *site, char *buf, size_t n);
+    // Whether the deadline cut symbolization short.
+    bool expired() const { return expired_; }
 
 private:
     void *dw_ = nullptr;
+    unsigned long long deadline_ms_;
+    bool expired_ = false;
 };
 
 }  // namespace mallochooks::heapindex

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The one policy for allocations made before the real allocator is reachable (compiler-rt calls its
 // equivalent DlSymAllocator): a terminal that cannot yet reach the next malloc, for instance because this
-// very thread is in the middle of looking it up, serves the call from the bootstrap arena instead.  Every
-// terminal asks `owns(p)` on free, realloc and usable_size, so chunks handed out here stay valid for the
-// whole life of the process and are never passed to the real allocator.
+// very thread is in the middle of looking it up, serves the call from the bootstrap arena instead.  That
+// terminal is the preload one (backends/preload/terminal.h), the only one that finds its allocator at run
+// time: it asks `owns(p)` on free, realloc and usable_size, so chunks handed out here stay valid for the
+// whole life of the process and are never passed to the real allocator.  The link-time terminals (wrap,
+// wrapdl) reach an allocator the linker bound, never use the arena and so never ask.
 //
 // The arena is a lock-free bump allocator (no lock a fork or a signal could leave held): a static region
 // in .bss first (costs nothing until touched), then regions from mmap, each twice the last.  It never

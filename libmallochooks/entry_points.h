@@ -21,18 +21,25 @@
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
 
+// The data every entry-point generator receives, (prefix, Hooks, visibility), and what is built from it:
+// the entry point's symbol prefix##name, and the user-API function of front<Hooks> it hands over to.
+#define MALLOCHOOKS_EP_PREFIX_(data)     BOOST_PP_TUPLE_ELEM(0, data)
+#define MALLOCHOOKS_EP_HOOKS_(data)      BOOST_PP_TUPLE_ELEM(1, data)
+#define MALLOCHOOKS_EP_VISIBILITY_(data) BOOST_PP_TUPLE_ELEM(2, data)
+#define MALLOCHOOKS_EP_SYMBOL_(data, e)  BOOST_PP_CAT(MALLOCHOOKS_EP_PREFIX_(data), MALLOCHOOKS_NAME(e))
+#define MALLOCHOOKS_EP_USER_API_(data, e) \
+    ::mallochooks::user_api<::mallochooks::front<MALLOCHOOKS_EP_HOOKS_(data)>>::MALLOCHOOKS_NAME(e)
+
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
-    extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
-    MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
-        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
-        return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
-            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), __builtin_return_address(0));             \
+    extern "C" __attribute__((visibility(MALLOCHOOKS_EP_VISIBILITY_(data)), noinline))                \
+    MALLOCHOOKS_RET(e) MALLOCHOOKS_EP_SYMBOL_(data, e)(MALLOCHOOKS_DECLS(e)) noexcept {               \
+        return MALLOCHOOKS_EP_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), __builtin_return_address(0));   \
     }                                                                                                 \
-    MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(BOOST_PP_TUPLE_ELEM(0, data), e)
+    MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(MALLOCHOOKS_EP_PREFIX_(data), e)
 
 /* Initialising a pointer of glibc's type checks the signature (noexcept included) without instantiating a
  * template on glibc's attributed function type. */
-#define MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(prefix, e)                                           \
+#define MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(prefix, e)                                            \
     [[maybe_unused]] static constexpr decltype(&::MALLOCHOOKS_NAME(e)) BOOST_PP_CAT(                   \
         mallochooks_signature_check_, BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e))) =                     \
         &BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));

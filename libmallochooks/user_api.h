@@ -53,16 +53,16 @@ template <class Chain> struct front {
     // else (first call, nested call) is out of line, so the hot path needs no stack frame.
 #define MALLOCHOOKS_FRONT_HOOK_(r, data, e)                                                          \
     __attribute__((noinline, cold)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(slow_, MALLOCHOOKS_NAME(e))( \
-        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) {                        \
+        MALLOCHOOKS_DECLS(e), const void *caller) {                                                  \
         if (!in_hooks() && try_init())                                                               \
-            return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
-        return terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+            return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
+        return terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                           \
     }                                                                                                \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),   \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                              \
                                                   const void *caller) {                              \
         if (__builtin_expect(usable(), 1))                                                           \
-            return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
-        return BOOST_PP_CAT(slow_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+            return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
+        return BOOST_PP_CAT(slow_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_ARGS(e), caller);                \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FRONT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_FRONT_HOOK_

@@ -5,14 +5,19 @@
 // file, never to the program's stdout, and it never allocates through the hooked path: its tables come
 // from mmap and it formats into stack buffers.
 //
-// Settings (environment):
-//   MALLOCTRACE_MODE=summary|stream|both   default summary
-//   MALLOCTRACE_OUTPUT=stderr|PATH         default stderr; "%p" in PATH becomes the process id
-// Any other MALLOCTRACE_* variable, or a malformed value, is reported and tracing stays off; the program
-// itself runs unchanged.
+// Settings (environment; README.md):
+//   MALLOCTRACE_MODE=summary|stream|both     default summary
+//   MALLOCTRACE_OUTPUT=file|stderr|off|PATH  default file: malloctrace.PROGRAM.PID.txt in MALLOCTRACE_DIR
+//                                            (default $TMPDIR, else /tmp), with a one-line pointer on
+//                                            stderr only when stderr is a terminal; "%p" in PATH becomes
+//                                            the process id
+// The default writes nothing the program or its tests can see (a program's stderr is often compared by
+// its tests).  Any other MALLOCTRACE_* variable, or a malformed value, is reported and tracing stays off;
+// the program itself runs unchanged.  Settings are read at the first allocation, from the initial
+// environment if libc has not set `environ` yet (.preinit_array).  In secure mode (AT_SECURE) nothing is
+// read and nothing written: tracing is off.
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +31,8 @@
 #include "backends/preload/terminal.h"
 #include "event_hooks/event_layer.h"
 #include "libmallochooks/entry_points.h"
+#include "libmallochooks/initial_environment.h"
 #include "libmallochooks/output.h"
-#include "libmallochooks/output_path.h"
-
-extern "C" char **environ;
 
 namespace {
 
@@ -71,7 +74,9 @@ struct state_t {
     bool enabled;
     bool summary;
     bool stream;
-    int fd;
+    bool settings_pending;       // the environment could not be read at the first allocation
+    mallochooks::output_spec output;
+    mallochooks::kept_output stream_out;  // the stream's output, opened at start
     pid_t pid;
     timespec start;
     std::atomic<unsigned> next_shard;
@@ -82,18 +87,29 @@ struct state_t {
 constinit state_t state{};
 
 // ---- settings ----------------------------------------------------------------------------------------
-bool configure() {
-    static const char *const known[] = {"MALLOCTRACE_MODE=", "MALLOCTRACE_OUTPUT="};
-    for (char **e = environ; e && *e; ++e) {
-        if (strncmp(*e, "MALLOCTRACE_", 12) != 0) continue;
+// Settings of this process, as "NAME=value" strings (initial_environment.h): read before libc has set
+// `environ` too.
+char env_store[4096];
+char tmpdir_store[1024];
+
+// 1: configured, 0: tracing off (reported), -1: the environment cannot be read yet.
+int configure() {
+    if (mallochooks::secure_mode()) return 0;  // no setting read, no file written: see the top
+    const int count = mallochooks::environment_entries("MALLOCTRACE_", env_store, sizeof env_store);
+    if (count < 0) return -1;
+    static const char *const known[] = {"MALLOCTRACE_MODE=", "MALLOCTRACE_OUTPUT=", "MALLOCTRACE_DIR="};
+    const char *e = env_store;
+    for (int i = 0; i < count; ++i, e = mallochooks::next_entry(e)) {
         bool ok = false;
-        for (const char *k : known) ok = ok || strncmp(*e, k, strlen(k)) == 0;
+        for (const char *k : known) ok = ok || strncmp(e, k, strlen(k)) == 0;
         if (!ok) {
-            print(2, "malloctrace: unknown setting '%s' (known: MALLOCTRACE_MODE, MALLOCTRACE_OUTPUT); tracing is off\n", *e);
-            return false;
+            print(mallochooks::program_stderr, "malloctrace: unknown setting '%s' (known: MALLOCTRACE_MODE, "
+                                               "MALLOCTRACE_OUTPUT, MALLOCTRACE_DIR); tracing is off\n", e);
+            return 0;
         }
     }
-    const char *mode = getenv("MALLOCTRACE_MODE");
+    const char *mode = mallochooks::entry_value(env_store, count, "MALLOCTRACE_MODE");
+    state.summary = state.stream = false;
     if (mode == nullptr || strcmp(mode, "summary") == 0) {
         state.summary = true;
     } else if (strcmp(mode, "stream") == 0) {
@@ -101,27 +117,47 @@ bool configure() {
     } else if (strcmp(mode, "both") == 0) {
         state.summary = state.stream = true;
     } else {
-        print(2, "malloctrace: MALLOCTRACE_MODE='%s' is not one of summary, stream, both; tracing is off\n", mode);
-        return false;
+        print(mallochooks::program_stderr,
+              "malloctrace: MALLOCTRACE_MODE='%s' is not one of summary, stream, both; tracing is off\n", mode);
+        return 0;
     }
-    const char *output = getenv("MALLOCTRACE_OUTPUT");
-    state.fd = 2;
-    if (output != nullptr && strcmp(output, "stderr") != 0) {
-        if (*output == '\0') {
-            print(2, "malloctrace: MALLOCTRACE_OUTPUT is empty (want stderr or a path); tracing is off\n");
-            return false;
-        }
-        char path[4096];
-        mallochooks::expand_output_path(output, path, sizeof path);
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            print(2, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n", path, strerrordesc_np(errno));
-            return false;
-        }
-        state.fd = fd;
+    const char *output = mallochooks::entry_value(env_store, count, "MALLOCTRACE_OUTPUT");
+    if (!mallochooks::parse_output(output ? output : "file", &state.output)) {
+        print(mallochooks::program_stderr, "malloctrace: MALLOCTRACE_OUTPUT='%s' is not file, stderr, off or a path "
+                                           "(at most %zu bytes); tracing is off\n", output, sizeof state.output.path - 1);
+        return 0;
     }
-    return true;
+    const char *dir = mallochooks::entry_value(env_store, count, "MALLOCTRACE_DIR");
+    if (dir != nullptr && (*dir == '\0' || strlen(dir) >= sizeof state.output.path)) {
+        print(mallochooks::program_stderr, "malloctrace: MALLOCTRACE_DIR='%s' is not a directory path; tracing is "
+                                           "off\n", dir);
+        return 0;
+    }
+    if (state.output.kind == mallochooks::output_spec::per_process) {
+        if (dir == nullptr) {
+            const int n = mallochooks::environment_entries("TMPDIR=", tmpdir_store, sizeof tmpdir_store);
+            mallochooks::default_output_dir(n > 0 ? tmpdir_store + 7 : nullptr, state.output.path,
+                                            sizeof state.output.path);
+        } else {
+            strcpy(state.output.path, dir);
+        }
+    }
+    if (state.stream) {  // opened now, kept; the summary's output is opened at exit (this process's pid)
+        char path[sizeof state.output.path + 128];
+        const char *why;
+        const int fd = mallochooks::open_output(state.output, "malloctrace", path, sizeof path, &why);
+        if (fd == -1 && why != nullptr) {
+            print(mallochooks::program_stderr, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; tracing is off\n",
+                  path, why);
+            return 0;
+        }
+        state.stream_out = mallochooks::keep_output(fd);
+    }
+    return 1;
 }
+
+// The stream's descriptor for one event line (-1: the program closed it; nothing is written then).
+int stream_fd() { return mallochooks::kept_fd(state.stream_out); }
 
 // ---- counting ----------------------------------------------------------------------------------------
 // initial-exec: see libmallochooks/guard.h.
@@ -164,22 +200,28 @@ void *map_zeroed(size_t bytes) {
 
 struct trace_client : mallochooks::event_client {
     static void post_init() {
+        mallochooks::capture_stderr();  // the stderr the process started with, before the program runs
         state.pid = getpid();
         clock_gettime(CLOCK_MONOTONIC, &state.start);
-        if (!configure()) return;
+        const int configured = configure();
+        if (configured == 0) return;
+        // No environment yet and no /proc: trace with the defaults, and read the settings in the
+        // constructor (the stream, if asked for, starts there).
+        state.settings_pending = configured < 0;
+        if (state.settings_pending) state.summary = true, state.stream = false;
         // Untouched pages of these tables cost no memory.
         state.callers = static_cast<caller_counts *>(map_zeroed(n_shards * caller_slots * sizeof(caller_counts)));
         if (state.callers != nullptr)
             state.caller_keys = static_cast<std::atomic<uintptr_t> *>(map_zeroed(caller_slots * sizeof(uintptr_t)));
         state.enabled = true;
         count(ev_post_init);
-        if (state.stream) print(state.fd, "malloctrace[%d]: post_init\n", int(state.pid));
+        if (state.stream) print(stream_fd(), "malloctrace[%d]: post_init\n", int(state.pid));
     }
     static void pre_alloc(size_t *size, size_t *alignment, const void *caller) {
         if (!state.enabled) return;
         count(ev_pre_alloc);
         if (state.stream)
-            print(state.fd, "malloctrace[%d]: pre_alloc size=%zu alignment=%zu caller=%p\n", int(state.pid), *size,
+            print(stream_fd(), "malloctrace[%d]: pre_alloc size=%zu alignment=%zu caller=%p\n", int(state.pid), *size,
                 *alignment, caller);
     }
     static void post_successful_alloc(void *ptr, size_t msize, size_t malign, size_t rsize, size_t ralign,
@@ -192,7 +234,7 @@ struct trace_client : mallochooks::event_client {
             s->bytes.fetch_add(rsize, std::memory_order_relaxed);
         }
         if (state.stream)
-            print(state.fd,
+            print(stream_fd(),
                 "malloctrace[%d]: post_successful_alloc ptr=%p size=%zu alignment=%zu requested_size=%zu "
                 "requested_alignment=%zu caller=%p\n",
                 int(state.pid), ptr, msize, malign, rsize, ralign, caller);
@@ -201,20 +243,20 @@ struct trace_client : mallochooks::event_client {
         if (!state.enabled) return 0;
         count(ev_pre_nonnull_free);
         if (caller_counts *s = counts_for(caller)) s->frees.fetch_add(1, std::memory_order_relaxed);
-        if (state.stream) print(state.fd, "malloctrace[%d]: pre_nonnull_free ptr=%p caller=%p\n", int(state.pid), ptr, caller);
+        if (state.stream) print(stream_fd(), "malloctrace[%d]: pre_nonnull_free ptr=%p caller=%p\n", int(state.pid), ptr, caller);
         return 0;
     }
     static void post_nonnull_free(void *ptr) {
         if (!state.enabled) return;
         count(ev_post_nonnull_free);
-        if (state.stream) print(state.fd, "malloctrace[%d]: post_nonnull_free ptr=%p\n", int(state.pid), ptr);
+        if (state.stream) print(stream_fd(), "malloctrace[%d]: post_nonnull_free ptr=%p\n", int(state.pid), ptr);
     }
     static void pre_nonnull_nonzero_realloc(void *ptr, size_t size, const void *caller) {
         if (!state.enabled) return;
         count(ev_pre_nonnull_nonzero_realloc);
         if (caller_counts *s = counts_for(caller)) s->reallocs.fetch_add(1, std::memory_order_relaxed);
         if (state.stream)
-            print(state.fd, "malloctrace[%d]: pre_nonnull_nonzero_realloc ptr=%p size=%zu caller=%p\n", int(state.pid),
+            print(stream_fd(), "malloctrace[%d]: pre_nonnull_nonzero_realloc ptr=%p size=%zu caller=%p\n", int(state.pid),
                 ptr, size, caller);
     }
     static void post_nonnull_nonzero_realloc(void *old_ptr, size_t msize, size_t, const void *caller,
@@ -222,7 +264,7 @@ struct trace_client : mallochooks::event_client {
         if (!state.enabled) return;
         count(ev_post_nonnull_nonzero_realloc);
         if (state.stream)
-            print(state.fd,
+            print(stream_fd(),
                 "malloctrace[%d]: post_nonnull_nonzero_realloc old_ptr=%p size=%zu caller=%p new_ptr=%p\n",
                 int(state.pid), old_ptr, msize, caller, new_ptr);
     }
@@ -236,8 +278,7 @@ struct object_total {
     uint64_t allocs, frees, reallocs, bytes;
 };
 
-void print_summary() {
-    const int fd = state.fd;
+void print_summary(int fd) {
     timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     const double secs = double(now.tv_sec - state.start.tv_sec) + double(now.tv_nsec - state.start.tv_nsec) / 1e9;
@@ -307,11 +348,31 @@ void print_summary() {
 }
 
 // Runs at exit (a destructor, not a constructor: nothing needs to run before main).
+// The settings, when the first allocation could not read them (see post_init).
+__attribute__((constructor)) void at_start() {
+    mallochooks::capture_stderr();
+    if (!state.enabled || !state.settings_pending) return;
+    mallochooks::reentrancy_guard guard;
+    state.settings_pending = false;
+    if (configure() != 1) state.enabled = false;
+}
+
 __attribute__((destructor)) void at_exit() {
     if (!state.enabled || !state.summary) return;
     mallochooks::reentrancy_guard guard;  // dladdr and stdio may allocate: straight to the terminal
     int saved = errno;
-    print_summary();
+    char path[sizeof state.output.path + 128];
+    const char *why;
+    const int fd = mallochooks::open_output(state.output, "malloctrace", path, sizeof path, &why);
+    if (fd == -1 && why != nullptr) {
+        print(mallochooks::program_stderr, "malloctrace: cannot open MALLOCTRACE_OUTPUT '%s': %s; no summary\n", path, why);
+    } else if (fd != -1) {
+        print_summary(fd);
+        mallochooks::close_output(fd);
+        // The default file is named by the tool: say where it is, but only to a person at a terminal.
+        if (state.output.kind == mallochooks::output_spec::per_process && mallochooks::stderr_is_terminal())
+            print(mallochooks::program_stderr, "malloctrace: summary of pid %d in %s\n", int(getpid()), path);
+    }
     errno = saved;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // adopted_layer: the hook layer through which link-time hooks hand their calls to a tool preloaded into
-// the same process (libmalloctrace.so, the test recorder, later libheapindex.so), so that every allocation
+// the same process (libmalloctrace.so, libheapindex.so, the test recorder), so that every allocation
 // is seen once, by the tool, with the caller the link-time hooks saw.  The tool exports its layer and its
 // whole chain as MALLOCHOOKS_LAYER_SYMBOL (mallochooks/dynamic.h); this layer looks for it once, when the
 // chain is initialised (the first allocation through these hooks), with fake_dlsym, in every loaded
@@ -70,23 +70,23 @@ template <adopt How> struct adopted_layer {
     // back to our terminal.
 #define MALLOCHOOKS_ADOPTED_HOOK_(r, data, e)                                                          \
     template <class Next>                                                                              \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_DECLS(e),                     \
                                                   const void *caller) {                                \
         if (__builtin_expect(tool.layer == nullptr, 1))                                                \
-            return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);   \
-        return BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(next, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+            return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                              \
+        return BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(next, MALLOCHOOKS_ARGS(e), caller);         \
     }                                                                                                  \
     template <class Next>                                                                              \
-    __attribute__((noinline)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(  \
-        Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) {               \
+    __attribute__((noinline)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(adopted_, MALLOCHOOKS_NAME(e))(   \
+        Next next, MALLOCHOOKS_DECLS(e), const void *caller) {                                         \
         const mallochooks_layer *const layer = tool.layer;                                             \
         if constexpr (How == adopt::tool_chain) {                                                      \
-            return layer->chain->MALLOCHOOKS_NAME(e)(layer->chain, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+            return layer->chain->MALLOCHOOKS_NAME(e)(layer->chain, MALLOCHOOKS_ARGS(e), caller);       \
         } else {                                                                                       \
             reentrancy_guard guard;                                                                    \
             if (tool.object.contains(caller))                                                          \
-                return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
-            return layer->MALLOCHOOKS_NAME(e)(&table_of<Next>::value, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+                return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
+            return layer->MALLOCHOOKS_NAME(e)(&table_of<Next>::value, MALLOCHOOKS_ARGS(e), caller);    \
         }                                                                                              \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ADOPTED_HOOK_, ~, MALLOCHOOKS_HOOK_API)
@@ -94,7 +94,8 @@ template <adopt How> struct adopted_layer {
 };
 
 // With no tool the layer forwards everything to the next stage, and nothing in front of it (the
-// reentrancy guard, the init check) changes where a call goes: a call may go straight to the terminal.
+// reentrancy guard, the init check) changes where a call goes: a call may go straight to the terminal
+// (exit 6 of the list in include/mallochooks/hooks.h; the tool_chain mode above is exit 3).
 // Read before front<> has checked that init is done, hence atomically (a plain load on x86).
 template <adopt How, class Terminal> struct straight_through<chain<adopted_layer<How>, Terminal>> {
     static bool get() noexcept { return __atomic_load_n(&adopted_layer<How>::no_tool, __ATOMIC_ACQUIRE); }

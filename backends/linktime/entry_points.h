@@ -14,44 +14,47 @@
 #include "mallochooks/family.h"
 #include "mallochooks/hooks.h"
 
-// MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility): the same for hooks linked into an
-// output, which define the output's allocation site (mallochooks/alloc_site.h, docs/allocscc.md) and
+// MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility): the user-API entry points as
+// MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY makes them, for hooks linked into an output, which define the output's allocation site (mallochooks/alloc_site.h, docs/allocscc.md) and
 // report it as the caller when one of the output's declared allocation functions has set it.  With no
 // site set, a return address inside one of the output's declared *static* allocation functions (which
 // no shim can set a site for) sends the call, as a tail call with one more argument, to a second
-// function that unwinds to the allocation site (libmallochooks/static_allocators.h): a tail call leaves
+// function that unwinds to the allocation site (backends/linktime/static_allocators.h): a tail call leaves
 // it the entry point's frame, so its own frame pointer and return address describe the caller's frame.
 // This costs a thread-local load, and two loads and a compare, and is skipped when no layer has anything
 // to do (straight_through: the adopted layer found no tool): then the call goes straight to the
 // terminal, one load and a test in front of the real allocator.
+//
+// Per function, from the data (prefix, Hooks, visibility) of libmallochooks/entry_points.h:
+//   prefix##name                 the entry point;
+//   prefix##name##_from_static_  its slow path for calls from declared static allocation functions.
+#define MALLOCHOOKS_LINKTIME_FROM_STATIC_(data, e) BOOST_PP_CAT(MALLOCHOOKS_EP_SYMBOL_(data, e), _from_static_)
+// The user-API function of the chain's terminal alone (straight_through: no front, no layer).
+#define MALLOCHOOKS_LINKTIME_TERMINAL_USER_API_(data, e) \
+    ::mallochooks::user_api<::mallochooks::chain<typename MALLOCHOOKS_EP_HOOKS_(data)::terminal>>::MALLOCHOOKS_NAME(e)
+
 #define MALLOCHOOKS_LINKTIME_ENTRY_POINT_(r, data, e)                                                 \
-    static __attribute__((noinline)) MALLOCHOOKS_RET(e) BOOST_PP_CAT(                                 \
-        BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)(              \
-        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *return_address) noexcept {        \
-        return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
-            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)),                                           \
+    static __attribute__((noinline)) MALLOCHOOKS_RET(e) MALLOCHOOKS_LINKTIME_FROM_STATIC_(data, e)(   \
+        MALLOCHOOKS_DECLS(e), const void *return_address) noexcept {                                  \
+        return MALLOCHOOKS_EP_USER_API_(data, e)(                                                     \
+            MALLOCHOOKS_ARGS(e),                                                                      \
             ::mallochooks::static_allocators::site_of(return_address, __builtin_return_address(0),    \
                                                       __builtin_frame_address(0)));                   \
     }                                                                                                 \
-    extern "C" __attribute__((visibility(BOOST_PP_TUPLE_ELEM(2, data)), noinline))                    \
-    MALLOCHOOKS_RET(e) BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e))(               \
-        MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) noexcept {                                    \
+    extern "C" __attribute__((visibility(MALLOCHOOKS_EP_VISIBILITY_(data)), noinline))                \
+    MALLOCHOOKS_RET(e) MALLOCHOOKS_EP_SYMBOL_(data, e)(MALLOCHOOKS_DECLS(e)) noexcept {               \
         const void *const return_address = __builtin_return_address(0);                               \
-        if (__builtin_expect(::mallochooks::straight_through<BOOST_PP_TUPLE_ELEM(1, data)>::get(), 1)) \
-            return ::mallochooks::user_api<::mallochooks::chain<                                      \
-                typename BOOST_PP_TUPLE_ELEM(1, data)::terminal>>::MALLOCHOOKS_NAME(e)(              \
-                MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), return_address);                      \
+        if (__builtin_expect(::mallochooks::straight_through<MALLOCHOOKS_EP_HOOKS_(data)>::get(), 1)) \
+            return MALLOCHOOKS_LINKTIME_TERMINAL_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), return_address); \
         const void *const site = __mallochooks_alloc_site;                                            \
         if (__builtin_expect(site == nullptr && ::mallochooks::static_allocators::may_contain(return_address), 0)) \
-            return BOOST_PP_CAT(BOOST_PP_CAT(BOOST_PP_TUPLE_ELEM(0, data), MALLOCHOOKS_NAME(e)), _from_static_)( \
-                MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), return_address);                      \
-        return ::mallochooks::user_api<::mallochooks::front<BOOST_PP_TUPLE_ELEM(1, data)>>::MALLOCHOOKS_NAME(e)( \
-            MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), site != nullptr ? site : return_address); \
+            return MALLOCHOOKS_LINKTIME_FROM_STATIC_(data, e)(MALLOCHOOKS_ARGS(e), return_address);   \
+        return MALLOCHOOKS_EP_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), site != nullptr ? site : return_address); \
     }                                                                                                 \
-    MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(BOOST_PP_TUPLE_ELEM(0, data), e)
+    MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(MALLOCHOOKS_EP_PREFIX_(data), e)
 
 #define MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility)                              \
-    MALLOCHOOKS_DEFINE_ALLOC_SITE                                                                       \
+    MALLOCHOOKS_DEFINE_ALLOC_SITE                                                                        \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LINKTIME_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
 
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // One-frame unwinding over the output's own .eh_frame: the return address of a frame that is executing
-// at `pc`, given the stack and frame pointers it had there.  This is how the link-time hooks will attribute
+// at `pc`, given the stack and frame pointers it had there.  This is how the link-time hooks attribute
 // an allocation made inside a declared *static* allocation function (docs/allocscc.md, "Static
 // (file-local) allocation functions"): when the hooks' return address lies in such a function, the
 // allocation site is that function's own return address, one frame up.

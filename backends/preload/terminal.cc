@@ -39,9 +39,9 @@ size_t fallback_usable_size(void *ptr) {
 
 // The stubs the table starts with: resolve, then call the real function or the fallback.
 #define MALLOCHOOKS_STUB_(r, data, e)                                                                 \
-    MALLOCHOOKS_RET(e) BOOST_PP_CAT(stub_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))) { \
-        if (resolve()) return next_fns.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))); \
-        return BOOST_PP_CAT(fallback_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))); \
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(stub_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) {               \
+        if (resolve()) return next_fns.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e));                      \
+        return BOOST_PP_CAT(fallback_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_ARGS(e));                     \
     }
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_STUB_

@@ -20,7 +20,7 @@ namespace mallochooks::preload {
 // One pointer per hook, to the underlying allocator function (malloc_usable_size for usable_size).
 struct next_functions {
 #define MALLOCHOOKS_NEXT_FIELD_(r, data, e) \
-    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)));
+    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(MALLOCHOOKS_TYPES(e));
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NEXT_FIELD_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_NEXT_FIELD_
 };

@@ -7,7 +7,7 @@
  * call site in the caller of xmalloc) unless a site is set already (the outermost declared wrapper wins, so
  * nested wrappers do not move it), and restores the previous value when the function returns or unwinds.
  * The link-time hooks of the same output take the site, when set, as the caller of every malloc-family
- * call made meanwhile on that thread, instead of their own return address (libmallochooks/entry_points.h).
+ * call made meanwhile on that thread, instead of their own return address (backends/linktime/entry_points.h).
  *
  * The variable lives in each output (executable or shared library) built with shims, hidden, and both the
  * shims and the hooks define it weak: either alone links, and together they share one definition.  It is

@@ -33,8 +33,8 @@ extern "C" {
 
 struct mallochooks_hooks {
 #define MALLOCHOOKS_TABLE_ENTRY_(r, data, e)                                                          \
-    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *self,                  \
-                                              MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)), const void *caller);
+    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *self,                   \
+                                              MALLOCHOOKS_TYPES(e), const void *caller);
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_ENTRY_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_TABLE_ENTRY_
 };
@@ -46,8 +46,8 @@ struct mallochooks_layer {
     /* Called by each chain that adopts the layer, before its first hook call; idempotent. */
     void (*init)(const struct mallochooks_hooks *next);
 #define MALLOCHOOKS_LAYER_ENTRY_(r, data, e)                                                          \
-    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *next,                  \
-                                              MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e)), const void *caller);
+    MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *next,                   \
+                                              MALLOCHOOKS_TYPES(e), const void *caller);
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_ENTRY_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_LAYER_ENTRY_
     /* The exporter's own chain, ending in its own terminal (never NULL). */
@@ -64,8 +64,8 @@ namespace mallochooks {
 struct table_next {
     const mallochooks_hooks *table;
 #define MALLOCHOOKS_TABLE_NEXT_(r, data, e)                                                           \
-    MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) const { \
-        return table->MALLOCHOOKS_NAME(e)(table, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e), const void *caller) const {          \
+        return table->MALLOCHOOKS_NAME(e)(table, MALLOCHOOKS_ARGS(e), caller);                        \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_NEXT_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_TABLE_NEXT_
@@ -75,9 +75,9 @@ struct table_next {
  * terminal).  constinit-able: no code runs to build it. */
 template <class Hooks> struct table_of {
 #define MALLOCHOOKS_TABLE_OF_FN_(r, data, e)                                                          \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *,                         \
-                                                  MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) { \
-        return Hooks::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);   \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *,                          \
+                                                  MALLOCHOOKS_DECLS(e), const void *caller) {         \
+        return Hooks::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                               \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_FN_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_TABLE_OF_FN_
@@ -91,9 +91,9 @@ template <class Hooks> struct table_of {
 template <class Layer> struct layer_of {
     static void init(const mallochooks_hooks *next) { Layer::init(table_next{next}); }
 #define MALLOCHOOKS_LAYER_OF_FN_(r, data, e)                                                          \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *next,                     \
-                                                  MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) { \
-        return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *next,                      \
+                                                  MALLOCHOOKS_DECLS(e), const void *caller) {         \
+        return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_ARGS(e), caller);             \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_FN_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_LAYER_OF_FN_

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define MALLOCHOOKS_DECLARE_C_EVENT_(r, data, e) \
-    MALLOCHOOKS_RET(e) BOOST_PP_CAT(mallochooks_event_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)));
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(mallochooks_event_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e));
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DECLARE_C_EVENT_, ~, MALLOCHOOKS_EVENTS)
 #undef MALLOCHOOKS_DECLARE_C_EVENT_
 
@@ -59,8 +59,8 @@ namespace mallochooks {
 struct event_client {
     static constexpr bool wants_usable_size = false;
 #define MALLOCHOOKS_DEFAULT_EVENT_(r, data, e) \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e))) { \
-        return MALLOCHOOKS_RET(e)();                                                               \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_TYPES(e)) { \
+        return MALLOCHOOKS_RET(e)();           \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DEFAULT_EVENT_, ~, MALLOCHOOKS_EVENTS)
 #undef MALLOCHOOKS_DEFAULT_EVENT_

@@ -30,7 +30,7 @@
 /* The user API: glibc 2.36's malloc family.  C++ operator new/delete reach it through libstdc++, which
  * calls malloc and free.  The fourth element says which hook the call mainly becomes (documentation for
  * readers and the stubgen table; the exact translation is in libmallochooks/user_api.h). */
-#define MALLOCHOOKS_USER_API                                                                        \
+#define MALLOCHOOKS_USER_API                                                                       \
     ((malloc,             void *, ((size_t, size)),                                 malloc))       \
     ((calloc,             void *, ((size_t, nmemb))((size_t, size)),                calloc))       \
     ((realloc,            void *, ((void *, ptr))((size_t, size)),                  realloc))      \
@@ -63,14 +63,14 @@
 #define MALLOCHOOKS_EVENTS                                                                          \
     ((post_init,                    void, ((void, ))))                                              \
     ((pre_alloc,                    void, ((size_t *, size))((size_t *, alignment))((const void *, caller)))) \
-    ((post_successful_alloc,        void, ((void *, ptr))((size_t, modified_size))                 \
-                                          ((size_t, modified_alignment))((size_t, requested_size)) \
+    ((post_successful_alloc,        void, ((void *, ptr))((size_t, modified_size))                  \
+                                          ((size_t, modified_alignment))((size_t, requested_size))  \
                                           ((size_t, requested_alignment))((const void *, caller)))) \
     ((pre_nonnull_free,             int,  ((void *, ptr))((size_t, usable_size))((const void *, caller)))) \
     ((post_nonnull_free,            void, ((void *, ptr))))                                         \
     ((pre_nonnull_nonzero_realloc,  void, ((void *, ptr))((size_t, size))((const void *, caller)))) \
-    ((post_nonnull_nonzero_realloc, void, ((void *, old_ptr))((size_t, modified_size))             \
-                                          ((size_t, old_usable_size))((const void *, caller))      \
+    ((post_nonnull_nonzero_realloc, void, ((void *, old_ptr))((size_t, modified_size))              \
+                                          ((size_t, old_usable_size))((const void *, caller))       \
                                           ((void *, new_ptr))))
 
 /* ---- Accessors for one list entry ---------------------------------------------------------------- */
@@ -91,6 +91,14 @@
 /* `size_t, void *` from a parameter sequence. */
 #define MALLOCHOOKS_PARAM_TYPE_(r, data, i, p) BOOST_PP_COMMA_IF(i) BOOST_PP_TUPLE_ELEM(0, p)
 #define MALLOCHOOKS_PARAM_TYPES(params) BOOST_PP_SEQ_FOR_EACH_I(MALLOCHOOKS_PARAM_TYPE_, ~, params)
+
+/* The same, for a whole list entry: what every generator writes for a function's parameter list.
+ *   MALLOCHOOKS_DECLS(e)  `size_t nmemb, size_t size`   (a declaration's parameters)
+ *   MALLOCHOOKS_ARGS(e)   `nmemb, size`                 (a call's arguments; empty for ((void, )))
+ *   MALLOCHOOKS_TYPES(e)  `size_t, size_t`              (a function type's parameters) */
+#define MALLOCHOOKS_DECLS(e) MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e))
+#define MALLOCHOOKS_ARGS(e)  MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e))
+#define MALLOCHOOKS_TYPES(e) MALLOCHOOKS_PARAM_TYPES(MALLOCHOOKS_PARAMS(e))
 
 /* Apply M(r, data, entry) to every entry of a list. */
 #define MALLOCHOOKS_FOR_EACH(M, data, list) BOOST_PP_SEQ_FOR_EACH(M, data, list)

@@ -23,6 +23,42 @@
 //     using hooks = mallochooks::chain<tracing_layer, indexing_layer, mallochooks::preload::terminal>;
 //
 // composes hook 1 -> hook 2 -> terminal; init runs terminal, then indexing, then tracing.
+//
+// How a call may leave a layer.  The contract is `next`: a layer hands each call it does not answer
+// itself to the next stage, and never reaches past it.  Every exception in the tree is listed here; each
+// exists because the call through `next` cost instructions on a malloc/free pair that bench/ measured.
+// A new one is added to this list, with the condition that makes it safe, or it is a bug.
+//
+//   1. next.<hook>(...): the one ordinary way.  `Next` may be a compile-time chain or a table
+//      (dynamic.h); the layer cannot tell.
+//   2. Answering the call itself, without calling next: a layer may fail a call, or cancel it (the event
+//      layer's pre_nonnull_free returning non-zero cancels a free, event_hooks/event_layer.h).
+//   3. Into another chain: a layer may hand the call to a whole chain built elsewhere instead of `next`.
+//      adopted_layer<adopt::tool_chain> (backends/linktime/adopted_layer.h) does, for link-time hooks
+//      whose allocator is the one a preloaded tool's chain reaches anyway.
+//   4. Around the chain, before any layer: front<Hooks> (libmallochooks/user_api.h) sends a call straight
+//      to Hooks::terminal when the chain is not ready (a call made by the chain's own init, or one
+//      arriving while another thread initialises it) or when the call is nested inside a hook on the same
+//      thread (the reentrancy guard, libmallochooks/guard.h).  So no layer sees what a layer of its own
+//      chain allocates.
+//      `Hooks::terminal` is chain<...>::terminal unless the Hooks type says otherwise:
+//   5. A Hooks type that redefines `terminal`: derive from the chain and declare `using terminal = X;`
+//      to choose where the calls of 4 go, while the chain's layers still reach the chain's own terminal
+//      through `next`.  index_hooks in index/heapindex.cc does, so that calls the heap index's layer
+//      cannot see are indexed anyway (heapindex::early_terminal, index/heapindex_layer.h).  X must be a
+//      terminal (backends/terminal.h) over the same allocator as the chain's terminal.
+//   6. straight_through<Hooks> (below): a specialisation may declare that the whole chain has nothing to
+//      do; link-time entry points (backends/linktime/entry_points.h) then call Hooks::terminal directly,
+//      past front<> and every layer.  adopted_layer specialises it for chain<adopted_layer, Terminal>
+//      once it found no tool.  Safe only when every layer would forward every call unchanged and the
+//      terminal is initialised; it is read on every call, so it must be one load.
+//   7. Next::terminal from inside a layer: when `Next` is exactly chain<Terminal> (nothing between the
+//      layer and the terminal that it could skip), a layer may call the terminal's own extra functions
+//      that skip a test the layer has already answered.  heapindex's basic_layer does, through
+//      direct_terminal<Next> (index/heapindex_layer.h): preload::terminal's free_unowned and
+//      usable_size_unowned skip the bootstrap-arena test for chunks the layer knows are not the arena's
+//      (it asked arena_owns when it handed them out).  The layer tests for those functions with a
+//      requires-clause and falls back to `next` for any other Next.
 #ifndef MALLOCHOOKS_HOOKS_H
 #define MALLOCHOOKS_HOOKS_H
 
@@ -37,9 +73,9 @@ struct layer_defaults {
     template <class Next> static void init(Next) {}
 #define MALLOCHOOKS_DEFAULT_HOOK_(r, data, e)                                                       \
     template <class Next>                                                                           \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_DECLS(e),                  \
                                                   const void *caller) {                             \
-        return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller);    \
+        return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                               \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DEFAULT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_DEFAULT_HOOK_
@@ -52,9 +88,9 @@ template <class Terminal> struct chain<Terminal> {
     using terminal = Terminal;
     static void init() { Terminal::init(); }
 #define MALLOCHOOKS_TERMINAL_HOOK_(r, data, e)                                                      \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),  \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
                                                   const void *caller) {                             \
-        return Terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return Terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TERMINAL_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_TERMINAL_HOOK_
@@ -69,18 +105,18 @@ template <class Layer, class... Rest> struct chain<Layer, Rest...> {
         Layer::init(next{});
     }
 #define MALLOCHOOKS_LAYER_HOOK_(r, data, e)                                                         \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)),  \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
                                                   const void *caller) {                             \
-        return Layer::MALLOCHOOKS_NAME(e)(next{}, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return Layer::MALLOCHOOKS_NAME(e)(next{}, MALLOCHOOKS_ARGS(e), caller);                     \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_LAYER_HOOK_
 };
 
 // Whether a call into the chain Hooks may go straight to its terminal, past the front and every layer,
-// because none of them has anything to do (adopted_layer once it found no tool).  Only ever true once the
-// terminal is initialised.  Link-time entry points (libmallochooks/entry_points.h) check it first, before
-// any work on the allocation site, which nobody would see.
+// because none of them has anything to do (adopted_layer once it found no tool): exit 6 at the top.  Only
+// ever true once the terminal is initialised.  Link-time entry points (backends/linktime/entry_points.h)
+// check it first, before any work on the allocation site, which nobody would see.
 template <class Hooks> struct straight_through {
     static bool get() noexcept { return false; }
 };

@@ -103,9 +103,9 @@ private:
 // The exported chain: the same initialised, guarded chain as the entry points, entered with the route set.
 struct chain_route {
 #define RECORDER_CHAIN_HOOK_(r, data, e)                                                                  \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), const void *caller) { \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e), const void *caller) {             \
         route_scope scope(MHTEST_ROUTE_CHAIN);                                                            \
-        return mallochooks::front<recorder_hooks>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return mallochooks::front<recorder_hooks>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);      \
     }
     MALLOCHOOKS_FOR_EACH(RECORDER_CHAIN_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef RECORDER_CHAIN_HOOK_
@@ -119,10 +119,10 @@ struct layer_route {
     }
 #define RECORDER_LAYER_HOOK_(r, data, e)                                                                  \
     template <class Next>                                                                                 \
-    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_PARAM_DECLS(MALLOCHOOKS_PARAMS(e)), \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(Next next, MALLOCHOOKS_DECLS(e),                        \
                                                   const void *caller) {                                   \
         route_scope scope(MHTEST_ROUTE_LAYER);                                                            \
-        return recorder_layer::MALLOCHOOKS_NAME(e)(next, MALLOCHOOKS_PARAM_NAMES(MALLOCHOOKS_PARAMS(e)), caller); \
+        return recorder_layer::MALLOCHOOKS_NAME(e)(next, MALLOCHOOKS_ARGS(e), caller);                    \
     }
     MALLOCHOOKS_FOR_EACH(RECORDER_LAYER_HOOK_, ~, MALLOCHOOKS_HOOK_API)
 #undef RECORDER_LAYER_HOOK_

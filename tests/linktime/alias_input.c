@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* An input for the alias writer's requests beyond the family (tests/unit/test_real_alias.cc): a declared
+/* An input for the alias writer's requests beyond the family (tests/linktime/unit/test_real_alias.cc): a declared
  * allocation function defined globally, and a static one. */
 #include <stdlib.h>
 

@@ -6,7 +6,8 @@
 # suballocator's blocks indexed as client blocks, usable sizes without the index's trailer, and
 # heapindex_check sound -- over glibc's malloc, over an allocator the executable defines (in an object or
 # through a static archive that defines malloc), over one in a shared library built by allocscc, and with
-# xmalloc itself in a shared library built by allocscc; with each linker.
+# xmalloc itself in a shared library built by allocscc; with each linker.  The static archive is also
+# named through linker words and a linker response file: its alias copy takes the place of those words.
 # Usage: indexed.sh ALLOCSCC ALLOCSCXX CC CXX SOURCE_DIR RUNTIME_DIR LIBHEAPINDEX_SO
 . "$(dirname "$0")/common.sh"
 HEAPINDEX=$7
@@ -20,12 +21,15 @@ pic="-fPIC"; [ "$CC_UNDER" = clang ] && pic="-fPIC -fsemantic-interposition"
 "$ALLOCSCC" -O2 $pic -c "$P/hooked/bump.c" -o bump.o && ar rcs libbumpa.a bump.o
 "$ALLOCSCC" -O2 $pic $inc -c "$P/indexed/indexed.c" -o indexed.o
 "$ALLOCSCC" -O2 $pic -DOWN_ALLOCATOR $inc -c "$P/indexed/indexed.c" -o indexed_own.o
+printf -- '-L.\n-lbumpa\n' > bumpa.rsp
 check "a shared library with its own allocator" "$ALLOCSCC" -shared -Wl,-Bsymbolic bump.o -o libbump.so
 check "a shared library with xmalloc" "$ALLOCSCC" -shared util.o alloc2.o -o libxutil.so
 # name, backend, link inputs
 configs=("glibc's malloc|wrap|indexed.o util.o alloc2.o"
          "the executable's own allocator|wrapdl|indexed_own.o bump.o util.o alloc2.o"
          "a static archive that defines malloc|wrapdl|indexed_own.o util.o alloc2.o -L. -lbumpa"
+         "that archive named by linker words|wrapdl|indexed_own.o util.o alloc2.o -Wl,-L. -Xlinker -l -Xlinker bumpa"
+         "that archive named in a linker response file|wrapdl|indexed_own.o util.o alloc2.o -Wl,@bumpa.rsp"
          "allocator in a shared library built by allocscc|wrap|indexed_own.o util.o alloc2.o -L. -lbump -Wl,-rpath,$WORK"
          "xmalloc in a shared library built by allocscc|wrap|indexed.o -L. -lxutil -Wl,-rpath,$WORK")
 for config in "${configs[@]}"; do

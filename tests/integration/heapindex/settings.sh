@@ -8,7 +8,7 @@ demo=$1 lib=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 fail() { echo "settings: $*"; status=1; }
-run() { env -u HEAPINDEX_REPORT -u HEAPINDEX_LOG -u HEAPINDEX_CHECK "$@" LD_PRELOAD="$lib" "$demo" >"$tmp/out" 2>"$tmp/err"; }
+run() { env -u HEAPINDEX_REPORT -u HEAPINDEX_LOG -u HEAPINDEX_CHECK -u HEAPINDEX_DIR -u HEAPINDEX_SYMBOLIZE_TIMEOUT "$@" LD_PRELOAD="$lib" "$demo" >"$tmp/out" 2>"$tmp/err"; }
 
 # The report: a file per process, every site line "bytes chunks site", largest first; the demo's nodes
 # are listed at make_node in heapindex_demo.c with a line number.
@@ -36,6 +36,12 @@ run HEAPINDEX_REPORT=stderr HEAPINDEX_SYMBOLIZE=off HEAPINDEX_REPORT_TOP=1
 grep -Eq "^heapindex\[[0-9]+\]: +[0-9]+ +[0-9]+  0x[0-9a-f]+$" "$tmp/err" || fail "unsymbolized report: $(cat "$tmp/err")"
 grep -Eq "\([0-9]+ more sites\)" "$tmp/err" || fail "HEAPINDEX_REPORT_TOP=1 did not fold the other sites"
 
+# A symbolizer deadline of 0 s: every site by dladdr, and a line that says why.
+run HEAPINDEX_REPORT=stderr HEAPINDEX_SYMBOLIZE_TIMEOUT=0
+grep -Eq " 96 +4  0x[0-9a-f]+ make_node\+0x[0-9a-f]+ " "$tmp/err" || fail "deadline 0: sites not by dladdr: $(cat "$tmp/err")"
+grep -q "symbolizing took longer than HEAPINDEX_SYMBOLIZE_TIMEOUT=0 s: later sites named by dladdr" "$tmp/err" ||
+  fail "deadline 0: no line saying so: $(cat "$tmp/err")"
+
 # Bad settings: one clear line each, naming the variable and what happens; the index still works.
 check_message() {  # VAR=VALUE PATTERN
   run "$1"
@@ -47,8 +53,10 @@ check_message HEAPINDEX_REPORT_TOP=many "HEAPINDEX_REPORT_TOP='many' is not a nu
 check_message HEAPINDEX_REPORT_TOP=-3 "HEAPINDEX_REPORT_TOP='-3' is not a number"
 check_message HEAPINDEX_CHECK=always "HEAPINDEX_CHECK='always' is not off or exit; using the default, off"
 check_message HEAPINDEX_SYMBOLIZE=gdb "HEAPINDEX_SYMBOLIZE='gdb' is not libdw, dladdr or off; using the default, libdw"
-check_message HEAPINDEX_REPORT= "HEAPINDEX_REPORT='' is not off, stderr or a file path"
-check_message HEAPINDEX_LOG= "HEAPINDEX_LOG='' is not off, stderr or a file path"
+check_message HEAPINDEX_REPORT= "HEAPINDEX_REPORT='' is not off, stderr, file or a file path"
+check_message HEAPINDEX_LOG= "HEAPINDEX_LOG='' is not off, stderr, file or a file path"
+check_message HEAPINDEX_DIR= "HEAPINDEX_DIR='' is not a directory path .*using the default, /"
+check_message HEAPINDEX_SYMBOLIZE_TIMEOUT=soon "HEAPINDEX_SYMBOLIZE_TIMEOUT='soon' is not a number of seconds from 0 to 3600; using the default, 10"
 run HEAPINDEX_REPORT="$tmp/no/such/dir/report"
 grep -q "cannot open '$tmp/no/such/dir/report' (ENOENT); writing to stderr instead" "$tmp/err" ||
   fail "an unopenable report path is not reported: $(cat "$tmp/err")"

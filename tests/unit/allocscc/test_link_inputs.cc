@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "compilerwrapper/driver_args.h"
+#include "compilerwrapper/link_line.h"
 #include "compilerwrapper/elf_file.h"
 #include "compilerwrapper/link_inputs.h"
 #include "compilerwrapper/process.h"
@@ -80,14 +80,14 @@ result analyse(const std::string &cmdline, const std::string &declared = "xmallo
     for (std::string w; in >> w;) args.push_back(w);
     static std::vector<sg::descriptor> ds;
     ds = sg::parse_list(declared, sg::fn_kind::alloc, "T");
-    ac::driver_command cmd = ac::parse_driver_args(args);
+    ac::link_line line = ac::read_link_line(args);
     std::string cwd = dir + "/";
-    for (auto &i : cmd.inputs)
+    for (auto &i : line.inputs)
         if (i.what == ac::link_input::kind::file && i.value[0] != '/') i.value = cwd + i.value;
-    for (auto &d : cmd.library_dirs)
+    for (auto &d : line.library_dirs)
         if (d[0] != '/') d = cwd + d;
     int asked = 0;
-    ac::link_model_input mi{&cmd, [&] { ++asked; return std::vector<std::string>{dir + "/other"}; }, &ds, {}};
+    ac::link_model_input mi{&line, [&] { ++asked; return std::vector<std::string>{dir + "/other"}; }, &ds, {}};
     return {ac::analyse_link(mi)};
 }
 
