@@ -2,6 +2,7 @@
 // The index's client requests to valgrind's memcheck (see memcheck.h).
 #include "index/memcheck.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 #include <valgrind/memcheck.h>
 
@@ -36,6 +37,11 @@ uint32_t guard_new_trailer(const void *base, size_t size, size_t block, uintptr_
     return record_flag_guarded_trailer;
 }
 
-int record_protection() { return running() ? PROT_WRITE : PROT_READ | PROT_WRITE; }
+void protect_records(void *p, size_t n) {
+    if (!running()) return;
+    const int saved = errno;
+    mprotect(p, n, PROT_WRITE);
+    errno = saved;
+}
 
 }  // namespace mallochooks::heapindex::memcheck

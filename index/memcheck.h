@@ -67,13 +67,13 @@ void make_undefined(const void *p, size_t n) __attribute__((visibility("hidden")
 // gets only its trailer guarded.  Returns the record flags to add.
 uint32_t guard_new_trailer(const void *base, size_t size, size_t block, uintptr_t trailer_at, bool blind)
     __attribute__((visibility("hidden")));
-// The protection of the records' memory.  memcheck scans for pointers to blocks in every mapping that is
+// Give the records' memory its protection.  memcheck scans for pointers to blocks in every mapping that is
 // readable and writable, and would find each chunk's base in its record: every leak would look
 // reachable.  So under memcheck the records are mapped PROT_WRITE alone, which x86-64 hardware (as any
 // architecture valgrind runs on) still lets the index read, but which valgrind's leak scan skips.  (Its
 // other documented means, an "address error disablement" range, ends every run with a warning that it
 // is still in force.)
-int record_protection() __attribute__((visibility("hidden")));
+void protect_records(void *p, size_t n) __attribute__((visibility("hidden")));
 
 }  // namespace memcheck
 }  // namespace mallochooks::heapindex
