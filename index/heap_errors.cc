@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -94,6 +95,18 @@ void report_corrupt_trailer(const record_fields &f, const void *at, const char *
     print_site_line(d, "allocated at", f.site);
     print_site_line(d, "detected at", at);
     print(d.fd, "heapindex[%d]:   trailer bytes    %s\n", d.pid, hex);
+}
+
+void report_index_memory_exhausted() {
+    diagnostic d;
+    rlimit as, data;
+    const char *why = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY
+                          ? "near the address-space limit, ulimit -v"
+                      : getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY ? "near the data limit, ulimit -d"
+                                                                                             : "out of memory";
+    print(d.fd, "heapindex[%d]: warning: the index cannot map more memory for itself (%s): chunks allocated from now "
+                "on are not indexed (the program goes on as usual; heapindex_stats counts them, heapindex_check and the "
+                "exit report say so)\n", d.pid, why);
 }
 
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at) {

@@ -16,6 +16,8 @@ void report_double_free(const record_fields &f, const void *again_at, const char
 void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what)
     __attribute__((visibility("hidden")));
 void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
+// The index's own memory cannot grow (index_memory.h): chunks from now on go unindexed.  Once.
+void report_index_memory_exhausted() __attribute__((visibility("hidden")));
 // A client request that was refused (`other`: the block in the way, if any).
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at)
     __attribute__((visibility("hidden")));

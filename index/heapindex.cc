@@ -9,7 +9,9 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -135,12 +137,18 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
     return problems;
 }
 
+// Chunks left unindexed (index memory exhausted) are no problem of the index's, but the check cannot
+// see them: it says so, every time.
 int run_check(sink &out, bool verdict) {
     size_t heap = 0, client = 0;
     const int problems = check_index(heap_chunks, "chunk", out, &heap) + check_index(client_chunks, "client block", out, &client);
+    const unsigned long long unindexed = counters().unindexed.load(std::memory_order_relaxed);
+    if (unindexed != 0)
+        out.line("check: %llu chunks were not indexed (the index's memory could not grow), so not checked", unindexed);
     if (verdict) {
         if (problems == 0)
-            out.line("check: sound (%zu chunks, %zu client blocks, every trailer intact)", heap, client);
+            out.line("check: sound (%zu chunks, %zu client blocks, every trailer intact%s)", heap, client,
+                     unindexed != 0 ? "; some chunks not indexed, see above" : "");
         else
             out.line("check: %d problems (%zu chunks, %zu client blocks)", problems, heap, client);
     }
@@ -265,8 +273,17 @@ extern "C" __attribute__((visibility("default"))) int heapindex_v1_check(FILE *r
     return problems;
 }
 
+// Callers built against an older header pass a smaller struct: fill what fits.  heapindex_v1_stats is
+// the first header's call, 11 fields.
+extern "C" __attribute__((visibility("default"))) void heapindex_v1_stats_sized(struct heapindex_stats *out, size_t size) {
+    if (out == nullptr) return;
+    struct heapindex_stats all;
+    collect_stats(&all);
+    memcpy(out, &all, size < sizeof all ? size : sizeof all);
+}
+
 extern "C" __attribute__((visibility("default"))) void heapindex_v1_stats(struct heapindex_stats *out) {
-    if (out != nullptr) collect_stats(out);
+    heapindex_v1_stats_sized(out, offsetof(struct heapindex_stats, unindexed_chunks));
 }
 
 extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_notify_alloc(void *base, size_t size,

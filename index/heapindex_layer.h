@@ -68,19 +68,19 @@ template <bool Trailered> struct basic_layer {
 
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
         void *p = next.malloc(request(size), caller);
-        return p ? admit(next, p, size, caller, 0, 0, true) : p;
+        return p ? admit(next, p, size, caller, 0, 0) : p;
     }
 
     template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
         const size_t total = nmemb * size;  // the user API checked it does not overflow
         const size_t r = request(total);
         void *p = !Trailered && r == total ? next.calloc(nmemb, size, caller) : next.calloc(1, r, caller);
-        return p ? admit(next, p, total, caller, HEAPINDEX_FLAG_CALLOC, 0, true) : p;
+        return p ? admit(next, p, total, caller, HEAPINDEX_FLAG_CALLOC, 0) : p;
     }
 
     template <class Next> static void *memalign(Next next, size_t alignment, size_t size, const void *caller) {
         void *p = next.memalign(alignment, request(size), caller);
-        return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0, true) : p;
+        return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0) : p;
     }
 
     // The common case is written so that its only call is the final tail call to the allocator (every
@@ -125,7 +125,7 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(s.l == nullptr || !forget(s, base, caller, "realloc", &old_size), 0)) {
             not_a_chunk<Next>(s, ptr, caller, "realloc");
             void *q = next.realloc(ptr, request(size), caller);
-            return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false) : q;
+            return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0) : q;
         }
         // Forgotten before the allocator sees the call: once realloc has moved the chunk, another thread
         // may get the old address from malloc and index it.
@@ -143,7 +143,7 @@ template <bool Trailered> struct basic_layer {
             count_free(t.get(), old_size);
             if (q != ptr) records().give(t.get(), s.id);
         }
-        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, q == ptr ? s.id : 0, false);
+        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, q == ptr ? s.id : 0);
     }
 
     template <class Next> static size_t usable_size(Next next, void *ptr, const void *caller) {
@@ -173,12 +173,12 @@ private:
     // no call but the allocator's usable-size call: the trailer's place follows from it (trailer.h).
     template <class Next>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
-                                                      uint32_t flags, uint32_t reuse, bool can_fail) {
+                                                      uint32_t flags, uint32_t reuse) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         size_t usable;
         if constexpr (direct_terminal<Next>::value) {
             if (Next::terminal::arena_owns(p))
-                return admit_general(next, p, size, caller, flags, reuse, can_fail, next.usable_size(p, caller));
+                return admit_general<Next>(p, size, caller, flags, reuse, next.usable_size(p, caller));
             usable = Next::terminal::usable_size_unowned(p, caller);
         } else {
             usable = next.usable_size(p, caller);
@@ -195,7 +195,7 @@ private:
                                  intptr_t(at) < intptr_t(size),
                              0)) {
             put_thread_state(t);
-            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+            return admit_general<Next>(p, size, caller, flags, reuse, usable);
         }
         const uint32_t id = reuse != 0 ? reuse : t->ring[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
@@ -219,13 +219,13 @@ private:
     // The general case of admit: no trailer (early_terminal), thread state to make or refill, a leaf to
     // make, a chunk spanning regions (continuations), an allocator that gave less than asked.
     template <class Next>
-    __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
-                                                         uint32_t flags, uint32_t reuse, bool can_fail, size_t usable) {
+    __attribute__((noinline)) static void *admit_general(void *p, size_t size, const void *caller,
+                                                         uint32_t flags, uint32_t reuse, size_t usable) {
         const owned_thread_state owned;
         thread_state *t = owned.get();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const uint32_t id = reuse != 0 ? reuse : records().take(t);
-        if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
+        if (__builtin_expect(id == 0, 0)) return not_admitted(p);
         record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
         record *r = records().get(id);
         if constexpr (Trailered) {
@@ -252,7 +252,7 @@ private:
         if (__builtin_expect(heap_chunks.insert(base, size, id, &stale) != insert_result::ok, 0)) {
             r->kill(base, nullptr);
             records().give(t, id);
-            return not_admitted(next, p, caller, can_fail);
+            return not_admitted(p);
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
         count_allocation(t, size);
@@ -264,17 +264,13 @@ private:
         return p;
     }
 
-    // The index cannot take the chunk (out of index memory).  A fresh allocation (`can_fail`) is undone
-    // and fails with ENOMEM; a realloc's result cannot be undone (the old chunk is gone), so it stays
-    // unindexed and is counted.
-    template <class Next>
-    __attribute__((noinline)) static void *not_admitted(Next next, void *p, const void *caller, bool can_fail) {
-        if (can_fail) {
-            next.free(p, caller);
-            errno = ENOMEM;
-            return nullptr;
-        }
-        counters().unindexed.fetch_add(1, std::memory_order_relaxed);
+    // The index cannot take the chunk: its own memory cannot grow (a limit on address space or data, see
+    // index_memory.h, or no memory).  The program goes on as it would without the index: the chunk is
+    // its, unindexed, counted (heapindex_stats, heapindex_check and the exit report say how many), and
+    // the first time, one warning says so.  (Failing the allocation instead would fail one that the
+    // program's allocator had granted.)
+    __attribute__((noinline)) static void *not_admitted(void *p) {
+        if (counters().unindexed.fetch_add(1, std::memory_order_relaxed) == 0) report_index_memory_exhausted();
         return p;
     }
 

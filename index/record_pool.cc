@@ -92,13 +92,14 @@ bool record_pool::map_segment(unsigned segment) {
 
 bool record_pool::grab_fresh(uint32_t *first) {
     // The next batch's segment must be mapped before any of its ids is handed out; batches are 64-aligned
-    // and segments hold a multiple of 64 records, so a batch never straddles two.  The segment after it
-    // is mapped ahead, so that threads crossing into it never find it being mapped.
+    // and segments hold a multiple of 64 records, so a batch never straddles two.  Once a segment is half
+    // used, the next one is mapped ahead, so that threads crossing into it never find it being mapped.
     const uint64_t next = fresh_.load(std::memory_order_relaxed);
     if (next + thread_state::batch > capacity_.load(std::memory_order_relaxed)) return false;
     const unsigned segment = unsigned(next >> segment_shift);
     if (!map_segment(segment)) return false;
-    if (segment + 1 < max_segments && segment_state_[segment + 1].load(std::memory_order_relaxed) == 0)
+    if ((next & ((uint64_t{1} << segment_shift) - 1)) >= (uint64_t{1} << (segment_shift - 1)) && segment + 1 < max_segments &&
+        segment_state_[segment + 1].load(std::memory_order_relaxed) == 0)
         map_segment(segment + 1);
     const uint64_t id = fresh_.fetch_add(thread_state::batch, std::memory_order_relaxed);
     if (id + thread_state::batch > capacity_.load(std::memory_order_relaxed)) return false;
