@@ -57,14 +57,23 @@ bool within(int resource, size_t used, size_t bytes) {
 
 }  // namespace
 
+// Once refused, the next 1023 requests are refused without asking (a program at its limit that keeps
+// allocating would otherwise pay two getrlimit calls and a read of /proc per allocation).
 bool index_memory_fits(size_t bytes) {
+    static std::atomic<int> refuse_without_asking{0};
     rlimit as, data;
     const bool as_limited = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
     const bool data_limited = getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY;
     if (!as_limited && !data_limited) return true;
+    if (refuse_without_asking.load(std::memory_order_relaxed) > 0) {
+        refuse_without_asking.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
     size_t address_space, data_bytes;
     if (!process_usage(&address_space, &data_bytes)) return true;  // cannot tell: mmap decides
-    return within(RLIMIT_AS, address_space, bytes) && within(RLIMIT_DATA, data_bytes, bytes);
+    const bool fits = within(RLIMIT_AS, address_space, bytes) && within(RLIMIT_DATA, data_bytes, bytes);
+    if (!fits) refuse_without_asking.store(1023, std::memory_order_relaxed);
+    return fits;
 }
 
 // ---- mappings -------------------------------------------------------------------------------------------
