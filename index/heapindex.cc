@@ -167,7 +167,10 @@ void fill(const record_fields &f, heapindex_chunk *out) {
 
 // ---- start and exit ------------------------------------------------------------------------------------
 
-extern "C" void after_fork_in_child() { thread_state_after_fork(); }
+extern "C" void after_fork_in_child() {
+    thread_state_after_fork();
+    records().after_fork_in_child();
+}
 
 // A preloaded allocator listed before this library owns `malloc`: the program's calls never reach the
 // index.  An executable that defines malloc itself is not warned about (it may adopt the index through

@@ -54,6 +54,7 @@ bool record_pool::map_segment(unsigned segment) {
     std::atomic<uint8_t> &state = segment_state_[segment];
     uint8_t s = state.load(std::memory_order_acquire);
     if (s != 0 || !state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) return s == 2;
+    mapping_now_.fetch_add(1, std::memory_order_relaxed);
     const int saved = errno;
     void *m = nullptr;
     bool collided = false;
@@ -87,7 +88,34 @@ bool record_pool::map_segment(unsigned segment) {
     }
     errno = saved;
     state.store(m != nullptr ? 2 : collided ? 3 : 0, std::memory_order_release);
+    mapping_now_.fetch_sub(1, std::memory_order_relaxed);
     return m != nullptr;
+}
+
+// The child's only thread runs this before anything else: no race.  Segment 0 was placed if base_ is set.
+// A later segment found mapped at its place may be the vanished thread's work, or something else's that
+// it had just found there: not knowing which, the range stops growing there (mincore fails with ENOMEM
+// on an address that is not mapped); not mapped, it is claimable again.
+void record_pool::after_fork_in_child() {
+    if (mapping_now_.load(std::memory_order_relaxed) == 0) return;
+    const int saved = errno;
+    record *base = base_.load(std::memory_order_relaxed);
+    for (unsigned segment = 0; segment < max_segments; ++segment) {
+        if (segment_state_[segment].load(std::memory_order_relaxed) != 1) continue;
+        uint8_t now = 0;
+        if (segment == 0) {
+            now = base != nullptr ? 2 : 0;
+            if (now == 2) mapped_.fetch_add(segment_bytes, std::memory_order_relaxed);
+        } else if (unsigned char in_core; base != nullptr &&
+                   mincore(reinterpret_cast<char *>(base) + segment * segment_bytes, 4096, &in_core) == 0) {
+            now = 3;
+            const uint64_t here = uint64_t{segment} << segment_shift;
+            if (here < capacity_.load(std::memory_order_relaxed)) capacity_.store(here, std::memory_order_relaxed);
+        }
+        segment_state_[segment].store(now, std::memory_order_relaxed);
+    }
+    mapping_now_.store(0, std::memory_order_relaxed);
+    errno = saved;
 }
 
 bool record_pool::grab_fresh(uint32_t *first) {

@@ -52,6 +52,10 @@ public:
     // Hand back everything a thread state holds (thread exit).
     void drain(thread_state *t);
 
+    // In a forked child: a segment that a thread of the parent was mapping at the fork is mapped or not,
+    // and nobody will finish the job: settle it (called from the pthread_atfork child handler).
+    void after_fork_in_child();
+
     uint64_t next_seq(thread_state *t) {
         if (__builtin_expect(t != nullptr && t->seq_next < t->seq_end, 1)) return t->seq_next++;
         return refill_seq(t);
@@ -77,6 +81,7 @@ private:
     std::atomic<uint64_t> capacity_{uint64_t{max_segments} << segment_shift};  // lowered when the range cannot grow
     // Per segment: 0 not mapped, 1 being mapped (by the thread that claimed it), 2 mapped, 3 cannot be.
     std::atomic<uint8_t> segment_state_[max_segments] = {};
+    std::atomic<unsigned> mapping_now_{0};  // segments in state 1
     std::atomic<uint64_t> fresh_{thread_state::batch};  // ids below the first batch are never used: 0 = none
     std::atomic<uint64_t> batches_{0};                  // tag << 32 | first id of the top batch
     std::atomic<uint64_t> seq_{1};

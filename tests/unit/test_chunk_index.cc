@@ -25,7 +25,7 @@ namespace {
 
 using heap_index = chunk_index<5>;
 
-// A test's own index (1 MiB of top table each: static, zero pages until touched).
+// A test's own index (32 KiB of top table each: static, zero pages until touched).
 heap_index &fresh_index() {
     static heap_index indexes[16];
     static unsigned next = 0;
