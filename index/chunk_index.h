@@ -51,6 +51,8 @@ namespace mallochooks::heapindex {
 enum class insert_result { ok, no_memory, unindexable };
 
 template <unsigned G> class chunk_index {
+    friend struct root_builder;  // layout.cc describes the fields for readers outside the process
+
 public:
     static constexpr unsigned granule_shift = G;
     static constexpr unsigned page_shift = 12, region_shift = 21;
@@ -303,6 +305,7 @@ private:
             if (m == MAP_FAILED) return false;
             if (zero_.compare_exchange_strong(zero, static_cast<directory_block *>(m), std::memory_order_acq_rel)) {
                 zero = static_cast<directory_block *>(m);
+                madvise(m, sizeof(directory_block), MADV_DONTDUMP);  // zeros: nothing for a core file
                 mapped_.fetch_add(sizeof(directory_block), std::memory_order_relaxed);
             } else {
                 munmap(m, sizeof(directory_block));  // another thread was first

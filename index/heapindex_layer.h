@@ -30,6 +30,7 @@
 #include "index/counters.h"
 #include "index/heap_errors.h"
 #include "index/memcheck.h"
+#include "index/profile.h"
 #include "index/record_pool.h"
 #include "index/thread_state.h"
 #include "index/trailer.h"
@@ -47,6 +48,8 @@ extern client_index_t client_chunks __attribute__((visibility("hidden")));
 
 // Once per chain (idempotent).
 void layer_init() __attribute__((visibility("hidden")));
+// Fill in the root's run-time addresses for readers outside the process (layout.cc).
+void publish_root() __attribute__((visibility("hidden")));
 
 // Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
 // arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
@@ -130,16 +133,18 @@ template <bool Trailered> struct basic_layer {
         // Forgotten before the allocator sees the call: once realloc has moved the chunk, another thread
         // may get the old address from malloc and index it.
         void *q = next.realloc(ptr, request(size), caller);
+        record *old = records().get(s.id);
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
-            records().get(s.id)->revive();
+            old->revive();
+            if (old->flags.get() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
             s.mark();
             if (__builtin_expect(foreign_guarded(records().get(s.id)->flags.get()), 0)) reguard_trailer(*records().get(s.id));
             return nullptr;
         }
-        if (__builtin_expect(foreign_guarded(records().get(s.id)->flags.get()), 0))
-            after_realloc_copy(next, q, records().get(s.id)->usable.get(), caller);
+        if (__builtin_expect(foreign_guarded(old->flags.get()), 0)) after_realloc_copy(next, q, old->usable.get(), caller);
         {
             const owned_thread_state t;
+            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t.get(), s.id, old);
             count_free(t.get(), old_size);
             if (q != ptr) records().give(t.get(), s.id);
         }
@@ -210,10 +215,19 @@ private:
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) drop_stale(t, old, id, base);  // see drop_stale
-        const bool no_sample_due = count_allocation_fast(t, size);
-        put_thread_state_reloading(t);
-        if (__builtin_expect(no_sample_due, 1)) return p;
-        return sample_peak_then(p);
+        // (t stays taken through the rare paths: the profile's sampling uses it.)
+        if (__builtin_expect(count_allocation_fast(t, size), 1)) {
+            // The profile's byte countdown (profile.h): far away unless stacks are recorded.
+            if (__builtin_expect((t->stack_countdown -= int64_t(size)) >= 0, 1)) {
+                put_thread_state_reloading(t);
+                return p;
+            }
+            p = countdown_then(p, t, id, size, caller);
+        } else {
+            p = sample_peak_then(p, t, id, size, caller);
+        }
+        put_thread_state(t);
+        return p;
     }
 
     // The general case of admit: no trailer (early_terminal), thread state to make or refill, a leaf to
@@ -256,11 +270,19 @@ private:
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
         count_allocation(t, size);
+        if (Trailered && t != nullptr && (t->stack_countdown -= int64_t(size)) < 0)
+            profile::on_countdown(t, id, r, size, caller);
         return p;
     }
 
-    __attribute__((noinline)) static void *sample_peak_then(void *p) {
+    __attribute__((noinline)) static void *countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        profile::on_countdown(t, id, records().get(id), size, caller);
+        return p;
+    }
+
+    __attribute__((noinline)) static void *sample_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
         sample_peak();
+        if ((t->stack_countdown -= int64_t(size)) < 0) profile::on_countdown(t, id, records().get(id), size, caller);
         return p;
     }
 
@@ -283,6 +305,7 @@ private:
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
         const uint32_t flags = r->flags.get();
+        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
         if (has_trailer(flags) && __builtin_expect(!trailer_intact_any(base, *r, flags), 0)) corrupt_trailer(s.id, caller, what);
         s.remove();
         return true;
@@ -332,8 +355,11 @@ private:
     template <class Next>
     __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked) {
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
+        record *r = records().get(s.id);
+        // A chunk with a stack comes here by design (profile.h, flip_check): only with `marked`.
+        const bool stacked = marked && (r->flags.get() & HEAPINDEX_FLAG_STACK);
         if (marked) {
-            const record *r = records().get(s.id);
+            if (stacked) profile::flip_check(r);
             const uint32_t flags = r->flags.get();
             if (has_trailer(flags) && !trailer_intact_any(reinterpret_cast<uintptr_t>(ptr), *r, flags))
                 corrupt_trailer(s.id, caller, "free");
@@ -341,6 +367,7 @@ private:
         }
         {
             const owned_thread_state t;
+            if (stacked) profile::released(t.get(), s.id, r);
             count_free(t.get(), size);
             records().give(t.get(), s.id);
         }
@@ -360,6 +387,7 @@ private:
         record_fields f;
         if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
             old->kill(f.base, nullptr)) {
+            if (f.flags & HEAPINDEX_FLAG_STACK) profile::flip_check(old), profile::released(t, stale, old);
             count_free(t, f.size);
             records().give(t, stale);
         }

@@ -19,6 +19,8 @@
 namespace mallochooks::heapindex {
 
 class record_pool {
+    friend struct root_builder;  // layout.cc describes the fields for readers outside the process
+
 public:
     // Records live in one contiguous range that grows a segment (65536 records, 4 MiB) at a time as ids
     // are handed out, never moved or unmapped, so an id's record is a shift and an add away from one
