@@ -408,14 +408,21 @@ public:
 
     struct index_view {
         heapindex_index_layout l{};
-        u64 dir = 0, limit = 0;
-        std::vector<u64> writable;
+        u64 limit = 0, zero = 0;
+        std::vector<u64> tops;  // the top table: per block, its address less its first region's offset
         void load(memory &mem, const heapindex_index_layout &layout) {
             l = layout;
-            mem.get(l.address + l.dir_offset, &dir);
             mem.get(l.address + l.limit_offset, &limit);
-            writable.assign(l.writable_words, 0);
-            if (l.writable_words) mem.read(l.address + l.writable_offset, writable.data(), l.writable_words * 8);
+            mem.get(l.address + l.zero_offset, &zero);
+            if (limit > l.top_entries) limit = 0;  // not a value the library writes: read nothing
+            tops.assign(limit, 0);
+            if (limit != 0 && !mem.read(l.address + l.top_offset, tops.data(), limit * 8)) tops.assign(limit, zero);
+        }
+        // Block t's address, or 0 when it does not exist (the zero block).
+        u64 block(u64 t) const {
+            if (t >= limit) return 0;
+            const u64 b = tops[t] + (t << l.block_shift) * 8;
+            return b == zero ? 0 : b;
         }
         unsigned granules_per_page() const { return 1u << (l.page_shift - l.granule_shift); }
         unsigned pages_per_region() const { return 1u << (l.region_shift - l.page_shift); }
@@ -426,9 +433,10 @@ public:
 
     u64 leaf_of(index_view &v, u64 region) {
         u64 leaf = 0;
-        if (v.dir == 0 || region >= v.limit) return 0;
+        const u64 block = v.block(region >> v.l.block_shift);
+        if (block == 0) return 0;
         // The directory page holding the entry, read once (4 KiB: 512 regions).
-        const u64 at = v.dir + v.l.dir_leaves_offset + region * 8;
+        const u64 at = block + v.l.dir_leaves_offset + (region & ((u64{1} << v.l.block_shift) - 1)) * 8;
         if (const uint8_t *p = dir_page(at & ~u64{4095})) memcpy(&leaf, p + (at & 4095), 8);
         return leaf;
     }
@@ -441,7 +449,8 @@ public:
     }
     uint32_t region_cont(index_view &v, u64 region) {
         uint32_t id = 0;
-        if (v.dir != 0 && region < v.limit) mem_.get(v.dir + v.l.dir_region_cont_offset + region * 4, &id);
+        if (const u64 block = v.block(region >> v.l.block_shift))
+            mem_.get(block + v.l.dir_region_cont_offset + (region & ((u64{1} << v.l.block_shift) - 1)) * 4, &id);
         return id;
     }
     // A leaf's local image (read whole, once), or nullptr.
@@ -471,7 +480,7 @@ public:
     // chunk_index::lookup, through memory reads: the live chunk containing addr.
     bool lookup(index_view &v, u64 addr, record *out) {
         const u64 r = addr >> v.l.region_shift;
-        if (v.dir == 0 || r >= v.limit) return false;
+        if ((r >> v.l.block_shift) >= v.limit) return false;
         const u64 page_start = addr & ~((u64{1} << v.l.page_shift) - 1);
         if (const u64 leaf = leaf_of(v, r)) {
             const unsigned page = unsigned(addr >> v.l.page_shift) & (v.pages_per_region() - 1);
@@ -500,14 +509,12 @@ public:
 
     // f(granule address, id, start bit set) for every granule with a start bit, in address order.
     template <class F> void for_each_start(index_view &v, F &&f) {
-        if (v.dir == 0) return;
-        const u64 leaves_per_page = 4096 / 8;
         const unsigned gpr = v.granules_per_region();
         std::vector<u64> starts(gpr / 64);
         std::vector<uint32_t> ids(gpr);
-        for (u64 page = 0; page < v.limit / leaves_per_page; ++page) {
-            if (page / 64 < v.writable.size() && !((v.writable[page / 64] >> (page % 64)) & 1)) continue;
-            for (u64 r = page * leaves_per_page; r < (page + 1) * leaves_per_page; ++r) {
+        for (u64 t = 0; t < v.limit; ++t) {
+            if (v.block(t) == 0) continue;
+            for (u64 r = t << v.l.block_shift; r < (t + 1) << v.l.block_shift; ++r) {
                 const u64 leaf = leaf_of(v, r);
                 if (leaf == 0) continue;
                 if (!mem_.read(leaf + v.l.leaf_starts_offset, starts.data(), starts.size() * 8)) {
@@ -710,12 +717,12 @@ std::vector<std::pair<u64, u64>> index_ranges(index_reader &ix, memory &mem) {
     std::vector<std::pair<u64, u64>> r;
     r.push_back({ix.records_base(), ix.records_base() + ix.records_capacity() * ix.root().record_bytes});
     for (auto *v : {&ix.heap(), &ix.client()}) {
-        if (v->dir == 0) continue;
-        r.push_back({v->dir, v->dir + v->l.dir_bytes});
-        for (u64 region = 0; region < v->limit; region += 512) {
-            const u64 page = region / 512;
-            if (page / 64 < v->writable.size() && !((v->writable[page / 64] >> (page % 64)) & 1)) continue;
-            for (u64 k = region; k < region + 512; ++k)
+        if (v->zero != 0) r.push_back({v->zero, v->zero + v->l.dir_bytes});
+        for (u64 t = 0; t < v->limit; ++t) {
+            const u64 block = v->block(t);
+            if (block == 0) continue;
+            r.push_back({block, block + v->l.dir_bytes});
+            for (u64 k = t << v->l.block_shift; k < (t + 1) << v->l.block_shift; ++k)
                 if (const u64 leaf = ix.leaf_of(*v, k)) r.push_back({leaf, leaf + v->l.leaf_bytes});
         }
     }

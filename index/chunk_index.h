@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 // chunk_index<G>: from any address to the live chunk that contains it, in constant time, lock-free.
 //
-// The address space (47 bits) is cut into 2 MiB regions.  A flat *directory* has, per region, the
-// region's *leaf* (if any chunk ever started there) and a region continuation; per 4 KiB page, a leaf
-// holds:
+// The address space (47 bits) is cut into 2 MiB regions.  A *directory* has, per region, the region's
+// *leaf* (if any chunk ever started there) and a region continuation; per 4 KiB page, a leaf holds:
 //   - a bitmap with one bit per granule of 2^G bytes: set where a live chunk starts;
 //   - the record id of each granule's chunk (ids[page][granule]);
 //   - a continuation: the record of a chunk that started in an earlier page of the same region and
@@ -15,10 +14,15 @@
 // size)), so gaps, trailers, padding and stale continuations are never attributed, and a lookup reads
 // no chunk memory.  Nothing is ever moved or unmapped.
 //
-// The directory (2^26 regions: 768 MiB of address space) is reserved at the first insert, readable
-// everywhere (an entry never written reads as zero, from the kernel's zero page: no memory, no commit
-// charge) and made writable one 4 KiB page at a time before its first store.  Reaching a leaf is then
-// one bounds test and one load (a radix of GiBs and regions took two dependent loads and three tests).
+// The directory is two levels, so that its address space follows use (a flat one over 2^26 regions took
+// 768 MiB of address space, which a process under `ulimit -v` cannot spare): a top table in the
+// library's data (4096 entries, one per 32 GiB of address space) names *blocks* of 16384 regions'
+// entries (192 KiB each), mapped when the first chunk starts in their 32 GiB.  A top entry holds its
+// block's address less the block's first region's offset, so a region's leaf is one load of the top
+// entry and one of the leaf (the flat directory's one load and its base's, the same dependent depth);
+// an entry whose block does not exist points, the same way, at one read-only zero block: no null test.
+// Before the first insert, `limit_` (0) turns every lookup away; after, it is also the bounds test
+// (addresses at or above 2^47).
 //
 // Granules: two chunk starts must fall in different granules.  The heap index uses 32-byte granules
 // (every heap chunk it indexes is at least 32 bytes long, so starts are at least 32 bytes apart); the
@@ -70,9 +74,12 @@ public:
         std::atomic<uint64_t> starts[words_per_region];
         std::atomic<uint32_t> page_cont[pages_per_region];
     };
-    struct directory {
-        std::atomic<leaf *> leaves[regions];
-        std::atomic<uint32_t> region_cont[regions];
+    static constexpr unsigned block_shift = 14;  // regions per directory block: 16384 (32 GiB)
+    static constexpr unsigned regions_per_block = 1u << block_shift;
+    static constexpr unsigned blocks = regions >> block_shift;
+    struct directory_block {
+        std::atomic<leaf *> leaves[regions_per_block];
+        std::atomic<uint32_t> region_cont[regions_per_block];
     };
 
     // Mark a chunk [base, base + size) whose record `id` is already published live.  `*was_marked`
@@ -123,10 +130,10 @@ public:
     // The live chunk containing addr: true and *out (and *id_out) filled, or false.
     bool lookup(uintptr_t addr, record_fields *out, uint32_t *id_out = nullptr) const {
         const uintptr_t r = addr >> region_shift;
-        if (r >= limit_.load(std::memory_order_acquire)) return false;
-        const directory *d = dir_.load(std::memory_order_relaxed);
+        if ((r >> block_shift) >= limit_.load(std::memory_order_acquire)) return false;
+        const uintptr_t top = top_[r >> block_shift].load(std::memory_order_acquire);
         const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
-        if (const leaf *l = d->leaves[r].load(std::memory_order_acquire)) {
+        if (const leaf *l = leaf_entry(top, r).load(std::memory_order_acquire)) {
             const unsigned p = page_of(addr);
             // The start of a small chunk is usually among the ids of addr's own cache line of ids: fetch
             // that line while the bitmap word is on its way (two misses at once instead of one after
@@ -152,22 +159,22 @@ public:
             if (v == 0) return false;
         }
         // ... or one that started in an earlier region and covers this region's first byte.
-        const uint32_t id = d->region_cont[r].load(std::memory_order_acquire);
+        const uint32_t id = block_of(top, r >> block_shift)->region_cont[r & (regions_per_block - 1)].load(std::memory_order_acquire);
         return covers(id, addr, addr & ~((uintptr_t{1} << region_shift) - 1), out) > 0 && found(id, id_out);
     }
 
     // Calls f(granule address, id) for every start mark, in address order, until f returns false.  Only
-    // directory pages ever made writable can name a leaf.
+    // blocks that exist can name a leaf.
     template <class F> bool for_each_start(F &&f) const {
-        const directory *d = dir_.load(std::memory_order_acquire);
-        if (d == nullptr) return true;
-        constexpr unsigned leaves_per_page = 4096 / sizeof(std::atomic<leaf *>);
-        for (unsigned page = 0; page < regions / leaves_per_page; ++page) {
-            if (!(writable_[page / 64].load(std::memory_order_acquire) >> (page % 64) & 1)) continue;
-            for (unsigned r = page * leaves_per_page; r < (page + 1) * leaves_per_page; ++r) {
-                const leaf *l = d->leaves[r].load(std::memory_order_acquire);
+        const uintptr_t tops = limit_.load(std::memory_order_acquire);
+        const directory_block *zero = zero_.load(std::memory_order_acquire);
+        for (uintptr_t t = 0; t < tops; ++t) {
+            const directory_block *blk = block_of(top_[t].load(std::memory_order_acquire), t);
+            if (blk == zero) continue;
+            for (unsigned i = 0; i < regions_per_block; ++i) {
+                const leaf *l = blk->leaves[i].load(std::memory_order_acquire);
                 if (l == nullptr) continue;
-                const uintptr_t region = uintptr_t(r) << region_shift;
+                const uintptr_t region = ((t << block_shift) | i) << region_shift;
                 for (unsigned w = 0; w < words_per_region; ++w) {
                     uint64_t bits = l->starts[w].load(std::memory_order_acquire);
                     while (bits != 0) {
@@ -184,12 +191,11 @@ public:
     // The same for the start marks of [lo, hi) only (lo < hi <= address_limit): one directory load per
     // 2 MiB region, the bitmap words of the range where there is a leaf.
     template <class F> bool for_each_start_in(uintptr_t lo, uintptr_t hi, F &&f) const {
-        const directory *d = dir_.load(std::memory_order_acquire);
-        if (d == nullptr || lo >= hi) return true;
+        if (lo >= hi) return true;
         const uintptr_t last_region = (hi - 1) >> region_shift;
-        const uintptr_t limit = limit_.load(std::memory_order_acquire);
-        for (uintptr_t r = lo >> region_shift; r <= last_region && r < limit; ++r) {
-            const leaf *l = d->leaves[r].load(std::memory_order_acquire);
+        const uintptr_t limit = limit_.load(std::memory_order_acquire);  // in directory blocks; 0 before set-up
+        for (uintptr_t r = lo >> region_shift; r <= last_region && (r >> block_shift) < limit; ++r) {
+            const leaf *l = leaf_entry(top_[r >> block_shift].load(std::memory_order_acquire), r).load(std::memory_order_acquire);
             if (l == nullptr) continue;
             const uintptr_t region = r << region_shift;
             const unsigned first = region < lo ? slot_of(lo) : 0;
@@ -213,9 +219,9 @@ public:
     // For an inlined insert on the allocation fast path (heapindex_layer.h): the leaf of base's region if
     // it exists (nullptr also for addresses the index does not cover, and before the first insert).
     leaf *find_leaf(uintptr_t base) const {
-        const uintptr_t r = base >> region_shift;
-        if (__builtin_expect(r >= limit_.load(std::memory_order_acquire), 0)) return nullptr;
-        return dir_.load(std::memory_order_relaxed)->leaves[r].load(std::memory_order_acquire);
+        const uintptr_t t = base >> (region_shift + block_shift);
+        if (__builtin_expect(t >= limit_.load(std::memory_order_acquire), 0)) return nullptr;
+        return leaf_entry(top_[t].load(std::memory_order_acquire), base >> region_shift).load(std::memory_order_acquire);
     }
     static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
 
@@ -299,38 +305,60 @@ private:
         return addr - out->base < out->size ? 1 : 0;
     }
 
-    // The directory, reserved once: readable everywhere, writable nowhere yet.  `limit_` is published
-    // after `dir_`, so a reader that passes the bounds test sees the directory.
-    directory *dir() {
-        directory *d = dir_.load(std::memory_order_acquire);
-        if (d != nullptr) return d;
-        const int saved = errno;
-        void *m = mmap(nullptr, sizeof(directory), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        errno = saved;
-        if (m == MAP_FAILED) return nullptr;
-        madvise(m, sizeof(directory), MADV_DONTDUMP);  // out of core files but for the pages written (writable())
-        if (dir_.compare_exchange_strong(d, static_cast<directory *>(m), std::memory_order_acq_rel)) {
-            limit_.store(regions, std::memory_order_release);
-            return static_cast<directory *>(m);
-        }
-        munmap(m, sizeof(directory));  // another thread was first
-        errno = saved;
-        return d;
+    // A top entry (`top`, for block t) as the leaf entry of region r, and as its block.
+    static const std::atomic<leaf *> &leaf_entry(uintptr_t top, uintptr_t r) {
+        return *reinterpret_cast<const std::atomic<leaf *> *>(top + r * sizeof(std::atomic<leaf *>));
+    }
+    static directory_block *block_of(uintptr_t top, uintptr_t t) {
+        return reinterpret_cast<directory_block *>(top + (t << block_shift) * sizeof(std::atomic<leaf *>));
+    }
+    static uintptr_t top_entry(const directory_block *b, uintptr_t t) {
+        return reinterpret_cast<uintptr_t>(b) - (t << block_shift) * sizeof(std::atomic<leaf *>);
     }
 
-    // Make the directory page holding `entry` writable (idempotent: racing threads both do it).
-    bool writable(directory *d, const void *entry) {
-        const size_t page = (reinterpret_cast<uintptr_t>(entry) - reinterpret_cast<uintptr_t>(d)) >> page_shift;
-        const uint64_t bit = uint64_t{1} << (page % 64);
-        if (writable_[page / 64].load(std::memory_order_acquire) & bit) return true;
-        const int saved = errno;
-        void *at = reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(entry) & ~uintptr_t{4095});
-        const bool ok = mprotect(at, 4096, PROT_READ | PROT_WRITE) == 0;
-        if (ok) madvise(at, 4096, MADV_DODUMP);
-        errno = saved;
-        if (ok && !(writable_[page / 64].fetch_or(bit, std::memory_order_acq_rel) & bit))
-            mapped_.fetch_add(4096, std::memory_order_relaxed);
-        return ok;
+    // The top table, set up at the first insert: the zero block mapped read-only, every entry pointed at
+    // it, then `limit_` published.  Threads that race here do the same work and agree (the first zero
+    // block installed wins, each entry is set once by CAS): none waits.
+    bool set_up() {
+        if (limit_.load(std::memory_order_acquire) != 0) return true;
+        directory_block *zero = zero_.load(std::memory_order_acquire);
+        if (zero == nullptr) {
+            const int saved = errno;
+            void *m = index_memory_fits(sizeof(directory_block))
+                          ? mmap(nullptr, sizeof(directory_block), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                          : MAP_FAILED;
+            errno = saved;
+            if (m == MAP_FAILED) return false;
+            if (zero_.compare_exchange_strong(zero, static_cast<directory_block *>(m), std::memory_order_acq_rel)) {
+                zero = static_cast<directory_block *>(m);
+                madvise(m, sizeof(directory_block), MADV_DONTDUMP);  // zeros: nothing for a core file
+                mapped_.fetch_add(sizeof(directory_block), std::memory_order_relaxed);
+            } else {
+                munmap(m, sizeof(directory_block));  // another thread was first
+                errno = saved;
+            }
+        }
+        for (uintptr_t t = 0; t < blocks; ++t) {
+            uintptr_t none = 0;
+            top_[t].compare_exchange_strong(none, top_entry(zero, t), std::memory_order_acq_rel);
+        }
+        limit_.store(blocks, std::memory_order_release);
+        return true;
+    }
+
+    // Block t, made if it does not exist (and `create`), or nullptr.
+    directory_block *block(uintptr_t t, bool create) {
+        if (!set_up()) return nullptr;
+        const directory_block *zero = zero_.load(std::memory_order_acquire);
+        uintptr_t top = top_[t].load(std::memory_order_acquire);
+        if (block_of(top, t) != zero) return block_of(top, t);
+        if (!create) return nullptr;
+        void *m = map_index_memory(sizeof(directory_block), mapped_);
+        if (m == nullptr) return nullptr;
+        if (top_[t].compare_exchange_strong(top, top_entry(static_cast<directory_block *>(m), t), std::memory_order_acq_rel))
+            return static_cast<directory_block *>(m);
+        unmap_index_memory(m, sizeof(directory_block), mapped_);  // another thread made it first
+        return block_of(top, t);
     }
 
     // The leaf of a's region, made if there is none.  A region whose first chunk is small is a heap
@@ -339,10 +367,9 @@ private:
     // (>= dense_limit: an mmap'd chunk, alone in its region) gets a leaf of its own on small pages, of
     // which it touches a few: a huge page there would cost memory for nothing.
     leaf *leaf_for(uintptr_t a, size_t size) {
-        directory *d = dir();
-        if (d == nullptr) return nullptr;
-        std::atomic<leaf *> &entry = d->leaves[a >> region_shift];
-        if (!writable(d, &entry)) return nullptr;
+        directory_block *blk = block(a >> (region_shift + block_shift), true);
+        if (blk == nullptr) return nullptr;
+        std::atomic<leaf *> &entry = blk->leaves[(a >> region_shift) & (regions_per_block - 1)];
         return installed(entry, true, mapped_, size >= dense_limit ? index_memory::own_pages : index_memory::dense);
     }
 
@@ -355,19 +382,19 @@ private:
 
     // Continuations for the pages and regions after the start page that [base, last] covers.
     __attribute__((noinline)) bool spread(uintptr_t base, uintptr_t last, uint32_t id) {
-        directory *d = dir_.load(std::memory_order_acquire);
         const uintptr_t last_here = base | ((uintptr_t{1} << region_shift) - 1);
-        continue_pages(d->leaves[base >> region_shift].load(std::memory_order_acquire), base, last < last_here ? last : last_here, id);
+        continue_pages(find_leaf(base), base, last < last_here ? last : last_here, id);
         for (uintptr_t r = (base >> region_shift) + 1; r <= (last >> region_shift); ++r) {
-            if (!writable(d, &d->region_cont[r])) return false;
-            d->region_cont[r].store(id, std::memory_order_release);
+            directory_block *blk = block(r >> block_shift, true);
+            if (blk == nullptr) return false;
+            blk->region_cont[r & (regions_per_block - 1)].store(id, std::memory_order_release);
         }
         return true;
     }
 
-    std::atomic<directory *> dir_{nullptr};
-    std::atomic<uintptr_t> limit_{0};  // regions the directory covers: 0 until it exists
-    std::atomic<uint64_t> writable_[sizeof(directory) / 4096 / 64] = {};  // directory pages made writable
+    std::atomic<uintptr_t> top_[blocks] = {};  // per block: its address less its first region's offset
+    std::atomic<uintptr_t> limit_{0};          // top entries usable: 0 until set up, then `blocks`
+    std::atomic<directory_block *> zero_{nullptr};
     std::atomic<size_t> mapped_{0};
 };
 

@@ -89,6 +89,9 @@ void print_exit_report() {
     print(fd, "heapindex[%d]: at exit: %llu live chunks, %llu bytes, from %zu sites (peak %llu bytes live; %llu "
               "allocations in all)\n", pid, (unsigned long long)live_chunks, (unsigned long long)live_bytes, n,
           (unsigned long long)st.peak_live_bytes, (unsigned long long)st.total_allocations);
+    if (st.unindexed_chunks != 0)
+        print(fd, "heapindex[%d]: %llu chunks were not indexed (the index's memory could not grow): this report "
+                  "misses those still live\n", pid, (unsigned long long)st.unindexed_chunks);
     if (n != 0) print(fd, "heapindex[%d]: %14s %10s  %s\n", pid, "bytes", "chunks", "allocation site");
     const size_t shown = s.report_top == 0 || s.report_top > n ? n : s.report_top;
     {

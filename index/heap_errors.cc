@@ -7,10 +7,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 
+#include "index/memcheck.h"
 #include "index/settings.h"
 #include "index/symbolizer.h"
 #include "index/heapindex_layer.h"
@@ -179,7 +181,11 @@ void report_overflow(const record_fields &f, const void *at, const char *what, b
     r.site("detected at", at);
     if (trailer_bad) {
         unsigned char bytes[trailer_size];
-        memcpy(bytes, reinterpret_cast<const void *>(f.base + f.usable), sizeof bytes);
+        const void *trailer_at = reinterpret_cast<const void *>(f.base + f.usable);
+        // Under memcheck: opened to be read, guarded again where the chunk is memcheck's block (memcheck.h).
+        if (f.flags & record_flag_guarded_trailer) memcheck::open(trailer_at, trailer_size);
+        memcpy(bytes, trailer_at, sizeof bytes);
+        if (f.flags & record_flag_memcheck_block) memcheck::guard(trailer_at, trailer_size);
         char hex[3 * trailer_size + 1];
         for (size_t i = 0; i < trailer_size; ++i) snprintf(hex + 3 * i, 4, "%02x ", bytes[i]);
         hex[3 * trailer_size - 1] = '\0';
@@ -200,6 +206,18 @@ void report_lost_chunk(const record_fields &lost, const record_fields &now) {
     r.chunk(now);
     r.site(now.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", now.site);
     emit(r);
+}
+
+void report_index_memory_exhausted() {
+    diagnostic d;
+    rlimit as, data;
+    const char *why = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY
+                          ? "near the address-space limit, ulimit -v"
+                      : getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY ? "near the data limit, ulimit -d"
+                                                                                             : "out of memory";
+    print(d.fd, "heapindex[%d]: warning: the index cannot map more memory for itself (%s): chunks allocated from now "
+                "on are not indexed (the program goes on as usual; heapindex_stats counts them, heapindex_check and the "
+                "exit report say so)\n", d.pid, why);
 }
 
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at) {

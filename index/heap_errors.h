@@ -35,6 +35,8 @@ void forget_errors_after_fork() __attribute__((visibility("hidden")));
 // At exit, on the diagnostics output: every heap error reported during the run again, with the same
 // sites symbolized (function, file:line).
 void print_error_summary() __attribute__((visibility("hidden")));
+// The index's own memory cannot grow (index_memory.h): chunks from now on go unindexed.  Once.
+void report_index_memory_exhausted() __attribute__((visibility("hidden")));
 // A client request that was refused (`other`: the block in the way, if any).
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at)
     __attribute__((visibility("hidden")));

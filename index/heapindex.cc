@@ -9,8 +9,10 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "index/heap_errors.h"
 #include "index/leaks_at_exit.h"
 #include "index/live_chunks.h"
+#include "index/memcheck.h"
 #include "index/profile.h"
 #include "index/stats.h"
 #include "index/settings.h"
@@ -75,7 +78,7 @@ bool read_trailer(uintptr_t at, trailer *t) { return read_bytes(at, t, sizeof *t
 
 // How far the allocator's chunk reaches, as far as the index knows.
 size_t extent(const record_fields &f) {
-    if (f.flags & HEAPINDEX_FLAG_TRAILER) return f.usable + trailer_size;
+    if (has_trailer(f.flags)) return f.usable + trailer_size;
     return f.usable > f.size ? f.usable : f.size;
 }
 
@@ -109,8 +112,8 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
                      (void *)f.base);
             ++problems;
         }
-        if (f.flags & HEAPINDEX_FLAG_TRAILER) {
-            trailer t;
+        if (has_trailer(f.flags)) {
+            trailer t;  // a guarded trailer too: memcheck does not watch process_vm_readv's remote side
             const bool readable = read_trailer(f.base + f.usable, &t);
             unsigned char slack[slack_bound];
             const size_t slack_n = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED) ? 0 : slack_length(f.size, f.usable);
@@ -182,12 +185,18 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
     return problems;
 }
 
+// Chunks left unindexed (index memory exhausted) are no problem of the index's, but the check cannot
+// see them: it says so, every time.
 int run_check(sink &out, bool verdict) {
     size_t heap = 0, client = 0;
     const int problems = check_index(heap_chunks, "chunk", out, &heap) + check_index(client_chunks, "client block", out, &client);
+    const unsigned long long unindexed = counters().unindexed.load(std::memory_order_relaxed);
+    if (unindexed != 0)
+        out.line("check: %llu chunks were not indexed (the index's memory could not grow), so not checked", unindexed);
     if (verdict) {
         if (problems == 0)
-            out.line("check: sound (%zu chunks, %zu client blocks, every trailer intact)", heap, client);
+            out.line("check: sound (%zu chunks, %zu client blocks, every trailer intact%s)", heap, client,
+                     unindexed != 0 ? "; some chunks not indexed, see above" : "");
         else
             out.line("check: %d problems (%zu chunks, %zu client blocks)", problems, heap, client);
     }
@@ -197,11 +206,11 @@ int run_check(sink &out, bool verdict) {
 void fill(const record_fields &f, heapindex_chunk *out) {
     out->base = reinterpret_cast<void *>(f.base);
     out->size = f.size;
-    out->usable_size = f.usable;
+    out->usable_size = public_usable(f);
     out->alloc_site = f.site;
     out->seq = f.seq;
     out->tid = f.tid;
-    out->flags = f.flags;
+    out->flags = public_flags(f.flags);
 }
 
 // ---- start and exit ------------------------------------------------------------------------------------
@@ -210,6 +219,7 @@ void fill(const record_fields &f, heapindex_chunk *out) {
 extern "C" void after_fork_in_child() {
     thread_state_after_fork();
     forget_errors_after_fork();
+    records().after_fork_in_child();
 }
 
 // A preloaded allocator listed before this library owns `malloc`: the program's calls never reach the
@@ -225,6 +235,21 @@ void warn_if_not_in_front() {
           where->l_name && *where->l_name ? where->l_name : "another object");
 }
 
+// Under valgrind's memcheck run without --soname-synonyms=somalloc=nouserintercepts, valgrind replaces
+// this library's malloc with its own, so the program's allocations never reach the index: ask for one
+// chunk and see whether the index has it (under the guard it goes to the early terminal, indexed too).
+void warn_if_replaced_by_valgrind() {
+    if (!memcheck::running()) return;
+    void *p = malloc(1);
+    record_fields f;
+    const bool seen = p == nullptr || heap_chunks.lookup(reinterpret_cast<uintptr_t>(p), &f);
+    free(p);
+    if (!seen)
+        print(2, "heapindex: warning: valgrind replaced libheapindex.so's malloc with its own, so nothing is "
+                 "indexed; run valgrind with --soname-synonyms=somalloc=nouserintercepts (docs/heapindex.md, "
+                 "\"Under valgrind\")\n");
+}
+
 __attribute__((constructor)) void at_start() {
     reentrancy_guard guard;
     capture_stderr();  // if no allocation came first
@@ -233,6 +258,7 @@ __attribute__((constructor)) void at_start() {
     if (profile::enabled()) on_peak_sample = profile::on_sample;
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     warn_if_not_in_front();
+    warn_if_replaced_by_valgrind();
 }
 
 __attribute__((destructor)) void at_exit() {
@@ -306,8 +332,17 @@ extern "C" __attribute__((visibility("default"))) int heapindex_v1_check(FILE *r
     return problems;
 }
 
+// Callers built against an older header pass a smaller struct: fill what fits.  heapindex_v1_stats is
+// the first header's call, 11 fields.
+extern "C" __attribute__((visibility("default"))) void heapindex_v1_stats_sized(struct heapindex_stats *out, size_t size) {
+    if (out == nullptr) return;
+    struct heapindex_stats all;
+    collect_stats(&all);
+    memcpy(out, &all, size < sizeof all ? size : sizeof all);
+}
+
 extern "C" __attribute__((visibility("default"))) void heapindex_v1_stats(struct heapindex_stats *out) {
-    if (out != nullptr) collect_stats(out);
+    heapindex_v1_stats_sized(out, offsetof(struct heapindex_stats, unindexed_chunks));
 }
 
 extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_notify_alloc(void *base, size_t size,
@@ -375,7 +410,8 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
         report_client_error("heapindex_notify_alloc: block overlaps a registered block, refused", base, &other, caller);
         return 0;
     }
-    thread_state *t = this_thread();
+    const owned_thread_state owned;
+    thread_state *t = owned.get();
     const uint32_t id = records().take(t);
     if (id == 0) return 0;
     record *r = records().get(id);
@@ -402,7 +438,8 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     const client_index_t::slot s = client_chunks.at(b);
     if (s.marked() && s.id != 0 && records().get(s.id)->kill(b, caller)) {
         s.remove();
-        records().give(this_thread(), s.id);
+        const owned_thread_state t;
+        records().give(t.get(), s.id);
         counters().client_blocks.fetch_sub(1, std::memory_order_relaxed);
         return 1;
     }

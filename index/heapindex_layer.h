@@ -29,6 +29,7 @@
 #include "index/chunk_index.h"
 #include "index/counters.h"
 #include "index/heap_errors.h"
+#include "index/memcheck.h"
 #include "index/profile.h"
 #include "index/record_pool.h"
 #include "index/thread_state.h"
@@ -70,19 +71,19 @@ template <bool Trailered> struct basic_layer {
 
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
         void *p = next.malloc(request(size), caller);
-        return p ? admit(next, p, size, caller, 0, 0, true) : p;
+        return p ? admit(next, p, size, caller, 0, 0) : p;
     }
 
     template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
         const size_t total = nmemb * size;  // the user API checked it does not overflow
         const size_t r = request(total);
         void *p = !Trailered && r == total ? next.calloc(nmemb, size, caller) : next.calloc(1, r, caller);
-        return p ? admit(next, p, total, caller, HEAPINDEX_FLAG_CALLOC, 0, true) : p;
+        return p ? admit(next, p, total, caller, HEAPINDEX_FLAG_CALLOC, 0) : p;
     }
 
     template <class Next> static void *memalign(Next next, size_t alignment, size_t size, const void *caller) {
         void *p = next.memalign(alignment, request(size), caller);
-        return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0, true) : p;
+        return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0) : p;
     }
 
     // The common case is written so that its only call is the final tail call to the allocator (every
@@ -109,11 +110,14 @@ template <bool Trailered> struct basic_layer {
                              0))
             return free_slow(next, ptr, caller, size, true);
         heap_index_t::clear_start(l, g);
-        thread_state *t = my_thread_state;  // never null: see no_thread_state
-        if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0))
+        thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
+        if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
+            put_thread_state(t);
             return free_slow(next, ptr, caller, size, false);
+        }
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
+        put_thread_state(t);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
         else
@@ -127,7 +131,7 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(s.l == nullptr || !forget(s, base, caller, "realloc", &old_size), 0)) {
             not_a_chunk<Next>(s, ptr, caller, "realloc");
             void *q = next.realloc(ptr, request(size), caller);
-            return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false) : q;
+            return q ? admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0) : q;
         }
         // Forgotten before the allocator sees the call: once realloc has moved the chunk, another thread
         // may get the old address from malloc and index it.
@@ -137,27 +141,30 @@ template <bool Trailered> struct basic_layer {
             old->revive();
             if (old->flags.get() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
             s.mark();
+            if (__builtin_expect(foreign_guarded(records().get(s.id)->flags.get()), 0)) reguard_trailer(*records().get(s.id));
             return nullptr;
         }
-        thread_state *t = this_thread();
-        if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t, s.id, old);
-        count_free(t, old_size);
-        if (q == ptr) return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, s.id, false);
-        records().give(t, s.id);
-        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, 0, false);
+        if (__builtin_expect(foreign_guarded(old->flags.get()), 0)) after_realloc_copy(next, q, old->usable.get(), caller);
+        {
+            const owned_thread_state t;
+            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t.get(), s.id, old);
+            count_free(t.get(), old_size);
+            if (q != ptr) records().give(t.get(), s.id);
+        }
+        return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, q == ptr ? s.id : 0);
     }
 
     template <class Next> static size_t usable_size(Next next, void *ptr, const void *caller) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         const heap_index_t::slot s = heap_chunks.at(base);
         record_fields f;
-        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && (f.flags & HEAPINDEX_FLAG_TRAILER)) {
+        if (s.l != nullptr && records().get(s.id)->read_live(&f) && f.base == base && has_trailer(f.flags)) {
             // The program may now write up to the usable size: its slack is no longer checked.  Only the
             // chunk's owner calls this (a concurrent free of the same chunk is the program's bug), and
             // a reader that sees the flag change mid-copy takes either value, both true.
             if (!(f.flags & HEAPINDEX_FLAG_USABLE_ASKED))
                 records().get(s.id)->flags.set(f.flags | HEAPINDEX_FLAG_USABLE_ASKED);
-            return f.usable;
+            return public_usable(f);
         }
         return next.usable_size(ptr, caller);
     }
@@ -180,18 +187,18 @@ private:
     // no call but the allocator's usable-size call: the trailer's place follows from it (trailer.h).
     template <class Next>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
-                                                      uint32_t flags, uint32_t reuse, bool can_fail) {
+                                                      uint32_t flags, uint32_t reuse) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         size_t usable;
         if constexpr (direct_terminal<Next>::value) {
             if (Next::terminal::arena_owns(p))
-                return admit_general(next, p, size, caller, flags, reuse, can_fail, next.usable_size(p, caller));
+                return admit_general<Next>(p, size, caller, flags, reuse, next.usable_size(p, caller));
             usable = Next::terminal::usable_size_unowned(p, caller);
         } else {
             usable = next.usable_size(p, caller);
         }
-        thread_state *t = my_thread_state;  // never null: see no_thread_state
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
+        thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         const uintptr_t differ = heap_index_t::ends_differ(base, size);
         // The trailer's place (trailer.h), which must not reach into the requested bytes: signed, so that
         // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
@@ -200,8 +207,10 @@ private:
                                  (reuse == 0 && t->tail - t->head <= quarantine_size()) ||
                                  t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
                                  intptr_t(at) < intptr_t(size),
-                             0))
-            return admit_general(next, p, size, caller, flags, reuse, can_fail, usable);
+                             0)) {
+            put_thread_state(t);
+            return admit_general<Next>(p, size, caller, flags, reuse, usable);
+        }
         const uint32_t id = reuse != 0 ? reuse : t->ring()[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
         record *r = records().get(id);
@@ -216,23 +225,31 @@ private:
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) drop_stale(t, old, id, base);  // see drop_stale
+        // (t stays taken through the rare paths: the profile's sampling uses it.)
         if (__builtin_expect(count_allocation_fast(t, size), 1)) {
             // The profile's byte countdown (profile.h): far away unless stacks are recorded.
-            if (__builtin_expect((t->stack_countdown -= int64_t(size)) >= 0, 1)) return p;
-            return countdown_then(p, t, id, size, caller);
+            if (__builtin_expect((t->stack_countdown -= int64_t(size)) >= 0, 1)) {
+                put_thread_state_reloading(t);
+                return p;
+            }
+            p = countdown_then(p, t, id, size, caller);
+        } else {
+            p = sample_peak_then(p, t, id, size, caller);
         }
-        return sample_peak_then(p, t, id, size, caller);
+        put_thread_state(t);
+        return p;
     }
 
     // The general case of admit: no trailer (early_terminal), thread state to make or refill, a leaf to
     // make, a chunk spanning regions (continuations), an allocator that gave less than asked.
     template <class Next>
-    __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
-                                                         uint32_t flags, uint32_t reuse, bool can_fail, size_t usable) {
-        thread_state *t = this_thread();
+    __attribute__((noinline)) static void *admit_general(void *p, size_t size, const void *caller,
+                                                         uint32_t flags, uint32_t reuse, size_t usable) {
+        const owned_thread_state owned;
+        thread_state *t = owned.get();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const uint32_t id = reuse != 0 ? reuse : records().take(t);
-        if (__builtin_expect(id == 0, 0)) return not_admitted(next, p, caller, can_fail);
+        if (__builtin_expect(id == 0, 0)) return not_admitted(p);
         record_fields f{base, size, usable, caller, records().next_seq(t), nullptr, current_tid(t), flags | own_flags};
         record *r = records().get(id);
         if constexpr (Trailered) {
@@ -244,11 +261,15 @@ private:
             const bool blind = !arena && usable == 0;
             if (blind || (!arena && usable >= size && usable - size >= trailer_size)) {
                 f.usable = blind ? (size + 7) & ~size_t{7} : trailer_offset(usable);
-                // t's table holds the words of the block next_seq took f.seq from.
-                const uint32_t check = t != nullptr ? t->checks[f.seq & (check_table_size - 1)] : check_word(f.seq);
+                // t's table holds the words of the block next_seq took f.seq from; without a thread state, or
+                // under memcheck (no blocks: refill_seq), f.seq came from the global counter.
+                const uint32_t check = t != nullptr && !memcheck::running() ? t->checks[f.seq & (check_table_size - 1)]
+                                                                            : check_word(f.seq);
                 write_slack(base, size, f.usable);
                 write_trailer(base, f, check);
                 r->link.store(check, std::memory_order_relaxed);
+                if (memcheck::running())  // see memcheck.h
+                    f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | memcheck::guard_new_trailer(p, size, usable, base + f.usable, blind);
             } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
                 f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | HEAPINDEX_FLAG_EARLY;
                 if (f.usable < size) f.usable = size;  // never less than asked (heapindex.h)
@@ -259,7 +280,7 @@ private:
         if (__builtin_expect(heap_chunks.insert(base, size, id, &stale) != insert_result::ok, 0)) {
             r->kill(base, nullptr);
             records().give(t, id);
-            return not_admitted(next, p, caller, can_fail);
+            return not_admitted(p);
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
         count_allocation(t, size);
@@ -279,17 +300,13 @@ private:
         return p;
     }
 
-    // The index cannot take the chunk (out of index memory).  A fresh allocation (`can_fail`) is undone
-    // and fails with ENOMEM; a realloc's result cannot be undone (the old chunk is gone), so it stays
-    // unindexed and is counted.
-    template <class Next>
-    __attribute__((noinline)) static void *not_admitted(Next next, void *p, const void *caller, bool can_fail) {
-        if (can_fail) {
-            next.free(p, caller);
-            errno = ENOMEM;
-            return nullptr;
-        }
-        counters().unindexed.fetch_add(1, std::memory_order_relaxed);
+    // The index cannot take the chunk: its own memory cannot grow (a limit on address space or data, see
+    // index_memory.h, or no memory).  The program goes on as it would without the index: the chunk is
+    // its, unindexed, counted (heapindex_stats, heapindex_check and the exit report say how many), and
+    // the first time, one warning says so.  (Failing the allocation instead would fail one that the
+    // program's allocator had granted.)
+    __attribute__((noinline)) static void *not_admitted(void *p) {
+        if (counters().unindexed.fetch_add(1, std::memory_order_relaxed) == 0) report_index_memory_exhausted();
         return p;
     }
 
@@ -303,23 +320,55 @@ private:
         *size = r->size.get();
         const uint32_t flags = r->flags.get();
         if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
-        if ((flags & HEAPINDEX_FLAG_TRAILER) &&
-            __builtin_expect(!trailer_intact(base, *r) ||
-                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, *size, r->usable.get())),
+        if (has_trailer(flags) &&
+            __builtin_expect(!trailer_intact_any(base, *r, flags) ||
+                                 ((flags & HEAPINDEX_FLAG_TRAILER) && !(flags & HEAPINDEX_FLAG_USABLE_ASKED) &&
+                                  !short_slack_intact(base, *size, r->usable.get())),
                              0))
             verify_chunk(s.id, caller, what);
         s.remove();
         return true;
     }
 
+    static constexpr bool foreign_guarded(uint32_t flags) {
+        return (flags & (record_flag_guarded_trailer | record_flag_memcheck_block)) == record_flag_guarded_trailer;
+    }
+    // Is the trailer of a chunk that has one intact?  The chunk goes back to the allocator next (free,
+    // realloc).  Under memcheck (memcheck.h) a guarded trailer is opened for the read; in memcheck's own
+    // block it is guarded again (it lies beyond the block as memcheck knows it: memcheck's realloc does
+    // not copy it and its free leaves it alone), in another allocator's block it stays open, the
+    // allocator's bytes again (see realloc for its copy).
+    static bool trailer_intact_any(uintptr_t base, const record &r, uint32_t flags) {
+        if (__builtin_expect(!(flags & record_flag_guarded_trailer), 1)) return trailer_intact(base, r);
+        const void *at = reinterpret_cast<const void *>(base + r.usable.get());
+        memcheck::open(at, trailer_size);
+        const bool intact = trailer_intact(base, r);
+        if (flags & record_flag_memcheck_block) memcheck::guard(at, trailer_size);
+        return intact;
+    }
+    // Under memcheck, in another allocator's block: a realloc that failed leaves the chunk live, its
+    // trailer guarded again; one that succeeded copied the trailer's bytes into the new block (or kept
+    // them there), where they are no data of the program's: undefined, as far as the new block goes.
+    __attribute__((noinline)) static void reguard_trailer(const record &r) {
+        memcheck::guard(reinterpret_cast<const void *>(r.base.get() + r.usable.get()), trailer_size);
+    }
+    template <class Next>
+    __attribute__((noinline)) static void after_realloc_copy(Next next, void *q, size_t old_trailer_at, const void *caller) {
+        const size_t extent = next.usable_size(q, caller);
+        if (old_trailer_at >= extent) return;
+        const size_t end = old_trailer_at + trailer_size < extent ? old_trailer_at + trailer_size : extent;
+        memcheck::make_undefined(static_cast<char *>(q) + old_trailer_at, end - old_trailer_at);
+    }
+
     // The whole check of a killed trailered record's chunk (trailer, and every patterned slack byte
-    // unless the program owns them), reported and counted when something was overwritten.
+    // unless the program owns them), reported and counted when something was overwritten.  A trailer
+    // guarded under memcheck has no slack pattern to check: memcheck itself watches those bytes.
     __attribute__((noinline)) static void verify_chunk(uint32_t id, const void *caller, const char *what) {
         const record *r = records().get(id);
         record_fields f;
         r->read_any(&f);
-        const bool trailer_bad = !trailer_intact(f.base, *r);
-        const size_t slack_bad = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED)
+        const bool trailer_bad = !trailer_intact_any(f.base, *r, f.flags);
+        const size_t slack_bad = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED) || !(f.flags & HEAPINDEX_FLAG_TRAILER)
                                      ? 0
                                      : slack_damage(reinterpret_cast<const unsigned char *>(f.base + f.size), f.size,
                                                     slack_length(f.size, f.usable));
@@ -340,13 +389,15 @@ private:
         const bool stacked = marked && (r->flags.get() & HEAPINDEX_FLAG_STACK);
         if (marked) {
             if (stacked) profile::flip_check(r);
-            if (r->flags.get() & HEAPINDEX_FLAG_TRAILER) verify_chunk(s.id, caller, "free");
+            if (has_trailer(r->flags.get())) verify_chunk(s.id, caller, "free");
             s.remove();
         }
-        thread_state *t = this_thread();
-        if (stacked) profile::released(t, s.id, r);
-        count_free(t, size);
-        records().give(t, s.id);
+        {
+            const owned_thread_state t;
+            if (stacked) profile::released(t.get(), s.id, r);
+            count_free(t.get(), size);
+            records().give(t.get(), s.id);
+        }
         next.free(ptr, caller);
     }
     template <class Next>

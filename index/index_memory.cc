@@ -5,13 +5,85 @@
 #include "index/index_memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace mallochooks::heapindex {
 
+// ---- the limits the index's memory stays within ----------------------------------------------------------
+
+namespace {
+
+// The process's address space and data (both in bytes) from /proc/self/statm: its first field is the
+// size, its sixth data + stack (what RLIMIT_DATA counts, and the stack).  open/read/close only: no
+// allocation, safe in a signal handler.
+bool process_usage(size_t *address_space, size_t *data) {
+    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[160];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    size_t fields[6] = {};
+    unsigned field = 0;
+    for (const char *c = buf; *c != '\0' && field < 6; ++c) {
+        if (*c >= '0' && *c <= '9') fields[field] = fields[field] * 10 + size_t(*c - '0');
+        else if (*c == ' ') ++field;
+    }
+    if (field < 5) return false;
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    *address_space = fields[0] * page;
+    *data = fields[5] * page;
+    return true;
+}
+
+// What the index leaves to the program below a finite limit: glibc's malloc needs room too, in large
+// pieces (a thread's arena reserves 64 MiB at once, a thread's stack 8 MiB, an mmap'd chunk its size).
+size_t headroom(size_t limit) {
+    const size_t eighth = limit / 8, least = size_t{16} << 20, most = size_t{256} << 20;
+    return eighth < least ? least : eighth > most ? most : eighth;
+}
+
+bool within(int resource, size_t used, size_t bytes) {
+    rlimit l;
+    if (getrlimit(resource, &l) != 0 || l.rlim_cur == RLIM_INFINITY) return true;
+    const size_t limit = size_t(l.rlim_cur);
+    return used <= limit && bytes + headroom(limit) <= limit - used;
+}
+
+}  // namespace
+
+// Once refused, the next 1023 requests are refused without asking (a program at its limit that keeps
+// allocating would otherwise pay two getrlimit calls and a read of /proc per allocation).
+bool index_memory_fits(size_t bytes) {
+    static std::atomic<int> refuse_without_asking{0};
+    rlimit as, data;
+    const bool as_limited = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
+    const bool data_limited = getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY;
+    if (!as_limited && !data_limited) return true;
+    if (refuse_without_asking.load(std::memory_order_relaxed) > 0) {
+        refuse_without_asking.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    size_t address_space, data_bytes;
+    if (!process_usage(&address_space, &data_bytes)) return true;  // cannot tell: mmap decides
+    const bool fits = within(RLIMIT_AS, address_space, bytes) && within(RLIMIT_DATA, data_bytes, bytes);
+    if (!fits) refuse_without_asking.store(1023, std::memory_order_relaxed);
+    return fits;
+}
+
+// ---- mappings -------------------------------------------------------------------------------------------
+
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     const int saved = errno;  // a successful allocation must leave errno as the allocator left it
+    if (!index_memory_fits(bytes)) {
+        errno = saved;
+        return nullptr;
+    }
     void *m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     errno = saved;
     if (m == MAP_FAILED) return nullptr;
@@ -25,7 +97,9 @@ void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
 void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     constexpr size_t huge = size_t{2} << 20;
     const int saved = errno;
-    void *m = mmap(nullptr, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m = index_memory_fits(bytes + huge)
+                  ? mmap(nullptr, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                  : MAP_FAILED;
     if (m == MAP_FAILED) {
         errno = saved;
         return nullptr;

@@ -11,7 +11,13 @@
 
 namespace mallochooks::heapindex {
 
-// mmap'd zeroed memory for the index (nullptr on failure), accounted in `mapped`.
+// Within the process's limits, may the index map `bytes` more?  Below a finite RLIMIT_AS or RLIMIT_DATA
+// the index leaves the program a headroom (an eighth of the limit, 16 to 256 MiB): its own memory never
+// takes the last of what the program's allocator needs.  Asked before every mapping (reads
+// /proc/self/statm only when a limit is set).  Refused, the index leaves new chunks unindexed.
+bool index_memory_fits(size_t bytes) __attribute__((visibility("hidden")));
+
+// mmap'd zeroed memory for the index (nullptr on failure or refusal), accounted in `mapped`.
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 // Zeroed memory carved from shared blocks backed by transparent huge pages (nullptr on failure), for

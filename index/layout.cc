@@ -23,17 +23,18 @@ namespace mallochooks::heapindex {
 struct root_builder {
     template <class Index> static constexpr heapindex_index_layout index() {
         using leaf = typename Index::leaf;
-        using directory = typename Index::directory;
+        using directory = typename Index::directory_block;
         return {
             .address = 0,  // filled below: a pointer cannot become an integer in a constant expression
             .granule_shift = Index::granule_shift,
             .page_shift = Index::page_shift,
             .region_shift = Index::region_shift,
             .address_bits = Index::address_bits,
-            .dir_offset = offsetof(Index, dir_),
+            .top_offset = offsetof(Index, top_),
             .limit_offset = offsetof(Index, limit_),
-            .writable_offset = offsetof(Index, writable_),
-            .writable_words = sizeof(Index::writable_) / sizeof(uint64_t),
+            .zero_offset = offsetof(Index, zero_),
+            .top_entries = Index::blocks,
+            .block_shift = Index::block_shift,
             .dir_leaves_offset = offsetof(directory, leaves),
             .dir_region_cont_offset = offsetof(directory, region_cont),
             .dir_bytes = sizeof(directory),

@@ -15,18 +15,22 @@
 
 #define HEAPINDEX_ROOT_SYMBOL "heapindex_v1_root"
 #define HEAPINDEX_ROOT_MAGIC "mallochooks-hix"  // 15 characters and the NUL: 16 bytes
-#define HEAPINDEX_ROOT_VERSION 1u
+#define HEAPINDEX_ROOT_VERSION 2u  // 2: the two-level directory (issue 15)
 
 // One chunk_index<G> (the heap's, the client blocks').
 struct heapindex_index_layout {
     uint64_t address;         // of the chunk_index object
     uint32_t granule_shift, page_shift, region_shift, address_bits;
-    uint32_t dir_offset;      // chunk_index::dir_ (directory *), in the object
-    uint32_t limit_offset;    // chunk_index::limit_ (regions covered; 0: no directory yet)
-    uint32_t writable_offset;  // chunk_index::writable_: a bit per directory page ever written (uint64 words)
-    uint32_t writable_words;
-    uint32_t dir_leaves_offset, dir_region_cont_offset;  // in the directory: leaf *[regions], uint32 [regions]
-    uint64_t dir_bytes;
+    // The directory: a top table (chunk_index::top_, `top_entries` uint64 in the object) names blocks of
+    // 1 << block_shift regions; entry t holds block t's address less (t << block_shift) * 8, and a block
+    // that does not exist is the read-only zero block (chunk_index::zero_).  limit_: top entries usable
+    // (0: none yet).
+    uint32_t top_offset;
+    uint32_t limit_offset;
+    uint32_t zero_offset;
+    uint32_t top_entries, block_shift;
+    uint32_t dir_leaves_offset, dir_region_cont_offset;  // in a block: leaf *[1 << block_shift], uint32 [...]
+    uint64_t dir_bytes;                                  // a block's size
     uint32_t leaf_ids_offset, leaf_starts_offset, leaf_page_cont_offset, leaf_bytes;  // uint32, uint64, uint32 arrays
 };
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The record pool (see record_pool.h).  Records live in one reserved range committed a segment at a
-// time; nothing takes a lock, so a fork at any moment leaves the child a usable pool (a thread that was
+// The record pool (see record_pool.h).  Records live in segments mapped as ids are handed out; nothing
+// takes a lock, so a fork at any moment leaves the child a usable pool (a thread that was
 // half-way through an operation in the parent simply does not exist in the child: at worst a batch of ids
 // is lost).
 //
@@ -14,61 +14,132 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "index/index_memory.h"
+#include "index/memcheck.h"
+#include "index/trailer.h"
 
 namespace mallochooks::heapindex {
 
 constinit record_pool record_pool_instance;
 
-bool record_pool::reserve() {
-    if (base_.load(std::memory_order_acquire) != nullptr) return true;
-    const int saved = errno;
-    // PROT_NONE and MAP_NORESERVE: address space only, no memory and no commit charge until commit().
-    // Aligned to 2 MiB, so that each segment can be backed by transparent huge pages.
-    constexpr size_t huge = size_t{2} << 20;
-    void *m = MAP_FAILED;
-    size_t bytes = sizeof(record) << 32;
-    for (; bytes >= sizeof(record) << (segment_shift + 4); bytes /= 2) {
-        m = mmap(nullptr, bytes + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m != MAP_FAILED) break;
-    }
-    errno = saved;
-    if (m == MAP_FAILED) return false;
-    // Out of core files until committed (docs/heapindex.md, Core files): gcore would write the whole range.
-    madvise(m, bytes + huge, MADV_DONTDUMP);
-    const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
-    record *expected = nullptr;
-    if (!base_.compare_exchange_strong(expected, reinterpret_cast<record *>(aligned), std::memory_order_acq_rel)) {
-        munmap(m, bytes + huge);  // another thread reserved first
-        errno = saved;
-        return true;
-    }
-    capacity_.store(bytes / sizeof(record), std::memory_order_release);
-    return true;
+namespace {
+
+constexpr size_t segment_bytes = sizeof(record) << record_pool::segment_shift;
+
+// A mapping of `bytes` exactly at `at`, or nullptr: MAP_FIXED_NOREPLACE where the kernel knows it, else
+// (an older kernel, or valgrind, takes it for a hint) the address checked and a misplaced mapping undone.
+void *map_exactly_at(uintptr_t at, size_t bytes) {
+    void *want = reinterpret_cast<void *>(at);
+    void *m = mmap(want, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == want) return m;
+    if (m != MAP_FAILED) munmap(m, bytes);
+    if (m == MAP_FAILED && errno == EEXIST) return nullptr;
+    m = mmap(want, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == want) return m;
+    if (m != MAP_FAILED) munmap(m, bytes);
+    return nullptr;
 }
 
-// Make a segment's records usable.  mprotect is idempotent: two threads that both find the segment
-// uncommitted both commit it, and neither waits for the other (no lock a fork could leave held).
-bool record_pool::commit(unsigned segment) {
-    if (committed_[segment].load(std::memory_order_acquire)) return true;
-    constexpr size_t bytes = sizeof(record) << segment_shift;
-    void *at = base_.load(std::memory_order_acquire) + (size_t{segment} << segment_shift);
+// Where the range may start: a random 2 MiB-aligned address in [lo, 2 lo) for each lo, highest first.
+constexpr uintptr_t start_areas[] = {uintptr_t{1} << 44, uintptr_t{1} << 40, uintptr_t{1} << 37, uintptr_t{1} << 34};
+
+}  // namespace
+
+// Map a segment, unless it is.  The thread that claims it maps it; a thread that finds it being mapped
+// does not wait (no lock a signal handler or a fork could leave held) and gets no fresh ids this time;
+// grab_fresh maps one segment ahead, so that this only happens at the very first segment or once a
+// mapping ahead was refused.  Segment 0 chooses the range's place; each later one goes right after the
+// one before.  Transparent huge pages where the system allows them (THP "madvise" mode): records are used
+// densely and a lookup reads one at random, and a huge page saves it a TLB miss.
+bool record_pool::map_segment(unsigned segment) {
+    std::atomic<uint8_t> &state = segment_state_[segment];
+    uint8_t s = state.load(std::memory_order_acquire);
+    if (s != 0 || !state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) return s == 2;
+    mapping_now_.fetch_add(1, std::memory_order_relaxed);
     const int saved = errno;
-    const bool ok = mprotect(at, bytes, PROT_READ | PROT_WRITE) == 0;
-    // Records are used densely (ids are handed out in order) and a lookup reads one at random: huge
-    // pages, where the system allows them (THP "madvise" mode), save lookups a TLB miss.
-    if (ok) madvise(at, bytes, MADV_HUGEPAGE);
-    if (ok) madvise(at, bytes, MADV_DODUMP);  // in use now: in core files again
+    void *m = nullptr;
+    bool collided = false;
+    if (!index_memory_fits(segment_bytes)) {
+        // refused: the range stays as it is, and a later call asks again
+    } else if (segment == 0) {
+        // The random part of the place: its own bytes, not the trailer key's (the place is visible in
+        // /proc/self/maps, the key must not be).  getrandom allocates nothing; the clock if it fails.
+        uint64_t random = 0;
+        if (syscall(SYS_getrandom, &random, sizeof random, GRND_NONBLOCK) != long(sizeof random))
+            random = uint64_t(__builtin_ia32_rdtsc()) * 0x9e3779b97f4a7c15ull;
+        for (uintptr_t lo : start_areas) {
+            const uintptr_t at = lo + ((random >> 20) & (lo - 1) & ~((uintptr_t{2} << 20) - 1));
+            random = random * 6364136223846793005ull + 1442695040888963407ull;
+            if ((m = map_exactly_at(at, segment_bytes)) != nullptr) break;
+        }
+        if (m == nullptr) m = mmap(nullptr, segment_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) m = nullptr;
+        if (m != nullptr) base_.store(static_cast<record *>(m), std::memory_order_release);
+    } else {
+        const uintptr_t at = reinterpret_cast<uintptr_t>(base_.load(std::memory_order_acquire)) + segment * segment_bytes;
+        m = map_exactly_at(at, segment_bytes);
+        collided = m == nullptr && errno == EEXIST;  // something else lives there: the range is full
+    }
+    if (m != nullptr) {
+        madvise(m, segment_bytes, MADV_HUGEPAGE);
+        memcheck::protect_records(m, segment_bytes);
+        mapped_.fetch_add(segment_bytes, std::memory_order_relaxed);
+    } else if (collided) {
+        uint64_t cap = capacity_.load(std::memory_order_relaxed);
+        const uint64_t here = uint64_t{segment} << segment_shift;
+        while (here < cap && !capacity_.compare_exchange_weak(cap, here, std::memory_order_relaxed)) {
+        }
+    }
     errno = saved;
-    if (ok && !committed_[segment].exchange(true, std::memory_order_acq_rel)) mapped_.fetch_add(bytes, std::memory_order_relaxed);
-    return ok;
+    state.store(m != nullptr ? 2 : collided ? 3 : 0, std::memory_order_release);
+    mapping_now_.fetch_sub(1, std::memory_order_relaxed);
+    return m != nullptr;
+}
+
+// The child's only thread runs this before anything else: no race.  Segment 0 was placed if base_ is set.
+// A later segment found mapped at its place may be the vanished thread's work, or something else's that
+// it had just found there: not knowing which, the range stops growing there (mincore fails with ENOMEM
+// on an address that is not mapped); not mapped, it is claimable again.
+void record_pool::after_fork_in_child() {
+    if (mapping_now_.load(std::memory_order_relaxed) == 0) return;
+    const int saved = errno;
+    record *base = base_.load(std::memory_order_relaxed);
+    for (unsigned segment = 0; segment < max_segments; ++segment) {
+        if (segment_state_[segment].load(std::memory_order_relaxed) != 1) continue;
+        uint8_t now = 0;
+        if (segment == 0) {
+            now = base != nullptr ? 2 : 0;
+            if (now == 2) mapped_.fetch_add(segment_bytes, std::memory_order_relaxed);
+        } else if (unsigned char in_core; base != nullptr &&
+                   mincore(reinterpret_cast<char *>(base) + segment * segment_bytes, 4096, &in_core) == 0) {
+            now = 3;
+            const uint64_t here = uint64_t{segment} << segment_shift;
+            if (here < capacity_.load(std::memory_order_relaxed)) capacity_.store(here, std::memory_order_relaxed);
+        }
+        segment_state_[segment].store(now, std::memory_order_relaxed);
+    }
+    mapping_now_.store(0, std::memory_order_relaxed);
+    errno = saved;
 }
 
 bool record_pool::grab_fresh(uint32_t *first) {
-    if (!reserve()) return false;
+    // The next batch's segment must be mapped before any of its ids is handed out; batches are 64-aligned
+    // and segments hold a multiple of 64 records, so a batch never straddles two.  Once a segment is half
+    // used, the next one is mapped ahead, so that threads crossing into it never find it being mapped.
+    const uint64_t next = fresh_.load(std::memory_order_relaxed);
+    if (next + thread_state::batch > capacity_.load(std::memory_order_relaxed)) return false;
+    const unsigned segment = unsigned(next >> segment_shift);
+    if (!map_segment(segment)) return false;
+    if ((next & ((uint64_t{1} << segment_shift) - 1)) >= (uint64_t{1} << (segment_shift - 1)) && segment + 1 < max_segments &&
+        segment_state_[segment + 1].load(std::memory_order_relaxed) == 0)
+        map_segment(segment + 1);
     const uint64_t id = fresh_.fetch_add(thread_state::batch, std::memory_order_relaxed);
-    if (id + thread_state::batch > capacity_.load(std::memory_order_acquire)) return false;  // the range is full
-    // Batches are 64-aligned and segments hold a multiple of 64 records: a batch never straddles two.
-    if (!commit(unsigned(id >> segment_shift))) return false;
+    if (id + thread_state::batch > capacity_.load(std::memory_order_relaxed)) return false;
+    if ((id >> segment_shift) != segment && !map_segment(unsigned(id >> segment_shift))) return false;
     *first = uint32_t(id);
     return true;
 }
@@ -160,8 +231,10 @@ void record_pool::drain(thread_state *t) {
     t->head = t->tail = t->spare_count = 0;
 }
 
+// Under memcheck a thread gets no block: its block stays empty, so that every allocation takes admit's
+// general path, which guards the trailer (memcheck.h).
 uint64_t record_pool::refill_seq(thread_state *t) {
-    if (t == nullptr) return seq_.fetch_add(1, std::memory_order_relaxed);
+    if (t == nullptr || memcheck::running()) return seq_.fetch_add(1, std::memory_order_relaxed);
     t->seq_next = seq_.fetch_add(thread_state::seq_block, std::memory_order_relaxed);
     t->seq_end = t->seq_next + thread_state::seq_block;
     fill_check_words(t->checks, t->seq_next, t->seq_end);

@@ -22,10 +22,14 @@ class record_pool {
     friend struct root_builder;  // layout.cc describes the fields for readers outside the process
 
 public:
-    // Records live in one range of address space, reserved (not committed) when the first one is made
-    // and never moved, so an id's record is a shift and an add away; the range is committed a segment at
-    // a time as ids are handed out.  Room for every 32-bit id is 256 GiB of address space; where less can
-    // be reserved (a limit on address space, valgrind), fewer ids exist.
+    // Records live in one contiguous range that grows a segment (65536 records, 4 MiB) at a time as ids
+    // are handed out, never moved or unmapped, so an id's record is a shift and an add away from one
+    // base.  Nothing is reserved ahead: the range takes address space in proportion to the ids in use (a
+    // process under `ulimit -v` must not lose 256 GiB to the index).  It grows in place: it starts at a
+    // random address in a part of the address space that nothing else uses (16-32 TiB, far below the
+    // mmap area and above the heap of a non-PIE program; lower where that part is not available, as under
+    // valgrind), and each segment is mapped right after the last with MAP_FIXED_NOREPLACE.  If something
+    // else was mapped there, the pool stops growing (new chunks go unindexed, counted).
     static constexpr unsigned segment_shift = 16;  // 65536 records (4 MiB) per segment
     static constexpr unsigned max_segments = 1u << 16;
 
@@ -50,6 +54,10 @@ public:
     // Hand back everything a thread state holds (thread exit).
     void drain(thread_state *t);
 
+    // In a forked child: a segment that a thread of the parent was mapping at the fork is mapped or not,
+    // and nobody will finish the job: settle it (called from the pthread_atfork child handler).
+    void after_fork_in_child();
+
     uint64_t next_seq(thread_state *t) {
         if (__builtin_expect(t != nullptr && t->seq_next < t->seq_end, 1)) return t->seq_next++;
         return refill_seq(t);
@@ -67,14 +75,15 @@ private:
     bool fill_spare(thread_state *t);
     void push_ids(const uint32_t *ids, unsigned n);
     bool grab_fresh(uint32_t *first);  // 64 never-used ids, first..first+63
-    bool reserve();                    // the address range for every record, once
-    bool commit(unsigned segment);
+    bool map_segment(unsigned segment);
     uint32_t pop_batch();              // a batch's first id (its ids chained through record::link), or 0
     void push_batch(uint32_t first);
 
     std::atomic<record *> base_{nullptr};
-    std::atomic<uint64_t> capacity_{0};  // records the reserved range holds
-    std::atomic<bool> committed_[max_segments] = {};
+    std::atomic<uint64_t> capacity_{uint64_t{max_segments} << segment_shift};  // lowered when the range cannot grow
+    // Per segment: 0 not mapped, 1 being mapped (by the thread that claimed it), 2 mapped, 3 cannot be.
+    std::atomic<uint8_t> segment_state_[max_segments] = {};
+    std::atomic<unsigned> mapping_now_{0};  // segments in state 1
     std::atomic<uint64_t> fresh_{thread_state::batch};  // ids below the first batch are never used: 0 = none
     std::atomic<uint64_t> batches_{0};                  // tag << 32 | first id of the top batch
     std::atomic<uint64_t> seq_{1};

@@ -34,6 +34,7 @@ void collect_stats(struct heapindex_stats *out) {
     out->invalid_frees = g.invalid_frees.load();
     out->double_frees = g.double_frees.load();
     out->corrupt_trailers = g.corrupt_trailers.load();
+    out->unindexed_chunks = g.unindexed.load(std::memory_order_relaxed);
     out->index_bytes = heap_chunks.mapped_bytes() + client_chunks.mapped_bytes() + dense_index_bytes() +
                        records().mapped_bytes() + thread_state_bytes();
 }

@@ -17,6 +17,7 @@
 
 #include <type_traits>
 
+#include "index/memcheck.h"
 #include "index/settings.h"
 
 namespace mallochooks::heapindex {
@@ -220,6 +221,9 @@ uint64_t now_ms() {
 
 symbolizer::symbolizer() : deadline_ms_(now_ms() + settings().symbolize_ms) {
     if (settings().symbolizer != settings_t::libdw) return;
+    // Under valgrind's memcheck, libdw's own allocations (its thread-local storage, dlopen's) would show
+    // in memcheck's leak summary as the program's; memcheck names the sites of its own reports anyway.
+    if (memcheck::running()) return;
     if (settings().symbolize_ms == 0) {  // no time at all for libdw
         expired_ = true;
         return;

@@ -20,6 +20,7 @@ namespace mallochooks::heapindex {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // the others are zero, on purpose
 constinit const thread_state no_thread_state = {.tail = thread_state::ring_size};
+constinit const thread_state busy_thread_state = {.tail = thread_state::ring_size};
 #pragma GCC diagnostic pop
 constinit std::atomic<unsigned> quarantine_limit{thread_state::default_quarantine};
 __thread thread_state *my_thread_state = const_cast<thread_state *>(&no_thread_state);
@@ -45,10 +46,14 @@ void on_thread_exit(void *arg) {
     thread_state *t = static_cast<thread_state *>(arg);
     if (t == nullptr) return;
     reentrancy_guard guard;
+    // Taken for good: a signal handler that allocates from here on works on the global structures.
+    take_thread_state();
     record_pool_instance.drain(t);
-    // Its counters stay: statistics sum every state ever made.
-    my_thread_state = const_cast<thread_state *>(&no_thread_state);
+    // Its counters stay: statistics sum every state ever made.  `exited` before the sentinel: a handler
+    // that finds no_thread_state must not make a new state.
     exited = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    my_thread_state = const_cast<thread_state *>(&no_thread_state);
     uint64_t head = free_states.load(std::memory_order_acquire);
     do {
         t->next_free = reinterpret_cast<thread_state *>(head & ptr_mask);
@@ -74,8 +79,14 @@ void register_exit(thread_state *t) {
 
 }  // namespace
 
+// Called with this thread's state taken (owned_thread_state): a signal handler meanwhile uses the global
+// structures, so this runs once per thread.  (The one exception: a handler that arrived between the
+// load and the store of take_thread_state and made the state first; its state, registered with the
+// key, is found again here.)
 thread_state *make_thread_state() {
     if (exited) return nullptr;
+    if (key_state.load(std::memory_order_acquire) == 2)
+        if (thread_state *mine = static_cast<thread_state *>(pthread_getspecific(exit_key))) return mine;
     thread_state *t = nullptr;
     uint64_t head = free_states.load(std::memory_order_acquire);
     while ((head & ptr_mask) != 0) {
@@ -98,9 +109,8 @@ thread_state *make_thread_state() {
     t->tid = uint32_t(gettid());
     t->seq_next = t->seq_end = 0;
     t->head = t->tail = t->spare_count = 0;
-    my_thread_state = t;
     register_exit(t);
-    return t;
+    return t;  // the caller puts it in my_thread_state
 }
 
 thread_state *all_thread_states() { return all_states.load(std::memory_order_acquire); }
@@ -108,7 +118,8 @@ std::atomic<thread_state *> *thread_state_list() { return &all_states; }
 size_t thread_state_bytes() { return state_mapped.load(std::memory_order_relaxed); }
 
 void thread_state_after_fork() {
-    if (my_thread_state != &no_thread_state) my_thread_state->tid = uint32_t(gettid());
+    thread_state *t = my_thread_state;
+    if (t != &no_thread_state && t != &busy_thread_state) t->tid = uint32_t(gettid());
 }
 
 uint32_t uncached_tid() { return uint32_t(gettid()); }

@@ -49,15 +49,68 @@ struct thread_state {
 // numbers reads empty, so every fast path leaves for its general path without a test of its own (as
 // mimalloc's threads start on a constant empty heap).  initial-exec TLS: see libmallochooks/guard.h.
 extern const thread_state no_thread_state __attribute__((visibility("hidden")));
-extern __thread thread_state *my_thread_state __attribute__((visibility("hidden"), tls_model("initial-exec")));
+// (A plain assembler name: put_thread_state names it in assembler.)
+extern __thread thread_state *my_thread_state __asm__("heapindex_my_thread_state")
+    __attribute__((visibility("hidden"), tls_model("initial-exec")));
 
-// This thread's state for the general paths: made on first use; nullptr on a thread that has already run
-// its exit destructor (then the pool works on its global structures directly).
-thread_state *make_thread_state() __attribute__((visibility("hidden")));
-inline thread_state *this_thread() {
+// A signal handler may allocate and free, and so run the index's code, at any instruction of the thread
+// it interrupts, the index's own code included.  So a thread's state has one user at a time: a user
+// takes it out of `my_thread_state`, which meanwhile points at a second constant sentinel,
+// `busy_thread_state`, and puts it back when done (two stores: no atomic instruction, no lock, no
+// test).  A handler that interrupts a use finds the sentinel: the fast paths leave for the general
+// paths (it reads like no_thread_state), and the general paths work on the global structures, which are
+// lock-free and so safe in a handler, as they do for a thread past its exit destructor.  Handlers nest,
+// so uses nest: each puts back what it took.
+extern const thread_state busy_thread_state __attribute__((visibility("hidden")));
+
+inline thread_state *take_thread_state() {
     thread_state *t = my_thread_state;
-    return __builtin_expect(t != &no_thread_state, 1) ? t : make_thread_state();
+    my_thread_state = const_cast<thread_state *>(&busy_thread_state);
+    // Only a handler on this thread can look: a compiler barrier keeps every use of *t after the store.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return t;
 }
+inline void put_thread_state(thread_state *t) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // every use of *t before the store
+    my_thread_state = t;
+}
+// The same, with the variable's TLS offset loaded again from the GOT rather than kept in a register
+// since take_thread_state(): in malloc's fast path that register costs a callee-saved push and pop and a
+// stack adjustment, 4 instructions against this one load (callgrind); free's fast path has it to spare.
+inline void put_thread_state_reloading(thread_state *t) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("movq heapindex_my_thread_state@gottpoff(%%rip), %%rax\n\tmovq %0, %%fs:(%%rax)"
+                         :
+                         : "r"(t)
+                         : "rax", "memory");
+#else
+    put_thread_state(t);
+#endif
+}
+
+// This thread's state for the general paths, taken for the scope's duration (see above): made on first
+// use; nullptr (use the global structures) while the thread's state is in use by the code a signal
+// handler interrupted, on a thread that has already run its exit destructor, or when no memory could be
+// had for it.
+thread_state *make_thread_state() __attribute__((visibility("hidden")));
+class owned_thread_state {
+public:
+    owned_thread_state() : put_back_(take_thread_state()), use_(put_back_) {
+        if (__builtin_expect(use_ == &busy_thread_state, 0)) {
+            use_ = nullptr;
+        } else if (__builtin_expect(use_ == &no_thread_state, 0)) {
+            use_ = make_thread_state();
+            if (use_ != nullptr) put_back_ = use_;
+        }
+    }
+    ~owned_thread_state() { put_thread_state(put_back_); }
+    owned_thread_state(const owned_thread_state &) = delete;
+    owned_thread_state &operator=(const owned_thread_state &) = delete;
+    thread_state *get() const { return use_; }
+
+private:
+    thread_state *put_back_, *use_;
+};
 
 // How many freed records each thread keeps as tombstones (double frees are recognised that far back):
 // HEAPINDEX_QUARANTINE, set once by the settings (states made before keep working: the ring's capacity
@@ -71,7 +124,8 @@ thread_state *all_thread_states();
 std::atomic<thread_state *> *thread_state_list();  // the list's head itself (layout.cc)
 size_t thread_state_bytes();
 
-// Refresh the cached thread id after fork (the child's only thread is the one that forked).
+// Refresh the cached thread id after fork (the child's only thread is the one that forked).  Hand back
+// this thread's state at its exit (the key destructor; also called directly by tests).
 void thread_state_after_fork();
 
 // Current thread's kernel thread id, cached.

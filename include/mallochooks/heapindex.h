@@ -66,6 +66,9 @@ struct heapindex_stats {
     uint64_t double_frees;
     uint64_t corrupt_trailers;  /* trailers found clobbered at free, realloc or by heapindex_check */
     uint64_t index_bytes;       /* memory mapped for the index itself */
+    uint64_t unindexed_chunks;  /* chunks left out because the index's own memory could not grow (near a
+                                 * limit on address space or data, or out of memory): they work as usual,
+                                 * but lookups do not find them */
 };
 
 /* ---- The implementation, exported by libheapindex.so (do not call these directly) ----------------- */
@@ -77,7 +80,8 @@ struct heapindex_stats {
 int heapindex_v1_lookup(const void *addr, struct heapindex_chunk *out) HEAPINDEX_WEAK_;
 size_t heapindex_v1_for_each(int (*fn)(const struct heapindex_chunk *, void *), void *arg) HEAPINDEX_WEAK_;
 int heapindex_v1_check(FILE *report) HEAPINDEX_WEAK_;
-void heapindex_v1_stats(struct heapindex_stats *out) HEAPINDEX_WEAK_;
+void heapindex_v1_stats(struct heapindex_stats *out) HEAPINDEX_WEAK_;  /* the first 11 fields */
+void heapindex_v1_stats_sized(struct heapindex_stats *out, size_t size) HEAPINDEX_WEAK_;
 int heapindex_v1_notify_alloc(void *base, size_t size, const void *site) HEAPINDEX_WEAK_;
 int heapindex_v1_notify_free(void *base) HEAPINDEX_WEAK_;
 int heapindex_v1_profile_write(const char *outputs) HEAPINDEX_WEAK_;
@@ -127,14 +131,17 @@ static inline int heapindex_check(FILE *report) {
     return f ? f(report) : 0;
 }
 
-/* Live and total counts; all zero when the index is not loaded. */
+/* Live and total counts; all zero when the index is not loaded.  (A library older than this header
+ * fills the fields it knows, and the others stay zero.) */
 static inline void heapindex_stats(struct heapindex_stats *out) {
+    void (*sized)(struct heapindex_stats *, size_t) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_stats_sized);
     void (*f)(struct heapindex_stats *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_stats);
-    if (f) {
+    struct heapindex_stats zero = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    *out = zero;
+    if (sized) {
+        sized(out, sizeof *out);
+    } else if (f) {
         f(out);
-    } else {
-        struct heapindex_stats zero = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-        *out = zero;
     }
 }
 

@@ -26,7 +26,7 @@ namespace {
 
 using heap_index = chunk_index<5>;
 
-// A test's own index (1 MiB of top table each: static, zero pages until touched).
+// A test's own index (32 KiB of top table each: static, zero pages until touched).
 heap_index &fresh_index() {
     static heap_index indexes[16];
     static unsigned next = 0;
@@ -36,7 +36,8 @@ heap_index &fresh_index() {
 
 // Index [base, base + size) as a live chunk, as the layer does; returns its record id.
 uint32_t add(heap_index &index, uintptr_t base, size_t size, const void *site = nullptr, size_t usable = 0) {
-    thread_state *t = this_thread();
+    const owned_thread_state owned;
+    thread_state *t = owned.get();
     const uint32_t id = records().take(t);
     REQUIRE(id != 0);
     records().get(id)->publish({base, size, usable ? usable : size, site, records().next_seq(t), nullptr, 7, 1});
@@ -50,7 +51,8 @@ void drop(heap_index &index, uintptr_t base) {
     REQUIRE(s.marked());
     REQUIRE(records().get(s.id)->kill(base, reinterpret_cast<const void *>(0xf4ee)));
     s.remove();
-    records().give(this_thread(), s.id);
+    const owned_thread_state t;
+    records().give(t.get(), s.id);
 }
 
 // The base of the chunk containing addr, or 0.
@@ -181,7 +183,7 @@ TEST_CASE("for_each_start visits every mark in address order") {
 
 TEST_CASE("addresses beyond 47 bits are not indexable") {
     heap_index &index = fresh_index();
-    const uint32_t id = records().take(this_thread());
+    const uint32_t id = records().take(owned_thread_state().get());
     CHECK(index.insert(uintptr_t{1} << 47, 64, id) == insert_result::unindexable);
     CHECK(index.insert((uintptr_t{1} << 47) - 64, 128, id) == insert_result::unindexable);
     CHECK(owner(index, uintptr_t{1} << 48) == 0);
@@ -233,7 +235,7 @@ TEST_CASE("records: sequence numbers are unique across threads and increase with
     std::vector<std::thread> th;
     for (int i = 0; i < threads; ++i)
         th.emplace_back([&, i] {
-            for (int k = 0; k < per_thread; ++k) seqs[i].push_back(records().next_seq(this_thread()));
+            for (int k = 0; k < per_thread; ++k) seqs[i].push_back(records().next_seq(owned_thread_state().get()));
         });
     for (auto &t : th) t.join();
     std::map<uint64_t, int> all;
