@@ -76,6 +76,28 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
     print_site_line(d, "called at", at);
 }
 
+// The function that allocated a chunk, from its flags.
+static const char *allocated_by(uint32_t flags) {
+    if (flags & (HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY)) {
+        const bool array = flags & HEAPINDEX_FLAG_NEW_ARRAY, aligned = flags & HEAPINDEX_FLAG_ALIGNED;
+        return array ? (aligned ? "operator new[](std::align_val_t)" : "operator new[]")
+                     : (aligned ? "operator new(std::align_val_t)" : "operator new");
+    }
+    if (flags & HEAPINDEX_FLAG_REALLOC) return "realloc";
+    if (flags & HEAPINDEX_FLAG_CALLOC) return "calloc";
+    if (flags & HEAPINDEX_FLAG_ALIGNED) return "memalign";
+    return "malloc";
+}
+
+void report_mismatch(const record_fields &f, const void *at, const char *what) {
+    diagnostic d;
+    print(d.fd, "heapindex[%d]: alloc-dealloc mismatch: %s(%p) of a chunk allocated by %s\n", d.pid, what,
+          (void *)f.base, allocated_by(f.flags));
+    print_chunk_line(d, f);
+    print_site_line(d, (f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
+    print_site_line(d, "released at", at);
+}
+
 void report_corrupt_trailer(const record_fields &f, const void *at, const char *what) {
     diagnostic d;
     unsigned char bytes[trailer_size];

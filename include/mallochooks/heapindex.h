@@ -49,6 +49,11 @@ struct heapindex_chunk {
 #define HEAPINDEX_FLAG_REALLOC 0x8u   /* the chunk comes from realloc (alloc_site is the realloc's) */
 #define HEAPINDEX_FLAG_ALIGNED 0x10u  /* memalign, posix_memalign, aligned_alloc, valloc, pvalloc */
 #define HEAPINDEX_FLAG_CALLOC 0x20u   /* calloc */
+#define HEAPINDEX_FLAG_NEW 0x40u       /* operator new (with HEAPINDEX_FLAG_ALIGNED: an align_val_t form) */
+#define HEAPINDEX_FLAG_NEW_ARRAY 0x80u /* operator new[] (idem) */
+/* Neither NEW flag: a function of the malloc family.  A chunk released
+ * another way than its kind's (delete of a malloc chunk, free or realloc of a new one, delete of a new[]
+ * one, an aligned form for an unaligned chunk or the reverse) is reported as a mismatch. */
 
 struct heapindex_stats {
     uint64_t live_chunks;      /* heap chunks live now (client blocks excluded) */
