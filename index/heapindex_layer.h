@@ -91,22 +91,25 @@ template <bool Trailered> struct basic_layer {
     }
 
     // How a chunk is released: free (any function of the malloc family's kind) or operator delete of one
-    // form.  `mask` and `expected` test the record's flags: the trailer, and the kind the releasing call
-    // expects; any difference sends free to its slow path, which tells which.
+    // form.  `mask` and `expected` test the record's flags: a trailer, and the kind the releasing call
+    // expects; any difference sends free to its slow path, which tells which.  A heap chunk's record has
+    // exactly one of TRAILER and EARLY (own_flags; admit_general swaps them when it cannot place the
+    // trailer), so "trailered" is tested as "not EARLY": free's test is then one `test` of the flags
+    // against a constant, as the trailer bit alone was.
     struct by_free {
         static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY;
-        static constexpr uint32_t mask = HEAPINDEX_FLAG_TRAILER | kind_mask;
-        static constexpr uint32_t expected = HEAPINDEX_FLAG_TRAILER;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | kind_mask;
+        static constexpr uint32_t expected = 0;
         static constexpr uint32_t kind = 0;
         template <class N> void release(N next, void *ptr, const void *caller) const { next.free(ptr, caller); }
     };
     struct by_delete {
         static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY | HEAPINDEX_FLAG_ALIGNED;
-        static constexpr uint32_t mask = HEAPINDEX_FLAG_TRAILER | kind_mask;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | kind_mask;
         uint32_t kind;  // the flags the chunk should have (new_flags)
         size_t alignment;
         unsigned hook_kind;
-        uint32_t expected_of() const { return HEAPINDEX_FLAG_TRAILER | kind; }
+        uint32_t expected_of() const { return kind; }
         // The index padded the chunk: the size the program gives is not the allocator's any more.
         template <class N> void release(N next, void *ptr, const void *caller) const {
             next.cxx_delete(ptr, 0, alignment, hook_kind, caller);
@@ -137,8 +140,7 @@ template <bool Trailered> struct basic_layer {
     // is only live with this base while its chunk is indexed at this granule: the start bit need not be
     // read.  Record 0, named by granules where nothing ever started, is never live.)
     //
-    // The flags test also checks the chunk's kind against the releasing call (one mask: no more work for
-    // free than the trailer bit alone was).
+    // The flags test also checks the chunk's kind against the releasing call (see by_free).
     template <class Next, class How>
     __attribute__((always_inline)) static void dealloc(Next next, void *ptr, const void *caller, const How &how) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
