@@ -94,10 +94,6 @@ std::vector<std::string> linker_script_inputs(const std::string &script) {
     return out;
 }
 
-namespace {
-
-// `symbol` without a clone suffix of gcc's (".constprop.0", ".isra.0", ".part.0", ".cold", ".localalias",
-// ".lto_priv.0", in any combination), or as it is.
 std::string without_clone_suffix(const std::string &symbol) {
     const std::size_t dot = symbol.find('.');
     if (dot == std::string::npos || dot == 0) return symbol;
@@ -113,8 +109,6 @@ std::string without_clone_suffix(const std::string &symbol) {
     }
     return symbol.substr(0, dot);
 }
-
-}  // namespace
 
 bool symbol_matches(const std::string &name, const std::string &symbol_as_given) {
     if (symbol_as_given == name) return true;

@@ -72,6 +72,10 @@ link_analysis analyse_link(const link_model_input &in);
 // `xmalloc.localalias`) count as the function: they are its code.
 bool symbol_matches(const std::string &name, const std::string &symbol);
 
+// `symbol` without a clone suffix of gcc's (".constprop.0", ".isra.0", ".part.0", ".cold", ".localalias",
+// ".lto_priv.0", in any combination), or as it is.
+std::string without_clone_suffix(const std::string &symbol);
+
 }  // namespace mallochooks::allocscc
 
 #endif

@@ -218,8 +218,15 @@ private:
     // A linker response file is read as the linker reads it.
     void add_linker_words(const std::vector<std::string> &words) {
         const std::size_t arg = line_.args.size() - 1;
-        for (const std::string &w : words)
-            for (std::string &expanded : expand_response_files({w})) line_.linker_words.push_back({expanded, arg});
+        for (const std::string &w : words) {
+            std::vector<std::string> expanded{w};
+            try {
+                expanded = expand_response_files({w});
+            } catch (const std::exception &) {
+                // A response file that includes itself: the linker will say so; a compile step ignores it.
+            }
+            for (std::string &e : expanded) line_.linker_words.push_back({e, arg});
+        }
         std::vector<std::string> text;
         for (const linker_word &w : line_.linker_words) text.push_back(w.text);
         while (next_word_ < text.size()) {

@@ -80,7 +80,8 @@ struct link_line {
 };
 
 // Reads an (expanded) argument list, without argv[0].  Linker response files (-Wl,@FILE) are expanded
-// into linker words; one that cannot be read stays a word, as the linker would leave it.
+// into linker words; one that cannot be read (or includes itself) stays a word, for the linker to report.
+// Never throws for any argument list.
 link_line read_link_line(const std::vector<std::string> &args);
 
 // What a link changes in the user's command.

@@ -13,6 +13,7 @@
 #include "backends/family_names.h"
 #include "backends/link_flags.h"
 #include "backends/wrapdl/real_alias.h"
+#include "compilerwrapper/code_refs.h"
 #include "compilerwrapper/link_inputs.h"
 #include "compilerwrapper/object_cache.h"
 #include "compilerwrapper/process.h"
@@ -97,6 +98,7 @@ public:
                              "(build without -flto, or link with the compiler itself)");
 
         link_plan plan = plan_link(found);
+        warn_static_without_allocation_calls(found);
         write_alias_copies(plan, found, edits);
         std::vector<std::string> backend_flags = backend(plan);
 
@@ -232,6 +234,95 @@ private:
                      std::to_string(r.size) + " bytes, in the hooks' table");
         }
         return plan;
+    }
+
+    // A declared static function counts only for the allocation calls in its own code (docs/allocscc.md,
+    // "Static allocation functions"): one that makes none, reaching malloc through a function pointer or
+    // through an undeclared helper, attributes nothing.  Found from its object's calls (code_refs.h) and
+    // told as a warning naming the functions to declare with it; declared together, the hooks unwind
+    // through every declared static function to the outermost one's caller.
+    void warn_static_without_allocation_calls(const link_analysis &found) const {
+        // The declared static functions (and their compiler clones) by their object, and by descriptor.
+        std::map<std::pair<std::string, std::string>, std::map<const stubgen::descriptor *, std::vector<std::string>>> units;
+        for (const definition &d : found.declared)
+            if (d.local) units[{d.path, d.member}][found.declared_symbols.at(d.symbol)].push_back(d.symbol);
+        for (const auto &[where, statics] : units) {
+            std::vector<code_function> functions;
+            try {
+                functions = read_code_refs(where.first, where.second);
+            } catch (const std::exception &e) {
+                note(std::string("cannot read the calls of ") + where.first + ": " + e.what());
+                continue;
+            }
+            std::map<std::string, const code_function *> by_name;
+            for (const code_function &f : functions) by_name.emplace(f.name, &f);
+            std::string unit = where.second.empty() ? where.first : where.first + "(" + where.second + ")";
+            for (std::size_t i = 0; i < found.input_paths.size(); ++i)  // an object compiled from a source: the source
+                if (found.input_paths[i] == where.first && line_.inputs[i].what == link_input::kind::source)
+                    unit = line_.inputs[i].value;
+            for (const auto &[desc, pieces] : statics) {
+                // The calls that attribute S's allocations: the family functions of its kind (free for a free
+                // function, the allocating ones otherwise) and the declared functions.
+                std::set<std::string> attributing;
+                for (const char *name : names::user_api) {
+                    const bool freeing = std::string_view(name) == "free";
+                    if (std::string_view(name) != "malloc_usable_size" && freeing == (desc->kind == stubgen::fn_kind::free))
+                        attributing.insert(name);
+                }
+                for (const auto &[symbol, d] : found.declared_symbols) attributing.insert(symbol);
+                auto attributes = [&](const code_function &f) {
+                    for (const std::string &c : f.calls)
+                        if (attributing.count(c) != 0) return true;
+                    return false;
+                };
+                bool direct = false, known = false;
+                for (const std::string &piece : pieces)
+                    if (auto f = by_name.find(piece); f != by_name.end()) {
+                        known = true;
+                        direct |= attributes(*f->second);
+                    }
+                if (direct || !known) continue;
+                // What to declare with it: the undeclared functions it calls (transitively, in its object)
+                // that make such calls, and those of its object whose address is taken.
+                std::vector<std::string> advice;
+                auto advise = [&](const std::string &symbol, const char *why) {
+                    const std::string name = without_clone_suffix(symbol) + why;
+                    if (std::find(advice.begin(), advice.end(), name) == advice.end()) advice.push_back(name);
+                };
+                std::set<std::string> seen(pieces.begin(), pieces.end());
+                std::vector<std::string> todo(pieces.begin(), pieces.end());
+                for (std::size_t depth = 0; depth < 4 && !todo.empty(); ++depth) {
+                    std::vector<std::string> next;
+                    for (const std::string &name : todo)
+                        if (auto f = by_name.find(name); f != by_name.end())
+                            for (const std::string &c : f->second->calls)
+                                if (auto g = by_name.find(c); g != by_name.end() && seen.insert(c).second) {
+                                    if (attributing.count(c) == 0 && attributes(*g->second)) advise(c, " (which it calls)");
+                                    next.push_back(c);
+                                }
+                    todo = std::move(next);
+                }
+                // A function pointer's targets cannot be told apart from here: every function of the object
+                // that makes such calls and whose address is taken, unless a helper explains it.
+                bool pointed_declared = false;
+                const bool helped = !advice.empty();
+                for (const code_function &f : functions) {
+                    if (!f.address_taken || !attributes(f)) continue;
+                    if (attributing.count(f.name) != 0) pointed_declared = true;
+                    else if (!helped) advise(f.name, " (its address is taken: called through a pointer)");
+                }
+                std::string list;
+                for (const std::string &a : advice) list += (list.empty() ? "" : ", ") + a;
+                if (list.empty() && pointed_declared) continue;  // what it calls through pointers is declared
+                std::cerr << "allocscc: warning: " << desc->name << " (" << desc->origin() << ") is a static function of "
+                          << unit << " that makes no " << (desc->kind == stubgen::fn_kind::free ? "free" : "allocation")
+                          << " call of its own (it reaches one through a function pointer or an undeclared function), "
+                          << "so what it does is attributed to the function that makes the call; "
+                          << (list.empty() ? std::string("declare that function as well")
+                                           : "declare as well: " + list)
+                          << " (the outermost declared function still wins)\n";
+            }
+        }
     }
 
     // Copies each input that needs aliases and puts the copy wherever the link line names the input.

@@ -47,6 +47,8 @@ namespace mallochooks::heapindex {
 enum class insert_result { ok, no_memory, unindexable };
 
 template <unsigned G> class chunk_index {
+    friend struct root_builder;  // layout.cc describes the fields for readers outside the process
+
 public:
     static constexpr unsigned granule_shift = G;
     static constexpr unsigned page_shift = 12, region_shift = 21;
@@ -279,6 +281,7 @@ private:
         void *m = mmap(nullptr, sizeof(directory), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         errno = saved;
         if (m == MAP_FAILED) return nullptr;
+        madvise(m, sizeof(directory), MADV_DONTDUMP);  // out of core files but for the pages written (writable())
         if (dir_.compare_exchange_strong(d, static_cast<directory *>(m), std::memory_order_acq_rel)) {
             limit_.store(regions, std::memory_order_release);
             return static_cast<directory *>(m);
@@ -296,6 +299,7 @@ private:
         const int saved = errno;
         void *at = reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(entry) & ~uintptr_t{4095});
         const bool ok = mprotect(at, 4096, PROT_READ | PROT_WRITE) == 0;
+        if (ok) madvise(at, 4096, MADV_DODUMP);
         errno = saved;
         if (ok && !(writable_[page / 64].fetch_or(bit, std::memory_order_acq_rel) & bit))
             mapped_.fetch_add(4096, std::memory_order_relaxed);

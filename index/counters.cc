@@ -30,10 +30,13 @@ uint64_t live_bytes_now() {
     return in > out ? in - out : 0;  // threads' counters are read at slightly different times
 }
 
+void (*on_peak_sample)(uint64_t) = nullptr;
+
 void sample_peak() {
     const uint64_t now = live_bytes_now();
     uint64_t peak = globals.peak_live_bytes.load(std::memory_order_relaxed);
     while (now > peak && !globals.peak_live_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }
+    if (void (*hook)(uint64_t) = on_peak_sample) hook(now);
 }
 }  // namespace mallochooks::heapindex

@@ -31,6 +31,9 @@ global_counters &counters();
 // live bytes of all threads are summed and the peak raised if need be (peak_resolution in docs).
 constexpr unsigned peak_sample_shift = 20;
 void sample_peak() __attribute__((visibility("hidden")));
+// Called by sample_peak with the live bytes it summed, when set (the heap profile's series and peak
+// snapshot, profile.cc).
+extern void (*on_peak_sample)(uint64_t live_bytes) __attribute__((visibility("hidden")));
 uint64_t live_bytes_now() __attribute__((visibility("hidden")));
 void count_orphan(int64_t bytes) __attribute__((visibility("hidden")));
 // A counter only its owner thread writes and other threads read: add without a read-modify-write

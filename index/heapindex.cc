@@ -18,7 +18,9 @@
 #include "index/heapindex_layer.h"
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
+#include "index/leaks_at_exit.h"
 #include "index/live_chunks.h"
+#include "index/profile.h"
 #include "index/stats.h"
 #include "index/settings.h"
 #include "libmallochooks/entry_points.h"
@@ -177,6 +179,8 @@ __attribute__((constructor)) void at_start() {
     reentrancy_guard guard;
     capture_stderr();  // if no allocation came first
     load_settings();
+    profile::start();
+    if (profile::enabled()) on_peak_sample = profile::on_sample;
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     warn_if_not_in_front();
 }
@@ -189,7 +193,10 @@ __attribute__((destructor)) void at_exit() {
         run_check(out, true);
         close_output(out.fd);
     }
+    profile::at_exit();
     print_exit_report();
+    // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
+    if (settings().leaks_at_exit && report_leaks_at_exit() && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
     errno = saved;
 }
 
@@ -310,4 +317,8 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
         report_client_error("heapindex_notify_free: not a registered block", base, nullptr, caller);
     }
     return 0;
+}
+
+extern "C" __attribute__((visibility("default"))) int heapindex_v1_profile_write(const char *outputs) {
+    return mallochooks::heapindex::profile::write_now(outputs);
 }

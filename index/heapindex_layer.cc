@@ -15,6 +15,7 @@ constinit client_index_t client_chunks;
 void layer_init() {
     capture_stderr();
     init_trailer_secret();
+    publish_root();
 }
 
 }  // namespace mallochooks::heapindex

@@ -29,6 +29,7 @@
 #include "index/chunk_index.h"
 #include "index/counters.h"
 #include "index/heap_errors.h"
+#include "index/profile.h"
 #include "index/record_pool.h"
 #include "index/thread_state.h"
 #include "index/trailer.h"
@@ -46,6 +47,8 @@ extern client_index_t client_chunks __attribute__((visibility("hidden")));
 
 // Once per chain (idempotent).
 void layer_init() __attribute__((visibility("hidden")));
+// Fill in the root's run-time addresses for readers outside the process (layout.cc).
+void publish_root() __attribute__((visibility("hidden")));
 
 // Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
 // arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
@@ -178,12 +181,15 @@ template <bool Trailered> struct basic_layer {
         // Forgotten before the allocator sees the call: once realloc has moved the chunk, another thread
         // may get the old address from malloc and index it.
         void *q = next.realloc(ptr, request(size), caller);
+        record *old = records().get(s.id);
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
-            records().get(s.id)->revive();
+            old->revive();
+            if (old->flags.get() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
             s.mark();
             return nullptr;
         }
         thread_state *t = this_thread();
+        if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t, s.id, old);
         count_free(t, old_size);
         if (q == ptr) return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, s.id, false);
         records().give(t, s.id);
@@ -252,8 +258,12 @@ private:
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) drop_stale(t, old, id, base);  // see drop_stale
-        if (__builtin_expect(count_allocation_fast(t, size), 1)) return p;
-        return sample_peak_then(p);
+        if (__builtin_expect(count_allocation_fast(t, size), 1)) {
+            // The profile's byte countdown (profile.h): far away unless stacks are recorded.
+            if (__builtin_expect((t->stack_countdown -= int64_t(size)) >= 0, 1)) return p;
+            return countdown_then(p, t, id, size, caller);
+        }
+        return sample_peak_then(p, t, id, size, caller);
     }
 
     // The general case of admit: no trailer (early_terminal), thread state to make or refill, a leaf to
@@ -293,11 +303,19 @@ private:
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
         count_allocation(t, size);
+        if (Trailered && t != nullptr && (t->stack_countdown -= int64_t(size)) < 0)
+            profile::on_countdown(t, id, r, size, caller);
         return p;
     }
 
-    __attribute__((noinline)) static void *sample_peak_then(void *p) {
+    __attribute__((noinline)) static void *countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        profile::on_countdown(t, id, records().get(id), size, caller);
+        return p;
+    }
+
+    __attribute__((noinline)) static void *sample_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
         sample_peak();
+        if ((t->stack_countdown -= int64_t(size)) < 0) profile::on_countdown(t, id, records().get(id), size, caller);
         return p;
     }
 
@@ -324,6 +342,7 @@ private:
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
         const uint32_t flags = r->flags.get();
+        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
         if ((flags & HEAPINDEX_FLAG_TRAILER) && __builtin_expect(!trailer_intact(base, *r), 0))
             corrupt_trailer(s.id, caller, what);
         if (__builtin_expect((flags & by_free::kind_mask) != 0, 0)) mismatch(s.id, caller, what);
@@ -363,8 +382,11 @@ private:
     __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked,
                                                     How how) {
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
+        record *r = records().get(s.id);
+        // A chunk with a stack comes here by design (profile.h, flip_check): only with `marked`.
+        const bool stacked = marked && (r->flags.get() & HEAPINDEX_FLAG_STACK);
         if (marked) {
-            const record *r = records().get(s.id);
+            if (stacked) profile::flip_check(r);
             const uint32_t flags = r->flags.get();
             if ((flags & HEAPINDEX_FLAG_TRAILER) && !trailer_intact(reinterpret_cast<uintptr_t>(ptr), *r))
                 corrupt_trailer(s.id, caller, dealloc_name(how));
@@ -372,6 +394,7 @@ private:
             s.remove();
         }
         thread_state *t = this_thread();
+        if (stacked) profile::released(t, s.id, r);
         count_free(t, size);
         records().give(t, s.id);
         how.release(next, ptr, caller);
@@ -390,6 +413,7 @@ private:
         record_fields f;
         if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
             old->kill(f.base, nullptr)) {
+            if (f.flags & HEAPINDEX_FLAG_STACK) profile::flip_check(old), profile::released(t, stale, old);
             count_free(t, f.size);
             records().give(t, stale);
         }

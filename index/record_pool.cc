@@ -31,6 +31,8 @@ bool record_pool::reserve() {
     }
     errno = saved;
     if (m == MAP_FAILED) return false;
+    // Out of core files until committed (docs/heapindex.md, Core files): gcore would write the whole range.
+    madvise(m, bytes + huge, MADV_DONTDUMP);
     const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
     record *expected = nullptr;
     if (!base_.compare_exchange_strong(expected, reinterpret_cast<record *>(aligned), std::memory_order_acq_rel)) {
@@ -53,6 +55,7 @@ bool record_pool::commit(unsigned segment) {
     // Records are used densely (ids are handed out in order) and a lookup reads one at random: huge
     // pages, where the system allows them (THP "madvise" mode), save lookups a TLB miss.
     if (ok) madvise(at, bytes, MADV_HUGEPAGE);
+    if (ok) madvise(at, bytes, MADV_DODUMP);  // in use now: in core files again
     errno = saved;
     if (ok && !committed_[segment].exchange(true, std::memory_order_acq_rel)) mapped_.fetch_add(bytes, std::memory_order_relaxed);
     return ok;

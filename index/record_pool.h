@@ -19,6 +19,8 @@
 namespace mallochooks::heapindex {
 
 class record_pool {
+    friend struct root_builder;  // layout.cc describes the fields for readers outside the process
+
 public:
     // Records live in one range of address space, reserved (not committed) when the first one is made
     // and never moved, so an id's record is a shift and an add away; the range is committed a segment at

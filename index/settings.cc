@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
-// Parsing and validation of the HEAPINDEX_* settings (see settings.h), and opening the outputs they name.  Messages name the variable, the value and what
-// happens instead; errno values are printed by name (strerrorname_np translates nothing and takes no
-// lock, unlike strerror: see docs/events.md).
+// Parsing and validation of the HEAPINDEX_* settings (see settings.h), and opening the outputs they name
+// (libmallochooks/output.h does the opening).  Messages name the variable, the value and what happens
+// instead; errno values are printed by name (strerrorname_np translates nothing and takes no lock, unlike
+// strerror: see docs/events.md).
 #include "index/settings.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "index/profile.h"
 #include "libmallochooks/output.h"
 
 extern "C" char **environ;
@@ -21,11 +22,12 @@ namespace {
 
 // The per-process files' directory is filled in by load_settings (HEAPINDEX_DIR, else TMPDIR or /tmp).
 constinit settings_t current = {
-    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000, false,
+    {output_spec::off, {}}, 25, {output_spec::to_stderr, {}}, false, settings_t::libdw, 10000, false, false, 0,
 };
 
 const char *const known[] = {"HEAPINDEX_REPORT", "HEAPINDEX_REPORT_TOP", "HEAPINDEX_LOG", "HEAPINDEX_CHECK",
-                             "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_SYMBOLIZE_TIMEOUT", "HEAPINDEX_DIR"};
+                             "HEAPINDEX_SYMBOLIZE", "HEAPINDEX_SYMBOLIZE_TIMEOUT", "HEAPINDEX_DIR",
+                             "HEAPINDEX_LEAKS", "HEAPINDEX_LEAKS_EXITCODE"};
 
 bool parse_output(const char *name, const char *value, output_spec *out) {
     if (mallochooks::parse_output(value, out)) return true;
@@ -41,26 +43,33 @@ const settings_t &settings() { return current; }
 int load_settings() {
     const int saved = errno;
     int problems = 0;
-    char dir[sizeof current.report.path];
-    default_output_dir(secure_mode() ? nullptr : getenv("TMPDIR"), dir, sizeof dir);
     if (secure_mode()) {  // no setting is read: heap errors to stderr, nothing else written (see settings.h)
         current.secure = true;
         return 0;
     }
+    char dir[sizeof current.report.path];
+    default_output_dir(getenv("TMPDIR"), dir, sizeof dir);
     for (char **e = environ; e != nullptr && *e != nullptr; ++e) {
         if (strncmp(*e, "HEAPINDEX_", 10) != 0) continue;
         const char *eq = strchr(*e, '=');
         const size_t len = eq ? size_t(eq - *e) : strlen(*e);
         bool ok = false;
         for (const char *k : known) ok = ok || (strlen(k) == len && strncmp(*e, k, len) == 0);
+        ok = ok || profile::is_setting(*e, len);
         if (!ok) {
             print(program_stderr, "heapindex: unknown setting %.*s (known: HEAPINDEX_REPORT, HEAPINDEX_REPORT_TOP, "
                                   "HEAPINDEX_LOG, HEAPINDEX_DIR, HEAPINDEX_CHECK, HEAPINDEX_SYMBOLIZE, "
-                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT); ignored\n", int(len), *e);
+                                  "HEAPINDEX_SYMBOLIZE_TIMEOUT, HEAPINDEX_LEAKS, HEAPINDEX_LEAKS_EXITCODE, %s); ignored\n", int(len), *e, profile::setting_names());
             ++problems;
         }
     }
-    if (const char *v = getenv("HEAPINDEX_REPORT")) problems += !parse_output("HEAPINDEX_REPORT", v, &current.report);
+    if (const char *v = getenv("HEAPINDEX_REPORT")) {
+        // A list: profile outputs (by suffix, profile.h) and at most one text report.
+        char text[sizeof current.report.path];
+        problems += profile::take_report_outputs(v, text, sizeof text);
+        if (text[0] != '\0' || *v == '\0') problems += !parse_output("HEAPINDEX_REPORT", text, &current.report);
+    }
+    problems += profile::load_settings();
     if (const char *v = getenv("HEAPINDEX_LOG")) problems += !parse_output("HEAPINDEX_LOG", v, &current.log);
     if (const char *v = getenv("HEAPINDEX_REPORT_TOP")) {
         char *end;
@@ -117,6 +126,26 @@ int load_settings() {
     }
     if (current.report.kind == output_spec::per_process) strcpy(current.report.path, dir);
     if (current.log.kind == output_spec::per_process) strcpy(current.log.path, dir);
+    if (const char *v = getenv("HEAPINDEX_LEAKS")) {
+        if (strcmp(v, "exit") == 0) {
+            current.leaks_at_exit = true;
+        } else if (strcmp(v, "off") != 0) {
+            print(program_stderr, "heapindex: HEAPINDEX_LEAKS='%s' is not off or exit; using the default, off\n", v);
+            ++problems;
+        }
+    }
+    if (const char *v = getenv("HEAPINDEX_LEAKS_EXITCODE")) {
+        char *end;
+        errno = 0;
+        const long n = strtol(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 255) {
+            print(program_stderr, "heapindex: HEAPINDEX_LEAKS_EXITCODE='%s' is not an exit status from 0 (unchanged) to 255; "
+                     "using the default, 0\n", v);
+            ++problems;
+        } else {
+            current.leaks_exitcode = int(n);
+        }
+    }
     errno = saved;
     return problems;
 }

@@ -22,6 +22,8 @@ struct settings_t {
     enum symbolizer_t { libdw, dladdr_only, none } symbolizer;  // HEAPINDEX_SYMBOLIZE (default libdw)
     unsigned symbolize_ms;  // HEAPINDEX_SYMBOLIZE_TIMEOUT, in ms: then dladdr for the remaining sites (default 10 s)
     bool secure;            // secure mode: no setting was read
+    bool leaks_at_exit;   // HEAPINDEX_LEAKS=exit: the reachability scan at exit, on the log (default off)
+    int leaks_exitcode;   // HEAPINDEX_LEAKS_EXITCODE: exit status of a leaky program, 0 = unchanged (default 0)
 };
 
 // The settings in force (defaults until load_settings ran).

@@ -50,6 +50,7 @@ struct libdw_api {
     decltype(&dwfl_report_end) report_end;
     decltype(&dwfl_addrmodule) addrmodule;
     decltype(&dwfl_module_addrname) addrname;
+    decltype(&dwfl_module_addrinfo) addrinfo;
     decltype(&dwfl_module_info) module_info;
     decltype(&dwfl_module_addrdie) addrdie;
     decltype(&dwfl_module_getdwarf) getdwarf;
@@ -83,6 +84,7 @@ bool load_libdw(libdw_api *api) {
     get(api->report_end, "dwfl_report_end");
     get(api->addrmodule, "dwfl_addrmodule");
     get(api->addrname, "dwfl_module_addrname");
+    get(api->addrinfo, "dwfl_module_addrinfo");
     get(api->module_info, "dwfl_module_info");
     get(api->addrdie, "dwfl_module_addrdie");
     get(api->getdwarf, "dwfl_module_getdwarf");
@@ -191,8 +193,16 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     const char *base = file ? strrchr(file, '/') : nullptr;
     if (fn && file)
         snprintf(buf, n, "%s (%s:%d) in %s", fn, base ? base + 1 : file, line, object ? object : "?");
-    else if (fn)
-        snprintf(buf, n, "%s in %s", fn, object ? object : "?");
+    else if (fn) {
+        // No line (a build without -g): the return address's offset in the function tells the sites of
+        // one function apart, as dladdr's names do.
+        GElf_Off offset = 0;
+        GElf_Sym sym;
+        if (dw->addrinfo(mod, pc, &offset, &sym, nullptr, nullptr, nullptr) != nullptr)
+            snprintf(buf, n, "%s+0x%lx in %s", fn, (unsigned long)(offset + 1), object ? object : "?");
+        else
+            snprintf(buf, n, "%s in %s", fn, object ? object : "?");
+    }
     else
         describe_site_dladdr(site, buf, n);
     if (owned) ::free(owned);

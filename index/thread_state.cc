@@ -102,6 +102,7 @@ thread_state *make_thread_state() {
 }
 
 thread_state *all_thread_states() { return all_states.load(std::memory_order_acquire); }
+std::atomic<thread_state *> *thread_state_list() { return &all_states; }
 size_t thread_state_bytes() { return state_mapped.load(std::memory_order_relaxed); }
 
 void thread_state_after_fork() {

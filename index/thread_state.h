@@ -27,6 +27,9 @@ struct thread_state {
     uint32_t spare_count;
     uint32_t tid;
     uint64_t seq_next, seq_end;
+    // Bytes until the heap profile wants this thread's next allocation (profile.h): malloc's fast path
+    // subtracts each size and leaves it when the result is negative.  0 in a new state.
+    int64_t stack_countdown;
     // Written by the owner only (load + store, no read-modify-write), summed by heapindex_stats.
     std::atomic<uint64_t> allocations, frees, bytes_allocated, bytes_freed;
     thread_state *next_all;   // every state ever made, for statistics
@@ -50,6 +53,7 @@ inline thread_state *this_thread() {
 
 // Every thread state ever made (for statistics), newest first; and the memory they take.
 thread_state *all_thread_states();
+std::atomic<thread_state *> *thread_state_list();  // the list's head itself (layout.cc)
 size_t thread_state_bytes();
 
 // Refresh the cached thread id after fork (the child's only thread is the one that forked).

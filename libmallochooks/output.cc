@@ -227,7 +227,7 @@ int open_output(const output_spec &spec, const char *tool, char *path, size_t n,
         program_name(prog, sizeof prog);
         snprintf(path, n, "%s/%s.%s.%d.txt", spec.path, tool, prog, int(getpid()));
     }
-    struct stat st;
+    struct stat st{};
     // Refuse what is not a regular file or a character device before opening it: opening a FIFO for
     // writing would wait for a reader (O_NONBLOCK below covers the race with a path that changes).
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {

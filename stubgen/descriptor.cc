@@ -40,6 +40,12 @@ std::optional<std::size_t> descriptor::param(char letter) const {
     return i;
 }
 
+std::optional<std::size_t> descriptor::param(arg_role role) const {
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (find_arg_code(params[i])->role == role) return i;
+    return std::nullopt;
+}
+
 std::string descriptor::origin() const {
     return source + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
@@ -119,13 +125,17 @@ void check_shape(const descriptor &d, const scanner &s) {
     auto fail = [&](const std::string &why) {
         s.fail_at(d.line, d.column, "'" + d.text + "': " + why);
     };
-    for (char unique : {'Z', 'z', 'A', 'p', 'P'})
+    for (char unique : {'Z', 'z', 'N', 'n', 'A', 'p', 'P'})
         if (std::count(d.params.begin(), d.params.end(), unique) > 1)
             fail(std::string("more than one '") + unique + "' argument");
-    if (d.param('z') && !d.param('Z')) fail("'z' (element count) needs a 'Z' (element size)");
+    if (d.param('Z') && d.param('N')) fail("one size argument: 'Z' (size_t) or 'N' (32 bits), not both");
+    if (d.param('z') && d.param('n')) fail("one count argument: 'z' (size_t) or 'n' (32 bits), not both");
+    if (d.param(arg_role::count) && !d.param(arg_role::size))
+        fail(std::string("'") + d.params[*d.param(arg_role::count)] +
+             "' (element count) needs a 'Z' or 'N' (element size)");
     const bool frees = d.frees();
     const bool allocates = d.returns_chunk();
-    if (frees && (d.param('Z') || d.param('z') || d.param('A') || d.param('p')))
+    if (frees && (d.param(arg_role::size) || d.param(arg_role::count) || d.param('A') || d.param('p')))
         fail("a free function ('P') takes no size, count, alignment or old chunk");
     if (frees && allocates) fail("a free function ('P') cannot return a chunk ('p')");
     switch (d.kind) {
@@ -138,8 +148,9 @@ void check_shape(const descriptor &d, const scanner &s) {
     case fn_kind::suballoc:
         if (!frees && !allocates)
             fail("a suballocator function either returns a chunk (')p') or frees one ('P')");
-        if (allocates && !d.param('Z'))
-            fail("a suballocator's allocation function needs a 'Z' argument: its chunks' size is reported to the heap index");
+        if (allocates && !d.param(arg_role::size))
+            fail("a suballocator's allocation function needs a 'Z' or 'N' argument: its chunks' size is reported to "
+                 "the heap index");
         break;
     }
 }
@@ -159,7 +170,7 @@ descriptor read_descriptor(scanner &s, fn_kind kind) {
         if (s.at_end()) s.fail("expected ')' to close the arguments of '" + d.name + "', found the end");
         char c = s.peek();
         if (find_arg_code(c) == nullptr)
-            s.fail("unknown argument code " + shown(c) + " (one of Z z A p P a i u l L d)");
+            s.fail("unknown argument code " + shown(c) + " (one of Z z N n A p P a i u l L d)");
         d.params += s.next();
     }
     s.next();  // ')'

@@ -35,6 +35,8 @@ struct arg_code {
 inline constexpr arg_code arg_codes[] = {
     {'Z', "size_t", arg_role::size, "size in bytes (of one element when `z` is present)"},
     {'z', "size_t", arg_role::count, "number of elements (the chunk is z * Z bytes)"},
+    {'N', "unsigned int", arg_role::size, "size in bytes as a 32-bit unsigned (zlib's `uInt size`)"},
+    {'n', "unsigned int", arg_role::count, "number of elements as a 32-bit unsigned (zlib's `uInt items`)"},
     {'A', "size_t", arg_role::alignment, "alignment in bytes"},
     {'p', "void *", arg_role::old_chunk, "a chunk to resize (realloc's first argument)"},
     {'P', "void *", arg_role::freed_chunk, "the chunk given back (free's argument)"},
@@ -65,6 +67,8 @@ struct descriptor {
     bool returns_chunk() const { return result == 'p'; }
     // The index of the first parameter with this letter, if any.
     std::optional<std::size_t> param(char letter) const;
+    // The index of the first parameter with this role (size: `Z` or `N`; count: `z` or `n`), if any.
+    std::optional<std::size_t> param(arg_role role) const;
     // "ALLOCSCC_ALLOC_FNS:1:9", as messages cite it.
     std::string origin() const;
 };

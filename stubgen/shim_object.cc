@@ -217,7 +217,11 @@ void append32(std::vector<unsigned char> &out, std::uint32_t v) {
 bool fits_thunk(const descriptor &d) {
     unsigned integers = 0, floats = 0;
     for (char c : d.params) (is_floating(c) ? floats : integers)++;
-    return integers <= 6 && floats <= 8;
+    // A suballocator's trampoline reads its size and count as whole 64-bit registers; a 32-bit one ('N',
+    // 'n') leaves the upper half undefined (the x86-64 ABI), so it gets a C shim, which reads it as what
+    // it is.
+    const bool narrow_size = d.param('N') || d.param('n');
+    return integers <= 6 && floats <= 8 && !(d.kind == fn_kind::suballoc && narrow_size);
 }
 
 unsigned suballoc_plan(const descriptor &d) {
@@ -231,7 +235,9 @@ std::string write_shim_object(const std::vector<shim_function> &functions, const
                               const std::string &path) {
     object_builder o;
     for (const shim_function &f : functions) {
-        if (!fits_thunk(f.desc)) return f.symbol + ": its arguments do not all travel in registers; it needs a C shim";
+        if (!fits_thunk(f.desc))
+            return f.symbol + ": it needs a C shim (its arguments do not all travel in registers, or it is a suballocator "
+                              "with 32-bit sizes)";
         const std::uint64_t at = o.text_bytes.size();
         const bool suballoc = f.desc.kind == fn_kind::suballoc;
         append(o.text_bytes, {0x4c, 0x8b, 0x1d});  // movq REAL@GOTPCREL(%rip), %r11

@@ -10,7 +10,8 @@
 //    would end the scope before the original runs;
 //  - __builtin_return_address(0) is taken in the stub itself (never in a helper that might not be
 //    inlined): it is the call site in the caller of the declared function;
-//  - heapindex_notify_* are weak references, so a program runs, and reports nothing, without the index.
+//  - the heap index's heapindex_v1_notify_* are weak references, so a program runs, and reports nothing,
+//    without the index.
 #include "stubgen/shim_writer.h"
 
 #include <sstream>
@@ -51,9 +52,26 @@ static inline void mallochooks_site_leave(const void *const *saved) { )" MALLOCH
 
 )";
 
+// The heap index's exported names are versioned (mallochooks/heapindex.h: heapindex_v1_*), and a weak
+// function's address is read through the GOT as that header does, so that the loader fills it in even in
+// a non-PIE executable, where a linker may otherwise resolve the undefined weak reference to 0.
 const char *const suballoc_prologue = R"(/* Suballocators' chunks go to the heap index (mallochooks/heapindex.h) when it is loaded. */
-extern void heapindex_notify_alloc(void *base, size_t size, const void *site) __attribute__((weak));
-extern void heapindex_notify_free(void *base) __attribute__((weak));
+extern int heapindex_v1_notify_alloc(void *base, size_t size, const void *site) __attribute__((weak));
+extern int heapindex_v1_notify_free(void *base) __attribute__((weak));
+#if defined(__x86_64__)
+#define MALLOCHOOKS_WEAK_ADDRESS(name) __extension__({ __typeof__(&name) f_; \
+    __asm__(".weak " #name "\n\tmovq " #name "@GOTPCREL(%%rip), %0" : "=r"(f_)); f_; })
+#else
+#define MALLOCHOOKS_WEAK_ADDRESS(name) (&name)
+#endif
+static inline void mallochooks_notify_alloc(void *base, size_t size, const void *site) {
+    int (*f)(void *, size_t, const void *) = MALLOCHOOKS_WEAK_ADDRESS(heapindex_v1_notify_alloc);
+    if (f != NULL) f(base, size, site);
+}
+static inline void mallochooks_notify_free(void *base) {
+    int (*f)(void *) = MALLOCHOOKS_WEAK_ADDRESS(heapindex_v1_notify_free);
+    if (f != NULL) f(base);
+}
 
 __attribute__((always_inline)) static inline const void *mallochooks_site_or(const void *return_address) {
     const void *site = )" MALLOCHOOKS_ALLOC_SITE_SYMBOL R"(;
@@ -73,6 +91,7 @@ std::string c_type_of_result(const descriptor &d) {
 }
 
 std::string arg_name(const descriptor &d, char letter) { return "a" + std::to_string(*d.param(letter)); }
+std::string arg_name(const descriptor &d, arg_role role) { return "a" + std::to_string(*d.param(role)); }
 
 std::string parameter_list(const descriptor &d) {
     if (d.params.empty()) return "void";
@@ -92,7 +111,7 @@ std::string argument_list(const descriptor &d) {
 
 // The chunk size expression of a suballocator allocation, and whether it can overflow (z * Z).
 std::string chunk_size(const descriptor &d) {
-    return d.param('z') ? "n" : arg_name(d, 'Z');
+    return d.param(arg_role::count) ? "n" : arg_name(d, arg_role::size);
 }
 
 void write_stub(std::ostringstream &out, const shim_function &f) {
@@ -113,25 +132,25 @@ void write_stub(std::ostringstream &out, const shim_function &f) {
         out << "    " << (d.result ? "return " : "") << call << ";\n";
     } else if (d.frees()) {
         const std::string p = arg_name(d, 'P');
-        out << "    if (" << p << " != NULL && heapindex_notify_free != NULL) heapindex_notify_free(" << p << ");\n";
+        out << "    if (" << p << " != NULL) mallochooks_notify_free(" << p << ");\n";
         out << "    " << (d.result ? "return " : "") << call << ";\n";
     } else {
         out << "    const void *site = mallochooks_site_or(__builtin_return_address(0));\n";
         out << "    void *r = " << call << ";\n";
         if (d.param('p')) {
             // A resize: the old chunk is gone when the call succeeded, or when it freed (size 0).
-            const std::string p = arg_name(d, 'p'), z = arg_name(d, 'Z');
-            out << "    if (" << p << " != NULL && (r != NULL || " << z << " == 0) && heapindex_notify_free != NULL)\n"
-                << "        heapindex_notify_free(" << p << ");\n";
+            const std::string p = arg_name(d, 'p'), z = arg_name(d, arg_role::size);
+            out << "    if (" << p << " != NULL && (r != NULL || " << z << " == 0)) mallochooks_notify_free(" << p << ");\n";
         }
-        if (d.param('z')) {
+        if (d.param(arg_role::count)) {
             out << "    size_t n;\n";
-            out << "    if (r != NULL && !__builtin_mul_overflow(" << arg_name(d, 'z') << ", " << arg_name(d, 'Z')
-                << ", &n) && heapindex_notify_alloc != NULL)\n";
+            out << "    if (r != NULL && !__builtin_mul_overflow(" << arg_name(d, arg_role::count) << ", "
+                << arg_name(d, arg_role::size)
+                << ", &n))\n";
         } else {
-            out << "    if (r != NULL && heapindex_notify_alloc != NULL)\n";
+            out << "    if (r != NULL)\n";
         }
-        out << "        heapindex_notify_alloc(r, " << chunk_size(d) << ", site);\n";
+        out << "        mallochooks_notify_alloc(r, " << chunk_size(d) << ", site);\n";
         out << "    return r;\n";
     }
     out << "}\n\n";

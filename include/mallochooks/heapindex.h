@@ -49,11 +49,12 @@ struct heapindex_chunk {
 #define HEAPINDEX_FLAG_REALLOC 0x8u   /* the chunk comes from realloc (alloc_site is the realloc's) */
 #define HEAPINDEX_FLAG_ALIGNED 0x10u  /* memalign, posix_memalign, aligned_alloc, valloc, pvalloc */
 #define HEAPINDEX_FLAG_CALLOC 0x20u   /* calloc */
-#define HEAPINDEX_FLAG_NEW 0x40u       /* operator new (with HEAPINDEX_FLAG_ALIGNED: an align_val_t form) */
-#define HEAPINDEX_FLAG_NEW_ARRAY 0x80u /* operator new[] (idem) */
-/* Neither NEW flag: a function of the malloc family.  A chunk released
- * another way than its kind's (delete of a malloc chunk, free or realloc of a new one, delete of a new[]
- * one, an aligned form for an unaligned chunk or the reverse) is reported as a mismatch. */
+#define HEAPINDEX_FLAG_STACK 0x40u    /* its allocation stack was recorded (HEAPINDEX_STACKS, profiles) */
+#define HEAPINDEX_FLAG_NEW 0x80u       /* operator new (with HEAPINDEX_FLAG_ALIGNED: an align_val_t form) */
+#define HEAPINDEX_FLAG_NEW_ARRAY 0x100u /* operator new[] (idem) */
+/* Neither NEW flag: a function of the malloc family.  A chunk released another way than its kind's
+ * (delete of a malloc chunk, free or realloc of a new one, delete of a new[] one, an aligned form for an
+ * unaligned chunk or the reverse) is reported as a mismatch. */
 
 struct heapindex_stats {
     uint64_t live_chunks;      /* heap chunks live now (client blocks excluded) */
@@ -81,6 +82,7 @@ int heapindex_v1_check(FILE *report) HEAPINDEX_WEAK_;
 void heapindex_v1_stats(struct heapindex_stats *out) HEAPINDEX_WEAK_;
 int heapindex_v1_notify_alloc(void *base, size_t size, const void *site) HEAPINDEX_WEAK_;
 int heapindex_v1_notify_free(void *base) HEAPINDEX_WEAK_;
+int heapindex_v1_profile_write(const char *outputs) HEAPINDEX_WEAK_;
 
 #if defined(__x86_64__)
 /* Read a weak function's address through the GOT, so that the dynamic loader fills it in even in a
@@ -140,15 +142,31 @@ static inline void heapindex_stats(struct heapindex_stats *out) {
 
 /* Client requests: a custom allocator announces a block it hands out (site NULL: the caller) and its
  * release.  Blocks must not overlap each other and must start at least 16 bytes apart; they may lie
- * inside heap chunks (a pool carved from malloc).  Return 1 when done, 0 when refused (reported). */
-static inline int heapindex_notify_alloc(void *base, size_t size, const void *site) {
+ * inside heap chunks (a pool carved from malloc).  Return 1 when done, 0 when refused (reported).
+ * Always inlined, also at -O0: the library names the sites by its caller's return address, which must be
+ * in the program's own function, not in a copy of this wrapper. */
+#if defined(__GNUC__)
+#define HEAPINDEX_CALLER_INLINE_ static inline __attribute__((always_inline))
+#else
+#define HEAPINDEX_CALLER_INLINE_ static inline
+#endif
+HEAPINDEX_CALLER_INLINE_ int heapindex_notify_alloc(void *base, size_t size, const void *site) {
     int (*f)(void *, size_t, const void *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_notify_alloc);
     return f ? f(base, size, site) : 0;
 }
 
-static inline int heapindex_notify_free(void *base) {
+HEAPINDEX_CALLER_INLINE_ int heapindex_notify_free(void *base) {
     int (*f)(void *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_notify_free);
     return f ? f(base) : 0;
+}
+
+/* Writes heap-profile outputs now (HEAPINDEX_STACKS, docs/heap-profiles.md): `outputs` is a comma-separated
+ * list as HEAPINDEX_REPORT's profile items (report.html, live.folded, x.peak.folded, x.allocs.folded,
+ * heaptrack.NAME, dump.hiprof; "%p" becomes the process id), or NULL for those of HEAPINDEX_REPORT.
+ * Returns how many were written; -1 when no stacks are recorded (or the index is not loaded). */
+static inline int heapindex_profile_write(const char *outputs) {
+    int (*f)(const char *) = HEAPINDEX_WEAK_ADDRESS_(heapindex_v1_profile_write);
+    return f ? f(outputs) : -1;
 }
 
 #ifdef __cplusplus

@@ -29,4 +29,14 @@ cc -shared -fPIC $cflags -fvisibility=hidden "$src/tests/integration/c_client/cl
   >"$tmp/cc.log" 2>&1 || { cat "$tmp/cc.log"; fail "a C client does not build against the installed files"; }
 readelf -d "$tmp/libclient.so" | grep -q 'NEEDED.*libstdc++' && fail "the client needs libstdc++"
 LD_PRELOAD=$tmp/libclient.so "$check" || fail "the client built from installed files does not work"
-echo "install: headers, libraries and mallochooks.pc installed; a C client builds against them and works"
+# The gdb commands: the script is where libheapindex.so's .debug_gdb_scripts says (gdb's auto-load
+# directory), and it runs the installed heapindex-inspect.
+hlib=$(find "$tmp/root" -name libheapindex.so | head -1)
+[ -n "$hlib" ] || fail "libheapindex.so not installed"
+script=$(readelf -p .debug_gdb_scripts "$hlib" | sed -n 's/^ *\[ *[0-9a-f]*\] *\(\/.*\.py\)$/\1/p')
+[ -n "$script" ] && [ -f "$tmp/root$script" ] || fail "libheapindex.so names '$script' for gdb, which is not installed"
+helper=$(find "$tmp/root" -name heapindex-inspect -perm -u+x | head -1)
+[ -n "$helper" ] || fail "heapindex-inspect not installed"
+grep -q "${helper#$tmp/root}" "$tmp/root$script" || fail "the gdb script does not run the installed heapindex-inspect"
+echo "install: headers, libraries and mallochooks.pc installed; a C client builds against them and works;" \
+  "the gdb script is at $script and runs ${helper#$tmp/root}"

@@ -8,9 +8,12 @@
 # through a static archive that defines malloc), over one in a shared library built by allocscc, and with
 # xmalloc itself in a shared library built by allocscc; with each linker.  The static archive is also
 # named through linker words and a linker response file: its alias copy takes the place of those words.
-# Usage: indexed.sh ALLOCSCC ALLOCSCXX CC CXX SOURCE_DIR RUNTIME_DIR LIBHEAPINDEX_SO
+# With gdb's heap commands (GDB_SCRIPT): the program with its own allocator, stopped in its first
+# heapindex_check, answers `heap sites` with the same sites (the pool's: the suballocator's real body,
+# renamed by allocscc) and `heap check` sound.
+# Usage: indexed.sh ALLOCSCC ALLOCSCXX CC CXX SOURCE_DIR RUNTIME_DIR LIBHEAPINDEX_SO [GDB_SCRIPT]
 . "$(dirname "$0")/common.sh"
-HEAPINDEX=$7
+HEAPINDEX=$7 GDB_SCRIPT=${8:-}
 P=$SRC/programs
 mkdir tmp && export TMPDIR=$WORK/tmp
 export ALLOCSCC_ALLOC_FNS='xmalloc(Z)p xcalloc(zZ)p xstrdup(a)p local_xmalloc(Z)p' ALLOCSCC_FREE_FNS='xfree(P)'
@@ -42,6 +45,19 @@ for config in "${configs[@]}"; do
       pass "$what, ld.$ld: every chunk indexed, sites right, heap sound"
     else
       fail "$what, ld.$ld: under the index"; cat out
+    fi
+    if [ -n "$GDB_SCRIPT" ] && command -v gdb >/dev/null && [ "$backend" = wrapdl ] && [ "$ld" = bfd ] && [ "$what" = "the executable's own allocator" ]; then
+      gdb -nx -batch -x "$GDB_SCRIPT" -ex "set environment LD_PRELOAD=$HEAPINDEX" -ex 'set environment HEAPINDEX_LOG=/dev/null' \
+        -ex 'set breakpoint pending on' -ex 'break heapindex_v1_check' -ex run -ex 'heap sites' -ex 'heap check' ./prog >gdb.out 2>&1
+      missing=
+      for site in site_xmalloc site_xcalloc site_xstrdup site_malloc site_local '\[client block\] site_pool' '(__mallochooks_real_)?pool_alloc'; do
+        grep -Eq "^ +[0-9]+ +1  $site " gdb.out || missing="$missing $site"
+      done
+      if [ -z "$missing" ] && grep -q '^check: sound (7 chunks, 1 client blocks' gdb.out; then
+        pass "$what, ld.$ld: gdb's heap sites and heap check see the same chunks"
+      else
+        fail "$what, ld.$ld: gdb's heap commands (missing:$missing)"; cat gdb.out
+      fi
     fi
   done
 done

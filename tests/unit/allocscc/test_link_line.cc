@@ -83,6 +83,11 @@ TEST_CASE("response files expand like libiberty's, for analysis only", "[allocsc
     CHECK_THROWS_WITH(ac::expand_response_files({"@" + dir + "/rsp_loop"}),
                       "response file '" + dir + "/rsp_loop' includes itself");
     CHECK_FALSE(ac::read_link_line(ac::expand_response_files({"@" + dir + "/rsp_outer"})).links);
+    // A linker response file that includes itself is the linker's to report; the model keeps the word.
+    auto loop = ac::read_link_line({"-c", "a.c", "-Wl,@" + dir + "/rsp_loop"});
+    CHECK_FALSE(loop.links);
+    REQUIRE(loop.linker_words.size() == 1);
+    CHECK(loop.linker_words[0].text == "@" + dir + "/rsp_loop");
 }
 
 TEST_CASE("a compile-and-link command: the compile steps' options, the link rendered with edits", "[allocscc][args]") {

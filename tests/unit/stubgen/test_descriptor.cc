@@ -43,6 +43,13 @@ TEST_CASE("descriptor lists parse into names, argument codes and results", "[stu
     CHECK(frees[0].frees());
     CHECK(frees[1].result == 'i');
 
+    // zlib's zcalloc(voidpf opaque, uInt items, uInt size): 32-bit count and size.
+    auto z = sg::parse_list("zcalloc(anN)p", sg::fn_kind::alloc, "Z").front();
+    CHECK(z.param(sg::arg_role::count) == std::optional<std::size_t>(1));
+    CHECK(z.param(sg::arg_role::size) == std::optional<std::size_t>(2));
+    CHECK(sg::find_arg_code('N')->c_type == "unsigned int");
+    CHECK(sg::find_arg_code('n')->c_type == "unsigned int");
+
     auto subs = sg::parse_list("pool_alloc(aZ)p pool_free(aP) arena::alloc(aAZ)p", sg::fn_kind::suballoc, "S");
     REQUIRE(subs.size() == 3);
     CHECK(subs[2].name == "arena::alloc");
@@ -53,7 +60,7 @@ TEST_CASE("descriptor lists parse into names, argument codes and results", "[stu
 TEST_CASE("malformed descriptors are reported with their line and column", "[stubgen][descriptor]") {
     CHECK(error_of("xmalloc") == "V:1:8: expected '(' after the function name 'xmalloc', found the end");
     CHECK(error_of("xmalloc(Z") == "V:1:10: expected ')' to close the arguments of 'xmalloc', found the end");
-    CHECK(error_of("xmalloc(Zq)p") == "V:1:10: unknown argument code 'q' (one of Z z A p P a i u l L d)");
+    CHECK(error_of("xmalloc(Zq)p") == "V:1:10: unknown argument code 'q' (one of Z z N n A p P a i u l L d)");
     CHECK(error_of("xmalloc(Z)x") ==
           "V:1:11: unknown result code 'x' (p for the new chunk, one of a i u l L d, or nothing for void)");
     CHECK(error_of("xmalloc(Z)pp") == "V:1:12: expected a blank after the descriptor of 'xmalloc', found 'p'");
@@ -64,13 +71,19 @@ TEST_CASE("malformed descriptors are reported with their line and column", "[stu
     // Structural rules, at the descriptor's start.
     CHECK(error_of("xmalloc(Z)") == "V:1:1: 'xmalloc(Z)': an allocation function must return the chunk: end it with ')p'");
     CHECK(error_of(" xmalloc(ZZ)p") == "V:1:2: 'xmalloc(ZZ)p': more than one 'Z' argument");
-    CHECK(error_of("xcalloc(z)p") == "V:1:1: 'xcalloc(z)p': 'z' (element count) needs a 'Z' (element size)");
+    CHECK(error_of("xcalloc(z)p") == "V:1:1: 'xcalloc(z)p': 'z' (element count) needs a 'Z' or 'N' (element size)");
+    CHECK(error_of("zcalloc(an)p") == "V:1:1: 'zcalloc(an)p': 'n' (element count) needs a 'Z' or 'N' (element size)");
+    CHECK(error_of("f(ZN)p") == "V:1:1: 'f(ZN)p': one size argument: 'Z' (size_t) or 'N' (32 bits), not both");
+    CHECK(error_of("f(znN)p") == "V:1:1: 'f(znN)p': one count argument: 'z' (size_t) or 'n' (32 bits), not both");
+    CHECK(error_of("f(NN)p") == "V:1:1: 'f(NN)p': more than one 'N' argument");
+    CHECK(error_of("f(PN)", sg::fn_kind::free) == "V:1:1: 'f(PN)': a free function ('P') takes no size, count, alignment or old chunk");
     CHECK(error_of("xfree(Z)", sg::fn_kind::free) == "V:1:1: 'xfree(Z)': a free function needs a 'P' argument (the chunk it frees)");
     CHECK(error_of("xfree(PZ)", sg::fn_kind::free) ==
           "V:1:1: 'xfree(PZ)': a free function ('P') takes no size, count, alignment or old chunk");
     CHECK(error_of("odd(P)p", sg::fn_kind::suballoc) == "V:1:1: 'odd(P)p': a free function ('P') cannot return a chunk ('p')");
     CHECK(error_of("pool(a)p", sg::fn_kind::suballoc) ==
-          "V:1:1: 'pool(a)p': a suballocator's allocation function needs a 'Z' argument: its chunks' size is reported to the heap index");
+          "V:1:1: 'pool(a)p': a suballocator's allocation function needs a 'Z' or 'N' argument: its chunks' size is reported to "
+          "the heap index");
     CHECK(error_of("pool(a)", sg::fn_kind::suballoc) ==
           "V:1:1: 'pool(a)': a suballocator function either returns a chunk (')p') or frees one ('P')");
 }
@@ -121,7 +134,7 @@ TEST_CASE("fuzz: mutated descriptor lists parse or fail with a position inside t
         "xmalloc(Z)p xcalloc(zZ)p xrealloc(pZ)p", "xfree(P) pool_free(aP)i", "pool_alloc(aAZ)p ns::make(iZ)p",
         "a(Z)p\nb(zZ)p\tc(pZ)p", "alloc x(Z)p # c\nfree y(P)\nsuballoc s(aZ)p",
     };
-    const std::string alphabet = "ZzApPaiulLdx_:()# \t\n\r9\x01\xff";
+    const std::string alphabet = "ZzNnApPaiulLdx_:()# \t\n\r9\x01\xff";
     std::mt19937 rng(20240522);  // deterministic: a failure reproduces
     int parsed = 0, rejected = 0;
     for (int iteration = 0; iteration < 30000; ++iteration) {

@@ -30,7 +30,7 @@ std::vector<sg::shim_function> sample() {
     std::vector<sg::descriptor> all = sg::parse_list("xmalloc(Z)p xcalloc(zZ)p xrealloc(pZ)p xmemalign(AZ)p",
                                                      sg::fn_kind::alloc, "ALLOCSCC_ALLOC_FNS");
     for (auto more : {sg::parse_list("xfree(P) xfree_status(P)i", sg::fn_kind::free, "ALLOCSCC_FREE_FNS"),
-                      sg::parse_list("pool_alloc(aZ)p pool_calloc(azZ)p pool_resize(apZ)p pool_free(aP)",
+                      sg::parse_list("pool_alloc(aZ)p pool_calloc(azZ)p pool_resize(apZ)p pool_free(aP) pool32(anN)p",
                                      sg::fn_kind::suballoc, "ALLOCSCC_SUBALLOC_FNS")})
         all.insert(all.end(), more.begin(), more.end());
     return sg::with_plain_symbols(all, sg::linkage::wrap);
@@ -155,6 +155,12 @@ TEST_CASE("thunks: which functions can have one, and suballocators' plans", "[st
     CHECK_FALSE(sg::fits_thunk(one("f(iiiiiiZ)p")));       // a seventh integer argument goes on the stack
     CHECK(sg::fits_thunk(one("f(ddddddddiiiiiZ)p")));     // 8 in xmm registers, 6 in integer ones
     CHECK_FALSE(sg::fits_thunk(one("f(dddddddddZ)p")));
+    // 32-bit sizes: an allocation function's thunk passes them on untouched; a suballocator's trampoline
+    // would read them as 64-bit registers, so it gets a C shim.
+    CHECK(sg::fits_thunk(one("zcalloc(anN)p")));
+    CHECK_FALSE(sg::fits_thunk(one("pool32(anN)p", sg::fn_kind::suballoc)));
+    CHECK_FALSE(sg::fits_thunk(one("pool32(aN)p", sg::fn_kind::suballoc)));
+    CHECK(sg::fits_thunk(one("pool32_free(aP)", sg::fn_kind::suballoc)));
     const unsigned none = MALLOCHOOKS_PLAN_NONE;
     // pool_calloc(a, z, Z): slots 1 and 2; a double before them takes no integer slot.
     CHECK(sg::suballoc_plan(one("pool_calloc(dazZ)p", sg::fn_kind::suballoc)) ==
@@ -169,7 +175,10 @@ TEST_CASE("thunks: which functions can have one, and suballocators' plans", "[st
 }
 
 TEST_CASE("the shim object: thunks, their relocations, and the static functions' table", "[stubgen][object]") {
-    std::vector<sg::shim_function> fns = sample();
+    std::vector<sg::shim_function> fns;
+    for (const sg::shim_function &f : sample())
+        if (sg::fits_thunk(f.desc)) fns.push_back(f);  // pool32 (32-bit sizes) gets a C shim
+    REQUIRE(fns.size() + 1 == sample().size());
     fns[0].how = sg::linkage::defsym;  // xmalloc: defined by the output
     const std::string path = std::string(TEST_BUILD_DIR) + "/shim_object_test.o";
     REQUIRE(sg::write_shim_object(fns, {{"__mallochooks_static_0", 48}, {"__mallochooks_static_1", 7}}, path) == "");
@@ -224,5 +233,6 @@ TEST_CASE("the shim object: thunks, their relocations, and the static functions'
     CHECK(std::system(cmd.c_str()) == 0);
     // A function with a stack argument is refused.
     auto big = sg::with_plain_symbols(sg::parse_list("big(iiiiiiZ)p", sg::fn_kind::alloc, "A"), sg::linkage::wrap);
-    CHECK(sg::write_shim_object(big, {}, path) == "big: its arguments do not all travel in registers; it needs a C shim");
+    CHECK(sg::write_shim_object(big, {}, path) ==
+          "big: it needs a C shim (its arguments do not all travel in registers, or it is a suballocator with 32-bit sizes)");
 }

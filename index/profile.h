@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// Heap profiles (HEAPINDEX_STACKS, HEAPINDEX_STACKS_SAMPLE, profile outputs in HEAPINDEX_REPORT): the
+// per-allocation hooks the layer calls when a chunk gets a stack or loses one, the sampled series of
+// memory in use and the stack set at the peak, and the profile dump written at exit (or on demand) that
+// the out-of-process converter, heapindex-report, turns into heaptrack's format, folded stacks and an
+// HTML page.  Design: docs/heap-profiles.md.
+//
+// Cost when no profile is asked for: one subtract-and-branch on a per-thread countdown in malloc's fast
+// path, nothing in free's (a chunk with a stack is sent off free's fast path by its record's check word,
+// see flip_check).  The countdown is in bytes, as tcmalloc's and jemalloc's samplers: with every
+// allocation stacked it stays negative; with HEAPINDEX_STACKS_SAMPLE=K it is drawn from an exponential
+// distribution of mean K after each sample; with profiles off it is set far away on a thread's first
+// allocation.
+#ifndef MALLOCHOOKS_INDEX_PROFILE_H
+#define MALLOCHOOKS_INDEX_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/counters.h"
+#include "index/record.h"
+#include "index/thread_state.h"
+
+namespace mallochooks::heapindex::profile {
+
+// A chunk's countdown ran out (or its thread's first allocation): record its stack if profiling, and
+// draw the next countdown.  The record `id` is live and this thread's; `r` is its record.
+void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller)
+    __attribute__((visibility("hidden"), noinline));
+
+// A chunk with a stack (HEAPINDEX_FLAG_STACK) is no longer live: the record is dead and owned by the
+// caller, its check word already flipped back (flip_check).  Takes the chunk off its stack's live
+// counters.  `t` may be null.
+void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility("hidden")));
+
+// The record of a chunk with a stack keeps its check word with the lowest bit flipped, so that free's
+// fast path (which compares the trailer with the record's image) leaves for free_slow, which flips it
+// back before checking the trailer: free's fast path pays nothing for profiles.  The owner of the
+// record (a live chunk's allocating call, or whoever killed it) flips it.
+inline void flip_check(record *r) { r->link.store(r->link.load(std::memory_order_relaxed) ^ 1, std::memory_order_relaxed); }
+
+// From sample_peak (counters.cc): the live bytes summed just now; a point of the series, and a copy of
+// the stacks' live counters when this is a new peak.
+void on_sample(uint64_t live_bytes) __attribute__((visibility("hidden")));
+
+// Settings (settings.cc hands over the variables it does not know itself): true if `name` is one of
+// profile's; `value` parsed, problems reported.
+bool is_setting(const char *name, size_t len) __attribute__((visibility("hidden")));
+int load_settings() __attribute__((visibility("hidden")));
+// HEAPINDEX_REPORT is a comma-separated list: the items that name a profile output (by suffix: .html,
+// .folded, .hiprof, heaptrack) are taken here; the one other item, if any, is copied to `text` (the text
+// report of report.cc).  Returns the problems reported.
+int take_report_outputs(const char *value, char *text, size_t text_size) __attribute__((visibility("hidden")));
+const char *setting_names() __attribute__((visibility("hidden")));
+
+// From the library's constructor, after the settings: prepare the depot if stacks are asked for.
+void start() __attribute__((visibility("hidden")));
+// From the library's destructor: write the profile outputs asked for.
+void at_exit() __attribute__((visibility("hidden")));
+// heapindex_profile_write: the outputs in `list` (comma-separated, as HEAPINDEX_REPORT's profile items)
+// or, when null, those of HEAPINDEX_REPORT.  Returns how many were written, -1 when stacks are off.
+int write_now(const char *list) __attribute__((visibility("hidden")));
+
+bool enabled() __attribute__((visibility("hidden")));
+
+}  // namespace mallochooks::heapindex::profile
+
+#endif

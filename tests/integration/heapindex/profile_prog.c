@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A program with a known heap profile, for profiles.sh: every figure a profile shows is fixed here.
+ * Built without frame pointers and without sibling calls (so that each function keeps its frame, as the
+ * stacks below say), the allocations made through three levels of functions:
+ *
+ *   keep:   10 chunks of 1000 bytes, live at exit (leaked: 10000 bytes)      keep_outer -> keep_middle -> leaf_alloc
+ *   temp:   100 chunks of 64 bytes, each freed right away (100 temporaries)  temp_outer -> leaf_alloc
+ *   peak:   48 chunks of 65536 bytes (3 MiB), all live at once, then freed   peak_outer -> leaf_alloc
+ *   other:  50 chunks of 200 bytes, allocated together, freed together       other_outer -> leaf_alloc
+ *
+ * With an argument, it forks first and the child does the same (the %p test) and exits.
+ * It calls heapindex_profile_write(argv[2]) when given a second argument (the on-demand API).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mallochooks/heapindex.h"
+
+__attribute__((noinline)) static void *leaf_alloc(size_t n) {
+    void *p = malloc(n);
+    if (p == NULL) abort();
+    memset(p, 1, n);
+    return p;
+}
+
+static void *kept[10];
+__attribute__((noinline)) static void keep_middle(int i) { kept[i] = leaf_alloc(1000); }
+__attribute__((noinline)) static void keep_outer(void) {
+    for (int i = 0; i < 10; i++) keep_middle(i);
+}
+
+__attribute__((noinline)) static void temp_outer(void) {
+    for (int i = 0; i < 100; i++) free(leaf_alloc(64));
+}
+
+__attribute__((noinline)) static void peak_outer(void) {
+    void *p[48];
+    for (int i = 0; i < 48; i++) p[i] = leaf_alloc(65536);
+    for (int i = 0; i < 48; i++) free(p[i]);
+}
+
+__attribute__((noinline)) static void other_outer(void) {
+    void *p[50];
+    for (int i = 0; i < 50; i++) p[i] = leaf_alloc(200);
+    for (int i = 0; i < 50; i++) free(p[i]);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+        pid_t pid = fork();
+        if (pid < 0) return 1;
+        if (pid > 0) {
+            int status;
+            waitpid(pid, &status, 0);
+        }
+    }
+    keep_outer();
+    temp_outer();
+    peak_outer();
+    other_outer();
+    if (argc > 2) {
+        int n = heapindex_profile_write(argv[2]);
+        printf("written %d\n", n);
+    }
+    return 0;
+}
