@@ -2,9 +2,12 @@
 /*
  * The one list of everything mallochooks hooks, and the macros that generate code from it.
  *
- * Three lists live here and nowhere else:
- *   MALLOCHOOKS_USER_API   the malloc family as programs call it (user API);
- *   MALLOCHOOKS_HOOK_API   the narrower API hook layers implement, each call carrying the caller's address;
+ * The lists live here and nowhere else:
+ *   MALLOCHOOKS_USER_API   the malloc family as programs call it (user API): glibc's C functions
+ *                          (MALLOCHOOKS_C_USER_API) and C++'s operator new and delete (..._CXX_USER_API);
+ *   MALLOCHOOKS_HOOK_API   the narrower API hook layers implement, each call carrying the caller's address,
+ *                          plus MALLOCHOOKS_CXX_HOOKS (cxx_new, cxx_delete: what C++ calls become, with
+ *                          their kind); MALLOCHOOKS_ALL_HOOKS is both;
  *   MALLOCHOOKS_EVENTS     the events an event client may handle.
  * Entry points (with any symbol prefix), hook prototypes, the terminals of every backend, the C event API,
  * export lists and the tools' tables are all expanded from these lists with Boost.Preprocessor, so adding a
