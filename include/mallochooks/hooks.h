@@ -59,6 +59,13 @@
 //      usable_size_unowned skip the bootstrap-arena test for chunks the layer knows are not the arena's
 //      (it asked arena_owns when it handed them out).  The layer tests for those functions with a
 //      requires-clause and falls back to `next` for any other Next.
+//   8. Past the whole chain, for C++'s allocation functions only: a preload entry point of operator new or
+//      delete calls the next definition of that operator directly when its terminal's cxx_next says so
+//      (libmallochooks/entry_points.h; backends/preload/terminal.h, cxx_delegate): when the allocator
+//      behind the preload defines those operators itself, or the process's malloc is not the preload's.
+//      Safe because then no layer could see those calls before either (they never reached malloc through
+//      the chain), and indexing them would call that allocator's usable size, which may call operator
+//      new (tcmalloc's does).  docs/cxx.md.
 #ifndef MALLOCHOOKS_HOOKS_H
 #define MALLOCHOOKS_HOOKS_H
 
