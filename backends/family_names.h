@@ -15,6 +15,8 @@ namespace mallochooks::names {
 // Every function of the user API, in the list's order.
 #define MALLOCHOOKS_NAME_STRING_(r, data, e) BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),
 inline constexpr const char *user_api[] = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NAME_STRING_, ~, MALLOCHOOKS_USER_API)};
+// The C functions of the user API only (glibc's malloc family), in the list's order.
+inline constexpr const char *c_user_api[] = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NAME_STRING_, ~, MALLOCHOOKS_C_USER_API)};
 #undef MALLOCHOOKS_NAME_STRING_
 
 // The functions whose __mallochooks_real_ name the wrapdl runtime refers to (MALLOCHOOKS_WRAPDL_CALLED).

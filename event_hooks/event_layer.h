@@ -86,6 +86,28 @@ template <class Client> struct event_layer {
         raise_post_nonnull_free(ptr);
     }
 
+    // operator new: the events of malloc (memalign for an aligned new), with the kind passed on.  An
+    // alignment raised by pre_alloc makes the allocation an aligned one.
+    template <class Next>
+    static void *cxx_new(Next next, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        const size_t requested_alignment = alignment > default_alignment ? alignment : default_alignment;
+        size_t msize = size, malign = requested_alignment;
+        raise_pre_alloc(&msize, &malign, caller);
+        void *p = next.cxx_new(msize, malign > default_alignment ? malign : alignment, kind, caller);
+        if (p) raise_post_successful_alloc(p, msize, malign, size, requested_alignment, caller);
+        return p;
+    }
+
+    // operator delete: the events of free.
+    template <class Next>
+    static void cxx_delete(Next next, void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        size_t usable = 0;
+        if (Client::wants_usable_size) usable = next.usable_size(ptr, caller);
+        if (raise_pre_nonnull_free(ptr, usable, caller)) return;  // cancelled
+        next.cxx_delete(ptr, size, alignment, kind, caller);
+        raise_post_nonnull_free(ptr);
+    }
+
     template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
         raise_pre_nonnull_nonzero_realloc(ptr, size, caller);
         size_t old_usable = 0;

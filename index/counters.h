@@ -20,6 +20,7 @@ struct global_counters {
     std::atomic<uint64_t> peak_live_bytes{0};
     std::atomic<uint64_t> orphan_allocations{0}, orphan_frees{0}, orphan_bytes_allocated{0}, orphan_bytes_freed{0};
     std::atomic<uint64_t> invalid_frees{0}, double_frees{0}, corrupt_trailers{0}, client_blocks{0};
+    std::atomic<uint64_t> mismatched_frees{0};  // released another way than allocated (new/free, new[]/delete...)
     std::atomic<uint64_t> unindexed{0};  // chunks the index could not take (out of index memory)
 };
 global_counters &counters();

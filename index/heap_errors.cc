@@ -153,6 +153,29 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
     emit(r);
 }
 
+// The function that allocated a chunk, from its flags.
+static const char *allocated_by(uint32_t flags) {
+    if (flags & (HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY)) {
+        const bool array = flags & HEAPINDEX_FLAG_NEW_ARRAY, aligned = flags & HEAPINDEX_FLAG_ALIGNED;
+        return array ? (aligned ? "operator new[](std::align_val_t)" : "operator new[]")
+                     : (aligned ? "operator new(std::align_val_t)" : "operator new");
+    }
+    if (flags & HEAPINDEX_FLAG_REALLOC) return "realloc";
+    if (flags & HEAPINDEX_FLAG_CALLOC) return "calloc";
+    if (flags & HEAPINDEX_FLAG_ALIGNED) return "memalign";
+    return "malloc";
+}
+
+void report_mismatch(const record_fields &f, const void *at, const char *what) {
+    error_report r;
+    r.line("alloc-dealloc mismatch: %s(%p) of a chunk allocated by %s", what, (void *)f.base, allocated_by(f.flags));
+    r.chunk(f);
+    r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
+    r.site("released at", at);
+    emit(r);
+}
+
+
 void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad) {
     error_report r;
     record_fields next;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Heap errors as they happen: double and invalid frees, clobbered trailers, refused client requests.
+// Heap errors as they happen: double and invalid frees, mismatched releases, clobbered trailers, refused
+// client requests.
 // They are found inside free or realloc, wherever the program calls them (possibly inside glibc with a
 // lock held), so each report is formatted into stack buffers, written with write(2) to the diagnostics
 // output (HEAPINDEX_LOG), with sites named by dladdr only (no allocation, no message translation); under
@@ -37,6 +38,8 @@ void forget_errors_after_fork() __attribute__((visibility("hidden")));
 void print_error_summary() __attribute__((visibility("hidden")));
 // The index's own memory cannot grow (index_memory.h): chunks from now on go unindexed.  Once.
 void report_index_memory_exhausted() __attribute__((visibility("hidden")));
+// A chunk released another way than it was allocated (`what`: the releasing call, "operator delete[]").
+void report_mismatch(const record_fields &f, const void *at, const char *what) __attribute__((visibility("hidden")));
 // A client request that was refused (`other`: the block in the way, if any).
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at)
     __attribute__((visibility("hidden")));

@@ -86,6 +86,55 @@ template <bool Trailered> struct basic_layer {
         return p ? admit(next, p, size, caller, HEAPINDEX_FLAG_ALIGNED, 0) : p;
     }
 
+    // operator new: as malloc, the chunk's kind recorded in its flags (HEAPINDEX_FLAG_NEW, _NEW_ARRAY,
+    // ALIGNED for the align_val_t forms), so that its release can be checked (dealloc below).
+    template <class Next>
+    static void *cxx_new(Next next, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        void *p = next.cxx_new(request(size), alignment, kind, caller);
+        return p ? admit(next, p, size, caller, new_flags(kind, alignment), 0) : p;
+    }
+
+    // How a chunk is released: free (any function of the malloc family's kind) or operator delete of one
+    // form.  `mask` and `expected` test the record's flags: a trailer, and the kind the releasing call
+    // expects; any difference sends free to its slow path, which tells which.  A heap chunk's record has
+    // exactly one of TRAILER and EARLY (own_flags; admit_general swaps them when it cannot place the
+    // trailer), so "trailered" is tested as "not EARLY": free's test is then one `test` of the flags
+    // against a constant, as the trailer bit alone was.
+    struct by_free {
+        static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
+        static constexpr uint32_t expected = 0;
+        static constexpr uint32_t kind = 0;
+        template <class N> void release(N next, void *ptr, const void *caller) const { next.free(ptr, caller); }
+    };
+    struct by_delete {
+        static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY | HEAPINDEX_FLAG_ALIGNED;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
+        uint32_t kind;  // the flags the chunk should have (new_flags)
+        size_t alignment;
+        unsigned hook_kind;
+        uint32_t expected_of() const { return kind; }
+        // The index padded the chunk: the size the program gives is not the allocator's any more.
+        template <class N> void release(N next, void *ptr, const void *caller) const {
+            next.cxx_delete(ptr, 0, alignment, hook_kind, caller);
+        }
+    };
+    static constexpr uint32_t new_flags(unsigned kind, size_t alignment) {
+        return (kind == MALLOCHOOKS_KIND_NEW_ARRAY ? HEAPINDEX_FLAG_NEW_ARRAY : HEAPINDEX_FLAG_NEW) |
+               (alignment != 0 ? HEAPINDEX_FLAG_ALIGNED : 0);
+    }
+    static uint32_t expected_of(by_free) { return by_free::expected; }
+    static uint32_t expected_of(const by_delete &d) { return d.expected_of(); }
+
+    template <class Next> static void free(Next next, void *ptr, const void *caller) {
+        dealloc(next, ptr, caller, by_free{});
+    }
+
+    template <class Next>
+    static void cxx_delete(Next next, void *ptr, size_t, size_t alignment, unsigned kind, const void *caller) {
+        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind});
+    }
+
     // The common case is written so that its only call is the final tail call to the allocator (every
     // other path leaves through a noinline function that finishes the job): then the fast path needs no
     // callee-saved registers, no prologue and no epilogue.
@@ -94,26 +143,29 @@ template <bool Trailered> struct basic_layer {
     // with this very base, and only once when frees race.  (The granule's id may be stale, but a record
     // is only live with this base while its chunk is indexed at this granule: the start bit need not be
     // read.  Record 0, named by granules where nothing ever started, is never live.)
-    template <class Next> static void free(Next next, void *ptr, const void *caller) {
+    //
+    // The flags test also checks the chunk's kind against the releasing call (see by_free).
+    template <class Next, class How>
+    __attribute__((always_inline)) static void dealloc(Next next, void *ptr, const void *caller, const How &how) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
-        if (__builtin_expect(l == nullptr, 0)) return free_no_chunk(next, ptr, caller);
+        if (__builtin_expect(l == nullptr, 0)) return free_no_chunk(next, ptr, caller, how);
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t id = l->ids[g].load(std::memory_order_relaxed);
         record *r = records().get(id);
-        if (__builtin_expect(!r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller);
+        if (__builtin_expect(!r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller, how);
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
         const uint32_t flags = r->flags.get();
-        if (__builtin_expect(!(flags & HEAPINDEX_FLAG_TRAILER) || !trailer_intact(base, *r) ||
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, size, r->usable.get())),
                              0))
-            return free_slow(next, ptr, caller, size, true);
+            return free_slow(next, ptr, caller, size, true, how);
         heap_index_t::clear_start(l, g);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
             put_thread_state(t);
-            return free_slow(next, ptr, caller, size, false);
+            return free_slow(next, ptr, caller, size, false, how);
         }
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
@@ -121,7 +173,7 @@ template <bool Trailered> struct basic_layer {
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
         else
-            next.free(ptr, caller);
+            how.release(next, ptr, caller);
     }
 
     template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
@@ -326,6 +378,7 @@ private:
                                   !short_slack_intact(base, *size, r->usable.get())),
                              0))
             verify_chunk(s.id, caller, what);
+        if (__builtin_expect((flags & by_free::kind_mask) != 0, 0)) mismatch(s.id, caller, what);
         s.remove();
         return true;
     }
@@ -360,6 +413,22 @@ private:
         memcheck::make_undefined(static_cast<char *>(q) + old_trailer_at, end - old_trailer_at);
     }
 
+    // A chunk released another way than its kind's (see by_free, by_delete): report it, with both sites.
+    __attribute__((noinline)) static void mismatch(uint32_t id, const void *caller, const char *what) {
+        counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
+        record_fields all;
+        records().get(id)->read_any(&all);
+        report_mismatch(all, caller, what);
+    }
+    static const char *dealloc_name(by_free) { return "free"; }
+    static const char *dealloc_name(const by_delete &d) {
+        static const char *const names[] = {"operator delete", "operator delete[]",
+                                            "operator delete(std::align_val_t)", "operator delete[](std::align_val_t)"};
+        return names[((d.kind & HEAPINDEX_FLAG_NEW_ARRAY) ? 1 : 0) + ((d.kind & HEAPINDEX_FLAG_ALIGNED) ? 2 : 0)];
+    }
+    static bool kind_matches(uint32_t flags, by_free) { return (flags & by_free::kind_mask) == 0; }
+    static bool kind_matches(uint32_t flags, const by_delete &d) { return (flags & by_delete::kind_mask) == d.kind; }
+
     // The whole check of a killed trailered record's chunk (trailer, and every patterned slack byte
     // unless the program owns them), reported and counted when something was overwritten.  A trailer
     // guarded under memcheck has no slack pattern to check: memcheck itself watches those bytes.
@@ -381,15 +450,19 @@ private:
     // pack on the fast path), with the record already killed: an untrailered chunk or a clobbered trailer
     // (`marked`: the start bit is still to be cleared), a thread without state yet or any more, a full
     // ring.
-    template <class Next>
-    __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked) {
+    // (`marked` also covers a chunk of another kind than the call releases.)
+    template <class Next, class How>
+    __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked,
+                                                    How how) {
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
         record *r = records().get(s.id);
         // A chunk with a stack comes here by design (profile.h, flip_check): only with `marked`.
         const bool stacked = marked && (r->flags.get() & HEAPINDEX_FLAG_STACK);
         if (marked) {
             if (stacked) profile::flip_check(r);
-            if (has_trailer(r->flags.get())) verify_chunk(s.id, caller, "free");
+            const uint32_t flags = r->flags.get();
+            if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
+            if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
             s.remove();
         }
         {
@@ -398,12 +471,12 @@ private:
             count_free(t.get(), size);
             records().give(t.get(), s.id);
         }
-        next.free(ptr, caller);
+        how.release(next, ptr, caller);
     }
-    template <class Next>
-    __attribute__((noinline)) static void free_no_chunk(Next next, void *ptr, const void *caller) {
-        not_a_chunk<Next>(heap_chunks.at(reinterpret_cast<uintptr_t>(ptr)), ptr, caller, "free");
-        next.free(ptr, caller);
+    template <class Next, class How>
+    __attribute__((noinline)) static void free_no_chunk(Next next, void *ptr, const void *caller, How how) {
+        not_a_chunk<Next>(heap_chunks.at(reinterpret_cast<uintptr_t>(ptr)), ptr, caller, dealloc_name(how));
+        how.release(next, ptr, caller);
     }
 
     // A granule already marked when a new chunk starts there: the old chunk was freed without the index
@@ -475,6 +548,17 @@ template <class Terminal> struct early_terminal {
         return layer::memalign(next{}, alignment, size, caller);
     }
     static void free(void *ptr, const void *caller) { layer::free(next{}, ptr, caller); }
+    static void *cxx_new(size_t size, size_t alignment, unsigned kind, const void *caller) {
+        return layer::cxx_new(next{}, size, alignment, kind, caller);
+    }
+    static void *cxx_next(const char *name, void **cache)
+        requires requires { Terminal::cxx_next(name, cache); }
+    {
+        return Terminal::cxx_next(name, cache);
+    }
+    static void cxx_delete(void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        layer::cxx_delete(next{}, ptr, size, alignment, kind, caller);
+    }
     static void *realloc(void *ptr, size_t size, const void *caller) { return layer::realloc(next{}, ptr, size, caller); }
     static size_t usable_size(void *ptr, const void *caller) { return layer::usable_size(next{}, ptr, caller); }
 };

@@ -17,9 +17,13 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+#include <new>
+
 #include "libmallochooks/user_api.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
+
+#include <boost/preprocessor/control/expr_iif.hpp>
 
 // The data every entry-point generator receives, (prefix, Hooks, visibility), and what is built from it:
 // the entry point's symbol prefix##name, and the user-API function of front<Hooks> it hands over to.
@@ -33,16 +37,45 @@
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
     extern "C" __attribute__((visibility(MALLOCHOOKS_EP_VISIBILITY_(data)), noinline))                \
     MALLOCHOOKS_RET(e) MALLOCHOOKS_EP_SYMBOL_(data, e)(MALLOCHOOKS_DECLS(e)) noexcept {               \
+        BOOST_PP_EXPR_IIF(MALLOCHOOKS_HAS_DECLARED_AS(e), MALLOCHOOKS_CXX_DELEGATE_(data, e))          \
         return MALLOCHOOKS_EP_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), __builtin_return_address(0));   \
     }                                                                                                 \
     MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(MALLOCHOOKS_EP_PREFIX_(data), e)
 
+/* A C++ allocation function: handed straight to the allocator behind us when the terminal says that one
+ * defines it itself (preload::terminal::cxx_next, backends/preload/terminal.h). */
+#define MALLOCHOOKS_CXX_DELEGATE_(data, e)                                                             \
+    static void *next_definition;                                                                      \
+    if (void *f = ::mallochooks::cxx_next_of<MALLOCHOOKS_EP_HOOKS_(data)::terminal>(          \
+            BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)), &next_definition))                                \
+        return reinterpret_cast<MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_TYPES(e))>(f)(MALLOCHOOKS_ARGS(e));
+
+namespace mallochooks {
+template <class Terminal> inline void *cxx_next_of(const char *name, void **cache) {
+    if constexpr (requires { Terminal::cxx_next(name, cache); })
+        return Terminal::cxx_next(name, cache);
+    else
+        return nullptr;
+}
+}  // namespace mallochooks
+
 /* Initialising a pointer of glibc's type checks the signature (noexcept included) without instantiating a
  * template on glibc's attributed function type. */
 #define MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(prefix, e)                                            \
-    [[maybe_unused]] static constexpr decltype(&::MALLOCHOOKS_NAME(e)) BOOST_PP_CAT(                   \
-        mallochooks_signature_check_, BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e))) =                     \
-        &BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
+    BOOST_PP_IIF(MALLOCHOOKS_HAS_DECLARED_AS(e), MALLOCHOOKS_SIGNATURE_CHECK_DECLARED_AS_,              \
+                 MALLOCHOOKS_SIGNATURE_CHECK_SAME_NAME_)(prefix, e)
+#define MALLOCHOOKS_SIGNATURE_CHECK_NAME_(prefix, e) \
+    BOOST_PP_CAT(mallochooks_signature_check_, BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e)))
+#define MALLOCHOOKS_SIGNATURE_CHECK_SAME_NAME_(prefix, e)                                              \
+    [[maybe_unused]] static constexpr decltype(&::MALLOCHOOKS_NAME(e))                                 \
+        MALLOCHOOKS_SIGNATURE_CHECK_NAME_(prefix, e) = &BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
+/* An entry declared as another function (an overloaded C++ operator): the list's type must select that function (an overload of that exact type, noexcept aside), and
+ * the entry point must have it. */
+#define MALLOCHOOKS_SIGNATURE_CHECK_DECLARED_AS_(prefix, e)                                            \
+    [[maybe_unused]] static constexpr MALLOCHOOKS_RET(e) (*BOOST_PP_CAT(MALLOCHOOKS_SIGNATURE_CHECK_NAME_(prefix, e), _declared))( \
+        MALLOCHOOKS_TYPES(e)) = &::MALLOCHOOKS_DECLARED_AS(e);                                         \
+    [[maybe_unused]] static constexpr MALLOCHOOKS_RET(e) (*MALLOCHOOKS_SIGNATURE_CHECK_NAME_(prefix, e))( \
+        MALLOCHOOKS_TYPES(e)) = &BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
 
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility) \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)

@@ -6,7 +6,9 @@
 // while an event client runs, see guard.h) straight to the terminal.
 //
 // user_api<Front> implements every function of MALLOCHOOKS_USER_API on top of the hooks: argument checks
-// and errno exactly as glibc 2.36 does them, and the degenerate cases mapped so that each user call raises
+// and errno exactly as glibc 2.36 does them, C++'s rules for
+// operator new and delete (cxx_new and cxx_delete, then the new_handler loop and std::bad_alloc as
+// [new.delete] requires, cxx_runtime.h), and the degenerate cases mapped so that each user call raises
 // each event at most once (realloc(NULL, n) is a malloc, realloc(p, 0) a free; calloc's and reallocarray's
 // overflow and posix_memalign's EINVAL raise no event at all).  docs/events.md lists the sequences;
 // tests/integration/semantics compares a program's observable behaviour with and without hooks.
@@ -19,7 +21,9 @@
 #include <sys/auxv.h>
 
 #include <atomic>
+#include <new>
 
+#include "libmallochooks/cxx_runtime.h"
 #include "libmallochooks/guard.h"
 #include "mallochooks/hooks.h"
 
@@ -56,7 +60,7 @@ template <class Chain> struct front {
         MALLOCHOOKS_DECLS(e), const void *caller) {                                                  \
         if (!in_hooks() && try_init())                                                               \
             return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
-        return terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                           \
+        return full_terminal<terminal>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);            \
     }                                                                                                \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                              \
                                                   const void *caller) {                              \
@@ -64,7 +68,7 @@ template <class Chain> struct front {
             return Chain::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
         return BOOST_PP_CAT(slow_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_ARGS(e), caller);                \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FRONT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FRONT_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_FRONT_HOOK_
 };
 
@@ -152,6 +156,101 @@ template <class H> struct user_api {
 
     static size_t malloc_usable_size(void *ptr, const void *caller) {
         return ptr == nullptr ? 0 : H::usable_size(ptr, caller);
+    }
+
+    // operator new: one cxx_new; when it fails, [new.delete.single]'s loop: call the new_handler and try
+    // again while there is one, then throw std::bad_alloc (a nothrow new returns null instead).  Each try
+    // is a cxx_new of its own (events: one pre_alloc per try).  Size 0 is passed on: malloc(0) and
+    // memalign(a, 0) return a unique chunk, as operator new(0) must.  The failure path is out of line.
+    __attribute__((noinline, cold)) static void *cxx_new_failed(size_t size, size_t alignment, unsigned kind,
+                                                                bool nothrow, const void *caller, const char *function) {
+        // function: the operator's name for a message (throwing), its mangled name (nothrow).
+        for (;;) {
+            const cxx_runtime::new_handler handler = cxx_runtime::current_new_handler();
+            if (handler == nullptr) break;
+            if (nothrow) {  // the handler may throw: only the C++ runtime can catch it (cxx_runtime.h)
+                using nothrow_new = void *(*)(size_t, const std::nothrow_t &);
+                using nothrow_aligned_new = void *(*)(size_t, std::align_val_t, const std::nothrow_t &);
+                if (void *f = cxx_runtime::runtime_definition(function)) {
+                    const std::nothrow_t tag{};  // not std::nothrow: that object lives in libstdc++
+                    if (alignment == 0) return reinterpret_cast<nothrow_new>(f)(size, tag);
+                    return reinterpret_cast<nothrow_aligned_new>(f)(size, std::align_val_t(alignment), tag);
+                }
+            }
+            handler();  // may throw (std::bad_alloc, say): nothing of ours to undo
+            if (void *p = H::cxx_new(size, alignment, kind, caller)) return p;
+        }
+        if (nothrow) return nullptr;
+        cxx_runtime::throw_bad_alloc(function);
+    }
+    static void *cxx_new(size_t size, size_t alignment, unsigned kind, bool nothrow, const void *caller,
+                         const char *function) {
+        void *p = H::cxx_new(size, alignment, kind, caller);
+        if (__builtin_expect(p != nullptr, 1)) return p;
+        return cxx_new_failed(size, alignment, kind, nothrow, caller, function);
+    }
+    static void cxx_delete(void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        if (ptr != nullptr) H::cxx_delete(ptr, size, alignment, kind, caller);
+    }
+    static constexpr unsigned cxx_one = MALLOCHOOKS_KIND_NEW, cxx_array = MALLOCHOOKS_KIND_NEW_ARRAY;
+    static size_t cxx_align(std::align_val_t a) { return static_cast<size_t>(a); }
+
+    static void *_Znwm(size_t size, const void *caller) {
+        return cxx_new(size, 0, cxx_one, false, caller, "operator new(unsigned long)");
+    }
+    static void *_Znam(size_t size, const void *caller) {
+        return cxx_new(size, 0, cxx_array, false, caller, "operator new[](unsigned long)");
+    }
+    static void *_ZnwmRKSt9nothrow_t(size_t size, const std::nothrow_t &, const void *caller) {
+        return cxx_new(size, 0, cxx_one, true, caller, "_ZnwmRKSt9nothrow_t");
+    }
+    static void *_ZnamRKSt9nothrow_t(size_t size, const std::nothrow_t &, const void *caller) {
+        return cxx_new(size, 0, cxx_array, true, caller, "_ZnamRKSt9nothrow_t");
+    }
+    static void *_ZnwmSt11align_val_t(size_t size, std::align_val_t al, const void *caller) {
+        return cxx_new(size, cxx_align(al), cxx_one, false, caller, "operator new(unsigned long, std::align_val_t)");
+    }
+    static void *_ZnamSt11align_val_t(size_t size, std::align_val_t al, const void *caller) {
+        return cxx_new(size, cxx_align(al), cxx_array, false, caller, "operator new[](unsigned long, std::align_val_t)");
+    }
+    static void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, std::align_val_t al, const std::nothrow_t &,
+                                                    const void *caller) {
+        return cxx_new(size, cxx_align(al), cxx_one, true, caller, "_ZnwmSt11align_val_tRKSt9nothrow_t");
+    }
+    static void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, std::align_val_t al, const std::nothrow_t &,
+                                                    const void *caller) {
+        return cxx_new(size, cxx_align(al), cxx_array, true, caller, "_ZnamSt11align_val_tRKSt9nothrow_t");
+    }
+
+    static void _ZdlPv(void *ptr, const void *caller) { cxx_delete(ptr, 0, 0, cxx_one, caller); }
+    static void _ZdaPv(void *ptr, const void *caller) { cxx_delete(ptr, 0, 0, cxx_array, caller); }
+    static void _ZdlPvm(void *ptr, size_t size, const void *caller) { cxx_delete(ptr, size, 0, cxx_one, caller); }
+    static void _ZdaPvm(void *ptr, size_t size, const void *caller) { cxx_delete(ptr, size, 0, cxx_array, caller); }
+    static void _ZdlPvRKSt9nothrow_t(void *ptr, const std::nothrow_t &, const void *caller) {
+        cxx_delete(ptr, 0, 0, cxx_one, caller);
+    }
+    static void _ZdaPvRKSt9nothrow_t(void *ptr, const std::nothrow_t &, const void *caller) {
+        cxx_delete(ptr, 0, 0, cxx_array, caller);
+    }
+    static void _ZdlPvSt11align_val_t(void *ptr, std::align_val_t al, const void *caller) {
+        cxx_delete(ptr, 0, cxx_align(al), cxx_one, caller);
+    }
+    static void _ZdaPvSt11align_val_t(void *ptr, std::align_val_t al, const void *caller) {
+        cxx_delete(ptr, 0, cxx_align(al), cxx_array, caller);
+    }
+    static void _ZdlPvmSt11align_val_t(void *ptr, size_t size, std::align_val_t al, const void *caller) {
+        cxx_delete(ptr, size, cxx_align(al), cxx_one, caller);
+    }
+    static void _ZdaPvmSt11align_val_t(void *ptr, size_t size, std::align_val_t al, const void *caller) {
+        cxx_delete(ptr, size, cxx_align(al), cxx_array, caller);
+    }
+    static void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *ptr, std::align_val_t al, const std::nothrow_t &,
+                                                   const void *caller) {
+        cxx_delete(ptr, 0, cxx_align(al), cxx_one, caller);
+    }
+    static void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *ptr, std::align_val_t al, const std::nothrow_t &,
+                                                   const void *caller) {
+        cxx_delete(ptr, 0, cxx_align(al), cxx_array, caller);
     }
 };
 

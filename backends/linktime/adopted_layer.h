@@ -89,7 +89,7 @@ template <adopt How> struct adopted_layer {
             return layer->MALLOCHOOKS_NAME(e)(&table_of<Next>::value, MALLOCHOOKS_ARGS(e), caller);    \
         }                                                                                              \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ADOPTED_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ADOPTED_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_ADOPTED_HOOK_
 };
 

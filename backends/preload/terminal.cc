@@ -91,6 +91,30 @@ bool resolve() {
     return ok;
 }
 
+void *cxx_delegate(const char *name, void **cache) {
+    // 0: not known yet; 1: the C++ functions go through the hooks; 2: they go to the allocator behind us.
+    static std::atomic<int> mode{0};
+    int m = mode.load(std::memory_order_acquire);
+    if (m == 0) {
+        // Also when the process's malloc is not ours (an executable defining its own, another preload
+        // first): then libstdc++'s operator new, which calls that malloc, is what the program gets.
+        const link_map *self = elf::object_with_dynamic(_DYNAMIC), *runtime = nullptr, *where = nullptr,
+                       *malloc_where = nullptr;
+        elf::lookup("_ZSt15get_new_handlerv", nullptr, nullptr, &runtime);
+        const bool own = elf::lookup("_Znwm", nullptr, self, &where) != nullptr && where != runtime;
+        const bool ours = elf::lookup("malloc", nullptr, nullptr, &malloc_where) != nullptr && malloc_where == self;
+        m = own || !ours ? 2 : 1;
+        mode.store(m, std::memory_order_release);
+    }
+    if (m == 1) return nullptr;
+    void *f = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+    if (f == nullptr) {
+        f = find_next(elf::object_with_dynamic(_DYNAMIC), name);
+        __atomic_store_n(cache, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
 void free_maybe_arena(void *ptr) {
     if (bootstrap_arena().owns(ptr)) return bootstrap_arena().free(ptr);
     next(&next_fns.free)(ptr);

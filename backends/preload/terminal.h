@@ -37,6 +37,16 @@ void free_maybe_arena(void *ptr) __attribute__((visibility("hidden"), cold));
 void *realloc_maybe_arena(void *ptr, size_t size) __attribute__((visibility("hidden"), cold));
 size_t usable_size_maybe_arena(void *ptr) __attribute__((visibility("hidden"), cold));
 
+// An allocator behind us that defines the C++ allocation functions itself (tcmalloc does; libstdc++'s
+// call malloc): its operator new and delete do not go through malloc, and its malloc_usable_size may
+// call operator new (tcmalloc's does), so the preloaded library hands every C++ call straight to it,
+// unhooked, as if it were not interposed (the chunks are that allocator's business, as they were
+// before the C++ functions joined the family).  The same when the process's malloc is not this
+// library's (an executable with its own, another preload first): libstdc++'s operator new then reaches
+// that malloc, as the program expects.  The next definition of `name` when that is the case,
+// else nullptr (then the call goes through the hooks).  `cache`: one per function, zero at first.
+void *cxx_delegate(const char *name, void **cache) __attribute__((visibility("hidden")));
+
 // Read a table entry: the stubs are replaced at most once, by a whole-pointer store.
 template <class F> inline F next(F *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
 
@@ -68,6 +78,7 @@ struct terminal {
         return __builtin_expect(bootstrap_arena().may_own(ptr), 0) && bootstrap_arena().owns(ptr);
     }
     static void free_unowned(void *ptr, const void *) { next(&next_fns.free)(ptr); }
+    static void *cxx_next(const char *name, void **cache) { return cxx_delegate(name, cache); }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&next_fns.usable_size)(ptr); }
 };
 static_assert(is_terminal<terminal>);

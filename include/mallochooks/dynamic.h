@@ -5,7 +5,7 @@
  * cooperate, so that every allocation is seen once, by the tool, with its real caller.
  *
  *   struct mallochooks_hooks    a table of the hook API; every entry gets the table itself first, so a
- *                               table can carry context.  Generated from MALLOCHOOKS_HOOK_API.
+ *                               table can carry context.  Generated from MALLOCHOOKS_ALL_HOOKS.
  *   struct mallochooks_layer    what a preloaded tool exports under the name MALLOCHOOKS_LAYER_SYMBOL:
  *                               - its layer, to be put in front of *another* object's allocator: each entry
  *                                 takes that allocator's table as `next` (used by wrapdl: an executable or
@@ -24,8 +24,11 @@
 
 #include "mallochooks/family.h"
 
+/* ABI 2 added the C++ hooks (cxx_new, cxx_delete) to both tables: hooks adopt only a layer of their own
+ * ABI (backends/linktime/adopted_layer.cc), so a tool and hooks of different ABIs do not see each other
+ * rather than call through a table of another shape.  The symbol keeps its name. */
 #define MALLOCHOOKS_LAYER_SYMBOL "mallochooks_layer_v1"
-#define MALLOCHOOKS_LAYER_ABI 1u
+#define MALLOCHOOKS_LAYER_ABI 2u
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,7 +38,7 @@ struct mallochooks_hooks {
 #define MALLOCHOOKS_TABLE_ENTRY_(r, data, e)                                                          \
     MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *self,                   \
                                               MALLOCHOOKS_TYPES(e), const void *caller);
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_ENTRY_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_ENTRY_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_TABLE_ENTRY_
 };
 
@@ -48,7 +51,7 @@ struct mallochooks_layer {
 #define MALLOCHOOKS_LAYER_ENTRY_(r, data, e)                                                          \
     MALLOCHOOKS_RET(e) (*MALLOCHOOKS_NAME(e))(const struct mallochooks_hooks *next,                   \
                                               MALLOCHOOKS_TYPES(e), const void *caller);
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_ENTRY_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_ENTRY_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_LAYER_ENTRY_
     /* The exporter's own chain, ending in its own terminal (never NULL). */
     const struct mallochooks_hooks *chain;
@@ -56,6 +59,8 @@ struct mallochooks_layer {
 
 #ifdef __cplusplus
 }
+
+#include "mallochooks/hooks.h"
 
 namespace mallochooks {
 
@@ -67,22 +72,22 @@ struct table_next {
     MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e), const void *caller) const {          \
         return table->MALLOCHOOKS_NAME(e)(table, MALLOCHOOKS_ARGS(e), caller);                        \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_NEXT_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_NEXT_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_TABLE_NEXT_
 };
 
 /* table_of<Hooks>: a table whose entries call Hooks' static hook functions (a chain, a front, or a
- * terminal).  constinit-able: no code runs to build it. */
+ * terminal, whose C++ hooks are optional: through full_terminal, hooks.h).  constinit-able: no code runs to build it. */
 template <class Hooks> struct table_of {
 #define MALLOCHOOKS_TABLE_OF_FN_(r, data, e)                                                          \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *,                          \
                                                   MALLOCHOOKS_DECLS(e), const void *caller) {         \
-        return Hooks::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                               \
+        return full_terminal<Hooks>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_FN_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_FN_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_TABLE_OF_FN_
 #define MALLOCHOOKS_TABLE_OF_INIT_(r, data, e) &MALLOCHOOKS_NAME(e),
-    static constexpr mallochooks_hooks value = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_INIT_, ~, MALLOCHOOKS_HOOK_API)};
+    static constexpr mallochooks_hooks value = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TABLE_OF_INIT_, ~, MALLOCHOOKS_ALL_HOOKS)};
 #undef MALLOCHOOKS_TABLE_OF_INIT_
 };
 
@@ -95,12 +100,12 @@ template <class Layer> struct layer_of {
                                                   MALLOCHOOKS_DECLS(e), const void *caller) {         \
         return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_ARGS(e), caller);             \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_FN_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_FN_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_LAYER_OF_FN_
 #define MALLOCHOOKS_LAYER_OF_INIT_(r, data, e) &MALLOCHOOKS_NAME(e),
     static constexpr mallochooks_layer value(const char *name, const mallochooks_hooks *chain) {
         return {MALLOCHOOKS_LAYER_ABI, sizeof(mallochooks_layer), name, &init,
-                MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_INIT_, ~, MALLOCHOOKS_HOOK_API) chain};
+                MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_INIT_, ~, MALLOCHOOKS_ALL_HOOKS) chain};
     }
 #undef MALLOCHOOKS_LAYER_OF_INIT_
 };

@@ -2,9 +2,12 @@
 /*
  * The one list of everything mallochooks hooks, and the macros that generate code from it.
  *
- * Three lists live here and nowhere else:
- *   MALLOCHOOKS_USER_API   the malloc family as programs call it (user API);
- *   MALLOCHOOKS_HOOK_API   the narrower API hook layers implement, each call carrying the caller's address;
+ * The lists live here and nowhere else:
+ *   MALLOCHOOKS_USER_API   the malloc family as programs call it (user API): glibc's C functions
+ *                          (MALLOCHOOKS_C_USER_API) and C++'s operator new and delete (..._CXX_USER_API);
+ *   MALLOCHOOKS_HOOK_API   the narrower API hook layers implement, each call carrying the caller's address,
+ *                          plus MALLOCHOOKS_CXX_HOOKS (cxx_new, cxx_delete: what C++ calls become, with
+ *                          their kind); MALLOCHOOKS_ALL_HOOKS is both;
  *   MALLOCHOOKS_EVENTS     the events an event client may handle.
  * Entry points (with any symbol prefix), hook prototypes, the terminals of every backend, the C event API,
  * export lists and the tools' tables are all expanded from these lists with Boost.Preprocessor, so adding a
@@ -20,17 +23,23 @@
 #define MALLOCHOOKS_FAMILY_H
 
 #include <boost/preprocessor/cat.hpp>
+#include <boost/preprocessor/comparison/equal.hpp>
+#include <boost/preprocessor/control/iif.hpp>
 #include <boost/preprocessor/punctuation/comma_if.hpp>
 #include <boost/preprocessor/seq/for_each.hpp>
 #include <boost/preprocessor/seq/for_each_i.hpp>
 #include <boost/preprocessor/seq/size.hpp>
 #include <boost/preprocessor/stringize.hpp>
 #include <boost/preprocessor/tuple/elem.hpp>
+#include <boost/preprocessor/tuple/size.hpp>
 
-/* The user API: glibc 2.36's malloc family.  C++ operator new/delete reach it through libstdc++, which
- * calls malloc and free.  The fourth element says which hook the call mainly becomes (documentation for
- * readers and the stubgen table; the exact translation is in libmallochooks/user_api.h). */
-#define MALLOCHOOKS_USER_API                                                                       \
+/* The user API: glibc 2.36's malloc family and the C++ allocation functions.  The fourth element says which hook the call mainly becomes (documentation for readers and
+ * the stubgen table; the exact translation is in libmallochooks/user_api.h).  A fifth element, on the
+ * C++ entries, is the function whose declaration the entry must match (an overloaded operator): entry_points.h checks the parameter types against it (the
+ * mangled names themselves are checked by the export test, which finds each name in libstdc++). */
+#define MALLOCHOOKS_USER_API MALLOCHOOKS_C_USER_API MALLOCHOOKS_CXX_USER_API
+
+#define MALLOCHOOKS_C_USER_API                                                                     \
     ((malloc,             void *, ((size_t, size)),                                 malloc))       \
     ((calloc,             void *, ((size_t, nmemb))((size_t, size)),                calloc))       \
     ((realloc,            void *, ((void *, ptr))((size_t, size)),                  realloc))      \
@@ -42,6 +51,39 @@
     ((pvalloc,            void *, ((size_t, size)),                                 memalign))     \
     ((reallocarray,       void *, ((void *, ptr))((size_t, nmemb))((size_t, size)), realloc))      \
     ((malloc_usable_size, size_t, ((void *, ptr)),                                  usable_size))
+
+/* The C++ allocation functions ([new.delete] of C++17: the replaceable ones), by their Itanium-ABI names
+ * on LP64 (size_t is `m`).  Each throwing new that fails runs the new_handler loop and throws
+ * std::bad_alloc, each nothrow new returns null instead (libmallochooks/cxx_runtime.h says how a runtime
+ * library does that without needing libstdc++.so).  Parameter types are spelt as in <new>; code expanding
+ * them includes <new>. */
+#define MALLOCHOOKS_CXX_ALIGN_   std::align_val_t
+#define MALLOCHOOKS_CXX_NOTHROW_ const std::nothrow_t &
+#define MALLOCHOOKS_CXX_USER_API                                                                   \
+    ((_Znwm, void *, ((size_t, size)), cxx_new, operator new))                                     \
+    ((_Znam, void *, ((size_t, size)), cxx_new, operator new[]))                                   \
+    ((_ZnwmRKSt9nothrow_t, void *, ((size_t, size))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_new, operator new)) \
+    ((_ZnamRKSt9nothrow_t, void *, ((size_t, size))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_new, operator new[])) \
+    ((_ZnwmSt11align_val_t, void *, ((size_t, size))((MALLOCHOOKS_CXX_ALIGN_, alignment)), cxx_new, operator new)) \
+    ((_ZnamSt11align_val_t, void *, ((size_t, size))((MALLOCHOOKS_CXX_ALIGN_, alignment)), cxx_new, operator new[])) \
+    ((_ZnwmSt11align_val_tRKSt9nothrow_t, void *,                                                  \
+      ((size_t, size))((MALLOCHOOKS_CXX_ALIGN_, alignment))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_new, operator new)) \
+    ((_ZnamSt11align_val_tRKSt9nothrow_t, void *,                                                  \
+      ((size_t, size))((MALLOCHOOKS_CXX_ALIGN_, alignment))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_new, operator new[])) \
+    ((_ZdlPv, void, ((void *, ptr)), cxx_delete, operator delete))                                 \
+    ((_ZdaPv, void, ((void *, ptr)), cxx_delete, operator delete[]))                               \
+    ((_ZdlPvm, void, ((void *, ptr))((size_t, size)), cxx_delete, operator delete))                \
+    ((_ZdaPvm, void, ((void *, ptr))((size_t, size)), cxx_delete, operator delete[]))              \
+    ((_ZdlPvRKSt9nothrow_t, void, ((void *, ptr))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_delete, operator delete)) \
+    ((_ZdaPvRKSt9nothrow_t, void, ((void *, ptr))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_delete, operator delete[])) \
+    ((_ZdlPvSt11align_val_t, void, ((void *, ptr))((MALLOCHOOKS_CXX_ALIGN_, alignment)), cxx_delete, operator delete)) \
+    ((_ZdaPvSt11align_val_t, void, ((void *, ptr))((MALLOCHOOKS_CXX_ALIGN_, alignment)), cxx_delete, operator delete[])) \
+    ((_ZdlPvmSt11align_val_t, void, ((void *, ptr))((size_t, size))((MALLOCHOOKS_CXX_ALIGN_, alignment)), cxx_delete, operator delete)) \
+    ((_ZdaPvmSt11align_val_t, void, ((void *, ptr))((size_t, size))((MALLOCHOOKS_CXX_ALIGN_, alignment)), cxx_delete, operator delete[])) \
+    ((_ZdlPvSt11align_val_tRKSt9nothrow_t, void,                                                   \
+      ((void *, ptr))((MALLOCHOOKS_CXX_ALIGN_, alignment))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_delete, operator delete)) \
+    ((_ZdaPvSt11align_val_tRKSt9nothrow_t, void,                                                   \
+      ((void *, ptr))((MALLOCHOOKS_CXX_ALIGN_, alignment))((MALLOCHOOKS_CXX_NOTHROW_, tag)), cxx_delete, operator delete[]))
 
 /* The hook API.  Every hook takes the same parameters as the underlying allocator function named in the
  * fourth element, plus `const void *caller` (the return address of the user-API call).  Contract, so that
@@ -56,6 +98,26 @@
     ((realloc,     void *, ((void *, ptr))((size_t, size)),              realloc))                  \
     ((memalign,    void *, ((size_t, alignment))((size_t, size)),        memalign))                 \
     ((usable_size, size_t, ((void *, ptr)),                              malloc_usable_size))
+
+/* The C++ hooks: the hook API's calls for operator new and delete, which say what kind of allocation the
+ * chunk is (so a layer can record it and check that it is released the same way, as memcheck and ASan
+ * do).  Same contract as the hooks above (cxx_delete's ptr is non-null; cxx_new fails with null, the user
+ * API then does what C++ requires).  alignment is 0 for the unaligned forms; cxx_delete's size is 0 for
+ * the unsized ones.  kind is MALLOCHOOKS_KIND_NEW or MALLOCHOOKS_KIND_NEW_ARRAY.  A terminal need not
+ * implement them: mallochooks::full_terminal (hooks.h) makes them its malloc or memalign, and its free.
+ * No fourth element: no allocator function underlies them. */
+#define MALLOCHOOKS_CXX_HOOKS                                                                       \
+    ((cxx_new,    void *, ((size_t, size))((size_t, alignment))((unsigned, kind))))                 \
+    ((cxx_delete, void,   ((void *, ptr))((size_t, size))((size_t, alignment))((unsigned, kind))))
+
+/* Every hook a layer implements (the ones a terminal reaches through an allocator function, then the C++
+ * ones). */
+#define MALLOCHOOKS_ALL_HOOKS MALLOCHOOKS_HOOK_API MALLOCHOOKS_CXX_HOOKS
+
+/* The kinds of allocation, as the C++ hooks pass them (0 is the malloc family's). */
+#define MALLOCHOOKS_KIND_MALLOC    0u
+#define MALLOCHOOKS_KIND_NEW       1u
+#define MALLOCHOOKS_KIND_NEW_ARRAY 2u
 
 /* The events.  C clients define mallochooks_event_<name>; C++ clients derive from
  * mallochooks::event_client and define static member functions <name>.  pre_nonnull_free returns non-zero
@@ -78,6 +140,10 @@
 #define MALLOCHOOKS_RET(e)        BOOST_PP_TUPLE_ELEM(1, e)
 #define MALLOCHOOKS_PARAMS(e)     BOOST_PP_TUPLE_ELEM(2, e)
 #define MALLOCHOOKS_UNDERLYING(e) BOOST_PP_TUPLE_ELEM(3, e)
+/* 1 when a user-API entry names, fifth, the function whose declaration it must match (a C++ operator);
+ * 0 when the declaration has the entry's own name. */
+#define MALLOCHOOKS_HAS_DECLARED_AS(e) BOOST_PP_EQUAL(BOOST_PP_TUPLE_SIZE(e), 5)
+#define MALLOCHOOKS_DECLARED_AS(e)     BOOST_PP_TUPLE_ELEM(4, e)
 
 /* `size_t size, void *ptr` from a parameter sequence. */
 #define MALLOCHOOKS_PARAM_DECL_(r, data, i, p) \

@@ -53,6 +53,11 @@ struct heapindex_chunk {
 #define HEAPINDEX_FLAG_USABLE_ASKED 0x80u /* the program asked malloc_usable_size: the bytes past `size`, up to
                                              `usable_size`, are its own (their overflow check is off) */
 #define HEAPINDEX_FLAG_IN_CHUNK 0x100u /* a client block registered inside a live heap chunk */
+#define HEAPINDEX_FLAG_NEW 0x200u      /* operator new (with HEAPINDEX_FLAG_ALIGNED: an align_val_t form) */
+#define HEAPINDEX_FLAG_NEW_ARRAY 0x400u /* operator new[] (idem) */
+/* Neither NEW flag: a function of the malloc family.  A chunk released another way than its kind's
+ * (delete of a malloc chunk, free or realloc of a new one, delete of a new[] one, an aligned form for an
+ * unaligned chunk or the reverse) is reported as a mismatch. */
 
 struct heapindex_stats {
     uint64_t live_chunks;      /* heap chunks live now (client blocks excluded) */

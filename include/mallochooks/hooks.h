@@ -2,7 +2,7 @@
 // The hook API in C++, and how hook layers compose into a chain.
 //
 // A *terminal* reaches a real allocator.  It is a class with static functions, one per hook of
-// MALLOCHOOKS_HOOK_API, each taking the allocator function's parameters plus `const void *caller`, and
+// MALLOCHOOKS_HOOK_API (the C++ hooks, MALLOCHOOKS_CXX_HOOKS, are optional: full_terminal below), each taking the allocator function's parameters plus `const void *caller`, and
 // `static void init()` which makes the terminal ready (it may be called more than once).
 //
 // A *layer* sits above a terminal or another layer.  It is a class with static function templates taking
@@ -12,7 +12,7 @@
 //         template <class Next> static void init(Next next);                  // once, innermost first
 //         template <class Next> static void *malloc(Next next, size_t size, const void *caller);
 //         template <class Next> static void free(Next next, void *ptr, const void *caller);
-//         ... one per hook ...
+//         ... one per hook of MALLOCHOOKS_ALL_HOOKS (the C++ ones, cxx_new and cxx_delete, included) ...
 //     };
 //
 // and calls `next.malloc(size, caller)` and so on.  `Next` is an empty type when the chain is composed at
@@ -59,6 +59,13 @@
 //      usable_size_unowned skip the bootstrap-arena test for chunks the layer knows are not the arena's
 //      (it asked arena_owns when it handed them out).  The layer tests for those functions with a
 //      requires-clause and falls back to `next` for any other Next.
+//   8. Past the whole chain, for C++'s allocation functions only: a preload entry point of operator new or
+//      delete calls the next definition of that operator directly when its terminal's cxx_next says so
+//      (libmallochooks/entry_points.h; backends/preload/terminal.h, cxx_delegate): when the allocator
+//      behind the preload defines those operators itself, or the process's malloc is not the preload's.
+//      Safe because then no layer could see those calls before either (they never reached malloc through
+//      the chain), and indexing them would call that allocator's usable size, which may call operator
+//      new (tcmalloc's does).  docs/cxx.md.
 #ifndef MALLOCHOOKS_HOOKS_H
 #define MALLOCHOOKS_HOOKS_H
 
@@ -77,8 +84,35 @@ struct layer_defaults {
                                                   const void *caller) {                             \
         return next.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                               \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DEFAULT_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_DEFAULT_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_DEFAULT_HOOK_
+};
+
+// full_terminal<T>: every hook of MALLOCHOOKS_ALL_HOOKS over a terminal T, which must implement the hook
+// API and may implement the C++ hooks: when it does not, cxx_new is its malloc (memalign for an alignment
+// above malloc's) and cxx_delete its free.  What calls a terminal calls it through this.
+template <class T> struct full_terminal {
+#define MALLOCHOOKS_TERMINAL_HOOK_(r, data, e)                                                      \
+    static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
+                                                  const void *caller) {                             \
+        return T::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                                 \
+    }
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TERMINAL_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_TERMINAL_HOOK_
+    static void *cxx_new(size_t size, size_t alignment, unsigned kind, const void *caller) {
+        if constexpr (requires { T::cxx_new(size, alignment, kind, caller); }) {
+            return T::cxx_new(size, alignment, kind, caller);
+        } else {
+            return alignment > 16 ? T::memalign(alignment, size, caller) : T::malloc(size, caller);
+        }
+    }
+    static void cxx_delete(void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        if constexpr (requires { T::cxx_delete(ptr, size, alignment, kind, caller); }) {
+            T::cxx_delete(ptr, size, alignment, kind, caller);
+        } else {
+            T::free(ptr, caller);
+        }
+    }
 };
 
 template <class... Stages> struct chain;
@@ -90,9 +124,9 @@ template <class Terminal> struct chain<Terminal> {
 #define MALLOCHOOKS_TERMINAL_HOOK_(r, data, e)                                                      \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
                                                   const void *caller) {                             \
-        return Terminal::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
+        return full_terminal<Terminal>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);           \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TERMINAL_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_TERMINAL_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_TERMINAL_HOOK_
 };
 
@@ -109,7 +143,7 @@ template <class Layer, class... Rest> struct chain<Layer, Rest...> {
                                                   const void *caller) {                             \
         return Layer::MALLOCHOOKS_NAME(e)(next{}, MALLOCHOOKS_ARGS(e), caller);                     \
     }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_LAYER_HOOK_
 };
 

@@ -107,7 +107,7 @@ struct chain_route {
         route_scope scope(MHTEST_ROUTE_CHAIN);                                                            \
         return mallochooks::front<recorder_hooks>::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);      \
     }
-    MALLOCHOOKS_FOR_EACH(RECORDER_CHAIN_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(RECORDER_CHAIN_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef RECORDER_CHAIN_HOOK_
 };
 
@@ -124,7 +124,7 @@ struct layer_route {
         route_scope scope(MHTEST_ROUTE_LAYER);                                                            \
         return recorder_layer::MALLOCHOOKS_NAME(e)(next, MALLOCHOOKS_ARGS(e), caller);                    \
     }
-    MALLOCHOOKS_FOR_EACH(RECORDER_LAYER_HOOK_, ~, MALLOCHOOKS_HOOK_API)
+    MALLOCHOOKS_FOR_EACH(RECORDER_LAYER_HOOK_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef RECORDER_LAYER_HOOK_
 };
 
