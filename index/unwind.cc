@@ -57,26 +57,9 @@ bool interpret(uintptr_t return_address, rules *out) {
     const uintptr_t pc = return_address - 1;
     const uint8_t *fde = find_fde(pc);
     if (fde == nullptr) return false;
-    reader r{fde, fde + 8};
-    const uint32_t length = r.fixed<uint32_t>();
-    if (length == 0 || length == 0xffffffff) return false;
-    r.end = r.p + length;
-    const uint8_t *cie_id_at = r.p;
-    const uint32_t cie_offset = r.fixed<uint32_t>();
-    cie_info cie;
-    if (!r.ok || !parse_cie(cie_id_at - cie_offset, cie) || cie.signal_frame) return false;
-    const uintptr_t begin = r.pointer(cie.fde_enc);
-    const uintptr_t range = r.pointer(cie.fde_enc & 0x0f);
-    if (!r.ok || pc < begin || pc >= begin + range) return false;
-    if (cie.has_augmentation_data) {
-        const uint64_t n = r.uleb();
-        if (!r.has(n)) return false;
-        r.p += n;
-    }
-    row initial;
-    if (!run(reader{cie.instructions, cie.end}, cie, begin, pc, initial, initial)) return false;
-    row state = initial;
-    if (!run(r, cie, begin, pc, state, initial) || !state.cfa_ok || !state.ra_saved) return false;
+    row state;
+    bool signal_frame;
+    if (!row_at(fde, pc, state, &signal_frame) || signal_frame) return false;
     // What the cache can hold (and what x86-64 code has): CFA = rsp or rbp + a positive multiple of 8
     // below 128 KiB, the return address right below the CFA, rbp (if saved) at most 1 KiB below it.
     if ((state.cfa_register != 7 && state.cfa_register != 6) || state.cfa_offset <= 0 || (state.cfa_offset & 7) != 0 ||

@@ -244,6 +244,34 @@ inline bool run(reader r, const cie_info &cie, uintptr_t loc, uintptr_t pc, row 
     return r.ok;
 }
 
+// The row of the FDE at `fde` for pc (inside the FDE's range): its CIE's initial instructions, then its own,
+// up to pc.  False if the FDE or its CIE is malformed, pc is outside it, or the CFA or the return address
+// has no rule the row can hold.  *signal_frame (if asked) says whether the CIE marks a signal frame.
+inline bool row_at(const uint8_t *fde, uintptr_t pc, row &state, bool *signal_frame) noexcept {
+    reader r{fde, fde + 8};
+    const uint32_t length = r.fixed<uint32_t>();
+    if (length == 0 || length == 0xffffffff) return false;
+    r.end = r.p + length;
+    const uint8_t *cie_id_at = r.p;
+    const uint32_t cie_offset = r.fixed<uint32_t>();
+    cie_info cie;
+    if (!r.ok || !parse_cie(cie_id_at - cie_offset, cie)) return false;
+    const uintptr_t begin = r.pointer(cie.fde_enc);
+    const uintptr_t range = r.pointer(cie.fde_enc & 0x0f);
+    if (!r.ok || pc < begin || pc >= begin + range) return false;
+    if (cie.has_augmentation_data) {
+        uint64_t n = r.uleb();
+        if (!r.has(n)) return false;
+        r.p += n;
+    }
+    row initial;
+    if (!run(reader{cie.instructions, cie.end}, cie, begin, pc, initial, initial)) return false;
+    state = initial;
+    if (!run(r, cie, begin, pc, state, initial) || !state.cfa_ok || !state.ra_saved) return false;
+    if (signal_frame != nullptr) *signal_frame = cie.signal_frame;
+    return true;
+}
+
 }  // namespace mallochooks::call_frame
 
 #endif

@@ -79,26 +79,8 @@ bool rules_at(const void *pc_ptr, frame_rules &out) noexcept {
     const uintptr_t pc = reinterpret_cast<uintptr_t>(pc_ptr) - 1;
     const uint8_t *fde = find_fde(pc);
     if (fde == nullptr) return false;
-    reader r{fde, fde + 8};
-    const uint32_t length = r.fixed<uint32_t>();
-    if (length == 0 || length == 0xffffffff) return false;
-    r.end = r.p + length;
-    const uint8_t *cie_id_at = r.p;
-    const uint32_t cie_offset = r.fixed<uint32_t>();
-    cie_info cie;
-    if (!r.ok || !parse_cie(cie_id_at - cie_offset, cie)) return false;
-    const uintptr_t begin = r.pointer(cie.fde_enc);
-    const uintptr_t range = r.pointer(cie.fde_enc & 0x0f);
-    if (!r.ok || pc < begin || pc >= begin + range) return false;
-    if (cie.has_augmentation_data) {
-        uint64_t n = r.uleb();
-        if (!r.has(n)) return false;
-        r.p += n;
-    }
-    row initial;
-    if (!run(reader{cie.instructions, cie.end}, cie, begin, pc, initial, initial)) return false;
-    row state = initial;
-    if (!run(r, cie, begin, pc, state, initial) || !state.cfa_ok || !state.ra_saved) return false;
+    row state;
+    if (!row_at(fde, pc, state, nullptr)) return false;
     out = {state.cfa_register, state.cfa_offset, state.ra_offset, state.bp_saved, state.bp_offset};
     return true;
 #else
