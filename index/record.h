@@ -74,7 +74,9 @@ struct alignas(64) record {
     // No "writing" state is needed: the record is already not live (killed, or never used), and the
     // release fence orders that state before the new field values, so a reader that sees any of them
     // also sees the word changed and drops its copy (seqlock; the fence costs nothing on x86-64).
-    void publish(const record_fields &f) {
+    // Always inlined: malloc's fast path would otherwise spill the fields to the stack for the call
+    // (and save six callee-saved registers around it): 30 instructions per allocation (callgrind).
+    __attribute__((always_inline)) void publish(const record_fields &f) {
         const uint32_t w = word.load(std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
         base.set(f.base);
