@@ -234,34 +234,27 @@ private:
 
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
     // place), or 0.  The common case is checked for first, whole (a trailered chunk, a thread state with
-    // ids and sequence numbers at hand, an existing leaf, a chunk within one 2 MiB region, room for the
-    // trailer) and done inline; anything else goes, untouched, to admit_general.  So the fast path makes
-    // no call but the allocator's usable-size call: the trailer's place follows from it (trailer.h).
+    // ids and sequence numbers at hand, an existing leaf, a chunk within one 2 MiB region) and done
+    // inline; anything else goes, untouched, to admit_general.  The trailer's place follows from the
+    // request (trailer.h), so the fast path makes no call at all after the allocator's.
     template <class Next>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        size_t usable;
         if constexpr (direct_terminal<Next>::value) {
             if (Next::terminal::arena_owns(p))
                 return admit_general<Next>(p, size, caller, flags, reuse, next.usable_size(p, caller));
-            usable = Next::terminal::usable_size_unowned(p, caller);
-        } else {
-            usable = next.usable_size(p, caller);
         }
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         const uintptr_t differ = heap_index_t::ends_differ(base, size);
-        // The trailer's place (trailer.h), which must not reach into the requested bytes: signed, so that
-        // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
-        const size_t at = trailer_offset(usable);
+        const size_t at = trailer_at(size);
         if (__builtin_expect(!Trailered || l == nullptr ||
                                  (reuse == 0 && t->tail - t->head <= quarantine_size()) ||
-                                 t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
-                                 intptr_t(at) < intptr_t(size),
+                                 t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0,
                              0)) {
             put_thread_state(t);
-            return admit_general<Next>(p, size, caller, flags, reuse, usable);
+            return admit_general<Next>(p, size, caller, flags, reuse, next.usable_size(p, caller));
         }
         const uint32_t id = reuse != 0 ? reuse : t->ring()[t->head++ % thread_state::ring_size];
         const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
@@ -307,12 +300,13 @@ private:
         if constexpr (Trailered) {
             bool arena = false;
             if constexpr (direct_terminal<Next>::value) arena = Next::terminal::arena_owns(p);
-            // An allocator that cannot tell usable sizes answers 0 (wrapdl's fallback, for an own
-            // allocator without malloc_usable_size): it gave at least what was asked, request(size), so
-            // the trailer goes right after the requested bytes, at the offset request(size) leaves for it.
+            // The trailer goes where the request put room for it (trailer.h), whatever the allocator's
+            // usable size, as on the fast path.  An allocator that cannot tell usable sizes answers 0
+            // (wrapdl's fallback, for an own allocator without malloc_usable_size): it gave at least what
+            // was asked.  One that says it gave less than asked, or the bootstrap arena: no trailer.
             const bool blind = !arena && usable == 0;
-            if (blind || (!arena && usable >= size && usable - size >= trailer_size)) {
-                f.usable = blind ? (size + 7) & ~size_t{7} : trailer_offset(usable);
+            if (blind || (!arena && usable >= trailer_at(size) + trailer_size)) {
+                f.usable = trailer_at(size);
                 // t's table holds the words of the block next_seq took f.seq from; without a thread state, or
                 // under memcheck (no blocks: refill_seq), f.seq came from the global counter.
                 const uint32_t check = t != nullptr && !memcheck::running() ? t->checks[f.seq & (check_table_size - 1)]

@@ -62,8 +62,8 @@ struct alignas(64) record {
     racy<uintptr_t> base;
     racy<size_t> usable;
     racy<const void *> free_site;
-    // The second half is what the chunk's trailer holds, in the trailer's order (trailer.h): free
-    // compares the two as two 16-byte blocks.
+    // The last 16 bytes are what the chunk's trailer holds, in the trailer's order (trailer.h): free
+    // compares the two as one 16-byte block.
     racy<const void *> site;
     racy<size_t> size;
     racy<uint64_t> seq;
