@@ -89,6 +89,23 @@ struct alignas(64) record {
         word.store(next_live(w), std::memory_order_release);
     }
 
+    // publish for malloc's fast path, its thread id and check word (link) as the trailer's second word,
+    // tid | check << 32, in one 8-byte store (the two fields are adjacent: trailer_intact compares them).
+    __attribute__((always_inline)) void publish_trailered(uintptr_t b, size_t sz, size_t us, const void *s, uint64_t sq,
+                                                          uint64_t tid_check, uint32_t fl) {
+        static_assert(offsetof(record, link) == offsetof(record, tid) + 4);
+        const uint32_t w = word.load(std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+        base.set(b);
+        size.set(sz);
+        usable.set(us);
+        site.set(s);
+        seq.set(sq);
+        __atomic_store_n(reinterpret_cast<uint64_t *>(&tid), tid_check, __ATOMIC_RELAXED);
+        flags.set(fl);
+        word.store(next_live(w), std::memory_order_release);
+    }
+
     // Reader: a consistent copy of a live record, or false.
     bool read_live(record_fields *out) const {
         const uint32_t w1 = word.load(std::memory_order_acquire);

@@ -102,15 +102,18 @@ static_assert(min_chunk - trailer_size == trailer_size);  // trailer_at(size) ==
 inline size_t trailer_offset(size_t usable) { return (usable - trailer_size) & ~size_t{7}; }
 
 // 8-aligned (trailer_at is a multiple of 8); may_alias: the bytes belong to the program's chunk.  Two
-// 8-byte stores: the sequence number, then thread id and check word together.
-inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check) {
+// 8-byte stores: the sequence number, then thread id and check word together (tid | check << 32).
+inline void write_trailer(uintptr_t at, uint64_t seq, uint64_t tid_check) {
     struct __attribute__((may_alias)) u64 {
         uint64_t v;
     };
-    u64 *t = reinterpret_cast<u64 *>(base + f.usable);
+    u64 *t = reinterpret_cast<u64 *>(at);
     static_assert(offsetof(trailer, seq) == 0 && offsetof(trailer, tid) == 8 && offsetof(trailer, check) == 12);
-    t[0].v = f.seq;
-    t[1].v = uint64_t{f.tid} | uint64_t{check} << 32;
+    t[0].v = seq;
+    t[1].v = tid_check;
+}
+inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check) {
+    write_trailer(base + f.usable, f.seq, uint64_t{f.tid} | uint64_t{check} << 32);
 }
 
 // The slack: bytes between the requested size and the trailer (the allocator's rounding and our rounding
@@ -145,6 +148,16 @@ inline void write_slack(uintptr_t base, size_t size, size_t usable) {
     const size_t n = slack_length(size, usable);
     if (__builtin_expect(n > 16, 0))
         for (size_t i = 16; i < n; i += 8) reinterpret_cast<u64 *>(base + size + (i + 8 <= n ? i : n - 8))->v = slack_word;
+}
+
+// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): two stores, no test.
+inline void write_short_slack(uintptr_t base, size_t size) {
+    struct __attribute__((may_alias, aligned(1))) u64 {
+        uint64_t v;
+    };
+    u64 *p = reinterpret_cast<u64 *>(base + size);
+    p[0].v = slack_word;
+    p[1].v = slack_word;
 }
 
 // The first slack byte that lost its pattern, as an offset from the chunk's base, or 0 when the slack is
