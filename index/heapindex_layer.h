@@ -158,7 +158,7 @@ template <bool Trailered> struct basic_layer {
         const size_t size = r->size.get();
         const uint32_t flags = r->flags.get();
         if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
-                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, size, r->usable.get())),
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
                              0))
             return free_slow(next, ptr, caller, size, true, how);
         heap_index_t::clear_start(l, g);

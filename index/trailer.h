@@ -182,6 +182,19 @@ inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
 #endif
 }
 
+// The same for a chunk with HEAPINDEX_FLAG_TRAILER, whose slack is at most 16 bytes by construction
+// (trailer_at): free's fast path, with no length test.
+inline bool trailered_slack_intact(uintptr_t base, size_t size, size_t usable) {
+    const size_t n = usable - size;
+#if defined(__SSE2__)
+    const __m128i got = _mm_loadu_si128(reinterpret_cast<const __m128i *>(base + size));
+    const unsigned same = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(got, _mm_set1_epi8(char(slack_byte)))));
+    return (~same & ((1u << n) - 1)) == 0;
+#else
+    return slack_damage(reinterpret_cast<const unsigned char *>(base + size), size, n) == 0;
+#endif
+}
+
 // Does this copy of a trailer say exactly what the record says?
 inline bool trailer_matches(const trailer &t, const record_fields &f) {
     return t.seq == f.seq && t.tid == f.tid && t.check == check_word(f.seq);
