@@ -101,7 +101,8 @@ void write_heaptrack(std::ostream &out, const profile &p, symbolizer &sym) {
         pl.trace = st.trace(s, sym);
         const uint64_t a = uint64_t(std::llround(s.allocations));
         uint64_t t = uint64_t(std::llround(s.temporaries));
-        const uint64_t peak = s.peak_bytes > 0 ? uint64_t(s.peak_bytes) : 0, leak = s.live_bytes > 0 ? uint64_t(s.live_bytes) : 0;
+        // Leaked: the reachability scan's definitely and indirectly lost bytes when it ran, else live at exit.
+        const uint64_t peak = s.peak_bytes > 0 ? uint64_t(s.peak_bytes) : 0, leak = uint64_t(std::llround(leaked_bytes(p, s)));
         pl.shared = std::min(peak, leak);
         pl.extra_peak = peak - pl.shared;
         pl.extra_leak = leak - pl.shared;

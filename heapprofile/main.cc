@@ -4,7 +4,7 @@
 // with the dump it just wrote; it can also be run by hand on a dump kept with HEAPINDEX_REPORT=x.hiprof.
 //
 //   heapindex-report --from DUMP [--html FILE] [--folded FILE] [--folded-peak FILE] [--folded-allocs FILE]
-//                    [--heaptrack FILE]
+//                    [--folded-leaks FILE] [--heaptrack FILE]
 //
 // A FILE that cannot be written is reported and the output goes to stderr instead (the library's rule for
 // every report).  Exit status 0 when everything was written, 1 otherwise, 2 on bad usage.
@@ -35,7 +35,7 @@ const char *refused(const std::string &path) {
 
 int usage() {
     std::cerr << "usage: heapindex-report --from DUMP [--html FILE] [--folded FILE] [--folded-peak FILE]\n"
-                 "                        [--folded-allocs FILE] [--heaptrack FILE]\n";
+                 "                        [--folded-allocs FILE] [--folded-leaks FILE] [--heaptrack FILE]\n";
     return 2;
 }
 
@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
         const std::string a = argv[i];
         if (i + 1 >= argc) return usage();
         if (a == "--from") from = argv[++i];
-        else if (a == "--html" || a == "--folded" || a == "--folded-peak" || a == "--folded-allocs" || a == "--heaptrack")
+        else if (a == "--html" || a == "--folded" || a == "--folded-peak" || a == "--folded-allocs" || a == "--folded-leaks" ||
+                 a == "--heaptrack")
             outputs.emplace_back(a, argv[++i]);
         else return usage();
     }
@@ -74,6 +75,7 @@ int main(int argc, char **argv) {
             else if (kind == "--heaptrack") heapprofile::write_heaptrack(*out, p, sym);
             else heapprofile::write_folded(*out, p, sym, kind == "--folded" ? heapprofile::folded_value::live_bytes
                                                        : kind == "--folded-peak" ? heapprofile::folded_value::peak_bytes
+                                                       : kind == "--folded-leaks" ? heapprofile::folded_value::leaked
                                                                                  : heapprofile::folded_value::allocations);
             out->flush();
             if (!*out) {

@@ -62,6 +62,7 @@ profile read_profile(const std::string &path) {
     if (d.size() < sizeof pf::magic || std::memcmp(d.data(), pf::magic, sizeof pf::magic) != 0)
         throw std::runtime_error(path + " is not a heap-profile dump (no HIPROF magic)");
     profile p;
+    std::vector<pf::leak_record> leaks;
     bool header = false;
     size_t at = sizeof pf::magic;
     while (at < d.size()) {
@@ -101,11 +102,33 @@ profile read_profile(const std::string &path) {
             while (at + sizeof(pf::series_point) <= end) p.series.push_back(take<pf::series_point>(d, at, end, "series"));
         } else if (s.tag == pf::tag_leaks) {
             p.has_leak_section = true;
-            while (at + sizeof(pf::leak_record) <= end) p.leaks.push_back(take<pf::leak_record>(d, at, end, "leak"));
+            while (at + sizeof(pf::leak_record) <= end) leaks.push_back(take<pf::leak_record>(d, at, end, "leak"));
         }
         at = end;  // unknown sections are skipped
     }
     if (!header) throw std::runtime_error(path + " has no header section");
+    std::map<uint32_t, size_t> by_id;
+    for (size_t i = 0; i < p.stacks.size(); ++i) by_id[p.stacks[i].id] = i;
+    for (const pf::leak_record &l : leaks) {
+        if (l.kind < pf::leak_definite || l.kind > pf::leak_interior) continue;  // a kind this reader does not know
+        const unsigned k = l.kind - 1;
+        if (l.stack_id == pf::all_stacks) {
+            p.lost_bytes[k] += l.bytes;
+            p.lost_chunks[k] += double(l.chunks) / 1024;
+            continue;
+        }
+        auto it = by_id.find(l.stack_id);
+        if (it == by_id.end()) {  // no frames recorded for these chunks
+            it = by_id.find(0);
+            if (it == by_id.end()) {
+                stack none{0, {}, 0, 0, 0, 0, 0, 0, 0};
+                p.stacks.push_back(none);
+                it = by_id.emplace(0, p.stacks.size() - 1).first;
+            }
+        }
+        p.stacks[it->second].lost_bytes[k] += l.bytes;
+        p.stacks[it->second].lost_chunks[k] += double(l.chunks) / 1024;
+    }
     return p;
 }
 

@@ -48,7 +48,7 @@ namespace {
 
 // ---- settings -------------------------------------------------------------------------------------------
 
-enum output_kind : uint8_t { out_html, out_folded_live, out_folded_peak, out_folded_allocs, out_heaptrack, out_dump };
+enum output_kind : uint8_t { out_html, out_folded_live, out_folded_peak, out_folded_allocs, out_folded_leaks, out_heaptrack, out_dump };
 struct output {
     output_kind kind;
     char path[512];
@@ -88,6 +88,7 @@ bool kind_of(const char *s, size_t n, output_kind *kind) {
     if (ends_with(s, n, ".html") || ends_with(s, n, ".htm")) *kind = out_html;
     else if (ends_with(s, n, ".peak.folded")) *kind = out_folded_peak;
     else if (ends_with(s, n, ".allocs.folded")) *kind = out_folded_allocs;
+    else if (ends_with(s, n, ".leaks.folded")) *kind = out_folded_leaks;
     else if (ends_with(s, n, ".folded")) *kind = out_folded_live;
     else if (ends_with(s, n, ".hiprof")) *kind = out_dump;
     else if ((bn >= 10 && memcmp(base, "heaptrack.", 10) == 0) || ends_with(s, n, ".heaptrack") ||
@@ -389,6 +390,38 @@ void snapshot(uint64_t bytes, uint64_t t) {
     report_busy.store(false, std::memory_order_release);
 }
 
+// ---- leaks found by the reachability scan (HEAPINDEX_LEAKS=exit) -------------------------------------------
+
+// Per (stack, kind): an open-addressing table in mapped memory, filled by the destructor's thread alone
+// (leak_found), and the exact totals per kind.  A table past 3/4 full counts the rest in stack 0.
+constexpr size_t leak_capacity = size_t{1} << 16;
+pf::leak_record *leak_table = nullptr;
+size_t leak_used = 0;
+pf::leak_record leak_totals[3] = {};
+bool leaks_scanned = false;
+
+void add_leak(uint32_t stack, uint32_t kind, uint64_t bytes, uint64_t chunks) {
+    if (leak_table == nullptr) {
+        void *m = mmap(nullptr, leak_capacity * sizeof(pf::leak_record), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) return;
+        leak_table = static_cast<pf::leak_record *>(m);
+    }
+    if (leak_used >= leak_capacity / 4 * 3) stack = 0;
+    for (size_t i = (stack * 0x9e3779b1u ^ kind) & (leak_capacity - 1);; i = (i + 1) & (leak_capacity - 1)) {
+        pf::leak_record &r = leak_table[i];
+        if (r.kind == 0) {
+            r = {stack, kind, 0, 0};
+            ++leak_used;
+        }
+        if (r.stack_id == stack && r.kind == kind) {
+            r.bytes += bytes;
+            r.chunks += chunks;
+            return;
+        }
+    }
+}
+
 // ---- the dump ----------------------------------------------------------------------------------------------
 
 struct writer {
@@ -469,7 +502,7 @@ bool write_dump(int fd, bool at_exit) {
     h.page_size = uint64_t(sysconf(_SC_PAGESIZE));
     h.phys_pages = uint64_t(sysconf(_SC_PHYS_PAGES));
     h.at_exit = at_exit;
-    h.leaks_kind = 0;
+    h.leaks_kind = leaks_scanned ? 1 : 0;
     w.section(pf::tag_header, sizeof h);
     w.bytes(&h, sizeof h);
 
@@ -528,6 +561,13 @@ bool write_dump(int fd, bool at_exit) {
     if (n > series_capacity) n = series_capacity;
     w.section(pf::tag_series, n * sizeof(pf::series_point));
     if (n != 0) w.bytes(series, n * sizeof(pf::series_point));
+
+    if (leaks_scanned) {
+        w.section(pf::tag_leaks, (leak_used + 3) * sizeof(pf::leak_record));
+        w.bytes(leak_totals, sizeof leak_totals);
+        for (size_t i = 0; leak_table != nullptr && i < leak_capacity; ++i)
+            if (leak_table[i].kind != 0) w.bytes(&leak_table[i], sizeof(pf::leak_record));
+    }
     return w.ok;
 }
 
@@ -550,6 +590,7 @@ const char *option_of(output_kind k) {
     case out_folded_live: return "--folded";
     case out_folded_peak: return "--folded-peak";
     case out_folded_allocs: return "--folded-allocs";
+    case out_folded_leaks: return "--folded-leaks";
     case out_heaptrack: return "--heaptrack";
     case out_dump: return nullptr;
     }
@@ -659,7 +700,7 @@ int parse_list(const char *value, output *outs, unsigned *n, char *text, size_t 
             text_taken = true;
         } else {
             print(program_stderr, "heapindex: %s: '%.*s' ignored (one text report at most; profile outputs end in .html, "
-                     ".folded, .peak.folded, .allocs.folded, .hiprof, or are named heaptrack.*)\n", name, int(len), s);
+                     ".folded, .peak.folded, .allocs.folded, .leaks.folded, .hiprof, or are named heaptrack.*)\n", name, int(len), s);
             ++problems;
         }
         s += len + (comma ? 1 : 0);
@@ -774,6 +815,24 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     // word differs in its lowest bit), and free_slow, seeing the flag, puts it back and calls released.
     r->flags.set(r->flags.get() | HEAPINDEX_FLAG_STACK);
     flip_check(r);
+}
+
+void leak_found(uint32_t stack, uint32_t kind, size_t size) {
+    if (!on || kind < pf::leak_definite || kind > pf::leak_interior) return;
+    leak_totals[kind - 1].stack_id = pf::all_stacks;
+    leak_totals[kind - 1].kind = kind;
+    leak_totals[kind - 1].bytes += size;
+    leak_totals[kind - 1].chunks += count_unit;
+    // Sampled: an unsampled chunk is in no stack record (the sampled ones, scaled, stand for it).
+    if (stack == 0 && cfg.sample_bytes != 0) return;
+    const weight w = stack != 0 ? weight_of(size) : weight{count_unit, size};
+    add_leak(stack, kind, w.bytes, w.count);
+}
+
+void leak_scan_done() {
+    if (!on) return;
+    for (uint32_t k = 0; k < 3; ++k) leak_totals[k].stack_id = pf::all_stacks, leak_totals[k].kind = k + 1;
+    leaks_scanned = true;
 }
 
 uint32_t stack_of_chunk(uint32_t id) {

@@ -9,7 +9,9 @@
  *   peak:   48 chunks of 65536 bytes (3 MiB), all live at once, then freed   peak_outer -> leaf_alloc
  *   other:  50 chunks of 200 bytes, allocated together, freed together       other_outer -> leaf_alloc
  *
- * With an argument, it forks first and the child does the same (the %p test) and exits.
+ * With the argument "leak" it also loses one chunk (lose_outer -> leaf_alloc: 4000 bytes no pointer reaches,
+ * definitely lost), while keep's chunks stay reachable through `kept` (the HEAPINDEX_LEAKS=exit test).
+ * With the argument "fork", it forks first and the child does the same (the %p test) and exits.
  * It calls heapindex_profile_write(argv[2]) when given a second argument (the on-demand API).
  */
 #include <stdio.h>
@@ -27,7 +29,7 @@ __attribute__((noinline)) static void *leaf_alloc(size_t n) {
     return p;
 }
 
-static void *kept[10];
+void *kept[10]; /* not static: stores to a static nobody reads may be dropped, and keep's chunks must stay reachable */
 __attribute__((noinline)) static void keep_middle(int i) { kept[i] = leaf_alloc(1000); }
 __attribute__((noinline)) static void keep_outer(void) {
     for (int i = 0; i < 10; i++) keep_middle(i);
@@ -49,6 +51,17 @@ __attribute__((noinline)) static void other_outer(void) {
     for (int i = 0; i < 50; i++) free(p[i]);
 }
 
+__attribute__((noinline)) static void lose_outer(void) {
+    void *volatile lost = leaf_alloc(4000);
+    lost = NULL;
+    (void)lost;
+}
+// Overwrite the stack the helpers used, so that no stale copy of the lost pointer stays there.
+__attribute__((noinline)) static void scrub(void) {
+    volatile char junk[64 * 1024];
+    for (size_t i = 0; i < sizeof junk; ++i) junk[i] = 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "fork") == 0) {
         pid_t pid = fork();
@@ -62,6 +75,10 @@ int main(int argc, char **argv) {
     temp_outer();
     peak_outer();
     other_outer();
+    if (argc > 1 && strcmp(argv[1], "leak") == 0) {
+        lose_outer();
+        scrub();
+    }
     if (argc > 2) {
         int n = heapindex_profile_write(argv[2]);
         printf("written %d\n", n);

@@ -11,8 +11,10 @@ prog=$(realpath "$1") lib=$(realpath "$2")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 fail() { echo "profiles: $*"; status=1; }
-clean_env=(-u HEAPINDEX_REPORT -u HEAPINDEX_STACKS -u HEAPINDEX_STACKS_SAMPLE -u HEAPINDEX_SERIES_MS -u HEAPINDEX_LOG)
-run() { (cd "$tmp" && env "${clean_env[@]}" "$@" LD_PRELOAD="$lib" "$prog" >"$tmp/out" 2>"$tmp/err"); }
+clean_env=(-u HEAPINDEX_REPORT -u HEAPINDEX_STACKS -u HEAPINDEX_STACKS_SAMPLE -u HEAPINDEX_SERIES_MS -u HEAPINDEX_LOG
+  -u HEAPINDEX_LEAKS -u HEAPINDEX_LEAKS_EXITCODE)
+args=()
+run() { (cd "$tmp" && env "${clean_env[@]}" "$@" LD_PRELOAD="$lib" "$prog" "${args[@]}" >"$tmp/out" 2>"$tmp/err"); }
 # value FILE PATH-SUFFIX: the value of the folded line whose path ends with PATH-SUFFIX (0 if none).
 value() { awk -v s="$2" '{ v = $NF; p = $0; sub(/ [0-9]+$/, "", p); if (substr(p, length(p) - length(s) + 1) == s) t += v } END { print t + 0 }' "$1"; }
 keep="main;keep_outer;keep_middle;leaf_alloc" temp="main;temp_outer;leaf_alloc"
@@ -58,6 +60,33 @@ if command -v heaptrack_print >/dev/null; then
 else
   echo "profiles: heaptrack_print not installed: heaptrack file not checked"
 fi
+
+# ---- leaks by reachability (HEAPINDEX_LEAKS=exit) in the profile's outputs --------------------------
+# keep's 10000 bytes are live at exit but reachable (through `kept`); lose_outer's 4000 bytes are not: only
+# they are leaked, in the folded leaks, in heaptrack's file (as heaptrack_print reads it) and in the exit status.
+lose="main;lose_outer;leaf_alloc"
+args=(leak)
+run HEAPINDEX_STACKS=32 HEAPINDEX_LEAKS=exit HEAPINDEX_LEAKS_EXITCODE=23 HEAPINDEX_LOG="$tmp/leaks.log" \
+  HEAPINDEX_REPORT=l.leaks.folded,l.folded,heaptrack.leak
+rc=$?
+args=()
+[ $rc = 23 ] || fail "a leaky program under HEAPINDEX_LEAKS_EXITCODE=23 exited $rc: $(cat "$tmp/err")"
+grep -q "4000 bytes in 1 chunks definitely lost" "$tmp/leaks.log" || fail "the scan's report: $(cat "$tmp/leaks.log")"
+[ "$(value "$tmp/l.leaks.folded" "$lose")" = 4000 ] || fail "folded leaks: no 4000 bytes at $lose: $(cat "$tmp/l.leaks.folded")"
+[ "$(value "$tmp/l.leaks.folded" "$keep")" = 0 ] || fail "folded leaks list keep's reachable chunks: $(cat "$tmp/l.leaks.folded")"
+grep -q "^_start;.*;$lose 4000$" "$tmp/l.leaks.folded" || fail "folded leaks: the leak's stack is not whole"
+[ "$(value "$tmp/l.folded" "$keep")" = 10000 ] || fail "live at exit no longer shows keep's 10000 bytes"
+if command -v heaptrack_print >/dev/null; then
+  heaptrack_print "$tmp/heaptrack.leak" >"$tmp/htl.txt" 2>&1 || fail "heaptrack_print failed on the leak file"
+  grep -q "total memory leaked: 4.00K" "$tmp/htl.txt" || fail "heaptrack_print: not 4.00K leaked: $(grep leaked "$tmp/htl.txt")"
+  heaptrack_print "$tmp/heaptrack.leak" --flamegraph-cost-type leaked -F "$tmp/htl.leaked" >/dev/null 2>&1
+  sed -e 's/ ([^)]*)//g' -e 's/; \([0-9]*\)$/ \1/' "$tmp/htl.leaked" >"$tmp/htl.plain"
+  [ "$(value "$tmp/htl.plain" "$lose")" = 4000 ] || fail "heaptrack_print leaked at $lose: $(cat "$tmp/htl.plain")"
+  [ "$(value "$tmp/htl.plain" "$keep")" = 0 ] || fail "heaptrack_print counts keep's reachable chunks as leaked"
+fi
+# Without the scan, the folded leaks are what was live at exit (heaptrack's definition).
+run HEAPINDEX_STACKS=32 HEAPINDEX_REPORT=n.leaks.folded || fail "the program failed"
+[ "$(value "$tmp/n.leaks.folded" "$keep")" = 10000 ] || fail "leaks without the scan: $(cat "$tmp/n.leaks.folded")"
 
 # ---- sampled stacks: chunks far larger than the mean interval are always sampled, weight ~1 ------------
 run HEAPINDEX_STACKS=32 HEAPINDEX_STACKS_SAMPLE=4096 HEAPINDEX_REPORT=s.allocs.folded,s.peak.folded ||
