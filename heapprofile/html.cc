@@ -311,8 +311,12 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
   document.body.setAttribute('data-rendered', 'yes');
 })();
 </script>
-</body></html>
 )JS";
+    if (sym.timed_out())
+        out << "<p class=\"note\" id=\"symbolize-timeout\">Reading debug information took longer than the time allowed "
+               "(HEAPINDEX_SYMBOLIZE_TIMEOUT, heapindex-report's --symbolize-timeout): later frames are named from symbol "
+               "tables only.</p>\n";
+    out << "</body></html>\n";
 }
 
 }  // namespace heapprofile

@@ -67,10 +67,23 @@ inline double leaked_chunks(const profile &p, const stack &s) {
 // Reads a dump; throws std::runtime_error saying what is wrong with it.
 profile read_profile(const std::string &path);
 
+// How frames are named: DWARF (functions, inlined calls, file and line) while the time budget lasts, then
+// symbol tables only; symbol tables only; or not at all (addresses).  Debug information is looked for
+// in the objects themselves and the local debug directories (/usr/lib/debug/.build-id, .gnu_debuglink);
+// never through debuginfod (the network: a server that does not answer would hang the program's exit
+// that started the converter) unless `debuginfod` is set.
+struct symbolize_options {
+    enum level_t { dwarf, symtab, none } level = dwarf;
+    double timeout_s = 10;  // DWARF for this long from the first lookup, then symbol tables only
+    bool debuginfod = false;
+};
+
 // Symbolizes return addresses with libdwfl over the dump's module list (offline: the process is gone).
 class symbolizer {
 public:
-    explicit symbolizer(const std::vector<module> &modules);
+    explicit symbolizer(const std::vector<module> &modules, const symbolize_options &options = {});
+    // True when the time budget ran out and later frames were named from symbol tables only.
+    bool timed_out() const;
     ~symbolizer();
     symbolizer(const symbolizer &) = delete;
     symbolizer &operator=(const symbolizer &) = delete;

@@ -643,11 +643,19 @@ int write_outputs(const output *outs, unsigned n, bool at_exit) {
     }
     // argv: tool --from DUMP (--kind PATH)*; envp: ours without LD_PRELOAD and HEAPINDEX_*, so that the
     // converter is neither indexed nor reporting.
-    const char *argv[4 + 2 * max_outputs];
+    // The symbolizer settings of the index's own reports (HEAPINDEX_SYMBOLIZE, HEAPINDEX_SYMBOLIZE_TIMEOUT):
+    // the converter's environment has no HEAPINDEX_* variables.
+    const char *argv[8 + 2 * max_outputs];
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%u.%03u", settings().symbolize_ms / 1000, settings().symbolize_ms % 1000);
     unsigned a = 0;
     argv[a++] = tool;
     argv[a++] = "--from";
     argv[a++] = dump;
+    argv[a++] = "--symbolize";
+    argv[a++] = settings().symbolizer == heapindex::settings_t::libdw ? "dwarf" : settings().symbolizer == heapindex::settings_t::dladdr_only ? "symtab" : "off";
+    argv[a++] = "--symbolize-timeout";
+    argv[a++] = timeout;
     for (unsigned i = 0; i < n; ++i)
         if (wanted[i] && option_of(outs[i].kind) != nullptr) argv[a++] = option_of(outs[i].kind), argv[a++] = paths[i];
     argv[a] = nullptr;
