@@ -11,6 +11,8 @@
  *
  * With the argument "leak" it also loses one chunk (lose_outer -> leaf_alloc: 4000 bytes no pointer reaches,
  * definitely lost), while keep's chunks stay reachable through `kept` (the HEAPINDEX_LEAKS=exit test).
+ * With the argument "slow", peak_outer sleeps 1 ms after each of its allocations: memory in use rises over
+ * about 50 ms, so that the sampled series has points at distinct milliseconds (the memory-over-time test).
  * With the argument "fork", it forks first and the child does the same (the %p test) and exits.
  * It calls heapindex_profile_write(argv[2]) when given a second argument (the on-demand API).
  */
@@ -39,9 +41,13 @@ __attribute__((noinline)) static void temp_outer(void) {
     for (int i = 0; i < 100; i++) free(leaf_alloc(64));
 }
 
+static int slow;
 __attribute__((noinline)) static void peak_outer(void) {
     void *p[48];
-    for (int i = 0; i < 48; i++) p[i] = leaf_alloc(65536);
+    for (int i = 0; i < 48; i++) {
+        p[i] = leaf_alloc(65536);
+        if (slow) usleep(1000);
+    }
     for (int i = 0; i < 48; i++) free(p[i]);
 }
 
@@ -71,6 +77,7 @@ int main(int argc, char **argv) {
             waitpid(pid, &status, 0);
         }
     }
+    slow = argc > 1 && strcmp(argv[1], "slow") == 0;
     keep_outer();
     temp_outer();
     peak_outer();

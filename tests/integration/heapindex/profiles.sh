@@ -61,6 +61,39 @@ else
   echo "profiles: heaptrack_print not installed: heaptrack file not checked"
 fi
 
+# ---- memory over time in heaptrack's file ------------------------------------------------------------
+# "slow": peak_outer's 3 MiB rise over ~50 ms, sampled at each MiB.  heaptrack_print's massif snapshots
+# (the total in use at each timestamp, as heaptrack_gui's chart) rise through about 1 and 2 MiB to the
+# peak, in time order, the peak being heaptrack_print's peak; every per-stack figure stays as before.
+if command -v heaptrack_print >/dev/null; then
+  args=(slow)
+  run HEAPINDEX_STACKS=32 HEAPINDEX_REPORT=heaptrack.slow,slow.peak.folded || fail "the program failed (slow)"
+  args=()
+  heaptrack_print "$tmp/heaptrack.slow" -M "$tmp/slow.massif" >"$tmp/hts.txt" 2>&1 || fail "heaptrack_print -M failed"
+  grep -q "calls to allocation functions: 208 " "$tmp/hts.txt" || fail "slow: not 208 calls: $(tail -6 "$tmp/hts.txt")"
+  grep -q "temporary memory allocations: 100 " "$tmp/hts.txt" || fail "slow: not 100 temporaries"
+  grep -q "total memory leaked: 10.00K" "$tmp/hts.txt" || fail "slow: not 10.00K leaked"
+  heaptrack_print "$tmp/heaptrack.slow" --flamegraph-cost-type peak -F "$tmp/hts.peak" >/dev/null 2>&1
+  sed -e 's/ ([^)]*)//g' -e 's/; \([0-9]*\)$/ \1/' "$tmp/hts.peak" >"$tmp/hts.peak.plain"
+  for path in "$keep" "$peak"; do
+    [ "$(value "$tmp/hts.peak.plain" "$path")" = "$(value "$tmp/slow.peak.folded" "$path")" ] ||
+      fail "slow: heaptrack_print's peak at $path is not ours"
+  done
+  # "time mem" per snapshot, in file order.
+  awk -F= '/^time=/ {t = $2} /^mem_heap_B=/ {print t, $2}' "$tmp/slow.massif" >"$tmp/slow.snapshots"
+  peak_b=$(sort -k2 -n "$tmp/slow.snapshots" | tail -1 | cut -d' ' -f2)
+  { [ "$peak_b" -ge $((2 << 20)) ] && [ "$peak_b" -le $(( (3 << 20) + 20000 )) ]; } || fail "slow: the massif peak is $peak_b bytes"
+  awk -v p="$peak_b" '$2 == p {exit} {print}' "$tmp/slow.snapshots" >"$tmp/slow.rising"
+  awk '$2 >= 700000 && $2 < 1500000' "$tmp/slow.rising" | grep -q . ||
+    fail "slow: no snapshot near 1 MiB before the peak: $(cat "$tmp/slow.snapshots")"
+  awk '$2 >= 1500000 && $2 < 2500000' "$tmp/slow.rising" | grep -q . ||
+    fail "slow: no snapshot near 2 MiB before the peak: $(cat "$tmp/slow.snapshots")"
+  sort -c -k2 -n "$tmp/slow.rising" 2>/dev/null || fail "slow: memory before the peak does not rise: $(cat "$tmp/slow.snapshots")"
+  sort -c -s -k1 -g "$tmp/slow.snapshots" 2>/dev/null || fail "slow: snapshots out of time order"
+  grep -q "peak heap memory consumption: $(awk -v b="$peak_b" 'BEGIN { printf "%.2fM", b / 1e6 }')" "$tmp/hts.txt" ||
+    fail "slow: heaptrack_print's peak is not the massif peak ($peak_b): $(grep peak "$tmp/hts.txt")"
+fi
+
 # ---- leaks by reachability (HEAPINDEX_LEAKS=exit) in the profile's outputs --------------------------
 # keep's 10000 bytes are live at exit but reachable (through `kept`); lose_outer's 4000 bytes are not: only
 # they are leaked, in the folded leaks, in heaptrack's file (as heaptrack_print reads it) and in the exit status.
