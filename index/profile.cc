@@ -220,9 +220,16 @@ struct delta_block {
     // finds its stack here, without the depot's shared table.
     static constexpr unsigned recent = 64;
     uint32_t recent_id[recent];
-    // The last walk (unwind.h) and the stack it gave.
-    unwind::memo last_walk;
-    uint32_t last_stack;
+    // The last walks (unwind.h) and the stacks they gave, direct-mapped by the allocation site (the
+    // hooks' caller) and the stack's depth (on_countdown's frame address): a program allocating from a
+    // few places in turn, or through one wrapper from a few depths, finds each one's stack again.
+    static constexpr unsigned walks = 16;
+    unwind::memo walk[walks];
+    uint32_t walk_stack[walks];
+    static unsigned walk_slot(const void *caller, const void *frame) {
+        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (reinterpret_cast<uintptr_t>(frame) >> 4) * 0x9e3779b1u;
+        return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
+    }
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -259,6 +266,9 @@ void deltas_at_thread_exit(void *arg) {
     delta_block *b = static_cast<delta_block *>(arg);
     if (b == nullptr) return;
     for (pending &p : b->slot) flush(p);
+    // The next thread to take this block has another stack: these walks say nothing about it (and their
+    // slots may lie beyond its stack's end).
+    for (unwind::memo &m : b->walk) m.valid = false;
     my_deltas = nullptr;
     deltas_exited = true;
     uint64_t head = free_blocks.load(std::memory_order_acquire);
@@ -795,9 +805,10 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     uint32_t sid = 0;
     bool unchanged = false;
     if (cfg.depth != 1) {
-        n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->last_walk : nullptr, &unchanged);
-        if (unchanged) {  // the same stack as this thread's last one
-            sid = b->last_stack;
+        const unsigned w = delta_block::walk_slot(caller, frames);
+        n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->walk[w] : nullptr, &unchanged);
+        if (unchanged) {  // the same stack as this thread's last one from this site
+            sid = b->walk_stack[w];
             if (sid == 0) return;  // which the depot could not take
         } else if (n == 0) {
             frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
@@ -813,7 +824,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
             sid = depot().intern(frames, n);
             if (b != nullptr) b->recent_id[slot] = sid;
         }
-        if (b != nullptr) b->last_stack = sid;
+        if (b != nullptr) b->walk_stack[delta_block::walk_slot(caller, frames)] = sid;
     }
     if (sid == 0) return;
     const weight w = weight_of(size);
