@@ -209,10 +209,24 @@ bool reserve_stack_of() {
 // its owner writes, read whole.
 enum counter { c_allocations, c_bytes, c_temporaries, c_live_bytes, c_live_chunks, n_counters };
 
+// A pending slot keeps what was allocated and what was freed, not the live figures: an allocation adds
+// to two words (allocations, bytes), a free to two or three (freed chunks and bytes, temporaries), where
+// live counters would take five each; live = allocated - freed when the slot is read (to_counters).
+enum delta { d_allocations, d_bytes, d_temporaries, d_freed_bytes, d_freed_chunks, n_deltas };
+static_assert(int(n_deltas) == int(n_counters));
+
 struct pending {
     std::atomic<uint32_t> stack;
-    std::atomic<int64_t> v[n_counters];
+    std::atomic<int64_t> v[n_deltas];
 };
+
+inline void to_counters(const int64_t *d, int64_t *v) {
+    v[c_allocations] = d[d_allocations];
+    v[c_bytes] = d[d_bytes];
+    v[c_temporaries] = d[d_temporaries];
+    v[c_live_bytes] = d[d_bytes] - d[d_freed_bytes];
+    v[c_live_chunks] = d[d_allocations] - d[d_freed_chunks];
+}
 struct delta_block {
     static constexpr unsigned slots = 256;
     pending slot[slots];
@@ -255,10 +269,11 @@ void add_to_entry(uint32_t sid, const int64_t *v) {
 void flush(pending &p) {
     const uint32_t sid = p.stack.load(std::memory_order_relaxed);
     if (sid == 0) return;
-    int64_t v[n_counters];
-    for (unsigned k = 0; k < n_counters; ++k) v[k] = p.v[k].load(std::memory_order_relaxed);
+    int64_t d[n_deltas], v[n_counters];
+    for (unsigned k = 0; k < n_deltas; ++k) d[k] = p.v[k].load(std::memory_order_relaxed);
+    to_counters(d, v);
     add_to_entry(sid, v);
-    for (unsigned k = 0; k < n_counters; ++k) p.v[k].store(0, std::memory_order_relaxed);
+    for (unsigned k = 0; k < n_deltas; ++k) p.v[k].store(0, std::memory_order_relaxed);
     p.stack.store(0, std::memory_order_relaxed);
 }
 
@@ -310,19 +325,40 @@ delta_block *make_block() {
     return b;
 }
 
-// Add to a stack's counters through this thread's pending table.
-inline void count(uint32_t sid, int64_t allocations, int64_t bytes, int64_t temporaries, int64_t live_bytes, int64_t live_chunks) {
+// This thread's pending slot of stack `sid` (taken over from another stack if need be), or null when the
+// thread has no table (then the deltas go to the entry directly).
+inline pending *pending_slot(uint32_t sid) {
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    const int64_t v[n_counters] = {allocations, bytes, temporaries, live_bytes, live_chunks};
-    if (b == nullptr) return add_to_entry(sid, v);
+    if (b == nullptr) return nullptr;
     pending &p = b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)];
     if (p.stack.load(std::memory_order_relaxed) != sid) {
         flush(p);
         p.stack.store(sid, std::memory_order_relaxed);
     }
-    // Owner-only words: plain adds (bump, counters.h), no branches on which counters change.
-    for (unsigned k = 0; k < n_counters; ++k) bump(p.v[k], v[k]);
+    return &p;
+}
+
+// An allocation, and a free, counted on a stack through this thread's pending table.  Owner-only words:
+// plain adds (bump, counters.h).
+inline void count_allocation(uint32_t sid, int64_t count, int64_t bytes) {
+    pending *p = pending_slot(sid);
+    if (__builtin_expect(p == nullptr, 0)) {
+        const int64_t v[n_counters] = {count, bytes, 0, bytes, count};
+        return add_to_entry(sid, v);
+    }
+    bump(p->v[d_allocations], count);
+    bump(p->v[d_bytes], bytes);
+}
+inline void count_free(uint32_t sid, int64_t count, int64_t bytes, bool temporary) {
+    pending *p = pending_slot(sid);
+    if (__builtin_expect(p == nullptr, 0)) {
+        const int64_t v[n_counters] = {0, 0, temporary ? count : 0, -bytes, -count};
+        return add_to_entry(sid, v);
+    }
+    bump(p->v[d_freed_bytes], bytes);
+    bump(p->v[d_freed_chunks], count);
+    if (temporary) bump(p->v[d_temporaries], count);
 }
 
 // For readers holding report_busy: every entry's view = its counters + all pending deltas.
@@ -341,8 +377,11 @@ void gather_views() {
             const uint32_t sid = p.stack.load(std::memory_order_relaxed);
             if (sid == 0) continue;
             stack_entry *e = depot().get(sid);
+            int64_t d[n_deltas], v[n_counters];
+            for (unsigned k = 0; k < n_deltas; ++k) d[k] = p.v[k].load(std::memory_order_relaxed);
+            to_counters(d, v);
             for (unsigned k = 0; k < n_counters; ++k)
-                e->view[k].store(e->view[k].load(std::memory_order_relaxed) + p.v[k].load(std::memory_order_relaxed),
+                e->view[k].store(e->view[k].load(std::memory_order_relaxed) + v[k],
                                  std::memory_order_relaxed);
         }
 }
@@ -828,7 +867,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     }
     if (sid == 0) return;
     const weight w = weight_of(size);
-    count(sid, int64_t(w.count), int64_t(w.bytes), 0, int64_t(w.bytes), int64_t(w.count));
+    count_allocation(sid, int64_t(w.count), int64_t(w.bytes));
     stack_of[id].store(sid, std::memory_order_relaxed);
     // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
     // word differs in its lowest bit), and free_slow, seeing the flag, puts it back and calls released.
@@ -873,7 +912,7 @@ void released(thread_state *t, uint32_t id, record *r) {
     const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1 &&
                            last_release_at != t->seq_next;
     if (t != nullptr) last_release_at = t->seq_next;
-    count(sid, 0, 0, temporary ? int64_t(w.count) : 0, -int64_t(w.bytes), -int64_t(w.count));
+    count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
 }
 
 void on_sample(uint64_t live) {
