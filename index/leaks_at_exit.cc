@@ -5,7 +5,9 @@
 // lost, indirectly lost, reachable only through interior pointers) with chunks and bytes on the log
 // (HEAPINDEX_LOG), each with its allocation stack when HEAPINDEX_STACKS records them;
 // HEAPINDEX_LEAKS_EXITCODE then makes a program with chunks definitely or indirectly
-// lost exit with that status (for CI).
+// lost exit with that status (for CI).  The scan and the report are two steps: the scan hands every
+// chunk it did not reach to the heap profile (profile::leak_found), whose outputs are written before the
+// report, whose symbolizer allocates (docs/heap-profiles.md, "Leaks by reachability").
 //
 // Roots: the writable segments of every loaded object (dl_iterate_phdr), this thread's static TLS blocks
 // and its stack from the current frame up (callee-saved registers spilled there first), the stacks of
@@ -401,12 +403,6 @@ void print_leaks_found() {
     unscratch(t, findings.table_bytes);
     close_output(fd);
     findings.scanned = false;
-}
-
-int report_leaks_at_exit() {
-    const int leaky = scan_leaks_at_exit();
-    print_leaks_found();
-    return leaky;
 }
 
 }  // namespace mallochooks::heapindex
