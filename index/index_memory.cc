@@ -94,7 +94,7 @@ void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
 // Records are used densely (ids are handed out in order), and a lookup reads one at random: back them
 // with transparent huge pages where the system allows it (THP "madvise" mode), which saves lookups a TLB
 // miss.  `bytes` must be a multiple of 2 MiB; the mapping is trimmed to 2 MiB alignment.
-void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, bool on_huge_pages) {
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     constexpr size_t huge = size_t{2} << 20;
     const int saved = errno;
     void *m = index_memory_fits(bytes + huge)
@@ -107,26 +107,10 @@ void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, bool on_h
     const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
     if (aligned != start) munmap(m, aligned - start);
     if (aligned + bytes != start + bytes + huge) munmap(reinterpret_cast<void *>(aligned + bytes), start + huge - aligned);
-    if (on_huge_pages) madvise(reinterpret_cast<void *>(aligned), bytes, MADV_HUGEPAGE);
+    madvise(reinterpret_cast<void *>(aligned), bytes, MADV_HUGEPAGE);
     errno = saved;
     mapped.fetch_add(bytes, std::memory_order_relaxed);
     return reinterpret_cast<void *>(aligned);
-}
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
-
-// MADV_COLLAPSE only over the huge pages that hold `populated` bytes: it fills a huge page whole, so
-// collapsing the untouched rest would commit memory for nothing (MADV_HUGEPAGE has later faults there
-// take huge pages anyway).
-void promote_to_huge_pages(void *p, size_t bytes, size_t populated) {
-    constexpr size_t huge = size_t{2} << 20;
-    const int saved = errno;
-    madvise(p, bytes, MADV_HUGEPAGE);
-    const size_t collapse = populated < bytes ? (populated + huge - 1) & ~(huge - 1) : bytes;
-    if (collapse != 0) madvise(p, collapse, MADV_COLLAPSE);
-    errno = saved;
 }
 
 namespace {
@@ -136,7 +120,6 @@ namespace {
 struct dense_block {
     std::atomic<size_t> used;
     size_t size;
-    std::atomic<bool> small_pages;  // the first block: on small pages until its second piece is carved
 };
 constexpr size_t dense_block_bytes = size_t{4} << 20;
 std::atomic<dense_block *> dense_current{nullptr};
@@ -153,22 +136,13 @@ void *carve_dense_index_memory(size_t bytes) {
         dense_block *b = dense_current.load(std::memory_order_acquire);
         if (b != nullptr) {
             const size_t at = b->used.fetch_add(bytes, std::memory_order_relaxed);
-            if (at + bytes <= b->size) {
-                // The first block starts on small pages: a process whose heap fits one 2 MiB region
-                // (one leaf) touches a few of its pages, not a 2 MiB huge page.  A second leaf means a
-                // heap past 2 MiB, whose lookups gain from huge pages: the block moves to them.
-                if (at != 64 && b->small_pages.load(std::memory_order_relaxed) && b->small_pages.exchange(false))
-                    promote_to_huge_pages(b, b->size, at + bytes);
-                return reinterpret_cast<char *>(b) + at;
-            }
+            if (at + bytes <= b->size) return reinterpret_cast<char *>(b) + at;
         }
-        const bool first = dense_blocks_mapped.load(std::memory_order_relaxed) == 0;
-        void *m = map_huge_index_memory(dense_block_bytes, dense_blocks_mapped, !first);
+        void *m = map_huge_index_memory(dense_block_bytes, dense_blocks_mapped);
         if (m == nullptr) return nullptr;
         dense_block *fresh = static_cast<dense_block *>(m);
         fresh->used.store(64, std::memory_order_relaxed);
         fresh->size = dense_block_bytes;
-        fresh->small_pages.store(first, std::memory_order_relaxed);
         if (!dense_current.compare_exchange_strong(b, fresh, std::memory_order_acq_rel))
             unmap_index_memory(m, dense_block_bytes, dense_blocks_mapped);
     }

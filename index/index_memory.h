@@ -19,15 +19,7 @@ bool index_memory_fits(size_t bytes) __attribute__((visibility("hidden")));
 
 // mmap'd zeroed memory for the index (nullptr on failure or refusal), accounted in `mapped`.
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
-// 2 MiB-aligned; on transparent huge pages unless `on_huge_pages` is false (then promote_to_huge_pages later).
-void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, bool on_huge_pages = true);
-// Put [p, p + bytes) (2 MiB-aligned) on transparent huge pages from now on, and collapse what is already
-// there into huge pages at once (MADV_COLLAPSE, Linux 6.1; without it khugepaged does it in time).  For
-// the first pieces of dense index memory, which start on small pages so that a process with a handful
-// of chunks does not pay 2 MiB of RSS for each (docs/heapindex.md, "Memory"), and move to huge pages once
-// the process uses enough of them that lookups gain and the memory is mostly used anyway.  Failures are
-// ignored (the memory stays on small pages: slower lookups, nothing else).  errno is kept.
-void promote_to_huge_pages(void *p, size_t bytes, size_t populated);
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
 // Zeroed memory carved from shared blocks backed by transparent huge pages (nullptr on failure), for
 // index structures that fill up and that lookups read at random (the leaves of dense regions): many
 // share each huge page, so a lookup's TLB entry covers several of them.  Never given back.  Lock-free.

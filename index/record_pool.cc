@@ -85,9 +85,7 @@ bool record_pool::map_segment(unsigned segment) {
         collided = m == nullptr && errno == EEXIST;  // something else lives there: the range is full
     }
     if (m != nullptr) {
-        // Segment 0 starts on small pages (a process with a handful of chunks touches a page or two of
-        // it); grab_fresh moves it to huge pages once its first megabyte is handed out.
-        if (segment != 0) madvise(m, segment_bytes, MADV_HUGEPAGE);
+        madvise(m, segment_bytes, MADV_HUGEPAGE);
         memcheck::protect_records(m, segment_bytes);
         mapped_.fetch_add(segment_bytes, std::memory_order_relaxed);
     } else if (collided) {
@@ -141,11 +139,6 @@ bool record_pool::grab_fresh(uint32_t *first) {
         map_segment(segment + 1);
     const uint64_t id = fresh_.fetch_add(thread_state::batch, std::memory_order_relaxed);
     if (id + thread_state::batch > capacity_.load(std::memory_order_relaxed)) return false;
-    // Exactly one batch crosses the first megabyte of records: its thread moves segment 0 to huge pages
-    // (lookups read records at random; the megabyte in use is half of the first huge page already).
-    constexpr uint64_t promote_at = (size_t{1} << 20) / sizeof(record);
-    if (id < promote_at && id + thread_state::batch >= promote_at)
-        promote_to_huge_pages(base_.load(std::memory_order_acquire), segment_bytes, size_t(promote_at * sizeof(record)));
     if ((id >> segment_shift) != segment && !map_segment(unsigned(id >> segment_shift))) return false;
     *first = uint32_t(id);
     return true;
