@@ -334,36 +334,48 @@ TEST_CASE("trailer: request padding, placement and check word") {
     REQUIRE(padded_request(0, &r));
     CHECK(r == 32);
     REQUIRE(padded_request(13, &r));
-    CHECK(r == 48);
-    CHECK_FALSE(padded_request(SIZE_MAX - 20, &r));
-    // Whatever usable size an allocator gives for the padded request, the trailer fits after the
-    // requested bytes and is 8-aligned.
+    CHECK(r == 32);
+    REQUIRE(padded_request(17, &r));
+    CHECK(r == 40);
+    CHECK_FALSE(padded_request(SIZE_MAX - 10, &r));
+    // The trailer goes right after the requested bytes, 8-aligned, in the padded request's last 16 bytes,
+    // at most 16 bytes of slack before it, and the chunk is at least min_chunk bytes long.
     for (size_t n = 0; n < 300; ++n) {
         REQUIRE(padded_request(n, &r));
+        const size_t off = trailer_at(n);
+        CHECK(off >= n);
+        CHECK(off - n <= 16);
+        CHECK(off % 8 == 0);
+        CHECK(off + trailer_size == r);
+        CHECK(r >= min_chunk);
+        // bench/padonly's answer from an allocator's usable size: after the request, before the trailer.
         for (size_t usable = r; usable < r + 40; usable += 8) {
-            const size_t off = trailer_offset(usable);
-            CHECK(off >= n);
-            CHECK(off % 8 == 0);
-            CHECK(off + trailer_size <= usable);
+            CHECK(trailer_offset(usable) >= n);
+            CHECK(trailer_offset(usable) + trailer_size <= usable);
         }
     }
     alignas(16) unsigned char chunk[128] = {};
     const uintptr_t base = reinterpret_cast<uintptr_t>(chunk);
-    record_fields f{base, 50, 88, reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
+    record_fields f{base, 50, trailer_at(50), reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
+    REQUIRE(f.usable == 56);
     const uint32_t check = check_word(f.seq);
     write_trailer(base, f, check);
-    static record rec;  // as the layer keeps it: the record's second half is the trailer's image
+    static record rec;  // as the layer keeps it: the record's last 16 bytes are the trailer's image
     rec.link.store(check, std::memory_order_relaxed);
     rec.publish(f);
     CHECK(trailer_intact(base, rec));
     trailer t;
-    memcpy(&t, chunk + 88, sizeof t);
+    memcpy(&t, chunk + 56, sizeof t);
     CHECK(trailer_matches(t, f));
     // The same bytes at another chunk's end do not pass: that chunk has another sequence number.
     record_fields other = f;
     other.base += 16, other.seq += 1;
     CHECK_FALSE(trailer_matches(t, other));
-    chunk[88 + 9] ^= 1;                             // one bit of the size field
+    chunk[56 + 9] ^= 1;  // one bit of the thread id
+    CHECK_FALSE(trailer_intact(base, rec));
+    chunk[56 + 9] ^= 1;
+    CHECK(trailer_intact(base, rec));
+    chunk[56 + 13] ^= 0x40;  // one bit of the check word
     CHECK_FALSE(trailer_intact(base, rec));
 }
 
