@@ -137,11 +137,26 @@ public:
     // in the word, a record in flux or stale, a chunk starting after addr in addr's own granule) takes the
     // general path, which walks the page's words and the continuations.
     [[gnu::always_inline]] inline bool lookup(uintptr_t addr, record_fields *out, uint32_t *id_out = nullptr) const {
+        uintptr_t top;
+        const leaf *l;
+        const int v = lookup_common(addr, out, id_out, &top, &l);
+        return v >= 0 ? v > 0 : lookup_general(addr, top, l, out, id_out);
+    }
+
+    // The common case alone: 1 found (*out, *id_out), 0 nothing contains addr, -1 undecided: then
+    // lookup_general(addr, *top, *l, ...) decides.  For a caller that keeps *out out of memory (the API's
+    // heapindex_lookup: its copy of the record then goes from registers to the caller's answer).
+    [[gnu::always_inline]] inline int lookup_common(uintptr_t addr, record_fields *out, uint32_t *id_out, uintptr_t *top_out,
+                                                    const leaf **l_out) const {
         const uintptr_t r = addr >> region_shift;
-        if (__builtin_expect((r >> block_shift) >= limit_.load(std::memory_order_acquire), 0)) return false;
+        *l_out = nullptr;
+        *top_out = 0;
+        if (__builtin_expect((r >> block_shift) >= limit_.load(std::memory_order_acquire), 0)) return 0;
         const uintptr_t top = top_[r >> block_shift].load(std::memory_order_acquire);
+        *top_out = top;
         const leaf *l = leaf_entry(top, r).load(std::memory_order_acquire);
-        if (__builtin_expect(l == nullptr, 0)) return lookup_general(addr, top, nullptr, out, id_out);
+        *l_out = l;
+        if (__builtin_expect(l == nullptr, 0)) return -1;
         const unsigned g = slot_of(addr);
         __builtin_prefetch(&l->ids[g]);
         const uint64_t bits = l->starts[g / 64].load(std::memory_order_acquire) & (~uint64_t{0} >> (63 - g % 64));
@@ -150,9 +165,41 @@ public:
             const uint32_t id = l->ids[s].load(std::memory_order_acquire);
             const int v = check(id, addr, (addr & ~((uintptr_t{1} << region_shift) - 1)) | (uintptr_t(s) << G), out);
             if (v > 0) return found(id, id_out);
+            if (v == 0) return 0;
+        }
+        return -1;
+    }
+
+    // The exact path: the start bitmap, then the page and region continuations.  `l` is addr's leaf
+    // (nullptr: none), `top` its top entry.
+    __attribute__((noinline)) bool lookup_general(uintptr_t addr, uintptr_t top, const leaf *l, record_fields *out,
+                                                  uint32_t *id_out) const {
+        const uintptr_t r = addr >> region_shift;
+        const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
+        if (l != nullptr) {
+            const unsigned p = page_of(addr);
+            const std::atomic<uint64_t> *words = &l->starts[p * words_per_page];
+            // In-page candidates, highest start first.  A live chunk that starts at or before addr and
+            // does not contain it settles the question (chunks do not overlap); a start after addr in
+            // addr's own granule, or a record in flux, sends us to the next lower start.
+            int s = highest_start(words, int(granule_of(addr)));
+            for (int tries = 0; s >= 0 && tries < 3; ++tries) {
+                const uint32_t id = l->ids[p * granules_per_page + unsigned(s)].load(std::memory_order_acquire);
+                const int v = check(id, addr, page_start + (uintptr_t(s) << G), out);
+                if (v > 0) return found(id, id_out);
+                if (v == 0) return false;
+                s = s > 0 ? highest_start(words, s - 1) : -1;
+            }
+            // No start at or before addr in this page holds a live chunk: one that started earlier in
+            // the region and covers the page's first byte.
+            const uint32_t id = l->page_cont[p].load(std::memory_order_acquire);
+            const int v = covers(id, addr, page_start, out);
+            if (v > 0) return found(id, id_out);
             if (v == 0) return false;
         }
-        return lookup_general(addr, top, l, out, id_out);
+        // ... or one that started in an earlier region and covers this region's first byte.
+        const uint32_t id = block_of(top, r >> block_shift)->region_cont[r & (regions_per_block - 1)].load(std::memory_order_acquire);
+        return covers(id, addr, addr & ~((uintptr_t{1} << region_shift) - 1), out) > 0 && found(id, id_out);
     }
 
     // Calls f(granule address, id) for every start mark, in address order, until f returns false.  Only
@@ -262,38 +309,6 @@ public:
     }
 
 private:
-    // The exact path: the start bitmap, then the page and region continuations.  `l` is addr's leaf
-    // (nullptr: none), `top` its top entry.
-    __attribute__((noinline)) bool lookup_general(uintptr_t addr, uintptr_t top, const leaf *l, record_fields *out,
-                                                  uint32_t *id_out) const {
-        const uintptr_t r = addr >> region_shift;
-        const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
-        if (l != nullptr) {
-            const unsigned p = page_of(addr);
-            const std::atomic<uint64_t> *words = &l->starts[p * words_per_page];
-            // In-page candidates, highest start first.  A live chunk that starts at or before addr and
-            // does not contain it settles the question (chunks do not overlap); a start after addr in
-            // addr's own granule, or a record in flux, sends us to the next lower start.
-            int s = highest_start(words, int(granule_of(addr)));
-            for (int tries = 0; s >= 0 && tries < 3; ++tries) {
-                const uint32_t id = l->ids[p * granules_per_page + unsigned(s)].load(std::memory_order_acquire);
-                const int v = check(id, addr, page_start + (uintptr_t(s) << G), out);
-                if (v > 0) return found(id, id_out);
-                if (v == 0) return false;
-                s = s > 0 ? highest_start(words, s - 1) : -1;
-            }
-            // No start at or before addr in this page holds a live chunk: one that started earlier in
-            // the region and covers the page's first byte.
-            const uint32_t id = l->page_cont[p].load(std::memory_order_acquire);
-            const int v = covers(id, addr, page_start, out);
-            if (v > 0) return found(id, id_out);
-            if (v == 0) return false;
-        }
-        // ... or one that started in an earlier region and covers this region's first byte.
-        const uint32_t id = block_of(top, r >> block_shift)->region_cont[r & (regions_per_block - 1)].load(std::memory_order_acquire);
-        return covers(id, addr, addr & ~((uintptr_t{1} << region_shift) - 1), out) > 0 && found(id, id_out);
-    }
-
     static unsigned page_of(uintptr_t a) { return unsigned(a >> page_shift) & (pages_per_region - 1); }
     static unsigned granule_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_page - 1); }
 

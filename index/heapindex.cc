@@ -315,11 +315,25 @@ __attribute__((noinline)) int lookup_with_clients(uintptr_t a, heapindex_chunk *
 
 // The common case (no client block ever registered) inline, down to the record's seqlock read: a lookup
 // is one call (docs/heapindex.md, "The index structure").
+namespace {
+__attribute__((noinline)) int lookup_general(uintptr_t a, uintptr_t top, const heap_index_t::leaf *l, heapindex_chunk *out) {
+    record_fields f;
+    if (!heap_chunks.lookup_general(a, top, l, &f, nullptr)) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
+}
+}  // namespace
+
 extern "C" __attribute__((visibility("default"), flatten)) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
     const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
     if (__builtin_expect(client_used.load(std::memory_order_relaxed), 0)) return lookup_with_clients(a, out);
+    // The record's copy stays local (the general path has its own), so it can go from registers to *out.
     record_fields f;
-    if (!heap_chunks.lookup(a, &f)) return 0;
+    uintptr_t top;
+    const heap_index_t::leaf *l;
+    const int v = heap_chunks.lookup_common(a, &f, nullptr, &top, &l);
+    if (__builtin_expect(v < 0, 0)) return lookup_general(a, top, l, out);
+    if (v == 0) return 0;
     if (out != nullptr) fill(f, out);
     return 1;
 }
