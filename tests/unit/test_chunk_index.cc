@@ -248,6 +248,26 @@ TEST_CASE("lookups agree with a model of the live chunks wherever the start lies
     }
 }
 
+TEST_CASE("lookups in the hot directory block (the first made) and in others agree") {
+    heap_index &index = fresh_index();
+    constexpr uintptr_t block = uintptr_t{32} << 30;  // a directory block's span
+    const uintptr_t hot = 0x0c0000000040, other = hot + 3 * block, below = hot - block;
+    add(index, hot, 100);    // the first block made: the hot one
+    add(index, other, 200);  // later blocks: through the top table
+    add(index, below, 300);
+    const uintptr_t spans_blocks = hot + block - 4096;  // starts in the hot block, ends in the next
+    add(index, spans_blocks, 8192);
+    CHECK(owner(index, hot + 99) == hot);
+    CHECK(owner(index, other + 199) == other);
+    CHECK(owner(index, below + 299) == below);
+    CHECK(owner(index, hot + 100) == 0);
+    CHECK(owner(index, other + 200) == 0);
+    CHECK(owner(index, spans_blocks + 100) == spans_blocks);
+    CHECK(owner(index, hot + block + 100) == spans_blocks);  // its continuation, in the next block
+    CHECK(owner(index, hot + block + 4096) == 0);
+    CHECK(owner(index, hot + 2 * block) == 0);  // a block that was never made
+}
+
 TEST_CASE("for_each_start visits every mark in address order") {
     heap_index &index = fresh_index();
     std::vector<uintptr_t> bases = {0x700000000000, 0x700000000020, 0x700000001000, 0x700000200000, 0x700040000000};
