@@ -259,14 +259,20 @@ private:
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         const uintptr_t differ = heap_index_t::ends_differ(base, size);
-        if (__builtin_expect(l == nullptr || (!Reuse && t->tail - t->head <= quarantine_size()) ||
-                                 t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0,
+        // An id: the oldest of the ring past the quarantine, or, while the thread allocates more than it
+        // frees (the ring no fuller than the quarantine), one of its spare fresh ids (until issue 13 every
+        // such allocation took the general path: a program building a large structure, perl's hash, paid
+        // admit_general's hundred instructions more on each).
+        const bool from_ring = Reuse || t->tail - t->head > quarantine_size();
+        if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end ||
+                                 (differ & heap_index_t::crosses_region) != 0,
                              0)) {
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         const size_t at = trailer_at(size);
-        const uint32_t id = Reuse ? reuse : t->ring()[t->head++ % thread_state::ring_size];
+        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
+                                                                          : t->spare[--t->spare_count];
         const uint64_t seq = t->seq_next++;
         // The trailer's second word, thread id and check word, is also the record's (trailer_intact).
         const uint64_t tid_check = uint64_t{t->tid} | uint64_t{t->checks[seq & (check_table_size - 1)]} << 32;

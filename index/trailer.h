@@ -73,6 +73,12 @@ template <unsigned Rounds>
 void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64])
     __attribute__((visibility("hidden")));
 
+// The same for 8 blocks of ChaCha8 (counters counter..counter+7), in AVX2 where wide_chacha_available():
+// out[0..63] as chacha_blocks<8> for counter, out[64..127] as for counter + 4.  fill_check_words uses it.
+bool wide_chacha_available() __attribute__((visibility("hidden")));
+void chacha8_blocks_wide(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[128])
+    __attribute__((visibility("hidden")));
+
 // One check word, computed (a whole group of 64, about 700 instructions: for the rare paths).
 uint32_t check_word(uint64_t seq) __attribute__((visibility("hidden")));
 // The check words of sequence numbers [first, end) into table[seq % check_table_size].

@@ -147,6 +147,24 @@ int main(int argc, char **argv) {
         }
         printf("\nkey: %d of 8 check words follow the canary-derived formula\n", old_formula);
         return old_formula == 0 ? 0 : 1;
+    } else if (strcmp(c, "trailer-transplant") == 0) {
+        /* Another live chunk's intact trailer (its sequence number, thread id and keyed check word: valid
+         * bytes, but not this chunk's) copied over this chunk's trailer, as an attacker who can read one
+         * chunk and overflow another might: free must report it and leave the other chunk alone. */
+        char *a = site_alloc(40), *b = site_alloc(40);
+        memcpy(a + malloc_usable_size(a), b + malloc_usable_size(b), 16);
+        const int problems = heapindex_check(stderr);
+        site_first_free(a);
+        struct heapindex_chunk cb;
+        const int b_live = heapindex_lookup(b + 39, &cb) && cb.base == b && cb.size == 40;
+        struct heapindex_stats st;
+        heapindex_stats(&st);
+        printf("trailer-transplant: check found %d problems, %llu corrupt trailers, b %s\n", problems,
+               (unsigned long long)st.corrupt_trailers, b_live ? "live" : "LOST");
+        free(b); /* b's own trailer is intact: freed without a report */
+        heapindex_stats(&st);
+        printf("trailer-transplant: %llu corrupt trailers after b's free\n", (unsigned long long)st.corrupt_trailers);
+        return problems == 1 && b_live && st.corrupt_trailers == 2 ? 0 : 1;
     } else if (strcmp(c, "underflow") == 0) {
         /* a = malloc(24); p = malloc(24); p[-24] = 'U'; free(a): the byte is in a's trailer, which lies
          * just before p.  Either a overflowed or p underflowed: both are named.  (glibc hands out two
