@@ -304,14 +304,42 @@ MALLOCHOOKS_EXPORT_LAYER(mallochooks::heapindex::heapindex_layer, index_hooks, "
 
 using namespace mallochooks::heapindex;
 
-extern "C" __attribute__((visibility("default"))) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+namespace {
+// A lookup once client blocks exist: the client index first (a client block wins over the heap chunk
+// that holds it).
+__attribute__((noinline)) int lookup_with_clients(uintptr_t a, heapindex_chunk *out) {
     record_fields f;
-    if ((client_used.load(std::memory_order_relaxed) && client_chunks.lookup(a, &f)) || heap_chunks.lookup(a, &f)) {
+    if (client_chunks.lookup(a, &f) || heap_chunks.lookup(a, &f)) {
         if (out != nullptr) fill(f, out);
         return 1;
     }
     return 0;
+}
+}  // namespace
+
+// The common case (no client block ever registered) inline, down to the record's seqlock read: a lookup
+// is one call (docs/heapindex.md, "The index structure").
+namespace {
+__attribute__((noinline)) int lookup_general(uintptr_t a, uintptr_t top, const heap_index_t::leaf *l, heapindex_chunk *out) {
+    record_fields f;
+    if (!heap_chunks.lookup_general(a, top, l, &f, nullptr)) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
+}
+}  // namespace
+
+extern "C" __attribute__((visibility("default"), flatten)) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    if (__builtin_expect(client_used.load(std::memory_order_relaxed), 0)) return lookup_with_clients(a, out);
+    // The record's copy stays local (the general path has its own), so it can go from registers to *out.
+    record_fields f;
+    uintptr_t top;
+    const heap_index_t::leaf *l;
+    const int v = heap_chunks.lookup_common(a, &f, nullptr, &top, &l);
+    if (__builtin_expect(v < 0, 0)) return lookup_general(a, top, l, out);
+    if (v == 0) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
 }
 
 extern "C" __attribute__((visibility("default"))) size_t heapindex_v1_for_each(
