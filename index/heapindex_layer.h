@@ -160,7 +160,7 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
                              0))
-            return free_slow(next, ptr, caller, size, true, how);
+            return free_checked(next, ptr, caller, l, id, size, how);
         heap_index_t::clear_start(l, g);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
@@ -465,18 +465,56 @@ private:
         report_overflow(f, caller, what, trailer_bad, slack_bad);
     }
 
+    // Where free's fast path sends a chunk whose flags or trailer it did not accept.  A chunk with a stack
+    // comes here by design (its check word is flipped, profile.h): flipped back, the same checks as the
+    // fast path's, and if they pass, the fast path's work plus one call to the profile (profile::released)
+    // with the slot the fast path found: no second look-up, no whole-chunk verify, no slow thread state.
+    // Anything else (a damaged chunk, another kind than the call releases, an untrailered chunk, a full
+    // ring or a thread without state) goes on to free_slow as before.  Nothing here runs when no chunk
+    // has a stack: free's fast path is unchanged.
+    template <class Next, class How>
+    __attribute__((noinline)) static void free_checked(Next next, void *ptr, const void *caller, heap_index_t::leaf *l,
+                                                       uint32_t id, size_t size, How how) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
+        record *r = records().get(id);
+        const uint32_t flags = r->flags.get();
+        if (!(flags & HEAPINDEX_FLAG_STACK)) return free_slow(next, ptr, caller, size, true, how);
+        profile::flip_check(r);
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
+                             0)) {
+            profile::flip_check(r);  // as free_slow expects it (it flips it back itself)
+            return free_slow(next, ptr, caller, size, true, how);
+        }
+        heap_index_t::clear_start(l, heap_index_t::slot_of(base));
+        thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
+        if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
+            put_thread_state(t);
+            return free_slow(next, ptr, caller, size, false, how, true);
+        }
+        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        count_free(t, size);
+        profile::released(t, id, r);
+        put_thread_state(t);
+        if constexpr (direct_terminal<Next>::value)
+            Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
+        else
+            how.release(next, ptr, caller);
+    }
+
     // free's rarer cases, out of line (a few register arguments, the slot found again: nothing to keep or
     // pack on the fast path), with the record already killed: an untrailered chunk or a clobbered trailer
     // (`marked`: the start bit is still to be cleared), a thread without state yet or any more, a full
     // ring.
-    // (`marked` also covers a chunk of another kind than the call releases.)
+    // (`marked` also covers a chunk of another kind than the call releases.)  A chunk with a stack comes
+    // here from free_checked: `marked`, its check word still flipped, when a check failed; unmarked,
+    // checked and flipped back (`stacked`), when the thread state was not at hand.
     template <class Next, class How>
     __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked,
-                                                    How how) {
+                                                    How how, bool stacked = false) {
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
         record *r = records().get(s.id);
-        // A chunk with a stack comes here by design (profile.h, flip_check): only with `marked`.
-        const bool stacked = marked && (r->flags.get() & HEAPINDEX_FLAG_STACK);
+        if (marked) stacked = r->flags.get() & HEAPINDEX_FLAG_STACK;
         if (marked) {
             if (stacked) profile::flip_check(r);
             const uint32_t flags = r->flags.get();

@@ -870,7 +870,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     count_allocation(sid, int64_t(w.count), int64_t(w.bytes));
     stack_of[id].store(sid, std::memory_order_relaxed);
     // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
-    // word differs in its lowest bit), and free_slow, seeing the flag, puts it back and calls released.
+    // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released.
     r->flags.set(r->flags.get() | HEAPINDEX_FLAG_STACK);
     flip_check(r);
 }

@@ -7,7 +7,7 @@
 //
 // Cost when no profile is asked for: one subtract-and-branch on a per-thread countdown in malloc's fast
 // path, nothing in free's (a chunk with a stack is sent off free's fast path by its record's check word,
-// see flip_check).  The countdown is in bytes, as tcmalloc's and jemalloc's samplers: with every
+// see flip_check, to a near copy of it that also calls released).  The countdown is in bytes, as tcmalloc's and jemalloc's samplers: with every
 // allocation stacked it stays negative; with HEAPINDEX_STACKS_SAMPLE=K it is drawn from an exponential
 // distribution of mean K after each sample; with profiles off it is set far away on a thread's first
 // allocation.
@@ -34,8 +34,9 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
 void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility("hidden")));
 
 // The record of a chunk with a stack keeps its check word with the lowest bit flipped, so that free's
-// fast path (which compares the trailer with the record's image) leaves for free_slow, which flips it
-// back before checking the trailer: free's fast path pays nothing for profiles.  The owner of the
+// fast path (which compares the trailer with the record's image) leaves for free_checked
+// (heapindex_layer.h), which flips it back, checks the trailer as the fast path does and calls released:
+// free's fast path pays nothing for profiles, a stacked chunk about the call to released.  The owner of the
 // record (a live chunk's allocating call, or whoever killed it) flips it.
 inline void flip_check(record *r) { r->link.store(r->link.load(std::memory_order_relaxed) ^ 1, std::memory_order_relaxed); }
 
