@@ -121,7 +121,7 @@ public:
             set_start(l, index);
         }
     };
-    slot at(uintptr_t base) const {
+    __attribute__((always_inline)) slot at(uintptr_t base) const {
         leaf *l = find_leaf(base);
         if (__builtin_expect(l == nullptr, 0)) return {nullptr, 0, 0};
         const unsigned g = slot_of(base);

@@ -43,7 +43,7 @@ public:
             return t->ring()[t->head++ % thread_state::ring_size];
         return take_slow(t);
     }
-    void give(thread_state *t, uint32_t id) {
+    __attribute__((always_inline)) void give(thread_state *t, uint32_t id) {
         if (__builtin_expect(t != nullptr && t->tail - t->head < thread_state::ring_size, 1)) {
             t->ring()[t->tail++ % thread_state::ring_size] = id;
             return;
