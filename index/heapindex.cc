@@ -284,12 +284,13 @@ __attribute__((destructor)) void at_exit() {
 // ---- the chain, its entry points and its exported layer ---------------------------------------------------
 
 namespace {
-using index_chain = mallochooks::chain<mallochooks::heapindex::heapindex_layer, mallochooks::preload::terminal>;
 // The front sends calls that bypass the layer to `terminal`: there they are indexed too, without trailers.
 // (Redefining `terminal` is exit 5 of the list in include/mallochooks/hooks.h.)
-struct index_hooks : index_chain {
-    using terminal = mallochooks::heapindex::early_terminal<mallochooks::preload::terminal>;
+template <class Terminal> struct index_hooks_over : mallochooks::chain<mallochooks::heapindex::heapindex_layer, Terminal> {
+    using terminal = mallochooks::heapindex::early_terminal<Terminal>;
+    template <class T> using over = index_hooks_over<T>;  // the __libc_ entry points' route keeps it
 };
+using index_hooks = index_hooks_over<mallochooks::preload::terminal>;
 }  // namespace
 
 MALLOCHOOKS_DEFINE_ENTRY_POINTS(, index_hooks)

@@ -117,9 +117,22 @@ template <class T> struct full_terminal {
 
 template <class... Stages> struct chain;
 
+template <class Layer, class Chain> struct prepend_stage;
+template <class Layer, class... Stages> struct prepend_stage<Layer, chain<Stages...>> {
+    using type = chain<Layer, Stages...>;
+};
+
+// Every chain also says, for code that builds a second route through the same layers (the preload
+// entry points of glibc's __libc_ names, libmallochooks/entry_points.h):
+//   chain_terminal   its last stage (`terminal` may be redefined: exit 5 below; this is not);
+//   over<T>          the same layers over another terminal T.  A Hooks type that redefines `terminal`
+//                    redefines `over` too, so that the new route keeps its choice (index/heapindex.cc).
+
 // The last stage is the terminal.
 template <class Terminal> struct chain<Terminal> {
     using terminal = Terminal;
+    using chain_terminal = Terminal;
+    template <class T> using over = chain<T>;
     static void init() { Terminal::init(); }
 #define MALLOCHOOKS_TERMINAL_HOOK_(r, data, e)                                                      \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
@@ -133,6 +146,8 @@ template <class Terminal> struct chain<Terminal> {
 template <class Layer, class... Rest> struct chain<Layer, Rest...> {
     using next = chain<Rest...>;
     using terminal = typename next::terminal;
+    using chain_terminal = typename next::chain_terminal;
+    template <class T> using over = typename prepend_stage<Layer, typename next::template over<T>>::type;
     // Innermost first: a layer's post_init may allocate, and then everything below it must be ready.
     static void init() {
         next::init();
