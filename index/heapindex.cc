@@ -131,7 +131,7 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
                              slack_bad);
                 describe_site_now(f.site, where, sizeof where);
                 out.line("%s; allocated at %s", text, where);
-                report_check_problem(text, &f);
+                report_check_problem(text, &f, id);
                 ++problems;
             }
         }
@@ -448,7 +448,7 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     if (s.id != 0 && records().get(s.id)->read_any(&f) == rs_dead && f.base == b) {
         counters().double_frees.fetch_add(1, std::memory_order_relaxed);
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-        report_double_free(f, caller, "heapindex_notify_free");
+        report_double_free(f, caller, "heapindex_notify_free", s.id);
     } else {
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
         report_client_error("heapindex_notify_free: not a registered block", base, nullptr, caller);

@@ -371,7 +371,10 @@ private:
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
         const uint32_t flags = r->flags.get();
-        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
+        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) {
+            profile::flip_check(r);  // back to the trailer's
+            profile::on_stacked_release(s.id, caller);  // "freed by", for a later report
+        }
         if (has_trailer(flags) &&
             __builtin_expect(!trailer_intact_any(base, *r, flags) ||
                                  ((flags & HEAPINDEX_FLAG_TRAILER) && !(flags & HEAPINDEX_FLAG_USABLE_ASKED) &&
@@ -418,7 +421,7 @@ private:
         counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
         record_fields all;
         records().get(id)->read_any(&all);
-        report_mismatch(all, caller, what);
+        report_mismatch(all, caller, what, id);
     }
     static const char *dealloc_name(by_free) { return "free"; }
     static const char *dealloc_name(const by_delete &d) {
@@ -443,7 +446,7 @@ private:
                                                     slack_length(f.size, f.usable));
         if (!trailer_bad && slack_bad == 0) return;
         counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-        report_overflow(f, caller, what, trailer_bad, slack_bad);
+        report_overflow(f, caller, what, trailer_bad, slack_bad, id);
     }
 
     // free's rarer cases, out of line (a few register arguments, the slot found again: nothing to keep or
@@ -467,7 +470,7 @@ private:
         }
         {
             const owned_thread_state t;
-            if (stacked) profile::released(t.get(), s.id, r);
+            if (stacked) profile::released(t.get(), s.id, r), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), size);
             records().give(t.get(), s.id);
         }
@@ -496,7 +499,7 @@ private:
             if (counters().invalid_frees.load(std::memory_order_relaxed) != 0) {
                 record_fields now;
                 records().get(id)->read_any(&now);
-                report_lost_chunk(f, now);
+                report_lost_chunk(f, now, stale);
             }
         }
     }
@@ -511,13 +514,14 @@ private:
             if (state == rs_dead && f.base == base) {  // a tombstone of this very address
                 counters().double_frees.fetch_add(1, std::memory_order_relaxed);
                 counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-                report_double_free(f, caller, what);
+                report_double_free(f, caller, what, s.id);
                 return;
             }
         }
-        if (heap_chunks.lookup(base, &f)) {  // inside a live chunk, not at its start
+        uint32_t holder = 0;
+        if (heap_chunks.lookup(base, &f, &holder)) {  // inside a live chunk, not at its start
             counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-            report_invalid_free(ptr, caller, &f, what);
+            report_invalid_free(ptr, caller, &f, what, false, holder);
             return;
         }
         // The bootstrap arena's chunks predate the index (and are indexed as early chunks anyway).  A

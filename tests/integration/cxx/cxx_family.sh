@@ -50,5 +50,12 @@ mismatch "new-free" "free" "operator new"
 mismatch "new-deletearray" "operator delete\[\]" "operator new"
 mismatch "aligned-delete" "operator delete" "operator new\(std::align_val_t\)"
 mismatch "new-realloc" "realloc" "operator new"
+# With HEAPINDEX_STACKS, the full stacks: allocation and release, each from cxx_mismatch out to main.
+run newarray-delete HEAPINDEX_STACKS=16
+for label in "allocation stack:" "released by:"; do
+  grep -A2 -F "$label" "$tmp/newarray-delete.log" | grep -Eq "#1 +0x[0-9a-f]+ main\+" &&
+    grep -A1 -F "$label" "$tmp/newarray-delete.log" | grep -Eq "#0 +0x[0-9a-f]+ cxx_mismatch\+" ||
+    fail "newarray-delete with stacks: no '$label' from cxx_mismatch to main: $(cat "$tmp/newarray-delete.log")"
+done
 [ $status -eq 0 ] && echo "cxx-family: variants, sites, bad_alloc, nothrow and 6 mismatches as expected"
 exit $status
