@@ -216,6 +216,17 @@ void report_mismatch(const record_fields &f, const void *at, const char *what, u
     emit(r);
 }
 
+void report_size_mismatch(const record_fields &f, const void *at, const char *what, size_t size, uint32_t id) {
+    error_report r;
+    r.line("new-delete size mismatch: %s(%p, %zu) of a chunk of %zu bytes allocated by %s", what, (void *)f.base, size,
+           f.size, allocated_by(f.flags));
+    r.chunk(f);
+    r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
+    r.site("released at", at);
+    r.stacks_of(id, f, false);
+    r.stack_here("released by:", at);
+    emit(r);
+}
 
 void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad,
                      uint32_t id) {

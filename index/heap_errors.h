@@ -47,6 +47,9 @@ void print_error_summary() __attribute__((visibility("hidden")));
 void report_index_memory_exhausted() __attribute__((visibility("hidden")));
 // A chunk released another way than it was allocated (`what`: the releasing call, "operator delete[]").
 void report_mismatch(const record_fields &f, const void *at, const char *what, uint32_t id = 0) __attribute__((visibility("hidden")));
+// A sized operator delete whose size is not the chunk's requested size (`size`: the one it was given).
+void report_size_mismatch(const record_fields &f, const void *at, const char *what, size_t size, uint32_t id = 0)
+    __attribute__((visibility("hidden")));
 // A client request that was refused (`other`: the block in the way, if any).
 void report_client_error(const char *message, const void *base, const record_fields *other, const void *at)
     __attribute__((visibility("hidden")));

@@ -105,6 +105,7 @@ template <bool Trailered> struct basic_layer {
         static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
         static constexpr uint32_t expected = 0;
         static constexpr uint32_t kind = 0;
+        static constexpr size_t size = 0;  // no size to check
         template <class N> void release(N next, void *ptr, const void *caller) const { next.free(ptr, caller); }
     };
     struct by_delete {
@@ -113,6 +114,7 @@ template <bool Trailered> struct basic_layer {
         uint32_t kind;  // the flags the chunk should have (new_flags)
         size_t alignment;
         unsigned hook_kind;
+        size_t size;    // sized delete's size, which must be the chunk's requested size; 0: unsized
         uint32_t expected_of() const { return kind; }
         // The index padded the chunk: the size the program gives is not the allocator's any more.
         template <class N> void release(N next, void *ptr, const void *caller) const {
@@ -131,9 +133,12 @@ template <bool Trailered> struct basic_layer {
     }
 
     template <class Next>
-    static void cxx_delete(Next next, void *ptr, size_t, size_t alignment, unsigned kind, const void *caller) {
-        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind});
+    static void cxx_delete(Next next, void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind, size});
     }
+    // Sized delete with another size than the chunk's (ASan's new-delete-type-mismatch): only the sized
+    // forms pay the test (free's and unsized delete's `size` is the constant 0, folded away).
+    template <class How> static bool wrong_size(const How &how, size_t size) { return how.size != 0 && how.size != size; }
 
     // The common case is written so that its only call is the final tail call to the allocator (every
     // other path leaves through a noinline function that finishes the job): then the fast path needs no
@@ -157,7 +162,7 @@ template <bool Trailered> struct basic_layer {
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
         const uint32_t flags = r->flags.get();
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, size, r->usable.get())),
                              0))
             return free_slow(next, ptr, caller, size, true, how);
@@ -423,6 +428,12 @@ private:
         records().get(id)->read_any(&all);
         report_mismatch(all, caller, what, id);
     }
+    __attribute__((noinline)) static void size_mismatch(uint32_t id, const void *caller, const char *what, size_t size) {
+        counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
+        record_fields all;
+        records().get(id)->read_any(&all);
+        report_size_mismatch(all, caller, what, size, id);
+    }
     static const char *dealloc_name(by_free) { return "free"; }
     static const char *dealloc_name(const by_delete &d) {
         static const char *const names[] = {"operator delete", "operator delete[]",
@@ -466,6 +477,7 @@ private:
             const uint32_t flags = r->flags.get();
             if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
             if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
+            else if (wrong_size(how, r->size.get())) size_mismatch(s.id, caller, dealloc_name(how), how.size);
             s.remove();
         }
         {
