@@ -60,8 +60,11 @@
  * members of the family: each behaves as the C function named fourth (argument checks, errno, hooks),
  * but its chain ends at the next definition of the same __libc_ name, not at the next `malloc`
  * (backends/preload/terminal.h says why, and what a call from the allocator behind the library does).
- * Only the preload backend defines them (link-time outputs do not: docs/cxx.md, Not done).  Same format
- * as the C list; the fourth element is the user-API function the entry behaves as. */
+ * Only the preload backend defines them: an output with link-time hooks that calls them reaches the
+ * preloaded tool's (docs/heapindex.md, "glibc's __libc_ names").  Not members: __libc_mallinfo and
+ * __libc_mallopt (no allocation, as mallinfo and mallopt are not), __libc_cfree (gone since glibc 2.26;
+ * tcmalloc and mimalloc still define it).  Same format as the C list; the fourth element is the user-API
+ * function the entry behaves as. */
 #define MALLOCHOOKS_LIBC_USER_API                                                                  \
     ((__libc_malloc,       void *, ((size_t, size)),                                 malloc))      \
     ((__libc_calloc,       void *, ((size_t, nmemb))((size_t, size)),                calloc))      \
