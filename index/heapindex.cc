@@ -19,6 +19,7 @@
 #include "libmallochooks/elf/fake_dlsym.h"
 #include "backends/preload/terminal.h"
 #include "index/heapindex_layer.h"
+#include "index/index_hooks.h"
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
 #include "index/leaks_at_exit.h"
@@ -283,17 +284,10 @@ __attribute__((destructor)) void at_exit() {
 
 // ---- the chain, its entry points and its exported layer ---------------------------------------------------
 
-namespace {
-// The front sends calls that bypass the layer to `terminal`: there they are indexed too, without trailers.
-// (Redefining `terminal` is exit 5 of the list in include/mallochooks/hooks.h.)
-template <class Terminal> struct index_hooks_over : mallochooks::chain<mallochooks::heapindex::heapindex_layer, Terminal> {
-    using terminal = mallochooks::heapindex::early_terminal<Terminal>;
-    template <class T> using over = index_hooks_over<T>;  // the __libc_ entry points' route keeps it
-};
-using index_hooks = index_hooks_over<mallochooks::preload::terminal>;
-}  // namespace
-
-MALLOCHOOKS_DEFINE_ENTRY_POINTS(, index_hooks)
+// The chain, index_hooks, is in index/index_hooks.h; glibc's __libc_ names' entry points in
+// libc_entry_points.cc.
+using mallochooks::heapindex::index_hooks;
+MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(, index_hooks)
 // Programs and libraries with link-time hooks route their allocations through this.
 MALLOCHOOKS_EXPORT_LAYER(mallochooks::heapindex::heapindex_layer, index_hooks, "heapindex")
 

@@ -204,7 +204,8 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(foreign_guarded(old->flags.get()), 0)) after_realloc_copy(next, q, old->usable.get(), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t.get(), s.id, old);
+            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
+                profile::released(t.get(), s.id, old), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), old_size);
             if (q != ptr) records().give(t.get(), s.id);
         }
@@ -376,10 +377,7 @@ private:
         // The caller owns the dead record now: nothing changes its fields.
         *size = r->size.get();
         const uint32_t flags = r->flags.get();
-        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) {
-            profile::flip_check(r);  // back to the trailer's
-            profile::on_stacked_release(s.id, caller);  // "freed by", for a later report
-        }
+        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
         if (has_trailer(flags) &&
             __builtin_expect(!trailer_intact_any(base, *r, flags) ||
                                  ((flags & HEAPINDEX_FLAG_TRAILER) && !(flags & HEAPINDEX_FLAG_USABLE_ASKED) &&

@@ -230,6 +230,9 @@ struct delta_block {
     // The last walk (unwind.h) and the stack it gave.
     unwind::memo last_walk;
     uint32_t last_stack;
+    // The same for this thread's last freeing stack (on_stacked_release): a loop freeing from one place.
+    unwind::memo last_free_walk;
+    uint32_t last_free_stack;
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -761,7 +764,20 @@ uint32_t capture_stack(const void *caller) {
 
 void on_stacked_release(uint32_t id, const void *caller) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
-    freed_by[id].store(capture_stack(caller), std::memory_order_relaxed);
+    delta_block *b = my_deltas;
+    if (__builtin_expect(b == nullptr, 0)) b = make_block();
+    uintptr_t frames[unwind::max_frames];
+    bool unchanged = false;
+    unsigned n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->last_free_walk : nullptr, &unchanged);
+    uint32_t sid;
+    if (unchanged && b != nullptr) {  // the stack this thread freed from last
+        sid = b->last_free_stack;
+    } else {
+        if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
+        sid = other_depot.intern(frames, n);
+        if (b != nullptr) b->last_free_stack = sid;
+    }
+    freed_by[id].store(sid, std::memory_order_relaxed);
 }
 
 uint32_t freed_by_of_chunk(uint32_t id) {

@@ -109,6 +109,14 @@ template <class Hooks> struct libc_route {
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)  \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_LIBC_USER_API)
 
+// The two halves of MALLOCHOOKS_DEFINE_ENTRY_POINTS, for a library that puts the __libc_ entry points in
+// a file of their own: their layers' instances then do not share the main ones' translation unit, whose
+// inlining budget (gcc's unit growth) the hot paths need (libheapindex.so: index/libc_entry_points.cc).
+#define MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(prefix, Hooks) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, "default"), MALLOCHOOKS_USER_API)
+#define MALLOCHOOKS_DEFINE_LIBC_ENTRY_POINTS(prefix, Hooks) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_ENTRY_POINT_, (prefix, Hooks, "default"), MALLOCHOOKS_LIBC_USER_API)
+
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
     MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
 
