@@ -539,7 +539,7 @@ private:
         // straight to its allocator, so a pointer unknown there may be genuine; and once the index had to
         // leave a chunk out (no memory) the same holds everywhere.  Otherwise every chunk this library's
         // allocator handed out is indexed, and the pointer is no chunk at all.
-        if (bootstrap_arena().owns(ptr) || std::is_same_v<Next, table_next> ||
+        if (bootstrap_arena().owns(ptr) || std::is_base_of_v<table_next, Next> ||
             counters().unindexed.load(std::memory_order_relaxed) != 0)
             return;
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);

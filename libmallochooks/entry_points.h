@@ -21,6 +21,7 @@
 
 #include <new>
 
+#include "libmallochooks/foreign_calls.h"
 #include "libmallochooks/user_api.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
@@ -135,7 +136,7 @@ template <class Hooks> struct libc_route {
 // library's export list.
 #define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
     extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
-        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
+        ::mallochooks::layer_of<Layer, ::mallochooks::marked_table_next>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
     MALLOCHOOKS_READY_AT_LOAD(Hooks)
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "backends/terminal.h"
 #include "libmallochooks/bootstrap_arena.h"
+#include "libmallochooks/foreign_calls.h"
 #include "mallochooks/family.h"
 
 namespace mallochooks::preload {
@@ -91,7 +92,9 @@ struct libc_terminal {
     }
     static void free_unowned(void *ptr, const void *) { next(&libc_fns.free)(ptr); }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&libc_fns.usable_size)(ptr); }
-    static bool unhooked() { return inside_next_allocator(); }
+    // Also inside a call of this library's exported layer into a link-time output's own allocator
+    // (libmallochooks/foreign_calls.h): the same situation, reached through the dynamic ABI.
+    static bool unhooked() { return inside_next_allocator() || in_foreign_call(); }
 };
 static_assert(is_terminal<libc_terminal>);
 

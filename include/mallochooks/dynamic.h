@@ -91,14 +91,15 @@ template <class Hooks> struct table_of {
 #undef MALLOCHOOKS_TABLE_OF_INIT_
 };
 
-/* layer_of<Layer>::value(name, chain): the exported description of a layer (see hooks.h for what a layer
- * is), its entries instantiating Layer over a table_next. */
-template <class Layer> struct layer_of {
-    static void init(const mallochooks_hooks *next) { Layer::init(table_next{next}); }
+/* layer_of<Layer, Next>::value(name, chain): the exported description of a layer (see hooks.h for what a
+ * layer is), its entries instantiating Layer over Next: table_next, or a type derived from it (a runtime
+ * library's exported layer marks its calls: libmallochooks/foreign_calls.h). */
+template <class Layer, class Next = table_next> struct layer_of {
+    static void init(const mallochooks_hooks *next) { Layer::init(Next{table_next{next}}); }
 #define MALLOCHOOKS_LAYER_OF_FN_(r, data, e)                                                          \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *next,                      \
                                                   MALLOCHOOKS_DECLS(e), const void *caller) {         \
-        return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_ARGS(e), caller);             \
+        return Layer::MALLOCHOOKS_NAME(e)(Next{table_next{next}}, MALLOCHOOKS_ARGS(e), caller);       \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_FN_, ~, MALLOCHOOKS_ALL_HOOKS)
 #undef MALLOCHOOKS_LAYER_OF_FN_

@@ -5,9 +5,11 @@
 # libifuncmalloc.so (an allocator built on __libc_malloc: its own calls must not enter the index again),
 # tcmalloc and mimalloc (which replace the __libc_ names too), and with a program that defines malloc and
 # free itself on top of __libc_malloc and __libc_free.  A double free through __libc_free is reported.
-# Usage: libc_names.sh PROGRAM OWN_MALLOC_PROGRAM LIBHEAPINDEX LIBIFUNCMALLOC
+# With link-time hooks too: the own-malloc program built by allocscc (wrapdl: the index's exported layer
+# goes in front of the program's allocator, whose own __libc_ calls must then skip the hooks).
+# Usage: libc_names.sh PROGRAM OWN_MALLOC_PROGRAM LIBHEAPINDEX LIBIFUNCMALLOC [ALLOCSCC CC RUNTIME_DIR SOURCE INCLUDE_DIR]
 set -u
-prog=$1 own=$2 lib=$3 ifunc=$4
+prog=$1 own=$2 lib=$3 ifunc=$4 allocscc=${5:-} cc=${6:-} runtime=${7:-} source=${8:-} include=${9:-}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 
@@ -35,6 +37,16 @@ for a in libtcmalloc.so.4 libmimalloc.so.2; do
 done
 run own-malloc "$lib" "$own"
 grep -q "own malloc ran" <<<"$out" || { echo "libc-names: own-malloc: the program's malloc did not run"; status=1; }
+if [ -n "$allocscc" ]; then
+  if ALLOCSCC_CC=$cc ALLOCSCC_RUNTIME_DIR=$runtime ALLOCSCC_CACHE_DIR=$tmp/cache ALLOCSCC_VERBOSE=1 \
+       "$allocscc" -g -fno-builtin -DOWN_MALLOC -I"$include" -I"$(dirname "$source")/.." "$source" -o "$tmp/own_wrapdl" 2>"$tmp/allocscc.log" &&
+     grep -q "backend wrapdl" "$tmp/allocscc.log"; then
+    run own-malloc-wrapdl "$lib" "$tmp/own_wrapdl"
+    grep -q "own malloc ran" <<<"$out" || { echo "libc-names: own-malloc-wrapdl: the program's malloc did not run"; status=1; }
+  else
+    echo "libc-names: allocscc did not link the own-malloc program with the wrapdl backend:"; cat "$tmp/allocscc.log"; status=1
+  fi
+fi
 
 # (Under libifuncmalloc.so, a chunk its own __libc_malloc call indexed a second time would make its free's
 # __libc_free call a "double free" on the log, and the live count would differ: run checks both.)
