@@ -68,9 +68,10 @@
 //      new (tcmalloc's does).  docs/cxx.md.
 //   9. Past the whole chain, for glibc's __libc_ names only: a preload entry point of __libc_malloc and
 //      friends calls its terminal's libc_side directly (user_api over full_terminal<libc_side>) while the
-//      terminal's call into the allocator behind it is in flight on this thread (libc_side::unhooked;
-//      backends/preload/terminal.h): that allocator is built on glibc's names, and the call is its own,
-//      made inside an allocation the chain is already handling.  Hooked, the chain would index or trace
+//      terminal's call into the allocator behind it is in flight on this thread, or the exported layer's
+//      call into a link-time output's own allocator (libc_side::unhooked; backends/preload/terminal.h,
+//      libmallochooks/foreign_calls.h): that allocator is built on glibc's names, and the call is its
+//      own, made inside an allocation the chain is already handling.  Hooked, the chain would index or trace
 //      it twice (and with the next `malloc` as its terminal, recurse).  docs/heapindex.md, "glibc's
 //      __libc_ names".  (The __libc_ entry points' ordinary route is no exit: the same layers, through
 //      `next`, over another terminal: chain::over, front<Chain, Owner> in libmallochooks/user_api.h.)
