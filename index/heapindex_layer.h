@@ -136,8 +136,9 @@ template <bool Trailered> struct basic_layer {
     static void cxx_delete(Next next, void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
         dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind, size});
     }
-    // Sized delete with another size than the chunk's (ASan's new-delete-type-mismatch): only the sized
-    // forms pay the test (free's and unsized delete's `size` is the constant 0, folded away).
+    // Sized delete with another size than the chunk's (ASan's new-delete-type-mismatch): only delete
+    // pays the test, a compare with the record's size that the fast path reads anyway (free's `size` is
+    // a constant 0, folded away; unsized delete's is a 0 its entry point now passes: one instruction).
     template <class How> static bool wrong_size(const How &how, size_t size) { return how.size != 0 && how.size != size; }
 
     // The common case is written so that its only call is the final tail call to the allocator (every
