@@ -30,6 +30,8 @@ run() {
 out=$("$prog" mixed) || { echo "libc-names: the program fails without the index: $out"; status=1; }
 run alone "$lib" "$prog"
 run ifuncmalloc "$lib $ifunc" "$prog"
+# (Not jemalloc: Debian's defines no __libc_ names, so __libc_malloc then free hands jemalloc a chunk of
+# glibc's, and the program crashes with or without the index in front.)
 for a in libtcmalloc.so.4 libmimalloc.so.2; do
   path=/usr/lib/x86_64-linux-gnu/$a
   [ -e "$path" ] || { echo "libc-names: $a is not installed"; status=1; continue; }
