@@ -786,7 +786,7 @@ uint32_t freed_by_of_chunk(uint32_t id) {
 }
 
 const stack_entry *stack(uint32_t sid, bool allocation) {
-    if (sid == 0 || !on) return nullptr;
+    if (sid == 0 || !on || cfg.depth == 1) return nullptr;  // one frame: the report's site says it
     if (allocation) return depot().get(sid);
     return freed_by != nullptr ? other_depot.get(sid) : nullptr;
 }

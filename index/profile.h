@@ -74,7 +74,8 @@ uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
 //   on_stacked_release  a chunk with an allocation stack is released (free's slow path, realloc): keep
 //                       the releasing call's stack for its tombstone ("freed by");
 //   freed_by_of_chunk   that stack's id for record `id` (meaningful while it is a tombstone of such a chunk);
-//   stack               an id's entry: an allocation stack (stack_of_chunk) or one of the others.
+//   stack               an id's entry: an allocation stack (stack_of_chunk) or one of the others;
+//                       nullptr with one-frame stacks (profile outputs without HEAPINDEX_STACKS).
 uint32_t capture_stack(const void *caller) __attribute__((visibility("hidden")));
 void on_stacked_release(uint32_t id, const void *caller) __attribute__((visibility("hidden"), noinline));
 uint32_t freed_by_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
