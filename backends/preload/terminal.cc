@@ -113,15 +113,25 @@ bool resolve() {
     if (found_libc.MALLOCHOOKS_NAME(e) == nullptr) found_libc.MALLOCHOOKS_NAME(e) = found.MALLOCHOOKS_NAME(e);
         MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FIND_LIBC_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_FIND_LIBC_
-        // An allocator behind this library that is not the one its __libc_ names reach (libifuncmalloc.so's
-        // malloc in its object, __libc_malloc in glibc's) may be built on them: the table then reaches it
-        // through the marking functions, so that its own __libc_ calls, made under ours, go straight to
-        // glibc's.  (glibc, tcmalloc and mimalloc define both: their calls are not marked.  An allocator
-        // that only looks alike, jemalloc, pays the marking: a few instructions per call.)  Tested by the
-        // objects, not by return addresses: the allocator's `free(p) { __libc_free(p); }` is a tail call,
-        // as is the terminal's call of it, so the return address is the program's.
+        // An allocator behind this library that is built on glibc's __libc_ names (libifuncmalloc.so: its
+        // malloc in its object calls __libc_malloc, which glibc defines) is reached through the marking
+        // functions, so that its own __libc_ calls, made under ours, go straight to glibc's.  Built on
+        // them: it is not the object that defines the __libc_ names we reach (glibc, tcmalloc and mimalloc
+        // define both), and it imports one of them (jemalloc does not: the marking would cost it 13
+        // instructions per call, 39 per malloc/free pair, callgrind).  Tested by the objects, not by
+        // return addresses: the allocator's `free(p) { __libc_free(p); }` is a tail call, as is the
+        // terminal's call of it, so the return address is the program's.
+        static constexpr const char *libc_names[] = {
+#define MALLOCHOOKS_LIBC_NAME_(r, data, e) BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),
+            MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_NAME_, ~, MALLOCHOOKS_LIBC_USER_API)
+#undef MALLOCHOOKS_LIBC_NAME_
+        };
+        constexpr size_t n_libc_names = sizeof libc_names / sizeof libc_names[0];
         const link_map *allocator = elf::object_containing(reinterpret_cast<const void *>(found.malloc));
-        if (allocator != elf::object_containing(reinterpret_cast<const void *>(found_libc.malloc))) {
+        const link_map *releaser = elf::object_containing(reinterpret_cast<const void *>(found.free));
+        if (allocator != elf::object_containing(reinterpret_cast<const void *>(found_libc.malloc)) &&
+            (elf::imports_any(allocator, libc_names, n_libc_names) ||
+             elf::imports_any(releaser, libc_names, n_libc_names))) {
             allocator_fns = found;
 #define MALLOCHOOKS_MARK_(r, data, e) found.MALLOCHOOKS_NAME(e) = BOOST_PP_CAT(marked_, MALLOCHOOKS_NAME(e));
             MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_MARK_, ~, MALLOCHOOKS_HOOK_API)
