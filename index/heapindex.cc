@@ -285,11 +285,9 @@ __attribute__((destructor)) void at_exit() {
 // ---- the chain, its entry points and its exported layer ---------------------------------------------------
 
 // The chain, index_hooks, is in index/index_hooks.h; glibc's __libc_ names' entry points in
-// libc_entry_points.cc.
+// libc_entry_points.cc, the layer exported for link-time hooks in exported_layer.cc.
 using mallochooks::heapindex::index_hooks;
 MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(, index_hooks)
-// Programs and libraries with link-time hooks route their allocations through this.
-MALLOCHOOKS_EXPORT_LAYER(mallochooks::heapindex::heapindex_layer, index_hooks, "heapindex")
 
 // ---- the API (include/mallochooks/heapindex.h) ----------------------------------------------------------
 

@@ -21,7 +21,6 @@
 
 #include <new>
 
-#include "libmallochooks/foreign_calls.h"
 #include "libmallochooks/user_api.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
@@ -54,6 +53,14 @@
         return reinterpret_cast<MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_TYPES(e))>(f)(MALLOCHOOKS_ARGS(e));
 
 namespace mallochooks {
+// How the exported layer's calls are marked (dynamic.h, layer_of's Scope): the terminal's choice
+// (preload::terminal::adopted_scope), or not at all.
+template <class Terminal> struct adopted_scope_for { using type = no_scope; };
+template <class Terminal>
+    requires requires { typename Terminal::adopted_scope; }
+struct adopted_scope_for<Terminal> { using type = typename Terminal::adopted_scope; };
+template <class Terminal> using adopted_scope_of = typename adopted_scope_for<Terminal>::type;
+
 template <class Terminal> inline void *cxx_next_of(const char *name, void **cache) {
     if constexpr (requires { Terminal::cxx_next(name, cache); })
         return Terminal::cxx_next(name, cache);
@@ -136,7 +143,7 @@ template <class Hooks> struct libc_route {
 // library's export list.
 #define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
     extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
-        ::mallochooks::layer_of<Layer, ::mallochooks::marked_table_next>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
+        ::mallochooks::layer_of<Layer, ::mallochooks::adopted_scope_of<Hooks::chain_terminal>>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
     MALLOCHOOKS_READY_AT_LOAD(Hooks)
 
 #endif

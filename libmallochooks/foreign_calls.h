@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Calls of an exported layer (layer_of, mallochooks/dynamic.h) into the allocator it was put in front of
-// by link-time hooks (a wrapdl output's own allocator, known only by its table) are marked on the thread
+// Calls of a runtime library's exported layer (layer_of, mallochooks/dynamic.h), which link-time hooks
+// make to put the layer in front of their output's own allocator (wrapdl), are marked on the thread
 // while they run: a depth in initial-exec TLS (see guard.h for why that model), saved and restored, so
 // signal handlers and nesting leave it as they found it.  While it is raised, a call of glibc's __libc_
 // names reaching this library's entry points comes from inside that allocator (one built on them, its
 // malloc calling __libc_malloc), under an allocation the layer is already handling: the entry points
-// send it straight on, unhooked (include/mallochooks/hooks.h, exit 9).  Only the adopted layer's calls
-// pay for it (a few instructions); a preloaded library's own chain never does.
+// send it straight on, unhooked (include/mallochooks/hooks.h, exit 9).  The whole layer call is marked,
+// not each of its calls into the table: the layer's own code makes no __libc_ call, and the layer is
+// instantiated over the plain table_next, as before (marking each call into the table changed gcc's
+// inlining of the layer: 32 to 40 instructions more per malloc/free pair, callgrind).  And only once an
+// adopting allocator is found to import one of those names (backends/preload/terminal.h,
+// adopted_scope): marking every call cost 24 instructions per pair (the entries lose their tail calls);
+// the test costs a load and a branch per call.
 #ifndef MALLOCHOOKS_FOREIGN_CALLS_H
 #define MALLOCHOOKS_FOREIGN_CALLS_H
-
-#include "mallochooks/dynamic.h"
 
 namespace mallochooks {
 
@@ -27,17 +30,6 @@ public:
 
 private:
     unsigned saved_;
-};
-
-// The `Next` of a layer exported by a runtime library: table_next, each call marked.
-struct marked_table_next : table_next {
-#define MALLOCHOOKS_MARKED_NEXT_(r, data, e)                                                          \
-    MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e), const void *caller) const {          \
-        foreign_call_scope scope;                                                                     \
-        return table_next::MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e), caller);                          \
-    }
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_MARKED_NEXT_, ~, MALLOCHOOKS_ALL_HOOKS)
-#undef MALLOCHOOKS_MARKED_NEXT_
 };
 
 }  // namespace mallochooks

@@ -69,6 +69,14 @@ constinit next_functions allocator_fns{};
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_MARKED_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_MARKED_
 
+// glibc's __libc_ names (family.h), for the question whether an allocator imports one.
+constexpr const char *libc_names[] = {
+#define MALLOCHOOKS_LIBC_NAME_(r, data, e) BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_NAME_, ~, MALLOCHOOKS_LIBC_USER_API)
+#undef MALLOCHOOKS_LIBC_NAME_
+};
+constexpr size_t n_libc_names = sizeof libc_names / sizeof libc_names[0];
+
 // The next definition of `name`: after this object in link-map order (RTLD_NEXT); if this object was
 // dlopened and nothing follows it, anywhere else but here.
 void *find_next(const link_map *self, const char *name) {
@@ -90,6 +98,17 @@ constinit next_functions libc_fns = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_INIT_
 #undef MALLOCHOOKS_STUB_INIT_
 
 bool inside_next_allocator() { return in_next_allocator != 0; }
+
+constinit bool adopted_allocator_on_libc = false;
+
+void adopt_table(const mallochooks_hooks *table) {
+    if (table == nullptr) return;
+    const link_map *allocator = elf::object_containing(reinterpret_cast<const void *>(table->malloc));
+    const link_map *releaser = elf::object_containing(reinterpret_cast<const void *>(table->free));
+    if (elf::imports_any(allocator, libc_names, n_libc_names) || elf::imports_any(releaser, libc_names, n_libc_names))
+        __atomic_store_n(&adopted_allocator_on_libc, true, __ATOMIC_RELAXED);
+}
+
 
 bool resolve() {
     if (resolved.load(std::memory_order_acquire)) return true;
@@ -121,12 +140,6 @@ bool resolve() {
         // instructions per call, 39 per malloc/free pair, callgrind).  Tested by the objects, not by
         // return addresses: the allocator's `free(p) { __libc_free(p); }` is a tail call, as is the
         // terminal's call of it, so the return address is the program's.
-        static constexpr const char *libc_names[] = {
-#define MALLOCHOOKS_LIBC_NAME_(r, data, e) BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),
-            MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_NAME_, ~, MALLOCHOOKS_LIBC_USER_API)
-#undef MALLOCHOOKS_LIBC_NAME_
-        };
-        constexpr size_t n_libc_names = sizeof libc_names / sizeof libc_names[0];
         const link_map *allocator = elf::object_containing(reinterpret_cast<const void *>(found.malloc));
         const link_map *releaser = elf::object_containing(reinterpret_cast<const void *>(found.free));
         if (allocator != elf::object_containing(reinterpret_cast<const void *>(found_libc.malloc)) &&

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backends/terminal.h"
+#include "mallochooks/dynamic.h"
 #include "libmallochooks/bootstrap_arena.h"
 #include "libmallochooks/foreign_calls.h"
 #include "mallochooks/family.h"
@@ -98,9 +99,21 @@ struct libc_terminal {
 };
 static_assert(is_terminal<libc_terminal>);
 
+// How this library's exported layer marks its calls (include/mallochooks/dynamic.h, layer_of's Scope):
+// from the first adopting chain whose allocator (the objects of its table's malloc or free) imports one
+// of glibc's __libc_ names, every call of the layer is marked (libmallochooks/foreign_calls.h).
+void adopt_table(const mallochooks_hooks *table) __attribute__((visibility("hidden")));
+extern bool adopted_allocator_on_libc __attribute__((visibility("hidden")));
+struct adopted_scope : foreign_call_scope {
+    static void adopt(const mallochooks_hooks *table) { adopt_table(table); }
+    static bool active() { return __atomic_load_n(&adopted_allocator_on_libc, __ATOMIC_RELAXED); }
+};
+
 struct terminal {
-    // Where the __libc_ entry points end (libmallochooks/entry_points.h).
+    // Where the __libc_ entry points end (libmallochooks/entry_points.h); how the exported layer marks
+    // its calls.
     using libc_side = libc_terminal;
+    using adopted_scope = preload::adopted_scope;
     static void init() { resolve(); }
 
     static void *malloc(size_t size, const void *) { return next(&next_fns.malloc)(size); }
