@@ -271,10 +271,14 @@ __attribute__((destructor)) void at_exit() {
         close_output(out.fd);
     }
     print_error_summary();
+    // The leak scan before the heap profile's outputs, which then show its leaks (what no pointer reaches)
+    // rather than everything live at exit; its report after them (its symbolizer allocates).
+    const bool leaky = settings().leaks_at_exit && scan_leaks_at_exit();
     profile::at_exit();
     print_exit_report();
-    // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
-    if (settings().leaks_at_exit && report_leaks_at_exit() && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
+    print_leaks_found();
+    // The exit status last (LeakSanitizer's exitcode), once every report is written.
+    if (leaky && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
     errno = saved;
 }
 
@@ -293,14 +297,42 @@ MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(, index_hooks)
 
 using namespace mallochooks::heapindex;
 
-extern "C" __attribute__((visibility("default"))) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+namespace {
+// A lookup once client blocks exist: the client index first (a client block wins over the heap chunk
+// that holds it).
+__attribute__((noinline)) int lookup_with_clients(uintptr_t a, heapindex_chunk *out) {
     record_fields f;
-    if ((client_used.load(std::memory_order_relaxed) && client_chunks.lookup(a, &f)) || heap_chunks.lookup(a, &f)) {
+    if (client_chunks.lookup(a, &f) || heap_chunks.lookup(a, &f)) {
         if (out != nullptr) fill(f, out);
         return 1;
     }
     return 0;
+}
+}  // namespace
+
+// The common case (no client block ever registered) inline, down to the record's seqlock read: a lookup
+// is one call (docs/heapindex.md, "The index structure").
+namespace {
+__attribute__((noinline)) int lookup_general(uintptr_t a, uintptr_t top, const heap_index_t::leaf *l, heapindex_chunk *out) {
+    record_fields f;
+    if (!heap_chunks.lookup_general(a, top, l, &f, nullptr)) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
+}
+}  // namespace
+
+extern "C" __attribute__((visibility("default"), flatten)) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    if (__builtin_expect(client_used.load(std::memory_order_relaxed), 0)) return lookup_with_clients(a, out);
+    // The record's copy stays local (the general path has its own), so it can go from registers to *out.
+    record_fields f;
+    uintptr_t top;
+    const heap_index_t::leaf *l;
+    const int v = heap_chunks.lookup_common(a, &f, nullptr, &top, &l);
+    if (__builtin_expect(v < 0, 0)) return lookup_general(a, top, l, out);
+    if (v == 0) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
 }
 
 extern "C" __attribute__((visibility("default"))) size_t heapindex_v1_for_each(
