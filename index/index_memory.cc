@@ -108,6 +108,8 @@ void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, size_t hu
     if (aligned != start) munmap(m, aligned - start);
     if (aligned + bytes != start + bytes + huge) munmap(reinterpret_cast<void *>(aligned + bytes), start + huge - aligned);
     if (huge_from < bytes) madvise(reinterpret_cast<void *>(aligned + huge_from), bytes - huge_from, MADV_HUGEPAGE);
+    // The head on small pages also under THP "always" (promote_index_heads undoes it).
+    if (huge_from != 0) madvise(reinterpret_cast<void *>(aligned), huge_from, MADV_NOHUGEPAGE);
     errno = saved;
     mapped.fetch_add(bytes, std::memory_order_relaxed);
     return reinterpret_cast<void *>(aligned);

@@ -26,7 +26,8 @@ void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, size_t hu
 // The first 2 MiB of the records' range and of the first block of dense leaves are the index's *heads*:
 // a small process touches a few of their pages and nothing else, and on huge pages they would cost it 4
 // MiB of RSS (two huge pages) for a handful of chunks.  So the heads start on small pages, registered
-// here, and are promoted to huge pages (MADV_HUGEPAGE, then MADV_COLLAPSE where the kernel has it, 6.1
+// here (MADV_NOHUGEPAGE, so THP "always" does not defeat it), and are promoted to huge pages
+// (MADV_HUGEPAGE, then MADV_COLLAPSE where the kernel has it, 6.1
 // on; otherwise khugepaged collapses them in its own time) once the process has promote_after_records
 // records: from then on the heads are used densely and lookups save the TLB misses.
 constexpr size_t index_head_bytes = size_t{2} << 20;

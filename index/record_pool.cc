@@ -88,6 +88,7 @@ bool record_pool::map_segment(unsigned segment) {
         // Segment 0's head stays on small pages until the process is big (index_memory.h).
         if (segment == 0) {
             madvise(static_cast<char *>(m) + index_head_bytes, segment_bytes - index_head_bytes, MADV_HUGEPAGE);
+            madvise(m, index_head_bytes, MADV_NOHUGEPAGE);  // also under THP "always"
             register_index_head(m);
         } else {
             madvise(m, segment_bytes, MADV_HUGEPAGE);
