@@ -19,6 +19,7 @@
 #include "libmallochooks/elf/fake_dlsym.h"
 #include "backends/preload/terminal.h"
 #include "index/heapindex_layer.h"
+#include "index/index_hooks.h"
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
 #include "index/leaks_at_exit.h"
@@ -131,7 +132,7 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
                              slack_bad);
                 describe_site_now(f.site, where, sizeof where);
                 out.line("%s; allocated at %s", text, where);
-                report_check_problem(text, &f);
+                report_check_problem(text, &f, id);
                 ++problems;
             }
         }
@@ -287,18 +288,10 @@ __attribute__((destructor)) void at_exit() {
 
 // ---- the chain, its entry points and its exported layer ---------------------------------------------------
 
-namespace {
-using index_chain = mallochooks::chain<mallochooks::heapindex::heapindex_layer, mallochooks::preload::terminal>;
-// The front sends calls that bypass the layer to `terminal`: there they are indexed too, without trailers.
-// (Redefining `terminal` is exit 5 of the list in include/mallochooks/hooks.h.)
-struct index_hooks : index_chain {
-    using terminal = mallochooks::heapindex::early_terminal<mallochooks::preload::terminal>;
-};
-}  // namespace
-
-MALLOCHOOKS_DEFINE_ENTRY_POINTS(, index_hooks)
-// Programs and libraries with link-time hooks route their allocations through this.
-MALLOCHOOKS_EXPORT_LAYER(mallochooks::heapindex::heapindex_layer, index_hooks, "heapindex")
+// The chain, index_hooks, is in index/index_hooks.h; glibc's __libc_ names' entry points in
+// libc_entry_points.cc, the layer exported for link-time hooks in exported_layer.cc.
+using mallochooks::heapindex::index_hooks;
+MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(, index_hooks)
 
 // ---- the API (include/mallochooks/heapindex.h) ----------------------------------------------------------
 
@@ -479,7 +472,7 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     if (s.id != 0 && records().get(s.id)->read_any(&f) == rs_dead && f.base == b) {
         counters().double_frees.fetch_add(1, std::memory_order_relaxed);
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-        report_double_free(f, caller, "heapindex_notify_free");
+        report_double_free(f, caller, "heapindex_notify_free", s.id);
     } else {
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
         report_client_error("heapindex_notify_free: not a registered block", base, nullptr, caller);

@@ -105,6 +105,7 @@ template <bool Trailered> struct basic_layer {
         static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
         static constexpr uint32_t expected = 0;
         static constexpr uint32_t kind = 0;
+        static constexpr size_t size = 0;  // no size to check
         template <class N> void release(N next, void *ptr, const void *caller) const { next.free(ptr, caller); }
     };
     struct by_delete {
@@ -113,6 +114,7 @@ template <bool Trailered> struct basic_layer {
         uint32_t kind;  // the flags the chunk should have (new_flags)
         size_t alignment;
         unsigned hook_kind;
+        size_t size;    // sized delete's size, which must be the chunk's requested size; 0: unsized
         uint32_t expected_of() const { return kind; }
         // The index padded the chunk: the size the program gives is not the allocator's any more.
         template <class N> void release(N next, void *ptr, const void *caller) const {
@@ -131,9 +133,13 @@ template <bool Trailered> struct basic_layer {
     }
 
     template <class Next>
-    static void cxx_delete(Next next, void *ptr, size_t, size_t alignment, unsigned kind, const void *caller) {
-        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind});
+    static void cxx_delete(Next next, void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind, size});
     }
+    // Sized delete with another size than the chunk's (ASan's new-delete-type-mismatch): only delete
+    // pays the test, a compare with the record's size that the fast path reads anyway (free's `size` is
+    // a constant 0, folded away; unsized delete's is a 0 its entry point now passes: one instruction).
+    template <class How> static bool wrong_size(const How &how, size_t size) { return how.size != 0 && how.size != size; }
 
     // The common case is written so that its only call is the final tail call to the allocator (every
     // other path leaves through a noinline function that finishes the job): then the fast path needs no
@@ -157,7 +163,7 @@ template <bool Trailered> struct basic_layer {
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
         const uint32_t flags = r->flags.get();
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
                              0))
             return free_checked(next, ptr, caller, l, id, size, how);
@@ -199,7 +205,8 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(foreign_guarded(old->flags.get()), 0)) after_realloc_copy(next, q, old->usable.get(), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t.get(), s.id, old);
+            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
+                profile::released(t.get(), s.id, old), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), old_size);
             if (q != ptr) records().give(t.get(), s.id);
         }
@@ -437,7 +444,13 @@ private:
         counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
         record_fields all;
         records().get(id)->read_any(&all);
-        report_mismatch(all, caller, what);
+        report_mismatch(all, caller, what, id);
+    }
+    __attribute__((noinline)) static void size_mismatch(uint32_t id, const void *caller, const char *what, size_t size) {
+        counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
+        record_fields all;
+        records().get(id)->read_any(&all);
+        report_size_mismatch(all, caller, what, size, id);
     }
     static const char *dealloc_name(by_free) { return "free"; }
     static const char *dealloc_name(const by_delete &d) {
@@ -462,13 +475,14 @@ private:
                                                     slack_length(f.size, f.usable));
         if (!trailer_bad && slack_bad == 0) return;
         counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-        report_overflow(f, caller, what, trailer_bad, slack_bad);
+        report_overflow(f, caller, what, trailer_bad, slack_bad, id);
     }
 
     // Where free's fast path sends a chunk whose flags or trailer it did not accept.  A chunk with a stack
     // comes here by design (its check word is flipped, profile.h): flipped back, the same checks as the
     // fast path's, and if they pass, the fast path's work plus one call to the profile (profile::released)
-    // with the slot the fast path found: no second look-up, no whole-chunk verify, no slow thread state.
+    // with the slot the fast path found (and on_stacked_release, the "freed by" stack for heap-error
+    // reports, as free_slow keeps it): no second look-up, no whole-chunk verify, no slow thread state.
     // Anything else (a damaged chunk, another kind than the call releases, an untrailered chunk, a full
     // ring or a thread without state) goes on to free_slow as before.  Nothing here runs when no chunk
     // has a stack: free's fast path is unchanged.
@@ -480,7 +494,7 @@ private:
         const uint32_t flags = r->flags.get();
         if (!(flags & HEAPINDEX_FLAG_STACK)) return free_slow(next, ptr, caller, size, true, how);
         profile::flip_check(r);
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
                              0)) {
             profile::flip_check(r);  // as free_slow expects it (it flips it back itself)
@@ -495,6 +509,7 @@ private:
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
         profile::released(t, id, r);
+        profile::on_stacked_release(id, caller);  // its "freed by" stack, as free_slow keeps it
         put_thread_state(t);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
@@ -520,11 +535,12 @@ private:
             const uint32_t flags = r->flags.get();
             if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
             if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
+            else if (wrong_size(how, r->size.get())) size_mismatch(s.id, caller, dealloc_name(how), how.size);
             s.remove();
         }
         {
             const owned_thread_state t;
-            if (stacked) profile::released(t.get(), s.id, r);
+            if (stacked) profile::released(t.get(), s.id, r), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), size);
             records().give(t.get(), s.id);
         }
@@ -553,7 +569,7 @@ private:
             if (counters().invalid_frees.load(std::memory_order_relaxed) != 0) {
                 record_fields now;
                 records().get(id)->read_any(&now);
-                report_lost_chunk(f, now);
+                report_lost_chunk(f, now, stale);
             }
         }
     }
@@ -568,13 +584,14 @@ private:
             if (state == rs_dead && f.base == base) {  // a tombstone of this very address
                 counters().double_frees.fetch_add(1, std::memory_order_relaxed);
                 counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-                report_double_free(f, caller, what);
+                report_double_free(f, caller, what, s.id);
                 return;
             }
         }
-        if (heap_chunks.lookup(base, &f)) {  // inside a live chunk, not at its start
+        uint32_t holder = 0;
+        if (heap_chunks.lookup(base, &f, &holder)) {  // inside a live chunk, not at its start
             counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-            report_invalid_free(ptr, caller, &f, what);
+            report_invalid_free(ptr, caller, &f, what, false, holder);
             return;
         }
         // The bootstrap arena's chunks predate the index (and are indexed as early chunks anyway).  A
@@ -582,7 +599,7 @@ private:
         // straight to its allocator, so a pointer unknown there may be genuine; and once the index had to
         // leave a chunk out (no memory) the same holds everywhere.  Otherwise every chunk this library's
         // allocator handed out is indexed, and the pointer is no chunk at all.
-        if (bootstrap_arena().owns(ptr) || std::is_same_v<Next, table_next> ||
+        if (bootstrap_arena().owns(ptr) || std::is_base_of_v<table_next, Next> ||
             counters().unindexed.load(std::memory_order_relaxed) != 0)
             return;
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
