@@ -80,7 +80,7 @@ uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
 // Stacks for heap-error reports (heap_errors.cc), with HEAPINDEX_STACKS > 1 only (else they answer 0):
 //   capture_stack       the stack of the current call, from `caller` out, kept in a depot of its own
 //                       (not the profile's): its id;
-//   on_stacked_release  a chunk with an allocation stack is released (free's slow path, realloc): keep
+//   on_stacked_release  a chunk with an allocation stack is released (free_checked, free_slow, realloc): keep
 //                       the releasing call's stack for its tombstone ("freed by");
 //   freed_by_of_chunk   that stack's id for record `id` (meaningful while it is a tombstone of such a chunk);
 //   stack               an id's entry: an allocation stack (stack_of_chunk) or one of the others;
