@@ -19,9 +19,11 @@ inline constexpr const char *user_api[] = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NAME
 inline constexpr const char *c_user_api[] = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NAME_STRING_, ~, MALLOCHOOKS_C_USER_API)};
 #undef MALLOCHOOKS_NAME_STRING_
 
-// The functions whose __mallochooks_real_ name the wrapdl runtime refers to (MALLOCHOOKS_WRAPDL_CALLED).
+// The functions whose __mallochooks_real_ name the wrapdl runtime refers to (MALLOCHOOKS_WRAPDL_CALLED, then
+// MALLOCHOOKS_WRAPDL_CXX_CALLED).
 #define MALLOCHOOKS_STRING_(r, data, name) BOOST_PP_STRINGIZE(name),
-inline constexpr const char *wrapdl_called[] = {BOOST_PP_SEQ_FOR_EACH(MALLOCHOOKS_STRING_, ~, MALLOCHOOKS_WRAPDL_CALLED)};
+inline constexpr const char *wrapdl_called[] = {BOOST_PP_SEQ_FOR_EACH(MALLOCHOOKS_STRING_, ~, MALLOCHOOKS_WRAPDL_CALLED)
+                                                    BOOST_PP_SEQ_FOR_EACH(MALLOCHOOKS_STRING_, ~, MALLOCHOOKS_WRAPDL_CXX_CALLED)};
 #undef MALLOCHOOKS_STRING_
 
 inline constexpr const char wrapdl_real_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_REAL);
@@ -36,6 +38,12 @@ inline int user_api_index(const char *name) {
         if (*a == '\0' && *b == '\0') return i;
     }
     return -1;
+}
+
+// Is `name` one of glibc's C functions of the family (not a C++ operator)?
+inline bool is_c_user_api(const char *name) {
+    const int i = user_api_index(name);
+    return i >= 0 && i < int(sizeof c_user_api / sizeof *c_user_api);
 }
 
 }  // namespace mallochooks::names

@@ -186,6 +186,9 @@ template <class H> struct user_api {
     static void *cxx_new(size_t size, size_t alignment, unsigned kind, bool nothrow, const void *caller,
                          const char *function) {
         void *p = H::cxx_new(size, alignment, kind, caller);
+        // A terminal that calls the allocator's own operator (wrapdl over an output that defines them)
+        // gets C++'s behaviour from it: its null is a nothrow new's answer (a throwing one threw).
+        if constexpr (requires { H::terminal::cxx_final; }) return p;
         if (__builtin_expect(p != nullptr, 1)) return p;
         return cxx_new_failed(size, alignment, kind, nothrow, caller, function);
     }
