@@ -29,6 +29,8 @@ inline constexpr const char *wrapdl_called[] = {BOOST_PP_SEQ_FOR_EACH(MALLOCHOOK
 inline constexpr const char wrapdl_real_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_REAL);
 inline constexpr const char wrapdl_entry_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_ENTRY);
 inline constexpr const char wrapdl_fallback_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_FALLBACK);
+// wrapdl/cxx_catch.cc's functions (cxx_try, cxx_rethrow), for outputs with C++ operators of their own.
+inline constexpr const char wrapdl_catching_prefix[] = "__mallochooks_wrapdl_catching_";
 
 // Index of `name` in user_api, or -1.
 inline int user_api_index(const char *name) {

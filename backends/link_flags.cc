@@ -61,6 +61,15 @@ link_flags_result link_flags(const link_request &request) {
         add("--defsym=" + real + name + "=" + fallback + name);
         add("--undefined=" + fallback + name);
     }
+    // The throwing operators' exceptions kept out of the chain (wrapdl/cxx_catch.cc, which needs the C++
+    // runtime) only where there are operators of the output's own; a plain call elsewhere.
+    const bool own_cxx = std::any_of(request.defined.begin(), request.defined.end(),
+                                     [](const std::string &name) { return !names::is_c_user_api(name.c_str()); });
+    for (const char *name : {"cxx_try", "cxx_rethrow"}) {
+        const std::string target = (own_cxx ? names::wrapdl_catching_prefix : fallback) + name;
+        add("--defsym=" + real + name + "=" + target);
+        add("--undefined=" + target);
+    }
     if (!request.version_script.empty()) add("--version-script=" + request.version_script);
     return result;
 }

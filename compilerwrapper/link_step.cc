@@ -401,6 +401,14 @@ private:
             std::cerr << "allocscc: backend " << (plan.request.backend == link_backend::wrap ? "wrap" : "wrapdl") << "\n";
         link_flags_result flags = link_flags(plan.request);
         if (!flags.error.empty()) throw link_error(flags.error);
+        // C++'s errors need two functions of the C++ runtime, which the hooks look up at run time in the
+        // dynamic symbol tables (libmallochooks/cxx_runtime.h): with libstdc++ linked in statically, nothing
+        // exports them, and a failed throwing new could only abort.  Keep them in the link and export them.
+        if (line_.static_libstdcxx && !line_.static_link && config_.lang == language::cxx)
+            for (const char *symbol : {"_ZSt17__throw_bad_allocv", "_ZSt15get_new_handlerv"}) {
+                flags.flags.push_back(std::string("-Wl,--undefined=") + symbol);
+                flags.flags.push_back(std::string("-Wl,--export-dynamic-symbol=") + symbol);
+            }
         std::vector<std::string> local;
         if (plan.request.backend == link_backend::wrapdl)
             for (const char *name : names::user_api) local.push_back(names::wrapdl_entry_prefix + std::string(name));

@@ -143,6 +143,10 @@ void cxx_fallback(void *ptr, size_t, std::align_val_t) { __mallochooks_real_free
 void cxx_fallback(void *ptr, std::align_val_t, const std::nothrow_t &) { __mallochooks_real_free(ptr); }
 }  // namespace
 
+// An output without C++ operators of its own never calls these (terminal.h): a plain call, nothing kept.
+extern "C" void *__mallochooks_fallback_cxx_try(void *(*call)(void *), void *context) noexcept { return call(context); }
+extern "C" void __mallochooks_fallback_cxx_rethrow() {}
+
 #define MALLOCHOOKS_CXX_FALLBACK_(r, data, e)                                                          \
     extern "C" MALLOCHOOKS_RET(e) BOOST_PP_CAT(MALLOCHOOKS_WRAPDL_FALLBACK, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) { \
         return cxx_fallback(MALLOCHOOKS_ARGS(e));                                                      \

@@ -44,6 +44,11 @@ MALLOCHOOKS_DECLARE_UNDERLYING(MALLOCHOOKS_WRAPDL_REAL, __attribute__((visibilit
 #define MALLOCHOOKS_WRAPDL_DECLARE_CXX_(r, prefix, e)                                                  \
     extern "C" __attribute__((visibility("hidden"))) MALLOCHOOKS_RET(e)                               \
         BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_TYPES(e));
+// Calls call(context) so that an exception it throws stays out of the chain (cxx_catch.cc): null then,
+// and __mallochooks_real_cxx_rethrow() throws it again once the chain has returned.  Bound by the link
+// flags to cxx_catch.cc's for an output that defines C++ operators, else to fallbacks.cc's plain call.
+extern "C" __attribute__((visibility("hidden"))) void *__mallochooks_real_cxx_try(void *(*call)(void *), void *context) noexcept;
+extern "C" __attribute__((visibility("hidden"))) void __mallochooks_real_cxx_rethrow();
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_WRAPDL_DECLARE_CXX_, MALLOCHOOKS_WRAPDL_REAL, MALLOCHOOKS_CXX_USER_API)
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_WRAPDL_DECLARE_CXX_, MALLOCHOOKS_WRAPDL_FALLBACK, MALLOCHOOKS_CXX_USER_API)
 #undef MALLOCHOOKS_WRAPDL_DECLARE_CXX_
@@ -70,6 +75,17 @@ template <class F> inline bool defines(F *real, F *fallback) {
 #define MALLOCHOOKS_WRAPDL_NEW_CASE_(r, data, e)                                                       \
     BOOST_PP_EXPR_IIF(MALLOCHOOKS_WRAPDL_IS_NEW_(e),                                                   \
                       case cxx_function::MALLOCHOOKS_NAME(e) : return MALLOCHOOKS_WRAPDL_REAL_(e)(MALLOCHOOKS_ARGS(e));)
+// The throwing forms, through cxx_try: their exception stays out of the chain.
+#define MALLOCHOOKS_WRAPDL_THROWING_CASE_(name, ...)                                                   \
+    case cxx_function::name: {                                                                         \
+        new_call c{size, alignment};                                                                   \
+        return __mallochooks_real_cxx_try(                                                             \
+            [](void *context) -> void * {                                                              \
+                [[maybe_unused]] const new_call &a = *static_cast<new_call *>(context);                 \
+                return BOOST_PP_CAT(MALLOCHOOKS_WRAPDL_REAL, name)(__VA_ARGS__);                       \
+            },                                                                                         \
+            &c);                                                                                       \
+    }
 #define MALLOCHOOKS_WRAPDL_DELETE_CASE_(r, data, e)                                                    \
     BOOST_PP_EXPR_IIF(MALLOCHOOKS_WRAPDL_IS_DELETE_(e),                                                \
                       case cxx_function::MALLOCHOOKS_NAME(e) : return MALLOCHOOKS_WRAPDL_REAL_(e)(MALLOCHOOKS_ARGS(e));)
@@ -93,9 +109,24 @@ struct terminal {
     // The operators' own results are final: no new_handler loop of ours on top (user_api.h).
     static constexpr bool cxx_final = true;
 
+    // A throwing new that failed: its exception, kept by cxx_try, is thrown again (by the entry point,
+    // once the chain has returned: user_api.h).
+    static void cxx_rethrow() { __mallochooks_real_cxx_rethrow(); }
+
+    struct new_call {
+        size_t size;
+        std::align_val_t alignment;
+    };
     static void *cxx_new(size_t size, size_t align, unsigned, const void *) {
         [[maybe_unused]] const std::align_val_t alignment{align};
         [[maybe_unused]] const std::nothrow_t tag{};  // not std::nothrow: that object lives in libstdc++
+        switch (current_cxx) {
+            MALLOCHOOKS_WRAPDL_THROWING_CASE_(_Znwm, a.size)
+            MALLOCHOOKS_WRAPDL_THROWING_CASE_(_Znam, a.size)
+            MALLOCHOOKS_WRAPDL_THROWING_CASE_(_ZnwmSt11align_val_t, a.size, a.alignment)
+            MALLOCHOOKS_WRAPDL_THROWING_CASE_(_ZnamSt11align_val_t, a.size, a.alignment)
+        default: break;
+        }
         switch (current_cxx) {
             MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_WRAPDL_NEW_CASE_, ~, MALLOCHOOKS_CXX_USER_API)
         default: break;

@@ -55,7 +55,10 @@ TEST_CASE("link flags: wrapdl hooks what the allocator defines and falls back fo
         REQUIRE(has(result.flags, std::string("-Wl,--defsym=__mallochooks_real_") + name + "=__mallochooks_fallback_" + name));
     }
     const std::size_t cxx = std::size(mallochooks::names::user_api) - std::size(mallochooks::names::c_user_api);
-    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=") == 4 + 4 + cxx);
+    // and the throwing operators' catch, a plain call here (no operators of the output's own)
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real_cxx_try=__mallochooks_fallback_cxx_try"));
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real_cxx_rethrow=__mallochooks_fallback_cxx_rethrow"));
+    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=") == 4 + 4 + cxx + 2);
     REQUIRE(count_prefix(result.flags, "-Wl,--version-script") == 0);
     // The order of the request does not matter: the family list's order is used.
     std::reverse(request.defined.begin(), request.defined.end());
@@ -72,6 +75,8 @@ TEST_CASE("link flags: wrapdl diverts the output's own C++ operators with its ma
         REQUIRE(!has(result.flags, std::string("-Wl,--defsym=__mallochooks_real_") + name + "=__mallochooks_fallback_" + name));
     }
     REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real__Znam=__mallochooks_fallback__Znam"));
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real_cxx_try=__mallochooks_wrapdl_catching_cxx_try"));
+    REQUIRE(has(result.flags, "-Wl,--undefined=__mallochooks_wrapdl_catching_cxx_rethrow"));
     REQUIRE(count_prefix(result.flags, "-Wl,--defsym=_Znam") == 0);
 }
 
