@@ -101,6 +101,7 @@ public:
 
         link_plan plan = plan_link(found);
         warn_static_without_allocation_calls(found);
+        warn_family_calling_itself(found);
         write_alias_copies(plan, found, edits);
         std::vector<std::string> backend_flags = backend(plan);
 
@@ -374,6 +375,34 @@ private:
                                            : "declare as well: " + list)
                           << " (the outermost declared function still wins)\n";
             }
+        }
+    }
+
+    // An allocator function of the output's own whose code calls itself by name: gcc -O2 turns
+    // `p = malloc(n); memset(p, 0, n)` into `calloc(n, 1)`, so a calloc written that way calls itself
+    // without end as soon as anything calls it (hooks or not: ld.so's calloc during a dlopen did, in the
+    // tests' bump allocator).  Said as a warning, naming the function and its object.
+    void warn_family_calling_itself(const link_analysis &found) const {
+        std::map<std::pair<std::string, std::string>, std::vector<const definition *>> units;
+        for (const definition &d : found.family)
+            if (!d.local && names::is_c_user_api(d.symbol.c_str())) units[{d.path, d.member}].push_back(&d);
+        for (const auto &[where, defs] : units) {
+            std::vector<code_function> functions;
+            try {
+                functions = read_code_refs(where.first, where.second);
+            } catch (const std::exception &) {
+                continue;  // unreadable here: the link says what it finds
+            }
+            for (const definition *d : defs)
+                for (const code_function &f : functions)
+                    if (f.name == d->symbol && f.calls.count(d->symbol) != 0)
+                        std::cerr << "allocscc: warning: " << d->symbol << " in " << d->unit << " calls " << d->symbol
+                                  << " itself, without end when it is called"
+                                  << (d->symbol == "calloc" ? " (gcc turns malloc followed by memset into calloc: "
+                                                              "allocate through an internal function, or compile the "
+                                                              "allocator with -fno-builtin-malloc)"
+                                                            : "")
+                                  << "\n";
         }
     }
 
