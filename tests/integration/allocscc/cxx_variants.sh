@@ -18,12 +18,13 @@
 . "$(dirname "$0")/common.sh"
 HEAPINDEX=$7 MALLOCTRACE=$8
 SRC_FILE=$SRC/programs/cxx/variants.cc
-# name | how it is built
-builds=("plain|$CXX_UNDER -O0 -g"
-        "allocsc++|$ALLOCSCXX -O0 -g"
-        "own operators|$ALLOCSCXX -O0 -g -DOWN_OPERATORS"
-        "own allocator|$ALLOCSCXX -O0 -g -DOWN_ALLOCATOR"
-        "static libstdc++, no -g|$ALLOCSCXX -O0 -static-libstdc++")
+# name | how it is built (C++17 for align_val_t, and sized deallocation, which clang 14 leaves off)
+std="-std=c++17 -fsized-deallocation"
+builds=("plain|$CXX_UNDER $std -O0 -g"
+        "allocsc++|$ALLOCSCXX $std -O0 -g"
+        "own operators|$ALLOCSCXX $std -O0 -g -DOWN_OPERATORS"
+        "own allocator|$ALLOCSCXX $std -O0 -g -DOWN_ALLOCATOR"
+        "static libstdc++, no -g|$ALLOCSCXX $std -O0 -static-libstdc++")
 n=0
 for b in "${builds[@]}"; do
   IFS='|' read -r what cmd <<<"$b"
