@@ -14,6 +14,7 @@ void write_folded(std::ostream &out, const profile &p, symbolizer &sym, folded_v
     for (const stack &s : p.stacks) {
         const double v = what == folded_value::live_bytes   ? double(s.live_bytes)
                          : what == folded_value::peak_bytes ? double(s.peak_bytes)
+                         : what == folded_value::leaked     ? leaked_bytes(p, s)
                                                             : s.allocations;
         if (v <= 0) continue;
         std::string path;

@@ -5,9 +5,10 @@
 // over d3 7.9.2, from npm, vendored in heapprofile/vendor/ and embedded whole (their licences are
 // embedded beside them); the chart of memory over time is drawn with d3's own scales, axes and line.
 //
-// Leaks: until the reachability scan of HEAPINDEX_LEAKS adds its section to the dump, the page lists
-// what was still allocated at exit ("live at exit", heaptrack's "leaked") and says so; with the section
-// (profile_format.h, leak_record) it lists definitely and indirectly lost bytes per stack instead.
+// Leaks: when the reachability scan of HEAPINDEX_LEAKS=exit ran, its section of the dump
+// (profile_format.h, leak_record) gives the chunks no pointer reaches, per stack and kind: the page lists
+// those, each with its full stack, and the flame graph can show them.  Without it, the page lists what
+// was still allocated at exit ("live at exit", heaptrack's "leaked") and says so.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -131,8 +132,8 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
         }
         sites.push_back(site.empty() ? std::string("[unknown]") : site);
     }
-    node live, peak, allocs;
-    live.name = peak.name = allocs.name = "all";
+    node live, peak, allocs, leaked;
+    live.name = peak.name = allocs.name = leaked.name = "all";
     double temporaries = 0;
     int64_t stack_live = 0, stack_peak = 0;
     for (size_t i = 0; i < p.stacks.size(); ++i) {
@@ -140,6 +141,7 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
         if (s.live_bytes > 0) add_path(live, paths[i], double(s.live_bytes)), stack_live += s.live_bytes;
         if (s.peak_bytes > 0) add_path(peak, paths[i], double(s.peak_bytes)), stack_peak += s.peak_bytes;
         if (s.allocations > 0) add_path(allocs, paths[i], s.allocations);
+        if (p.has_leak_section && leaked_bytes(p, s) > 0) add_path(leaked, paths[i], leaked_bytes(p, s));
         temporaries += s.temporaries;
     }
     std::vector<size_t> order(p.stacks.size());
@@ -161,15 +163,29 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
            "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}"
            "td.site,th.site{text-align:left;font-family:monospace}#totals td{text-align:left}"
            ".note{color:#555;max-width:70em}#errors{color:#b00;white-space:pre}.axis text{font-size:11px}"
-           "#chart{width:100%}#series path.line{fill:none;stroke:#c33;stroke-width:1.5px}\n</style>\n"
+           "#chart{width:100%}#series path.line{fill:none;stroke:#c33;stroke-width:1.5px}"
+           "ol.stack{margin:2px 0 4px;font-size:12px}summary{cursor:pointer}\n</style>\n"
            "<script>window.heapindexErrors=[];window.addEventListener('error',function(e){window.heapindexErrors.push(String(e.message));"
            "var el=document.getElementById('errors');if(el)el.textContent=window.heapindexErrors.join('\\n');});</script>\n"
         << "</head><body>\n<div id=\"errors\"></div>\n<h1>Heap profile of <code>" << html_escape(command) << "</code></h1>\n";
+    // The scan's exact totals: leaked (definitely and indirectly lost), and reached through interior pointers only.
+    std::string leak_rows;
+    if (p.has_leak_section) {
+        const uint64_t lb = p.lost_bytes[0] + p.lost_bytes[1];
+        const long long lc = std::llround(p.lost_chunks[0] + p.lost_chunks[1]);
+        leak_rows = "<tr><th>leaked (no pointer reaches them at exit)</th><td id=\"total-leaked\" data-bytes=\"" + std::to_string(lb) +
+                    "\" data-chunks=\"" + std::to_string(lc) + "\">" + format_bytes(double(lb)) + " in " + std::to_string(lc) +
+                    " chunks (" + format_bytes(double(p.lost_bytes[0])) + " definitely, " + format_bytes(double(p.lost_bytes[1])) +
+                    " indirectly lost)</td></tr>\n<tr><th>reachable only through interior pointers</th><td id=\"total-interior\" data-bytes=\"" +
+                    std::to_string(p.lost_bytes[2]) + "\">" + format_bytes(double(p.lost_bytes[2])) + " in " +
+                    std::to_string(std::llround(p.lost_chunks[2])) + " chunks</td></tr>\n";
+    }
     out << "<table id=\"totals\">\n"
         << "<tr><th>peak heap memory</th><td id=\"total-peak\" data-bytes=\"" << h.peak_snapshot_bytes << "\">"
         << format_bytes(double(h.peak_snapshot_bytes)) << "</td></tr>\n"
-        << "<tr><th>live at exit (leaked, as heaptrack counts it)</th><td id=\"total-live\" data-bytes=\"" << h.live_bytes << "\">"
-        << format_bytes(double(h.live_bytes)) << " in " << h.live_chunks << " chunks</td></tr>\n"
+        << "<tr><th>live at exit" << (p.has_leak_section ? "" : " (leaked, as heaptrack counts it)") << "</th><td id=\"total-live\" data-bytes=\""
+        << h.live_bytes << "\">" << format_bytes(double(h.live_bytes)) << " in " << h.live_chunks << " chunks</td></tr>\n"
+        << leak_rows
         << "<tr><th>allocations</th><td id=\"total-allocations\" data-count=\"" << h.total_allocations << "\">"
         << h.total_allocations << " (" << format_bytes(double(h.total_bytes)) << " in all)</td></tr>\n"
         << "<tr><th>temporary allocations</th><td id=\"total-temporary\" data-count=\"" << std::llround(temporaries) << "\">"
@@ -182,7 +198,8 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
         << "</td></tr>\n</table>\n";
 
     out << "<h2>Where the memory is</h2>\n<p><label>Show <select id=\"metric\"><option value=\"live\">bytes live at exit</option>"
-           "<option value=\"peak\">bytes live at the peak</option><option value=\"allocs\">allocations</option></select></label> "
+           "<option value=\"peak\">bytes live at the peak</option><option value=\"allocs\">allocations</option>"
+        << (p.has_leak_section ? "<option value=\"leaked\">bytes leaked</option>" : "") << "</select></label> "
            "<span class=\"note\">An icicle: callers above callees, width is the share. Click a frame to zoom.</span></p>\n"
            "<div id=\"chart\"></div><div id=\"details\" class=\"note\"></div>\n";
     out << "<h2>Memory in use over time</h2>\n<svg id=\"series\" width=\"960\" height=\"260\"></svg>\n"
@@ -200,21 +217,42 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
 
     out << "<h2>Leaks</h2>\n";
     if (p.has_leak_section) {
-        out << "<p class=\"note\">Chunks no live pointer reaches at exit (reachability scan).</p>\n<table id=\"leaks\"><tr>"
-               "<th class=\"site\">allocated at</th><th>kind</th><th>bytes</th><th>chunks</th></tr>\n";
-        std::map<uint32_t, size_t> by_id;
-        for (size_t i = 0; i < p.stacks.size(); ++i) by_id[p.stacks[i].id] = i;
-        for (const pf::leak_record &l : p.leaks) {
-            const auto it = by_id.find(l.stack_id);
-            const char *kind = l.kind == 1 ? "definitely lost" : l.kind == 2 ? "indirectly lost" : "interior pointers only";
-            out << "<tr><td class=\"site\">" << html_escape(it == by_id.end() ? std::string("[unknown stack]") : sites[it->second])
-                << "</td><td>" << kind << "</td><td>" << format_bytes(double(l.bytes)) << "</td><td>" << l.chunks << "</td></tr>\n";
+        out << "<p class=\"note\" id=\"leak-kind\">Chunks no chain of pointers from a root reaches at exit (the reachability scan "
+               "of <code>HEAPINDEX_LEAKS=exit</code>; roots are the loaded objects' writable data, the threads' stacks and TLS, "
+               "the client blocks): definitely lost, indirectly lost (reached only from lost chunks), and reached only through "
+               "pointers into their middle (possibly lost)"
+            << (h.sample_bytes ? "; per stack, estimates scaled up from the sampled chunks" : "")
+            << ". Open a row for its whole stack.</p>\n<table id=\"leaks\"><tr><th class=\"site\">allocated at</th><th>kind</th>"
+               "<th>bytes</th><th>chunks</th></tr>\n";
+        struct row {
+            size_t stack;
+            unsigned kind;
+        };
+        std::vector<row> rows;
+        for (size_t i = 0; i < p.stacks.size(); ++i)
+            for (unsigned k = 0; k < 3; ++k)
+                if (p.stacks[i].lost_bytes[k] > 0 || p.stacks[i].lost_chunks[k] > 0) rows.push_back({i, k});
+        std::sort(rows.begin(), rows.end(), [&](const row &a, const row &b) {
+            return a.kind != b.kind ? a.kind < b.kind : p.stacks[a.stack].lost_bytes[a.kind] > p.stacks[b.stack].lost_bytes[b.kind];
+        });
+        const char *kinds[] = {"definitely lost", "indirectly lost", "interior pointers only"};
+        for (size_t r = 0; r < rows.size() && r < 100; ++r) {
+            const stack &s = p.stacks[rows[r].stack];
+            out << "<tr class=\"leak\"><td class=\"site\"><details><summary>"
+                << html_escape(s.pcs.empty() ? std::string("[allocated before stacks were recorded]") : sites[rows[r].stack])
+                << "</summary><ol class=\"stack\">";
+            for (uint64_t pc : s.pcs)
+                for (const frame &f : sym.frames_of(pc)) out << "<li>" << html_escape(describe(f)) << "</li>";
+            out << "</ol></details></td><td>" << kinds[rows[r].kind] << "</td><td data-bytes=\"" << s.lost_bytes[rows[r].kind] << "\">"
+                << format_bytes(double(s.lost_bytes[rows[r].kind])) << "</td><td>" << std::llround(s.lost_chunks[rows[r].kind])
+                << "</td></tr>\n";
         }
         out << "</table>\n";
+        if (rows.size() > 100) out << "<p class=\"note\">" << rows.size() - 100 << " more rows not shown.</p>\n";
     } else {
         out << "<p class=\"note\" id=\"leak-kind\">Live at exit: what was still allocated when the program ended (heaptrack's "
-               "\"leaked\"). This build has no reachability scan, so these are not yet told apart from memory still "
-               "referenced at exit.</p>\n<table id=\"leaks\"><tr><th class=\"site\">allocated at</th><th>bytes</th><th>chunks</th></tr>\n";
+               "\"leaked\"). Run with <code>HEAPINDEX_LEAKS=exit</code> to tell leaks (chunks no pointer reaches) apart from memory "
+               "still referenced at exit.</p>\n<table id=\"leaks\"><tr><th class=\"site\">allocated at</th><th>bytes</th><th>chunks</th></tr>\n";
         std::vector<size_t> by_live = order;
         std::sort(by_live.begin(), by_live.end(), [&](size_t a, size_t b) { return p.stacks[a].live_bytes > p.stacks[b].live_bytes; });
         for (size_t k = 0; k < by_live.size() && k < 25 && p.stacks[by_live[k]].live_bytes > 0; ++k) {
@@ -232,6 +270,8 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
     to_json(out, peak);
     out << ",\"allocs\":";
     to_json(out, allocs);
+    out << ",\"leaked\":";
+    to_json(out, leaked);
     out << ",\"series\":[";
     for (size_t i = 0; i < p.series.size(); ++i)
         out << (i ? "," : "") << '[' << double(p.series[i].t_ns - std::min(p.series[i].t_ns, h.start_ns)) / 1e9 << ','
@@ -271,8 +311,12 @@ void write_html(std::ostream &out, const profile &p, symbolizer &sym) {
   document.body.setAttribute('data-rendered', 'yes');
 })();
 </script>
-</body></html>
 )JS";
+    if (sym.timed_out())
+        out << "<p class=\"note\" id=\"symbolize-timeout\">Reading debug information took longer than the time allowed "
+               "(HEAPINDEX_SYMBOLIZE_TIMEOUT, heapindex-report's --symbolize-timeout): later frames are named from symbol "
+               "tables only.</p>\n";
+    out << "</body></html>\n";
 }
 
 }  // namespace heapprofile

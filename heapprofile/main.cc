@@ -4,13 +4,20 @@
 // with the dump it just wrote; it can also be run by hand on a dump kept with HEAPINDEX_REPORT=x.hiprof.
 //
 //   heapindex-report --from DUMP [--html FILE] [--folded FILE] [--folded-peak FILE] [--folded-allocs FILE]
-//                    [--heaptrack FILE]
+//                    [--folded-leaks FILE] [--heaptrack FILE]
+//                    [--symbolize dwarf|symtab|off] [--symbolize-timeout SECONDS] [--debuginfod]
+//
+// Symbols come from the objects and the local debug directories only, DWARF (file, line, inlined calls)
+// for at most --symbolize-timeout seconds (10 by default; then symbol tables only), so that the program
+// whose exit started this converter never waits on the network or on a huge object's DWARF.
+// --debuginfod also asks the debuginfod servers of DEBUGINFOD_URLS (for a run by hand).
 //
 // A FILE that cannot be written is reported and the output goes to stderr instead (the library's rule for
 // every report).  Exit status 0 when everything was written, 1 otherwise, 2 on bad usage.
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -35,7 +42,8 @@ const char *refused(const std::string &path) {
 
 int usage() {
     std::cerr << "usage: heapindex-report --from DUMP [--html FILE] [--folded FILE] [--folded-peak FILE]\n"
-                 "                        [--folded-allocs FILE] [--heaptrack FILE]\n";
+                 "                        [--folded-allocs FILE] [--folded-leaks FILE] [--heaptrack FILE]\n"
+                 "                        [--symbolize dwarf|symtab|off] [--symbolize-timeout SECONDS] [--debuginfod]\n";
     return 2;
 }
 
@@ -44,11 +52,28 @@ int usage() {
 int main(int argc, char **argv) {
     std::string from;
     std::vector<std::pair<std::string, std::string>> outputs;
+    heapprofile::symbolize_options options;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
+        if (a == "--debuginfod") {
+            options.debuginfod = true;
+            continue;
+        }
         if (i + 1 >= argc) return usage();
         if (a == "--from") from = argv[++i];
-        else if (a == "--html" || a == "--folded" || a == "--folded-peak" || a == "--folded-allocs" || a == "--heaptrack")
+        else if (a == "--symbolize") {
+            const std::string v = argv[++i];
+            if (v == "dwarf") options.level = heapprofile::symbolize_options::dwarf;
+            else if (v == "symtab") options.level = heapprofile::symbolize_options::symtab;
+            else if (v == "off") options.level = heapprofile::symbolize_options::none;
+            else return usage();
+        } else if (a == "--symbolize-timeout") {
+            char *end;
+            options.timeout_s = std::strtod(argv[++i], &end);
+            if (*end != '\0' || !(options.timeout_s >= 0)) return usage();
+        }
+        else if (a == "--html" || a == "--folded" || a == "--folded-peak" || a == "--folded-allocs" || a == "--folded-leaks" ||
+                 a == "--heaptrack")
             outputs.emplace_back(a, argv[++i]);
         else return usage();
     }
@@ -56,7 +81,7 @@ int main(int argc, char **argv) {
     int status = 0;
     try {
         const heapprofile::profile p = heapprofile::read_profile(from);
-        heapprofile::symbolizer sym(p.modules);
+        heapprofile::symbolizer sym(p.modules, options);
         for (const auto &[kind, path] : outputs) {
             const char *why = refused(path);
             std::ofstream file;
@@ -74,6 +99,7 @@ int main(int argc, char **argv) {
             else if (kind == "--heaptrack") heapprofile::write_heaptrack(*out, p, sym);
             else heapprofile::write_folded(*out, p, sym, kind == "--folded" ? heapprofile::folded_value::live_bytes
                                                        : kind == "--folded-peak" ? heapprofile::folded_value::peak_bytes
+                                                       : kind == "--folded-leaks" ? heapprofile::folded_value::leaked
                                                                                  : heapprofile::folded_value::allocations);
             out->flush();
             if (!*out) {

@@ -10,6 +10,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -62,6 +63,7 @@ profile read_profile(const std::string &path) {
     if (d.size() < sizeof pf::magic || std::memcmp(d.data(), pf::magic, sizeof pf::magic) != 0)
         throw std::runtime_error(path + " is not a heap-profile dump (no HIPROF magic)");
     profile p;
+    std::vector<pf::leak_record> leaks;
     bool header = false;
     size_t at = sizeof pf::magic;
     while (at < d.size()) {
@@ -101,11 +103,33 @@ profile read_profile(const std::string &path) {
             while (at + sizeof(pf::series_point) <= end) p.series.push_back(take<pf::series_point>(d, at, end, "series"));
         } else if (s.tag == pf::tag_leaks) {
             p.has_leak_section = true;
-            while (at + sizeof(pf::leak_record) <= end) p.leaks.push_back(take<pf::leak_record>(d, at, end, "leak"));
+            while (at + sizeof(pf::leak_record) <= end) leaks.push_back(take<pf::leak_record>(d, at, end, "leak"));
         }
         at = end;  // unknown sections are skipped
     }
     if (!header) throw std::runtime_error(path + " has no header section");
+    std::map<uint32_t, size_t> by_id;
+    for (size_t i = 0; i < p.stacks.size(); ++i) by_id[p.stacks[i].id] = i;
+    for (const pf::leak_record &l : leaks) {
+        if (l.kind < pf::leak_definite || l.kind > pf::leak_interior) continue;  // a kind this reader does not know
+        const unsigned k = l.kind - 1;
+        if (l.stack_id == pf::all_stacks) {
+            p.lost_bytes[k] += l.bytes;
+            p.lost_chunks[k] += double(l.chunks) / 1024;
+            continue;
+        }
+        auto it = by_id.find(l.stack_id);
+        if (it == by_id.end()) {  // no frames recorded for these chunks
+            it = by_id.find(0);
+            if (it == by_id.end()) {
+                stack none{0, {}, 0, 0, 0, 0, 0, 0, 0};
+                p.stacks.push_back(none);
+                it = by_id.emplace(0, p.stacks.size() - 1).first;
+            }
+        }
+        p.stacks[it->second].lost_bytes[k] += l.bytes;
+        p.stacks[it->second].lost_chunks[k] += double(l.chunks) / 1024;
+    }
     return p;
 }
 
@@ -113,6 +137,23 @@ struct symbolizer::impl {
     Dwfl_Callbacks callbacks{};
     Dwfl *dwfl = nullptr;
     std::map<uint64_t, std::vector<frame>> cache;
+    symbolize_options options;
+    bool started = false, timed_out = false;
+    std::chrono::steady_clock::time_point deadline;
+
+    // Whether DWARF may still be read: the budget counts from the first lookup.
+    bool dwarf_allowed() {
+        if (options.level != symbolize_options::dwarf || timed_out) return false;
+        const auto now = std::chrono::steady_clock::now();
+        if (!started) {
+            started = true;
+            deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>(options.timeout_s));
+        }
+        if (now < deadline) return true;
+        timed_out = true;
+        return false;
+    }
 
     // The compile unit holding pc; libdw finds it only through .debug_aranges, which clang does not emit
     // by default: then scan the units.
@@ -146,15 +187,16 @@ struct symbolizer::impl {
         std::vector<frame> out;
         Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : nullptr;
         if (mod == nullptr) return {frame{hex(ra), {}, 0, {}}};
+        const bool dwarf = dwarf_allowed();
         const char *mname = dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
         const std::string module = mname ? mname : "";
-        const char *sym = dwfl_module_addrname(mod, pc);
+        const char *sym = options.level == symbolize_options::none ? nullptr : dwfl_module_addrname(mod, pc);
         std::string outer = sym ? demangle(sym) : hex(ra);
         std::string file;
         int line = 0;
         Dwarf_Die cu;
         Dwarf_Addr bias = 0;
-        if (unit_of(mod, pc, &cu, &bias)) {
+        if (dwarf && unit_of(mod, pc, &cu, &bias)) {
             if (Dwarf_Line *l = dwarf_getsrc_die(&cu, pc - bias)) {
                 if (const char *f = dwarf_linesrc(l, nullptr, nullptr)) file = f;
                 dwarf_lineno(l, &line);
@@ -182,10 +224,19 @@ struct symbolizer::impl {
     }
 };
 
-symbolizer::symbolizer(const std::vector<module> &modules) : impl_(new impl) {
+symbolizer::symbolizer(const std::vector<module> &modules, const symbolize_options &options) : impl_(new impl) {
     static char *debuginfo_path = nullptr;
-    impl_->callbacks.find_elf = dwfl_build_id_find_elf;
-    impl_->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    impl_->options = options;
+    // The modules are reported with their paths (dwfl_report_elf), so find_elf is not needed; without
+    // debuginfod it is one that finds nothing (dwfl_build_id_find_elf would also ask debuginfod).
+    if (options.debuginfod)
+        impl_->callbacks.find_elf = dwfl_build_id_find_elf;
+    else
+        impl_->callbacks.find_elf = [](Dwfl_Module *, void **, const char *, Dwarf_Addr, char **, Elf **) { return -1; };
+    // dwfl_standard_find_debuginfo ends with a debuginfod query when DEBUGINFOD_URLS is set; the build-id
+    // lookup in the local debug directories is what it does before that (besides .gnu_debuglink names),
+    // and a module whose own file has DWARF needs neither.
+    impl_->callbacks.find_debuginfo = options.debuginfod ? dwfl_standard_find_debuginfo : dwfl_build_id_find_debuginfo;
     impl_->callbacks.section_address = dwfl_offline_section_address;
     impl_->callbacks.debuginfo_path = &debuginfo_path;
     impl_->dwfl = dwfl_begin(&impl_->callbacks);
@@ -195,6 +246,8 @@ symbolizer::symbolizer(const std::vector<module> &modules) : impl_(new impl) {
         dwfl_report_elf(impl_->dwfl, m.path.c_str(), m.path.c_str(), -1, m.load_bias, false);
     dwfl_report_end(impl_->dwfl, nullptr, nullptr);
 }
+
+bool symbolizer::timed_out() const { return impl_->timed_out; }
 
 symbolizer::~symbolizer() {
     if (impl_->dwfl) dwfl_end(impl_->dwfl);

@@ -11,8 +11,10 @@
 
 namespace heapprofile {
 
-// Folded stacks ("outer;...;inner value" per line) for flamegraph.pl and speedscope.
-enum class folded_value { live_bytes, peak_bytes, allocations };
+// Folded stacks ("outer;...;inner value" per line) for flamegraph.pl and speedscope: bytes live at exit,
+// at the peak, allocation counts, or leaked bytes (leaked_bytes: the reachability scan's definitely and
+// indirectly lost when it ran, live at exit otherwise).
+enum class folded_value { live_bytes, peak_bytes, allocations, leaked };
 void write_folded(std::ostream &out, const profile &p, symbolizer &sym, folded_value what);
 
 // heaptrack's data file (what heaptrack_interpret writes), which heaptrack_print and heaptrack_gui open.

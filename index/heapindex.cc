@@ -270,10 +270,14 @@ __attribute__((destructor)) void at_exit() {
         close_output(out.fd);
     }
     print_error_summary();
+    // The leak scan before the heap profile's outputs, which then show its leaks (what no pointer reaches)
+    // rather than everything live at exit; its report after them (its symbolizer allocates).
+    const bool leaky = settings().leaks_at_exit && scan_leaks_at_exit();
     profile::at_exit();
     print_exit_report();
-    // Leaks last, so that a leaky program's exit status can change (LeakSanitizer's exitcode).
-    if (settings().leaks_at_exit && report_leaks_at_exit() && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
+    print_leaks_found();
+    // The exit status last (LeakSanitizer's exitcode), once every report is written.
+    if (leaky && settings().leaks_exitcode != 0) _exit(settings().leaks_exitcode);
     errno = saved;
 }
 

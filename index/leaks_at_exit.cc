@@ -5,7 +5,9 @@
 // lost, indirectly lost, reachable only through interior pointers) with chunks and bytes on the log
 // (HEAPINDEX_LOG), each with its allocation stack when HEAPINDEX_STACKS records them;
 // HEAPINDEX_LEAKS_EXITCODE then makes a program with chunks definitely or indirectly
-// lost exit with that status (for CI).
+// lost exit with that status (for CI).  The scan and the report are two steps: the scan hands every
+// chunk it did not reach to the heap profile (profile::leak_found), whose outputs are written before the
+// report, whose symbolizer allocates (docs/heap-profiles.md, "Leaks by reachability").
 //
 // Roots: the writable segments of every loaded object (dl_iterate_phdr), this thread's static TLS blocks
 // and its stack from the current frame up (callee-saved registers spilled there first), the stacks of
@@ -32,6 +34,7 @@
 #include "index/reachability.h"
 #include "index/live_chunks.h"
 #include "index/profile.h"
+#include "index/profile_format.h"
 #include "index/stack_depot.h"
 #include "index/symbolizer.h"
 #include "libmallochooks/output.h"
@@ -166,7 +169,7 @@ template <class Scan> void scan_objects(Scan &s) {
     dl_iterate_phdr(
         [](dl_phdr_info *info, size_t, void *arg) {
             Scan &s = *static_cast<Scan *>(arg);
-            const uintptr_t self = reinterpret_cast<uintptr_t>(&report_leaks_at_exit);
+            const uintptr_t self = reinterpret_cast<uintptr_t>(&scan_leaks_at_exit);
             for (int i = 0; i < info->dlpi_phnum; ++i) {
                 const ElfW(Phdr) &p = info->dlpi_phdr[i];
                 if (p.p_type == PT_LOAD && self - (info->dlpi_addr + p.p_vaddr) < p.p_memsz) return 0;
@@ -192,33 +195,41 @@ struct stack_range {
 unsigned other_thread_stacks(stack_range *out, unsigned cap, unsigned *n) {
     unsigned unscanned = 0;
     *n = 0;
-    DIR *d = opendir("/proc/self/task");  // under the reentrancy guard: its buffer goes straight to the allocator
-    if (d == nullptr) return 0;
+    // getdents64 into a stack buffer rather than opendir, whose buffer would be an allocation the heap
+    // profile written after the scan would count.
+    const int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return 0;
     const long self = long(gettid());
-    while (dirent *e = readdir(d)) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9' || atol(e->d_name) == self) continue;
-        char path[sizeof e->d_name + 32], text[256];
-        snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
-        const int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t got = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (got <= 0) {
-            ++unscanned;
-            continue;
+    alignas(8) char dents[4096];
+    long got_dents;
+    while ((got_dents = long(getdents64(dfd, dents, sizeof dents))) > 0) {
+        for (long off = 0; off < got_dents;) {
+            const dirent64 *e = reinterpret_cast<const dirent64 *>(dents + off);
+            off += e->d_reclen;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || atol(e->d_name) == self) continue;
+            char path[sizeof e->d_name + 32], text[256];
+            snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
+            const int fd = open(path, O_RDONLY | O_CLOEXEC);
+            ssize_t got = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+            if (fd >= 0) close(fd);
+            if (got <= 0) {
+                ++unscanned;
+                continue;
+            }
+            text[got] = '\0';
+            // "nr a1 a2 a3 a4 a5 a6 sp pc" while blocked; "running" (or "-1 sp pc") otherwise.
+            unsigned long v[9];
+            uintptr_t lo, hi;
+            if (*n < cap &&
+                sscanf(text, "%lx %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+                       &v[8]) == 9 &&
+                mapping_containing(v[7], &lo, &hi))
+                out[(*n)++] = {v[7], hi};
+            else
+                ++unscanned;
         }
-        text[got] = '\0';
-        // "nr a1 a2 a3 a4 a5 a6 sp pc" while blocked; "running" (or "-1 sp pc") otherwise.
-        unsigned long v[9];
-        uintptr_t lo, hi;
-        if (*n < cap &&
-            sscanf(text, "%lx %lx %lx %lx %lx %lx %lx %lx %lx", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
-                   &v[8]) == 9 &&
-            mapping_containing(v[7], &lo, &hi))
-            out[(*n)++] = {v[7], hi};
-        else
-            ++unscanned;
     }
-    closedir(d);
+    close(dfd);
     return unscanned;
 }
 
@@ -235,23 +246,35 @@ struct site_class_total {
 
 namespace {
 
-// The scan and the report, below report_leaks_at_exit's frame: its own frames (large buffers, spills, stale
-// values of earlier calls at this depth) are no root; the stack is scanned from `stack_from` up.
-__attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
+// What the scan found, kept in mapped memory from the scan to the report (print_leaks_found): between
+// the two the heap profile writes its outputs, before the report's symbolizer allocates anything.
+struct findings_t {
+    bool scanned, no_memory;
+    site_class_total *groups_table;
+    size_t groups, table_bytes;
+    uint64_t chunks[4], total[4];
+    uint64_t root_bytes, scanned_bytes;
+    double ms;
+    unsigned unscanned;
+};
+constinit findings_t findings{};
+
+// The scan, below scan_leaks_at_exit's frame: its own frames (large buffers, spills, stale values of
+// earlier calls at this depth) are no root; the stack is scanned from `stack_from` up.  Allocates only
+// with mmap (nothing shows in the index's counters).
+__attribute__((noinline)) int scan(uintptr_t stack_from) {
     timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    const int fd = open_output(settings().log, "leaks at exit");
-    const int pid = int(getpid());
+    findings = {};
+    findings.scanned = true;
     own_heap heap;
     if (!heap.load()) {
-        print(fd, "heapindex[%d]: leaks at exit: no memory for the scan\n", pid);
-        close_output(fd);
+        findings.no_memory = true;
         return 0;
     }
     reach::scan<own_heap> s(heap);
     if (!s.start()) {
-        print(fd, "heapindex[%d]: leaks at exit: no memory for the scan\n", pid);
-        close_output(fd);
+        findings.no_memory = true;
         return 0;
     }
     // Other threads first: while one runs user code it may free (and unmap) chunks under the scan, so
@@ -259,6 +282,7 @@ __attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
     stack_range stacks[512];
     unsigned nstacks;
     const unsigned unscanned = other_thread_stacks(stacks, sizeof stacks / sizeof *stacks, &nstacks);
+    findings.unscanned = unscanned;
     heap.read_directly(unscanned == 0);
     uintptr_t lo, hi;
     if (mapping_containing(stack_from, &lo, &hi)) s.root(stack_from, hi - stack_from);
@@ -271,11 +295,24 @@ __attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
     s.finish();
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
-    // Group by (class, site): sort the chunks' keys, then most bytes first within each class.
+    // The heap profile's outputs (HEAPINDEX_STACKS with HEAPINDEX_REPORT) show these chunks as the leaks.
     const size_t n = s.count();
+    if (profile::enabled()) {
+        for (size_t i = 0; i < n; ++i) {
+            const uint8_t c = s.class_of(i);
+            if (c == reach::reachable) continue;
+            profile::leak_found(heap.entry(i).stack, c == reach::lost ? profile_format::leak_definite
+                                                     : c == reach::indirect ? profile_format::leak_indirect
+                                                                            : profile_format::leak_interior,
+                                heap.size(i));
+        }
+        profile::leak_scan_done();
+    }
+
+    // Group by (class, site): sort the chunks' keys, then most bytes first within each class.
     const size_t bytes = (n ? n : 1) * sizeof(site_class_total);
     site_class_total *t = static_cast<site_class_total *>(scratch(bytes));
-    uint64_t chunks[4] = {}, total[4] = {};
+    uint64_t *chunks = findings.chunks, *total = findings.total;
     size_t groups = 0;
     if (t != nullptr) {
         for (size_t i = 0; i < n; ++i) {
@@ -303,7 +340,39 @@ __attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
             return rank(a.cls) != rank(b.cls) ? rank(a.cls) < rank(b.cls) : a.bytes > b.bytes;
         });
     }
-    const double ms = double(t1.tv_sec - t0.tv_sec) * 1e3 + double(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    findings.ms = double(t1.tv_sec - t0.tv_sec) * 1e3 + double(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    findings.root_bytes = s.root_bytes();
+    findings.scanned_bytes = s.scanned_bytes();
+    findings.groups_table = t;
+    findings.groups = groups;
+    findings.table_bytes = bytes;
+    return int(chunks[reach::lost] + chunks[reach::indirect] > 0);
+}
+
+}  // namespace
+
+int scan_leaks_at_exit() {
+    // Callee-saved registers of every caller onto the stack (this frame), then the stack from this frame up.
+    __builtin_unwind_init();
+    volatile uintptr_t here = 0;
+    const int leaky = scan(reinterpret_cast<uintptr_t>(&here) & ~uintptr_t{7});
+    __asm__ volatile("" ::: "memory");  // no tail call: this frame stays while the scan runs
+    return leaky;
+}
+
+void print_leaks_found() {
+    if (!findings.scanned) return;
+    const int fd = open_output(settings().log, "leaks at exit");
+    const int pid = int(getpid());
+    if (findings.no_memory) {
+        print(fd, "heapindex[%d]: leaks at exit: no memory for the scan\n", pid);
+        close_output(fd);
+        findings.scanned = false;
+        return;
+    }
+    const uint64_t *chunks = findings.chunks, *total = findings.total;
+    site_class_total *t = findings.groups_table;
+    const size_t groups = findings.groups;
     print(fd, "heapindex[%d]: leaks at exit: %llu bytes in %llu chunks definitely lost, %llu bytes in %llu indirectly "
               "lost, %llu bytes in %llu reachable only through interior pointers, %llu bytes in %llu still reachable\n",
           pid, (unsigned long long)total[reach::lost], (unsigned long long)chunks[reach::lost],
@@ -311,8 +380,8 @@ __attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
           (unsigned long long)total[reach::interior_only], (unsigned long long)chunks[reach::interior_only],
           (unsigned long long)total[reach::reachable], (unsigned long long)chunks[reach::reachable]);
     print(fd, "heapindex[%d]: leaks at exit: scanned %llu bytes of roots and %llu bytes of chunks in %.1f ms%s\n", pid,
-          (unsigned long long)s.root_bytes(), (unsigned long long)s.scanned_bytes(), ms,
-          unscanned ? " (some threads were running: their stacks are not roots)" : "");
+          (unsigned long long)findings.root_bytes, (unsigned long long)findings.scanned_bytes, findings.ms,
+          findings.unscanned ? " (some threads were running: their stacks are not roots)" : "");
     if (groups != 0) {
         print(fd, "heapindex[%d]: %14s %10s  %-17s %s\n", pid, "bytes", "chunks", "class", "allocation site");
         symbolizer sym;
@@ -331,20 +400,9 @@ __attribute__((noinline)) int scan_and_report(uintptr_t stack_from) {
             }
         }
     }
-    unscratch(t, bytes);
+    unscratch(t, findings.table_bytes);
     close_output(fd);
-    return int(chunks[reach::lost] + chunks[reach::indirect] > 0);
-}
-
-}  // namespace
-
-int report_leaks_at_exit() {
-    // Callee-saved registers of every caller onto the stack (this frame), then the stack from this frame up.
-    __builtin_unwind_init();
-    volatile uintptr_t here = 0;
-    const int leaky = scan_and_report(reinterpret_cast<uintptr_t>(&here) & ~uintptr_t{7});
-    __asm__ volatile("" ::: "memory");  // no tail call: this frame stays while the scan runs
-    return leaky;
+    findings.scanned = false;
 }
 
 }  // namespace mallochooks::heapindex

@@ -48,7 +48,7 @@ namespace {
 
 // ---- settings -------------------------------------------------------------------------------------------
 
-enum output_kind : uint8_t { out_html, out_folded_live, out_folded_peak, out_folded_allocs, out_heaptrack, out_dump };
+enum output_kind : uint8_t { out_html, out_folded_live, out_folded_peak, out_folded_allocs, out_folded_leaks, out_heaptrack, out_dump };
 struct output {
     output_kind kind;
     char path[512];
@@ -88,6 +88,7 @@ bool kind_of(const char *s, size_t n, output_kind *kind) {
     if (ends_with(s, n, ".html") || ends_with(s, n, ".htm")) *kind = out_html;
     else if (ends_with(s, n, ".peak.folded")) *kind = out_folded_peak;
     else if (ends_with(s, n, ".allocs.folded")) *kind = out_folded_allocs;
+    else if (ends_with(s, n, ".leaks.folded")) *kind = out_folded_leaks;
     else if (ends_with(s, n, ".folded")) *kind = out_folded_live;
     else if (ends_with(s, n, ".hiprof")) *kind = out_dump;
     else if ((bn >= 10 && memcmp(base, "heaptrack.", 10) == 0) || ends_with(s, n, ".heaptrack") ||
@@ -208,10 +209,24 @@ bool reserve_stack_of() {
 // its owner writes, read whole.
 enum counter { c_allocations, c_bytes, c_temporaries, c_live_bytes, c_live_chunks, n_counters };
 
+// A pending slot keeps what was allocated and what was freed, not the live figures: an allocation adds
+// to two words (allocations, bytes), a free to two or three (freed chunks and bytes, temporaries), where
+// live counters would take five each; live = allocated - freed when the slot is read (to_counters).
+enum delta { d_allocations, d_bytes, d_temporaries, d_freed_bytes, d_freed_chunks, n_deltas };
+static_assert(int(n_deltas) == int(n_counters));
+
 struct pending {
     std::atomic<uint32_t> stack;
-    std::atomic<int64_t> v[n_counters];
+    std::atomic<int64_t> v[n_deltas];
 };
+
+inline void to_counters(const int64_t *d, int64_t *v) {
+    v[c_allocations] = d[d_allocations];
+    v[c_bytes] = d[d_bytes];
+    v[c_temporaries] = d[d_temporaries];
+    v[c_live_bytes] = d[d_bytes] - d[d_freed_bytes];
+    v[c_live_chunks] = d[d_allocations] - d[d_freed_chunks];
+}
 struct delta_block {
     static constexpr unsigned slots = 256;
     pending slot[slots];
@@ -219,9 +234,16 @@ struct delta_block {
     // finds its stack here, without the depot's shared table.
     static constexpr unsigned recent = 64;
     uint32_t recent_id[recent];
-    // The last walk (unwind.h) and the stack it gave.
-    unwind::memo last_walk;
-    uint32_t last_stack;
+    // The last walks (unwind.h) and the stacks they gave, direct-mapped by the allocation site (the
+    // hooks' caller) and the stack's depth (on_countdown's frame address): a program allocating from a
+    // few places in turn, or through one wrapper from a few depths, finds each one's stack again.
+    static constexpr unsigned walks = 16;
+    unwind::memo walk[walks];
+    uint32_t walk_stack[walks];
+    static unsigned walk_slot(const void *caller, const void *frame) {
+        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (reinterpret_cast<uintptr_t>(frame) >> 4) * 0x9e3779b1u;
+        return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
+    }
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -247,10 +269,11 @@ void add_to_entry(uint32_t sid, const int64_t *v) {
 void flush(pending &p) {
     const uint32_t sid = p.stack.load(std::memory_order_relaxed);
     if (sid == 0) return;
-    int64_t v[n_counters];
-    for (unsigned k = 0; k < n_counters; ++k) v[k] = p.v[k].load(std::memory_order_relaxed);
+    int64_t d[n_deltas], v[n_counters];
+    for (unsigned k = 0; k < n_deltas; ++k) d[k] = p.v[k].load(std::memory_order_relaxed);
+    to_counters(d, v);
     add_to_entry(sid, v);
-    for (unsigned k = 0; k < n_counters; ++k) p.v[k].store(0, std::memory_order_relaxed);
+    for (unsigned k = 0; k < n_deltas; ++k) p.v[k].store(0, std::memory_order_relaxed);
     p.stack.store(0, std::memory_order_relaxed);
 }
 
@@ -258,6 +281,9 @@ void deltas_at_thread_exit(void *arg) {
     delta_block *b = static_cast<delta_block *>(arg);
     if (b == nullptr) return;
     for (pending &p : b->slot) flush(p);
+    // The next thread to take this block has another stack: these walks say nothing about it (and their
+    // slots may lie beyond its stack's end).
+    for (unwind::memo &m : b->walk) m.valid = false;
     my_deltas = nullptr;
     deltas_exited = true;
     uint64_t head = free_blocks.load(std::memory_order_acquire);
@@ -299,19 +325,40 @@ delta_block *make_block() {
     return b;
 }
 
-// Add to a stack's counters through this thread's pending table.
-inline void count(uint32_t sid, int64_t allocations, int64_t bytes, int64_t temporaries, int64_t live_bytes, int64_t live_chunks) {
+// This thread's pending slot of stack `sid` (taken over from another stack if need be), or null when the
+// thread has no table (then the deltas go to the entry directly).
+inline pending *pending_slot(uint32_t sid) {
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    const int64_t v[n_counters] = {allocations, bytes, temporaries, live_bytes, live_chunks};
-    if (b == nullptr) return add_to_entry(sid, v);
+    if (b == nullptr) return nullptr;
     pending &p = b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)];
     if (p.stack.load(std::memory_order_relaxed) != sid) {
         flush(p);
         p.stack.store(sid, std::memory_order_relaxed);
     }
-    // Owner-only words: plain adds (bump, counters.h), no branches on which counters change.
-    for (unsigned k = 0; k < n_counters; ++k) bump(p.v[k], v[k]);
+    return &p;
+}
+
+// An allocation, and a free, counted on a stack through this thread's pending table.  Owner-only words:
+// plain adds (bump, counters.h).
+inline void count_allocation(uint32_t sid, int64_t count, int64_t bytes) {
+    pending *p = pending_slot(sid);
+    if (__builtin_expect(p == nullptr, 0)) {
+        const int64_t v[n_counters] = {count, bytes, 0, bytes, count};
+        return add_to_entry(sid, v);
+    }
+    bump(p->v[d_allocations], count);
+    bump(p->v[d_bytes], bytes);
+}
+inline void count_free(uint32_t sid, int64_t count, int64_t bytes, bool temporary) {
+    pending *p = pending_slot(sid);
+    if (__builtin_expect(p == nullptr, 0)) {
+        const int64_t v[n_counters] = {0, 0, temporary ? count : 0, -bytes, -count};
+        return add_to_entry(sid, v);
+    }
+    bump(p->v[d_freed_bytes], bytes);
+    bump(p->v[d_freed_chunks], count);
+    if (temporary) bump(p->v[d_temporaries], count);
 }
 
 // For readers holding report_busy: every entry's view = its counters + all pending deltas.
@@ -330,8 +377,11 @@ void gather_views() {
             const uint32_t sid = p.stack.load(std::memory_order_relaxed);
             if (sid == 0) continue;
             stack_entry *e = depot().get(sid);
+            int64_t d[n_deltas], v[n_counters];
+            for (unsigned k = 0; k < n_deltas; ++k) d[k] = p.v[k].load(std::memory_order_relaxed);
+            to_counters(d, v);
             for (unsigned k = 0; k < n_counters; ++k)
-                e->view[k].store(e->view[k].load(std::memory_order_relaxed) + p.v[k].load(std::memory_order_relaxed),
+                e->view[k].store(e->view[k].load(std::memory_order_relaxed) + v[k],
                                  std::memory_order_relaxed);
         }
 }
@@ -387,6 +437,38 @@ void snapshot(uint64_t bytes, uint64_t t) {
     snapshot_bytes.store(bytes, std::memory_order_relaxed);
     snapshot_ns.store(t, std::memory_order_relaxed);
     report_busy.store(false, std::memory_order_release);
+}
+
+// ---- leaks found by the reachability scan (HEAPINDEX_LEAKS=exit) -------------------------------------------
+
+// Per (stack, kind): an open-addressing table in mapped memory, filled by the destructor's thread alone
+// (leak_found), and the exact totals per kind.  A table past 3/4 full counts the rest in stack 0.
+constexpr size_t leak_capacity = size_t{1} << 16;
+pf::leak_record *leak_table = nullptr;
+size_t leak_used = 0;
+pf::leak_record leak_totals[3] = {};
+bool leaks_scanned = false;
+
+void add_leak(uint32_t stack, uint32_t kind, uint64_t bytes, uint64_t chunks) {
+    if (leak_table == nullptr) {
+        void *m = mmap(nullptr, leak_capacity * sizeof(pf::leak_record), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) return;
+        leak_table = static_cast<pf::leak_record *>(m);
+    }
+    if (leak_used >= leak_capacity / 4 * 3) stack = 0;
+    for (size_t i = (stack * 0x9e3779b1u ^ kind) & (leak_capacity - 1);; i = (i + 1) & (leak_capacity - 1)) {
+        pf::leak_record &r = leak_table[i];
+        if (r.kind == 0) {
+            r = {stack, kind, 0, 0};
+            ++leak_used;
+        }
+        if (r.stack_id == stack && r.kind == kind) {
+            r.bytes += bytes;
+            r.chunks += chunks;
+            return;
+        }
+    }
 }
 
 // ---- the dump ----------------------------------------------------------------------------------------------
@@ -469,7 +551,7 @@ bool write_dump(int fd, bool at_exit) {
     h.page_size = uint64_t(sysconf(_SC_PAGESIZE));
     h.phys_pages = uint64_t(sysconf(_SC_PHYS_PAGES));
     h.at_exit = at_exit;
-    h.leaks_kind = 0;
+    h.leaks_kind = leaks_scanned ? 1 : 0;
     w.section(pf::tag_header, sizeof h);
     w.bytes(&h, sizeof h);
 
@@ -528,6 +610,13 @@ bool write_dump(int fd, bool at_exit) {
     if (n > series_capacity) n = series_capacity;
     w.section(pf::tag_series, n * sizeof(pf::series_point));
     if (n != 0) w.bytes(series, n * sizeof(pf::series_point));
+
+    if (leaks_scanned) {
+        w.section(pf::tag_leaks, (leak_used + 3) * sizeof(pf::leak_record));
+        w.bytes(leak_totals, sizeof leak_totals);
+        for (size_t i = 0; leak_table != nullptr && i < leak_capacity; ++i)
+            if (leak_table[i].kind != 0) w.bytes(&leak_table[i], sizeof(pf::leak_record));
+    }
     return w.ok;
 }
 
@@ -550,6 +639,7 @@ const char *option_of(output_kind k) {
     case out_folded_live: return "--folded";
     case out_folded_peak: return "--folded-peak";
     case out_folded_allocs: return "--folded-allocs";
+    case out_folded_leaks: return "--folded-leaks";
     case out_heaptrack: return "--heaptrack";
     case out_dump: return nullptr;
     }
@@ -602,11 +692,19 @@ int write_outputs(const output *outs, unsigned n, bool at_exit) {
     }
     // argv: tool --from DUMP (--kind PATH)*; envp: ours without LD_PRELOAD and HEAPINDEX_*, so that the
     // converter is neither indexed nor reporting.
-    const char *argv[4 + 2 * max_outputs];
+    // The symbolizer settings of the index's own reports (HEAPINDEX_SYMBOLIZE, HEAPINDEX_SYMBOLIZE_TIMEOUT):
+    // the converter's environment has no HEAPINDEX_* variables.
+    const char *argv[8 + 2 * max_outputs];
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%u.%03u", settings().symbolize_ms / 1000, settings().symbolize_ms % 1000);
     unsigned a = 0;
     argv[a++] = tool;
     argv[a++] = "--from";
     argv[a++] = dump;
+    argv[a++] = "--symbolize";
+    argv[a++] = settings().symbolizer == heapindex::settings_t::libdw ? "dwarf" : settings().symbolizer == heapindex::settings_t::dladdr_only ? "symtab" : "off";
+    argv[a++] = "--symbolize-timeout";
+    argv[a++] = timeout;
     for (unsigned i = 0; i < n; ++i)
         if (wanted[i] && option_of(outs[i].kind) != nullptr) argv[a++] = option_of(outs[i].kind), argv[a++] = paths[i];
     argv[a] = nullptr;
@@ -659,7 +757,7 @@ int parse_list(const char *value, output *outs, unsigned *n, char *text, size_t 
             text_taken = true;
         } else {
             print(program_stderr, "heapindex: %s: '%.*s' ignored (one text report at most; profile outputs end in .html, "
-                     ".folded, .peak.folded, .allocs.folded, .hiprof, or are named heaptrack.*)\n", name, int(len), s);
+                     ".folded, .peak.folded, .allocs.folded, .leaks.folded, .hiprof, or are named heaptrack.*)\n", name, int(len), s);
             ++problems;
         }
         s += len + (comma ? 1 : 0);
@@ -746,9 +844,10 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     uint32_t sid = 0;
     bool unchanged = false;
     if (cfg.depth != 1) {
-        n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->last_walk : nullptr, &unchanged);
-        if (unchanged) {  // the same stack as this thread's last one
-            sid = b->last_stack;
+        const unsigned w = delta_block::walk_slot(caller, frames);
+        n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->walk[w] : nullptr, &unchanged);
+        if (unchanged) {  // the same stack as this thread's last one from this site
+            sid = b->walk_stack[w];
             if (sid == 0) return;  // which the depot could not take
         } else if (n == 0) {
             frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
@@ -764,16 +863,34 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
             sid = depot().intern(frames, n);
             if (b != nullptr) b->recent_id[slot] = sid;
         }
-        if (b != nullptr) b->last_stack = sid;
+        if (b != nullptr) b->walk_stack[delta_block::walk_slot(caller, frames)] = sid;
     }
     if (sid == 0) return;
     const weight w = weight_of(size);
-    count(sid, int64_t(w.count), int64_t(w.bytes), 0, int64_t(w.bytes), int64_t(w.count));
+    count_allocation(sid, int64_t(w.count), int64_t(w.bytes));
     stack_of[id].store(sid, std::memory_order_relaxed);
     // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
     // word differs in its lowest bit), and free_slow, seeing the flag, puts it back and calls released.
     r->flags.set(r->flags.get() | HEAPINDEX_FLAG_STACK);
     flip_check(r);
+}
+
+void leak_found(uint32_t stack, uint32_t kind, size_t size) {
+    if (!on || kind < pf::leak_definite || kind > pf::leak_interior) return;
+    leak_totals[kind - 1].stack_id = pf::all_stacks;
+    leak_totals[kind - 1].kind = kind;
+    leak_totals[kind - 1].bytes += size;
+    leak_totals[kind - 1].chunks += count_unit;
+    // Sampled: an unsampled chunk is in no stack record (the sampled ones, scaled, stand for it).
+    if (stack == 0 && cfg.sample_bytes != 0) return;
+    const weight w = stack != 0 ? weight_of(size) : weight{count_unit, size};
+    add_leak(stack, kind, w.bytes, w.count);
+}
+
+void leak_scan_done() {
+    if (!on) return;
+    for (uint32_t k = 0; k < 3; ++k) leak_totals[k].stack_id = pf::all_stacks, leak_totals[k].kind = k + 1;
+    leaks_scanned = true;
 }
 
 uint32_t stack_of_chunk(uint32_t id) {
@@ -795,7 +912,7 @@ void released(thread_state *t, uint32_t id, record *r) {
     const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1 &&
                            last_release_at != t->seq_next;
     if (t != nullptr) last_release_at = t->seq_next;
-    count(sid, 0, 0, temporary ? int64_t(w.count) : 0, -int64_t(w.bytes), -int64_t(w.count));
+    count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
 }
 
 void on_sample(uint64_t live) {

@@ -63,6 +63,14 @@ int write_now(const char *list) __attribute__((visibility("hidden")));
 
 bool enabled() __attribute__((visibility("hidden")));
 
+// The reachability scan at exit (HEAPINDEX_LEAKS=exit, leaks_at_exit.cc) runs before the dump and hands
+// over what it found: leak_scan_done() once, after one leak_found() per chunk not reachable (kind:
+// profile_format's leak_definite, leak_indirect or leak_interior; `stack` its stack id or 0).  The dump
+// then carries a leak section, and the outputs show these chunks as the leaks.  Not thread-safe: the
+// destructor's thread only.
+void leak_found(uint32_t stack, uint32_t kind, size_t size) __attribute__((visibility("hidden")));
+void leak_scan_done() __attribute__((visibility("hidden")));
+
 // The stack id (in depot()) recorded for the chunk of live record `id`, 0 when it has none (leak reports:
 // leaks_at_exit.cc).
 uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));

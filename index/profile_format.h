@@ -48,6 +48,7 @@ struct header {
     uint64_t page_size, phys_pages;
     uint32_t at_exit;                                       // 1: written at exit; 0: on demand
     uint32_t leaks_kind;                                    // 0: no leak section (live at exit only); 1: reachability
+                                                            // scan's section follows (tag_leaks)
 };
 
 // A loaded object, for symbolization out of process: followed by path_length bytes (no NUL).
@@ -73,13 +74,20 @@ struct series_point {
     uint64_t live_chunks;
 };
 
-// What the reachability scan (HEAPINDEX_LEAKS, another engineer's work) adds: per stack and kind.
+// What the reachability scan of HEAPINDEX_LEAKS=exit found (leaks_at_exit.cc, written when it ran before
+// the dump): per stack and kind, the chunks no pointer chain from a root reaches.  With every allocation
+// stacked, a record per stack holds exact figures (stack 0: chunks allocated before stacks were recorded);
+// with sampled stacks, a sampled lost chunk stands for 1/P of a chunk, as in the stack records, and
+// unsampled ones are in no stack record.  The records of stack `all_stacks` hold the exact totals per
+// kind, every chunk counted once whatever was sampled.
 struct leak_record {
     uint32_t stack_id;
-    uint32_t kind;  // 1 definitely lost, 2 indirectly lost, 3 reachable only through interior pointers
+    uint32_t kind;  // leak_definite, leak_indirect, leak_interior
     uint64_t bytes;
-    uint64_t chunks;
+    uint64_t chunks;  // 1/1024ths
 };
+constexpr uint32_t leak_definite = 1, leak_indirect = 2, leak_interior = 3;
+constexpr uint32_t all_stacks = 0xffffffffu;
 
 }  // namespace mallochooks::heapindex::profile_format
 

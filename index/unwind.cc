@@ -127,9 +127,13 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
     uintptr_t bp = fp[0], pc = fp[1], sp = reinterpret_cast<uintptr_t>(fp + 2);
     *unchanged = false;
     if (m != nullptr && m->valid && m->pc0 == pc && m->sp0 == sp && m->caller == caller && m->max == max) {
-        unsigned i = 0;
-        while (i < m->steps && *reinterpret_cast<const uintptr_t *>(m->cfa[i] - 8) == m->next_pc[i]) ++i;
-        if (i == m->steps) {
+        // Every slot still holds what the walk read: an OR of differences, no branch per frame (a hit
+        // reads them all anyway; a miss costs a walk, far more than the frames it did not stop at).
+        uintptr_t differ = 0;
+        const memo::slot_read *st = m->reads;
+#pragma GCC unroll 4
+        for (unsigned i = 0; i < m->steps; ++i) differ |= *reinterpret_cast<const uintptr_t *>(st[i].slot) ^ st[i].pc;
+        if (differ == 0) {
             *unchanged = true;
             return m->kept;
         }
@@ -155,7 +159,7 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
         if (w & (uint64_t{1} << 15)) bp = *reinterpret_cast<const uintptr_t *>(cfa - ((w >> 5) & (uint64_t{0x7f} << 3)));
         sp = cfa;
         rsp_only &= !from_bp;
-        if (m != nullptr && steps < memo::max_steps) m->cfa[steps] = cfa, m->next_pc[steps] = pc;
+        if (m != nullptr && steps < memo::max_steps) m->reads[steps] = {cfa - 8, pc};
         ++steps;
     }
     unsigned first = 0;

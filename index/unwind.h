@@ -40,8 +40,10 @@ struct memo {
     const void *caller;
     unsigned steps, kept, max;
     bool valid;
-    uintptr_t cfa[max_steps];      // after step i: the CFA, whose slot below holds ...
-    uintptr_t next_pc[max_steps];  // ... the return address step i read
+    struct slot_read {
+        uintptr_t slot;  // step i read the return address at this address (its CFA - 8) ...
+        uintptr_t pc;    // ... and found this
+    } reads[max_steps];
 };
 
 // capture with a memo (the thread's own, never shared): *unchanged is true when the stack is the one

@@ -9,7 +9,11 @@
  *   peak:   48 chunks of 65536 bytes (3 MiB), all live at once, then freed   peak_outer -> leaf_alloc
  *   other:  50 chunks of 200 bytes, allocated together, freed together       other_outer -> leaf_alloc
  *
- * With an argument, it forks first and the child does the same (the %p test) and exits.
+ * With the argument "leak" it also loses one chunk (lose_outer -> leaf_alloc: 4000 bytes no pointer reaches,
+ * definitely lost), while keep's chunks stay reachable through `kept` (the HEAPINDEX_LEAKS=exit test).
+ * With the argument "slow", peak_outer sleeps 1 ms after each of its allocations: memory in use rises over
+ * about 50 ms, so that the sampled series has points at distinct milliseconds (the memory-over-time test).
+ * With the argument "fork", it forks first and the child does the same (the %p test) and exits.
  * It calls heapindex_profile_write(argv[2]) when given a second argument (the on-demand API).
  */
 #include <stdio.h>
@@ -27,7 +31,7 @@ __attribute__((noinline)) static void *leaf_alloc(size_t n) {
     return p;
 }
 
-static void *kept[10];
+void *kept[10]; /* not static: stores to a static nobody reads may be dropped, and keep's chunks must stay reachable */
 __attribute__((noinline)) static void keep_middle(int i) { kept[i] = leaf_alloc(1000); }
 __attribute__((noinline)) static void keep_outer(void) {
     for (int i = 0; i < 10; i++) keep_middle(i);
@@ -37,9 +41,13 @@ __attribute__((noinline)) static void temp_outer(void) {
     for (int i = 0; i < 100; i++) free(leaf_alloc(64));
 }
 
+static int slow;
 __attribute__((noinline)) static void peak_outer(void) {
     void *p[48];
-    for (int i = 0; i < 48; i++) p[i] = leaf_alloc(65536);
+    for (int i = 0; i < 48; i++) {
+        p[i] = leaf_alloc(65536);
+        if (slow) usleep(1000);
+    }
     for (int i = 0; i < 48; i++) free(p[i]);
 }
 
@@ -47,6 +55,17 @@ __attribute__((noinline)) static void other_outer(void) {
     void *p[50];
     for (int i = 0; i < 50; i++) p[i] = leaf_alloc(200);
     for (int i = 0; i < 50; i++) free(p[i]);
+}
+
+__attribute__((noinline)) static void lose_outer(void) {
+    void *volatile lost = leaf_alloc(4000);
+    lost = NULL;
+    (void)lost;
+}
+// Overwrite the stack the helpers used, so that no stale copy of the lost pointer stays there.
+__attribute__((noinline)) static void scrub(void) {
+    volatile char junk[64 * 1024];
+    for (size_t i = 0; i < sizeof junk; ++i) junk[i] = 0;
 }
 
 int main(int argc, char **argv) {
@@ -58,10 +77,15 @@ int main(int argc, char **argv) {
             waitpid(pid, &status, 0);
         }
     }
+    slow = argc > 1 && strcmp(argv[1], "slow") == 0;
     keep_outer();
     temp_outer();
     peak_outer();
     other_outer();
+    if (argc > 1 && strcmp(argv[1], "leak") == 0) {
+        lose_outer();
+        scrub();
+    }
     if (argc > 2) {
         int n = heapindex_profile_write(argv[2]);
         printf("written %d\n", n);

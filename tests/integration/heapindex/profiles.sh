@@ -11,8 +11,10 @@ prog=$(realpath "$1") lib=$(realpath "$2")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 fail() { echo "profiles: $*"; status=1; }
-clean_env=(-u HEAPINDEX_REPORT -u HEAPINDEX_STACKS -u HEAPINDEX_STACKS_SAMPLE -u HEAPINDEX_SERIES_MS -u HEAPINDEX_LOG)
-run() { (cd "$tmp" && env "${clean_env[@]}" "$@" LD_PRELOAD="$lib" "$prog" >"$tmp/out" 2>"$tmp/err"); }
+clean_env=(-u HEAPINDEX_REPORT -u HEAPINDEX_STACKS -u HEAPINDEX_STACKS_SAMPLE -u HEAPINDEX_SERIES_MS -u HEAPINDEX_LOG
+  -u HEAPINDEX_LEAKS -u HEAPINDEX_LEAKS_EXITCODE)
+args=()
+run() { (cd "$tmp" && env "${clean_env[@]}" "$@" LD_PRELOAD="$lib" "$prog" "${args[@]}" >"$tmp/out" 2>"$tmp/err"); }
 # value FILE PATH-SUFFIX: the value of the folded line whose path ends with PATH-SUFFIX (0 if none).
 value() { awk -v s="$2" '{ v = $NF; p = $0; sub(/ [0-9]+$/, "", p); if (substr(p, length(p) - length(s) + 1) == s) t += v } END { print t + 0 }' "$1"; }
 keep="main;keep_outer;keep_middle;leaf_alloc" temp="main;temp_outer;leaf_alloc"
@@ -58,6 +60,66 @@ if command -v heaptrack_print >/dev/null; then
 else
   echo "profiles: heaptrack_print not installed: heaptrack file not checked"
 fi
+
+# ---- memory over time in heaptrack's file ------------------------------------------------------------
+# "slow": peak_outer's 3 MiB rise over ~50 ms, sampled at each MiB.  heaptrack_print's massif snapshots
+# (the total in use at each timestamp, as heaptrack_gui's chart) rise through about 1 and 2 MiB to the
+# peak, in time order, the peak being heaptrack_print's peak; every per-stack figure stays as before.
+if command -v heaptrack_print >/dev/null; then
+  args=(slow)
+  run HEAPINDEX_STACKS=32 HEAPINDEX_REPORT=heaptrack.slow,slow.peak.folded || fail "the program failed (slow)"
+  args=()
+  heaptrack_print "$tmp/heaptrack.slow" -M "$tmp/slow.massif" >"$tmp/hts.txt" 2>&1 || fail "heaptrack_print -M failed"
+  grep -q "calls to allocation functions: 208 " "$tmp/hts.txt" || fail "slow: not 208 calls: $(tail -6 "$tmp/hts.txt")"
+  grep -q "temporary memory allocations: 100 " "$tmp/hts.txt" || fail "slow: not 100 temporaries"
+  grep -q "total memory leaked: 10.00K" "$tmp/hts.txt" || fail "slow: not 10.00K leaked"
+  heaptrack_print "$tmp/heaptrack.slow" --flamegraph-cost-type peak -F "$tmp/hts.peak" >/dev/null 2>&1
+  sed -e 's/ ([^)]*)//g' -e 's/; \([0-9]*\)$/ \1/' "$tmp/hts.peak" >"$tmp/hts.peak.plain"
+  for path in "$keep" "$peak"; do
+    [ "$(value "$tmp/hts.peak.plain" "$path")" = "$(value "$tmp/slow.peak.folded" "$path")" ] ||
+      fail "slow: heaptrack_print's peak at $path is not ours"
+  done
+  # "time mem" per snapshot, in file order.
+  awk -F= '/^time=/ {t = $2} /^mem_heap_B=/ {print t, $2}' "$tmp/slow.massif" >"$tmp/slow.snapshots"
+  peak_b=$(sort -k2 -n "$tmp/slow.snapshots" | tail -1 | cut -d' ' -f2)
+  { [ "$peak_b" -ge $((2 << 20)) ] && [ "$peak_b" -le $(( (3 << 20) + 20000 )) ]; } || fail "slow: the massif peak is $peak_b bytes"
+  awk -v p="$peak_b" '$2 == p {exit} {print}' "$tmp/slow.snapshots" >"$tmp/slow.rising"
+  awk '$2 >= 700000 && $2 < 1500000' "$tmp/slow.rising" | grep -q . ||
+    fail "slow: no snapshot near 1 MiB before the peak: $(cat "$tmp/slow.snapshots")"
+  awk '$2 >= 1500000 && $2 < 2500000' "$tmp/slow.rising" | grep -q . ||
+    fail "slow: no snapshot near 2 MiB before the peak: $(cat "$tmp/slow.snapshots")"
+  sort -c -k2 -n "$tmp/slow.rising" 2>/dev/null || fail "slow: memory before the peak does not rise: $(cat "$tmp/slow.snapshots")"
+  sort -c -s -k1 -g "$tmp/slow.snapshots" 2>/dev/null || fail "slow: snapshots out of time order"
+  grep -q "peak heap memory consumption: $(awk -v b="$peak_b" 'BEGIN { printf "%.2fM", b / 1e6 }')" "$tmp/hts.txt" ||
+    fail "slow: heaptrack_print's peak is not the massif peak ($peak_b): $(grep peak "$tmp/hts.txt")"
+fi
+
+# ---- leaks by reachability (HEAPINDEX_LEAKS=exit) in the profile's outputs --------------------------
+# keep's 10000 bytes are live at exit but reachable (through `kept`); lose_outer's 4000 bytes are not: only
+# they are leaked, in the folded leaks, in heaptrack's file (as heaptrack_print reads it) and in the exit status.
+lose="main;lose_outer;leaf_alloc"
+args=(leak)
+run HEAPINDEX_STACKS=32 HEAPINDEX_LEAKS=exit HEAPINDEX_LEAKS_EXITCODE=23 HEAPINDEX_LOG="$tmp/leaks.log" \
+  HEAPINDEX_REPORT=l.leaks.folded,l.folded,heaptrack.leak
+rc=$?
+args=()
+[ $rc = 23 ] || fail "a leaky program under HEAPINDEX_LEAKS_EXITCODE=23 exited $rc: $(cat "$tmp/err")"
+grep -q "4000 bytes in 1 chunks definitely lost" "$tmp/leaks.log" || fail "the scan's report: $(cat "$tmp/leaks.log")"
+[ "$(value "$tmp/l.leaks.folded" "$lose")" = 4000 ] || fail "folded leaks: no 4000 bytes at $lose: $(cat "$tmp/l.leaks.folded")"
+[ "$(value "$tmp/l.leaks.folded" "$keep")" = 0 ] || fail "folded leaks list keep's reachable chunks: $(cat "$tmp/l.leaks.folded")"
+grep -q "^_start;.*;$lose 4000$" "$tmp/l.leaks.folded" || fail "folded leaks: the leak's stack is not whole"
+[ "$(value "$tmp/l.folded" "$keep")" = 10000 ] || fail "live at exit no longer shows keep's 10000 bytes"
+if command -v heaptrack_print >/dev/null; then
+  heaptrack_print "$tmp/heaptrack.leak" >"$tmp/htl.txt" 2>&1 || fail "heaptrack_print failed on the leak file"
+  grep -q "total memory leaked: 4.00K" "$tmp/htl.txt" || fail "heaptrack_print: not 4.00K leaked: $(grep leaked "$tmp/htl.txt")"
+  heaptrack_print "$tmp/heaptrack.leak" --flamegraph-cost-type leaked -F "$tmp/htl.leaked" >/dev/null 2>&1
+  sed -e 's/ ([^)]*)//g' -e 's/; \([0-9]*\)$/ \1/' "$tmp/htl.leaked" >"$tmp/htl.plain"
+  [ "$(value "$tmp/htl.plain" "$lose")" = 4000 ] || fail "heaptrack_print leaked at $lose: $(cat "$tmp/htl.plain")"
+  [ "$(value "$tmp/htl.plain" "$keep")" = 0 ] || fail "heaptrack_print counts keep's reachable chunks as leaked"
+fi
+# Without the scan, the folded leaks are what was live at exit (heaptrack's definition).
+run HEAPINDEX_STACKS=32 HEAPINDEX_REPORT=n.leaks.folded || fail "the program failed"
+[ "$(value "$tmp/n.leaks.folded" "$keep")" = 10000 ] || fail "leaks without the scan: $(cat "$tmp/n.leaks.folded")"
 
 # ---- sampled stacks: chunks far larger than the mean interval are always sampled, weight ~1 ------------
 run HEAPINDEX_STACKS=32 HEAPINDEX_STACKS_SAMPLE=4096 HEAPINDEX_REPORT=s.allocs.folded,s.peak.folded ||
