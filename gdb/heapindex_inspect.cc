@@ -787,10 +787,10 @@ std::string trailer_state(memory &mem, index_reader &ix, const record &r) {
     const heapindex_root &root = ix.root();
     uint8_t t[64];
     if (root.trailer_bytes > sizeof t || !mem.read(r.base + r.usable, t, root.trailer_bytes)) return "unreadable";
-    u64 site, size, seq;
+    u64 site = r.site, size = r.size, seq;  // fields the trailer does not hold (HEAPINDEX_FIELD_ABSENT) match
     uint32_t tid, check;
-    memcpy(&site, t + root.tr_site, 8);
-    memcpy(&size, t + root.tr_size, 8);
+    if (root.tr_site != HEAPINDEX_FIELD_ABSENT) memcpy(&site, t + root.tr_site, 8);
+    if (root.tr_size != HEAPINDEX_FIELD_ABSENT) memcpy(&size, t + root.tr_size, 8);
     memcpy(&seq, t + root.tr_seq, 8);
     memcpy(&tid, t + root.tr_tid, 4);
     memcpy(&check, t + root.tr_check, 4);

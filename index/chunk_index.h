@@ -43,6 +43,7 @@
 
 #include <atomic>
 
+
 #include "index/index_memory.h"
 #include "index/record_pool.h"
 
@@ -128,17 +129,62 @@ public:
     }
 
     // The live chunk containing addr: true and *out (and *id_out) filled, or false.
-    bool lookup(uintptr_t addr, record_fields *out, uint32_t *id_out = nullptr) const {
+    //
+    // The common case first, inline (the API's heapindex_lookup is this plus one call): the highest start
+    // bit at or before addr in addr's own bitmap word (64 granules, 2 KiB of heap), its id, its record.
+    // While the bitmap word loads, addr's own line of ids is fetched, where a small chunk's start usually
+    // is: two misses at once instead of one after the other, then the record.  Any other case (no start
+    // in the word, a record in flux or stale, a chunk starting after addr in addr's own granule) takes the
+    // general path, which walks the page's words and the continuations.
+    [[gnu::always_inline]] inline bool lookup(uintptr_t addr, record_fields *out, uint32_t *id_out = nullptr) const {
+        uintptr_t top;
+        const leaf *l;
+        const int v = lookup_common(addr, out, id_out, &top, &l);
+        return v >= 0 ? v > 0 : lookup_general(addr, top, l, out, id_out);
+    }
+
+    // The common case alone: 1 found (*out, *id_out), 0 nothing contains addr, -1 undecided: then
+    // lookup_general(addr, *top, *l, ...) decides.  For a caller that keeps *out out of memory (the API's
+    // heapindex_lookup: its copy of the record then goes from registers to the caller's answer).
+    [[gnu::always_inline]] inline int lookup_common(uintptr_t addr, record_fields *out, uint32_t *id_out, uintptr_t *top_out,
+                                                    const leaf **l_out) const {
         const uintptr_t r = addr >> region_shift;
-        if ((r >> block_shift) >= limit_.load(std::memory_order_acquire)) return false;
-        const uintptr_t top = top_[r >> block_shift].load(std::memory_order_acquire);
+        *l_out = nullptr;
+        *top_out = 0;
+        if (__builtin_expect((r >> block_shift) >= limit_.load(std::memory_order_acquire), 0)) return 0;
+        // In the hot block (that of the first block made: usually the whole heap), its top entry comes
+        // from a field loaded alongside the address's shifts, not from the top table: one dependent load
+        // fewer on the way to the leaf.
+        uintptr_t top;
+        if (__builtin_expect((r >> block_shift) == hot_t_.load(std::memory_order_acquire), 1))
+            top = hot_top_.load(std::memory_order_relaxed);
+        else
+            top = top_[r >> block_shift].load(std::memory_order_acquire);
+        *top_out = top;
+        const leaf *l = leaf_entry(top, r).load(std::memory_order_acquire);
+        *l_out = l;
+        if (__builtin_expect(l == nullptr, 0)) return -1;
+        const unsigned g = slot_of(addr);
+        __builtin_prefetch(&l->ids[g]);
+        const uint64_t bits = l->starts[g / 64].load(std::memory_order_acquire) & (~uint64_t{0} >> (63 - g % 64));
+        if (__builtin_expect(bits != 0, 1)) {
+            const unsigned s = (g & ~63u) + 63 - unsigned(__builtin_clzll(bits));
+            const uint32_t id = l->ids[s].load(std::memory_order_acquire);
+            const int v = check(id, addr, (addr & ~((uintptr_t{1} << region_shift) - 1)) | (uintptr_t(s) << G), out);
+            if (v > 0) return found(id, id_out);
+            if (v == 0) return 0;
+        }
+        return -1;
+    }
+
+    // The exact path: the start bitmap, then the page and region continuations.  `l` is addr's leaf
+    // (nullptr: none), `top` its top entry.
+    __attribute__((noinline)) bool lookup_general(uintptr_t addr, uintptr_t top, const leaf *l, record_fields *out,
+                                                  uint32_t *id_out) const {
+        const uintptr_t r = addr >> region_shift;
         const uintptr_t page_start = addr & ~((uintptr_t{1} << page_shift) - 1);
-        if (const leaf *l = leaf_entry(top, r).load(std::memory_order_acquire)) {
+        if (l != nullptr) {
             const unsigned p = page_of(addr);
-            // The start of a small chunk is usually among the ids of addr's own cache line of ids: fetch
-            // that line while the bitmap word is on its way (two misses at once instead of one after
-            // the other).
-            __builtin_prefetch(&l->ids[slot_of(addr)]);
             const std::atomic<uint64_t> *words = &l->starts[p * words_per_page];
             // In-page candidates, highest start first.  A live chunk that starts at or before addr and
             // does not contain it settles the question (chunks do not overlap); a start after addr in
@@ -355,8 +401,14 @@ private:
         if (!create) return nullptr;
         void *m = map_index_memory(sizeof(directory_block), mapped_);
         if (m == nullptr) return nullptr;
-        if (top_[t].compare_exchange_strong(top, top_entry(static_cast<directory_block *>(m), t), std::memory_order_acq_rel))
+        if (top_[t].compare_exchange_strong(top, top_entry(static_cast<directory_block *>(m), t), std::memory_order_acq_rel)) {
+            // The first block made is the hot one (lookup_common): its entry, then its number, once.
+            if (!hot_claimed_.load(std::memory_order_relaxed) && !hot_claimed_.exchange(true, std::memory_order_acq_rel)) {
+                hot_top_.store(top_entry(static_cast<directory_block *>(m), t), std::memory_order_relaxed);
+                hot_t_.store(t, std::memory_order_release);
+            }
             return static_cast<directory_block *>(m);
+        }
         unmap_index_memory(m, sizeof(directory_block), mapped_);  // another thread made it first
         return block_of(top, t);
     }
@@ -396,6 +448,10 @@ private:
     std::atomic<uintptr_t> limit_{0};          // top entries usable: 0 until set up, then `blocks`
     std::atomic<directory_block *> zero_{nullptr};
     std::atomic<size_t> mapped_{0};
+    // The hot block: the first one made, its number and top entry, set once (blocks are never unmapped).
+    std::atomic<uintptr_t> hot_t_{~uintptr_t{0}};
+    std::atomic<uintptr_t> hot_top_{0};
+    std::atomic<bool> hot_claimed_{false};
 };
 
 }  // namespace mallochooks::heapindex

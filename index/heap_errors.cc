@@ -13,6 +13,7 @@
 #include <atomic>
 
 #include "index/memcheck.h"
+#include "index/profile.h"
 #include "index/settings.h"
 #include "index/symbolizer.h"
 #include "index/heapindex_layer.h"
@@ -52,6 +53,8 @@ struct error_report {
     struct item {
         const char *label;  // nullptr: a line of text
         const void *site;
+        uint32_t stack;     // with a label and no site: a stack's id (profile::stack)
+        bool allocation;    // ... in the allocation stacks' depot, or the other one
         char text[320];
     };
     static constexpr unsigned max_items = 12;
@@ -77,9 +80,39 @@ struct error_report {
         item &i = items[n++];
         i.label = label;
         i.site = at;
+        i.stack = 0;
         i.text[0] = '\0';
     }
+    void stack(const char *label, uint32_t sid, bool allocation) {
+        if (n == max_items || profile::stack(sid, allocation) == nullptr) return;
+        item &i = items[n++];
+        i.label = label;
+        i.site = nullptr;
+        i.stack = sid;
+        i.allocation = allocation;
+        i.text[0] = '\0';
+    }
+    // The full stacks of record `id`'s chunk (f, its fields): allocation and, for a tombstone, free.
+    void stacks_of(uint32_t id, const record_fields &f, bool freed) {
+        if (id == 0 || !(f.flags & HEAPINDEX_FLAG_STACK)) return;
+        stack(f.flags & HEAPINDEX_FLAG_REALLOC ? "reallocation stack:" : "allocation stack:", profile::stack_of_chunk(id), true);
+        if (freed) stack("free stack:", profile::freed_by_of_chunk(id), false);
+    }
+    // The stack of the call the error was found in.
+    void stack_here(const char *label, const void *caller) { stack(label, profile::capture_stack(caller), false); }
 };
+
+// Print a stack item's frames, each named by `name` (dladdr now, the symbolizer at exit).
+template <class Name> void print_stack(int fd, int pid, const error_report::item &it, const char *indent, Name &&name) {
+    const stack_entry *e = profile::stack(it.stack, it.allocation);
+    if (e == nullptr) return;
+    print(fd, "heapindex[%d]: %s%s\n", pid, indent, it.label);
+    char where[1024];
+    for (unsigned f = 0; f < e->depth; ++f) {
+        name(reinterpret_cast<const void *>(e->frames[f]), where, sizeof where);
+        print(fd, "heapindex[%d]: %s  #%-2u %s\n", pid, indent, f, where);
+    }
+}
 
 // The errors kept for the exit summary: the first max_kept of the run (a slot is claimed with one
 // fetch_add, filled, then published; nothing blocks).  Zero pages until an error happens.
@@ -98,6 +131,8 @@ void emit(const error_report &r) {
             const error_report::item &it = r.items[i];
             if (it.label == nullptr) {
                 print(d.fd, "heapindex[%d]: %s\n", d.pid, it.text);
+            } else if (it.site == nullptr && it.stack != 0) {
+                print_stack(d.fd, d.pid, it, "  ", [](const void *a, char *b, size_t n) { describe_site_dladdr(a, b, n); });
             } else {
                 char where[512];
                 describe_site_dladdr(it.site, where, sizeof where);
@@ -114,9 +149,9 @@ void emit(const error_report &r) {
 
 // The live chunk that starts right after a chunk's trailer (within the allocator's header room: glibc puts
 // 8 bytes between, jemalloc and mimalloc none), if there is one.
-bool chunk_after(uintptr_t end, record_fields *out) {
+bool chunk_after(uintptr_t end, record_fields *out, uint32_t *id) {
     for (uintptr_t a = (end + 7) & ~uintptr_t{7}; a <= end + 64; a += 8)
-        if (heap_chunks.lookup(a, out) && out->base >= end) return true;
+        if (heap_chunks.lookup(a, out, id) && out->base >= end) return true;
     return false;
 }
 
@@ -124,18 +159,20 @@ bool chunk_after(uintptr_t end, record_fields *out) {
 
 void describe_site_now(const void *site, char *buf, size_t n) { describe_site_dladdr(site, buf, n); }
 
-void report_double_free(const record_fields &f, const void *again_at, const char *what) {
+void report_double_free(const record_fields &f, const void *again_at, const char *what, uint32_t id) {
     error_report r;
     r.line("double free: %s(%p) of a chunk already freed", what, (void *)f.base);
     r.chunk(f);
     r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
     r.site("first freed at", f.free_site);
     r.site("freed again at", again_at);
+    r.stacks_of(id, f, true);
+    r.stack_here("freed again by:", again_at);
     emit(r);
 }
 
 void report_invalid_free(const void *ptr, const void *at, const record_fields *containing, const char *what,
-                         bool started_here) {
+                         bool started_here, uint32_t containing_id) {
     error_report r;
     if (containing != nullptr) {
         r.line("invalid %s(%p): %zu bytes inside a live chunk, not its start", what, ptr,
@@ -150,6 +187,8 @@ void report_invalid_free(const void *ptr, const void *at, const record_fields *c
         r.line("invalid %s(%p): not a chunk this process allocated (no chunk ever started at this address)", what, ptr);
     }
     r.site("called at", at);
+    if (containing != nullptr) r.stacks_of(containing_id, *containing, false);
+    r.stack_here("called by:", at);
     emit(r);
 }
 
@@ -166,20 +205,35 @@ static const char *allocated_by(uint32_t flags) {
     return "malloc";
 }
 
-void report_mismatch(const record_fields &f, const void *at, const char *what) {
+void report_mismatch(const record_fields &f, const void *at, const char *what, uint32_t id) {
     error_report r;
     r.line("alloc-dealloc mismatch: %s(%p) of a chunk allocated by %s", what, (void *)f.base, allocated_by(f.flags));
     r.chunk(f);
     r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
     r.site("released at", at);
+    r.stacks_of(id, f, false);
+    r.stack_here("released by:", at);
     emit(r);
 }
 
+void report_size_mismatch(const record_fields &f, const void *at, const char *what, size_t size, uint32_t id) {
+    error_report r;
+    r.line("new-delete size mismatch: %s(%p, %zu) of a chunk of %zu bytes allocated by %s", what, (void *)f.base, size,
+           f.size, allocated_by(f.flags));
+    r.chunk(f);
+    r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
+    r.site("released at", at);
+    r.stacks_of(id, f, false);
+    r.stack_here("released by:", at);
+    emit(r);
+}
 
-void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad) {
+void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad,
+                     uint32_t id) {
     error_report r;
     record_fields next;
-    const bool neighbour = trailer_bad && chunk_after(f.base + f.usable + trailer_size, &next);
+    uint32_t next_id = 0;
+    const bool neighbour = trailer_bad && chunk_after(f.base + f.usable + trailer_size, &next, &next_id);
     if (trailer_bad && neighbour) {
         r.line("heap overflow or underflow: the trailer after chunk %p (at offset %zu) was overwritten; found at %s",
                (void *)f.base, f.usable, what);
@@ -214,10 +268,13 @@ void report_overflow(const record_fields &f, const void *at, const char *what, b
         hex[3 * trailer_size - 1] = '\0';
         r.line("  trailer bytes    %s", hex);
     }
+    r.stacks_of(id, f, false);
+    if (neighbour) r.stacks_of(next_id, next, false);
+    r.stack_here("detected by:", at);
     emit(r);
 }
 
-void report_lost_chunk(const record_fields &lost, const record_fields &now) {
+void report_lost_chunk(const record_fields &lost, const record_fields &now, uint32_t lost_id) {
     error_report r;
     r.line("the allocator handed out %p again while chunk %p was live to the index (after the heap error reported "
            "before): the index follows the allocator; the older chunk is no longer indexed",
@@ -225,6 +282,7 @@ void report_lost_chunk(const record_fields &lost, const record_fields &now) {
     r.line("  lost:");
     r.chunk(lost);
     r.site(lost.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", lost.site);
+    r.stacks_of(lost_id, lost, false);
     r.line("  indexed now:");
     r.chunk(now);
     r.site(now.flags & HEAPINDEX_FLAG_REALLOC ? "reallocated at" : "allocated at", now.site);
@@ -254,12 +312,13 @@ void report_client_error(const char *message, const void *base, const record_fie
     emit(r);
 }
 
-void report_check_problem(const char *text, const record_fields *f) {
+void report_check_problem(const char *text, const record_fields *f, uint32_t id) {
     error_report r;
     r.line("%s", text);
     if (f != nullptr) {
         r.chunk(*f);
         r.site((f->flags & HEAPINDEX_FLAG_CLIENT) ? "registered at" : "allocated at", f->site);
+        r.stacks_of(id, *f, false);
     }
     const uint32_t slot = errors_seen.fetch_add(1, std::memory_order_relaxed);  // kept, not printed: the check
     if (slot < max_kept) {                                                       // prints its own lines
@@ -290,6 +349,8 @@ void print_error_summary() {
             if (it.label == nullptr) {
                 if (i == 0) print(d.fd, "heapindex[%d]: #%u %s\n", d.pid, e + 1, it.text);
                 else print(d.fd, "heapindex[%d]:   %s\n", d.pid, it.text);
+            } else if (it.site == nullptr && it.stack != 0) {
+                print_stack(d.fd, d.pid, it, "    ", [&](const void *a, char *b, size_t n) { sym.describe(a, b, n); });
             } else {
                 sym.describe(it.site, where, sizeof where);
                 print(d.fd, "heapindex[%d]:     %-16s %s\n", d.pid, it.label, where);

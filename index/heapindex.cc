@@ -19,6 +19,7 @@
 #include "libmallochooks/elf/fake_dlsym.h"
 #include "backends/preload/terminal.h"
 #include "index/heapindex_layer.h"
+#include "index/index_hooks.h"
 #include "index/exit_report.h"
 #include "index/heap_errors.h"
 #include "index/leaks_at_exit.h"
@@ -131,7 +132,7 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
                              slack_bad);
                 describe_site_now(f.site, where, sizeof where);
                 out.line("%s; allocated at %s", text, where);
-                report_check_problem(text, &f);
+                report_check_problem(text, &f, id);
                 ++problems;
             }
         }
@@ -287,31 +288,51 @@ __attribute__((destructor)) void at_exit() {
 
 // ---- the chain, its entry points and its exported layer ---------------------------------------------------
 
-namespace {
-using index_chain = mallochooks::chain<mallochooks::heapindex::heapindex_layer, mallochooks::preload::terminal>;
-// The front sends calls that bypass the layer to `terminal`: there they are indexed too, without trailers.
-// (Redefining `terminal` is exit 5 of the list in include/mallochooks/hooks.h.)
-struct index_hooks : index_chain {
-    using terminal = mallochooks::heapindex::early_terminal<mallochooks::preload::terminal>;
-};
-}  // namespace
-
-MALLOCHOOKS_DEFINE_ENTRY_POINTS(, index_hooks)
-// Programs and libraries with link-time hooks route their allocations through this.
-MALLOCHOOKS_EXPORT_LAYER(mallochooks::heapindex::heapindex_layer, index_hooks, "heapindex")
+// The chain, index_hooks, is in index/index_hooks.h; glibc's __libc_ names' entry points in
+// libc_entry_points.cc, the layer exported for link-time hooks in exported_layer.cc.
+using mallochooks::heapindex::index_hooks;
+MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(, index_hooks)
 
 // ---- the API (include/mallochooks/heapindex.h) ----------------------------------------------------------
 
 using namespace mallochooks::heapindex;
 
-extern "C" __attribute__((visibility("default"))) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+namespace {
+// A lookup once client blocks exist: the client index first (a client block wins over the heap chunk
+// that holds it).
+__attribute__((noinline)) int lookup_with_clients(uintptr_t a, heapindex_chunk *out) {
     record_fields f;
-    if ((client_used.load(std::memory_order_relaxed) && client_chunks.lookup(a, &f)) || heap_chunks.lookup(a, &f)) {
+    if (client_chunks.lookup(a, &f) || heap_chunks.lookup(a, &f)) {
         if (out != nullptr) fill(f, out);
         return 1;
     }
     return 0;
+}
+}  // namespace
+
+// The common case (no client block ever registered) inline, down to the record's seqlock read: a lookup
+// is one call (docs/heapindex.md, "The index structure").
+namespace {
+__attribute__((noinline)) int lookup_general(uintptr_t a, uintptr_t top, const heap_index_t::leaf *l, heapindex_chunk *out) {
+    record_fields f;
+    if (!heap_chunks.lookup_general(a, top, l, &f, nullptr)) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
+}
+}  // namespace
+
+extern "C" __attribute__((visibility("default"), flatten)) int heapindex_v1_lookup(const void *addr, heapindex_chunk *out) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    if (__builtin_expect(client_used.load(std::memory_order_relaxed), 0)) return lookup_with_clients(a, out);
+    // The record's copy stays local (the general path has its own), so it can go from registers to *out.
+    record_fields f;
+    uintptr_t top;
+    const heap_index_t::leaf *l;
+    const int v = heap_chunks.lookup_common(a, &f, nullptr, &top, &l);
+    if (__builtin_expect(v < 0, 0)) return lookup_general(a, top, l, out);
+    if (v == 0) return 0;
+    if (out != nullptr) fill(f, out);
+    return 1;
 }
 
 extern "C" __attribute__((visibility("default"))) size_t heapindex_v1_for_each(
@@ -451,7 +472,7 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     if (s.id != 0 && records().get(s.id)->read_any(&f) == rs_dead && f.base == b) {
         counters().double_frees.fetch_add(1, std::memory_order_relaxed);
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-        report_double_free(f, caller, "heapindex_notify_free");
+        report_double_free(f, caller, "heapindex_notify_free", s.id);
     } else {
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
         report_client_error("heapindex_notify_free: not a registered block", base, nullptr, caller);

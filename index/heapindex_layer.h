@@ -105,6 +105,7 @@ template <bool Trailered> struct basic_layer {
         static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
         static constexpr uint32_t expected = 0;
         static constexpr uint32_t kind = 0;
+        static constexpr size_t size = 0;  // no size to check
         template <class N> void release(N next, void *ptr, const void *caller) const { next.free(ptr, caller); }
     };
     struct by_delete {
@@ -113,6 +114,7 @@ template <bool Trailered> struct basic_layer {
         uint32_t kind;  // the flags the chunk should have (new_flags)
         size_t alignment;
         unsigned hook_kind;
+        size_t size;    // sized delete's size, which must be the chunk's requested size; 0: unsized
         uint32_t expected_of() const { return kind; }
         // The index padded the chunk: the size the program gives is not the allocator's any more.
         template <class N> void release(N next, void *ptr, const void *caller) const {
@@ -131,9 +133,13 @@ template <bool Trailered> struct basic_layer {
     }
 
     template <class Next>
-    static void cxx_delete(Next next, void *ptr, size_t, size_t alignment, unsigned kind, const void *caller) {
-        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind});
+    static void cxx_delete(Next next, void *ptr, size_t size, size_t alignment, unsigned kind, const void *caller) {
+        dealloc(next, ptr, caller, by_delete{new_flags(kind, alignment), alignment, kind, size});
     }
+    // Sized delete with another size than the chunk's (ASan's new-delete-type-mismatch): only delete
+    // pays the test, a compare with the record's size that the fast path reads anyway (free's `size` is
+    // a constant 0, folded away; unsized delete's is a 0 its entry point now passes: one instruction).
+    template <class How> static bool wrong_size(const How &how, size_t size) { return how.size != 0 && how.size != size; }
 
     // The common case is written so that its only call is the final tail call to the allocator (every
     // other path leaves through a noinline function that finishes the job): then the fast path needs no
@@ -157,8 +163,8 @@ template <bool Trailered> struct basic_layer {
         // The dead record is ours now: nothing else changes its fields.
         const size_t size = r->size.get();
         const uint32_t flags = r->flags.get();
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || !trailer_intact(base, *r) ||
-                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !short_slack_intact(base, size, r->usable.get())),
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
                              0))
             return free_slow(next, ptr, caller, size, true, how);
         heap_index_t::clear_start(l, g);
@@ -199,7 +205,8 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(foreign_guarded(old->flags.get()), 0)) after_realloc_copy(next, q, old->usable.get(), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0)) profile::released(t.get(), s.id, old);
+            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
+                profile::released(t.get(), s.id, old), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), old_size);
             if (q != ptr) records().give(t.get(), s.id);
         }
@@ -233,70 +240,76 @@ private:
     }
 
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
-    // place), or 0.  The common case is checked for first, whole (a trailered chunk, a thread state with
-    // ids and sequence numbers at hand, an existing leaf, a chunk within one 2 MiB region, room for the
-    // trailer) and done inline; anything else goes, untouched, to admit_general.  So the fast path makes
-    // no call but the allocator's usable-size call: the trailer's place follows from it (trailer.h).
+    // place), or 0.  The bootstrap arena's chunks and untrailered ones go to admit_general; the rest to
+    // admit_fast, by a tail call: the allocating call then keeps only its arguments across the
+    // allocator's call, and admit_fast, which makes no call on its fast path, needs no callee-saved
+    // register (about 20 instructions per allocation of pushes, pops and spills otherwise).
     template <class Next>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse) {
-        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        size_t usable;
         if constexpr (direct_terminal<Next>::value) {
-            if (Next::terminal::arena_owns(p))
-                return admit_general<Next>(p, size, caller, flags, reuse, next.usable_size(p, caller));
-            usable = Next::terminal::usable_size_unowned(p, caller);
-        } else {
-            usable = next.usable_size(p, caller);
+            if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
+        if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
+        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags, 0);
+        else return admit_fast<Next, true>(next, p, size, caller, flags, reuse);
+    }
+
+    // The common case is checked for first, whole (a thread state with ids and sequence numbers at hand,
+    // an existing leaf, a chunk within one 2 MiB region) and done inline; anything else goes, untouched,
+    // to admit_general.  The trailer's place follows from the request (trailer.h): no call at all.  Every
+    // rarer exit is a tail call to a function that finishes the job and puts the thread state back.
+    template <class Next, bool Reuse>
+    __attribute__((noinline)) static void *admit_fast(Next next, void *p, size_t size, const void *caller,
+                                                      uint32_t flags, uint32_t reuse) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         const uintptr_t differ = heap_index_t::ends_differ(base, size);
-        // The trailer's place (trailer.h), which must not reach into the requested bytes: signed, so that
-        // an allocator that gave fewer than 32 bytes fails the test too (size < 2^47 here).
-        const size_t at = trailer_offset(usable);
-        if (__builtin_expect(!Trailered || l == nullptr ||
-                                 (reuse == 0 && t->tail - t->head <= quarantine_size()) ||
-                                 t->seq_next >= t->seq_end || (differ & heap_index_t::crosses_region) != 0 ||
-                                 intptr_t(at) < intptr_t(size),
+        // An id: the oldest of the ring past the quarantine, or, while the thread allocates more than it
+        // frees (the ring no fuller than the quarantine), one of its spare fresh ids (until issue 13 every
+        // such allocation took the general path: a program building a large structure, perl's hash, paid
+        // admit_general's hundred instructions more on each).
+        const bool from_ring = Reuse || t->tail - t->head > quarantine_size();
+        if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end ||
+                                 (differ & heap_index_t::crosses_region) != 0,
                              0)) {
-            put_thread_state(t);
-            return admit_general<Next>(p, size, caller, flags, reuse, usable);
+            put_thread_state_reloading(t);
+            return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
-        const uint32_t id = reuse != 0 ? reuse : t->ring()[t->head++ % thread_state::ring_size];
-        const record_fields f{base, size, at, caller, t->seq_next++, nullptr, t->tid, flags | own_flags};
-        record *r = records().get(id);
-        const uint32_t check = t->checks[f.seq & (check_table_size - 1)];
-        write_slack(base, size, at);
-        write_trailer(base, f, check);
-        r->link.store(check, std::memory_order_relaxed);
-        r->publish(f);
-        if (__builtin_expect((differ & heap_index_t::crosses_page) != 0, 0))  // before the start bit: see insert
-            heap_index_t::continue_pages_after_first(l, base, base + size - 1, id);
+        const size_t at = trailer_at(size);
+        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
+                                                                          : t->spare[--t->spare_count];
+        const uint64_t seq = t->seq_next++;
+        // The trailer's second word, thread id and check word, is also the record's (trailer_intact).
+        const uint64_t tid_check = uint64_t{t->tid} | uint64_t{t->checks[seq & (check_table_size - 1)]} << 32;
+        write_short_slack(base, size);
+        write_trailer(base + at, seq, tid_check);
+        records().get(id)->publish_trailered(base, size, at, caller, seq, tid_check, flags | own_flags);
+        // Recomputed rather than kept in a register through the stores above (an opaque copy of base,
+        // else the compiler keeps it): with fewer values live, fewer callee-saved registers to push.
+        uintptr_t b = base;
+        __asm__("" : "+r"(b));
+        if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_page) != 0, 0))  // before the start bit: see insert
+            heap_index_t::continue_pages_after_first(l, b, b + size - 1, id);
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
-        if (__builtin_expect(heap_index_t::set_start(l, g), 0)) drop_stale(t, old, id, base);  // see drop_stale
+        if (__builtin_expect(heap_index_t::set_start(l, g), 0)) return stale_then(p, t, old, id, size, caller);  // see drop_stale
         // (t stays taken through the rare paths: the profile's sampling uses it.)
-        if (__builtin_expect(count_allocation_fast(t, size), 1)) {
-            // The profile's byte countdown (profile.h): far away unless stacks are recorded.
-            if (__builtin_expect((t->stack_countdown -= int64_t(size)) >= 0, 1)) {
-                put_thread_state_reloading(t);
-                return p;
-            }
-            p = countdown_then(p, t, id, size, caller);
-        } else {
-            p = sample_peak_then(p, t, id, size, caller);
-        }
-        put_thread_state(t);
+        if (__builtin_expect(!count_allocation_fast(t, size), 0)) return sample_peak_then(p, t, id, size, caller);
+        // The profile's byte countdown (profile.h): far away unless stacks are recorded.
+        if (__builtin_expect((t->stack_countdown -= int64_t(size)) < 0, 0)) return countdown_then(p, t, id, size, caller);
+        put_thread_state_reloading(t);  // the TLS offset reloaded: one register fewer to keep
         return p;
     }
 
     // The general case of admit: no trailer (early_terminal), thread state to make or refill, a leaf to
     // make, a chunk spanning regions (continuations), an allocator that gave less than asked.
     template <class Next>
-    __attribute__((noinline)) static void *admit_general(void *p, size_t size, const void *caller,
-                                                         uint32_t flags, uint32_t reuse, size_t usable) {
+    __attribute__((noinline)) static void *admit_general(Next next, void *p, size_t size, const void *caller,
+                                                         uint32_t flags, uint32_t reuse) {
+        const size_t usable = next.usable_size(p, caller);
         const owned_thread_state owned;
         thread_state *t = owned.get();
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
@@ -307,12 +320,13 @@ private:
         if constexpr (Trailered) {
             bool arena = false;
             if constexpr (direct_terminal<Next>::value) arena = Next::terminal::arena_owns(p);
-            // An allocator that cannot tell usable sizes answers 0 (wrapdl's fallback, for an own
-            // allocator without malloc_usable_size): it gave at least what was asked, request(size), so
-            // the trailer goes right after the requested bytes, at the offset request(size) leaves for it.
+            // The trailer goes where the request put room for it (trailer.h), whatever the allocator's
+            // usable size, as on the fast path.  An allocator that cannot tell usable sizes answers 0
+            // (wrapdl's fallback, for an own allocator without malloc_usable_size): it gave at least what
+            // was asked.  One that says it gave less than asked, or the bootstrap arena: no trailer.
             const bool blind = !arena && usable == 0;
-            if (blind || (!arena && usable >= size && usable - size >= trailer_size)) {
-                f.usable = blind ? (size + 7) & ~size_t{7} : trailer_offset(usable);
+            if (blind || (!arena && usable >= trailer_at(size) + trailer_size)) {
+                f.usable = trailer_at(size);
                 // t's table holds the words of the block next_seq took f.seq from; without a thread state, or
                 // under memcheck (no blocks: refill_seq), f.seq came from the global counter.
                 const uint32_t check = t != nullptr && !memcheck::running() ? t->checks[f.seq & (check_table_size - 1)]
@@ -341,14 +355,26 @@ private:
         return p;
     }
 
+    // admit_fast's rare exits, with t taken: each puts it back.
     __attribute__((noinline)) static void *countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
         profile::on_countdown(t, id, records().get(id), size, caller);
+        put_thread_state_reloading(t);
         return p;
     }
 
     __attribute__((noinline)) static void *sample_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
         sample_peak();
         if ((t->stack_countdown -= int64_t(size)) < 0) profile::on_countdown(t, id, records().get(id), size, caller);
+        put_thread_state_reloading(t);
+        return p;
+    }
+
+    __attribute__((noinline)) static void *stale_then(void *p, thread_state *t, uint32_t stale, uint32_t id, size_t size,
+                                                      const void *caller) {
+        drop_stale(t, stale, id, reinterpret_cast<uintptr_t>(p));
+        if (!count_allocation_fast(t, size)) return sample_peak_then(p, t, id, size, caller);
+        if ((t->stack_countdown -= int64_t(size)) < 0) return countdown_then(p, t, id, size, caller);
+        put_thread_state_reloading(t);
         return p;
     }
 
@@ -418,7 +444,13 @@ private:
         counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
         record_fields all;
         records().get(id)->read_any(&all);
-        report_mismatch(all, caller, what);
+        report_mismatch(all, caller, what, id);
+    }
+    __attribute__((noinline)) static void size_mismatch(uint32_t id, const void *caller, const char *what, size_t size) {
+        counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
+        record_fields all;
+        records().get(id)->read_any(&all);
+        report_size_mismatch(all, caller, what, size, id);
     }
     static const char *dealloc_name(by_free) { return "free"; }
     static const char *dealloc_name(const by_delete &d) {
@@ -443,7 +475,7 @@ private:
                                                     slack_length(f.size, f.usable));
         if (!trailer_bad && slack_bad == 0) return;
         counters().corrupt_trailers.fetch_add(1, std::memory_order_relaxed);
-        report_overflow(f, caller, what, trailer_bad, slack_bad);
+        report_overflow(f, caller, what, trailer_bad, slack_bad, id);
     }
 
     // free's rarer cases, out of line (a few register arguments, the slot found again: nothing to keep or
@@ -463,11 +495,12 @@ private:
             const uint32_t flags = r->flags.get();
             if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
             if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
+            else if (wrong_size(how, r->size.get())) size_mismatch(s.id, caller, dealloc_name(how), how.size);
             s.remove();
         }
         {
             const owned_thread_state t;
-            if (stacked) profile::released(t.get(), s.id, r);
+            if (stacked) profile::released(t.get(), s.id, r), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), size);
             records().give(t.get(), s.id);
         }
@@ -496,7 +529,7 @@ private:
             if (counters().invalid_frees.load(std::memory_order_relaxed) != 0) {
                 record_fields now;
                 records().get(id)->read_any(&now);
-                report_lost_chunk(f, now);
+                report_lost_chunk(f, now, stale);
             }
         }
     }
@@ -511,13 +544,14 @@ private:
             if (state == rs_dead && f.base == base) {  // a tombstone of this very address
                 counters().double_frees.fetch_add(1, std::memory_order_relaxed);
                 counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-                report_double_free(f, caller, what);
+                report_double_free(f, caller, what, s.id);
                 return;
             }
         }
-        if (heap_chunks.lookup(base, &f)) {  // inside a live chunk, not at its start
+        uint32_t holder = 0;
+        if (heap_chunks.lookup(base, &f, &holder)) {  // inside a live chunk, not at its start
             counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
-            report_invalid_free(ptr, caller, &f, what);
+            report_invalid_free(ptr, caller, &f, what, false, holder);
             return;
         }
         // The bootstrap arena's chunks predate the index (and are indexed as early chunks anyway).  A
@@ -525,7 +559,7 @@ private:
         // straight to its allocator, so a pointer unknown there may be genuine; and once the index had to
         // leave a chunk out (no memory) the same holds everywhere.  Otherwise every chunk this library's
         // allocator handed out is indexed, and the pointer is no chunk at all.
-        if (bootstrap_arena().owns(ptr) || std::is_same_v<Next, table_next> ||
+        if (bootstrap_arena().owns(ptr) || std::is_base_of_v<table_next, Next> ||
             counters().unindexed.load(std::memory_order_relaxed) != 0)
             return;
         counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);

@@ -94,7 +94,7 @@ void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
 // Records are used densely (ids are handed out in order), and a lookup reads one at random: back them
 // with transparent huge pages where the system allows it (THP "madvise" mode), which saves lookups a TLB
 // miss.  `bytes` must be a multiple of 2 MiB; the mapping is trimmed to 2 MiB alignment.
-void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, size_t huge_from) {
     constexpr size_t huge = size_t{2} << 20;
     const int saved = errno;
     void *m = index_memory_fits(bytes + huge)
@@ -107,10 +107,45 @@ void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped) {
     const uintptr_t start = reinterpret_cast<uintptr_t>(m), aligned = (start + huge - 1) & ~(huge - 1);
     if (aligned != start) munmap(m, aligned - start);
     if (aligned + bytes != start + bytes + huge) munmap(reinterpret_cast<void *>(aligned + bytes), start + huge - aligned);
-    madvise(reinterpret_cast<void *>(aligned), bytes, MADV_HUGEPAGE);
+    if (huge_from < bytes) madvise(reinterpret_cast<void *>(aligned + huge_from), bytes - huge_from, MADV_HUGEPAGE);
+    // The head on small pages also under THP "always" (promote_index_heads undoes it).
+    if (huge_from != 0) madvise(reinterpret_cast<void *>(aligned), huge_from, MADV_NOHUGEPAGE);
     errno = saved;
     mapped.fetch_add(bytes, std::memory_order_relaxed);
     return reinterpret_cast<void *>(aligned);
+}
+
+namespace {
+std::atomic<void *> index_heads[2];
+std::atomic<bool> heads_promoted{false};
+#ifndef MADV_COLLAPSE
+constexpr int MADV_COLLAPSE = 25;  // Linux 6.1; older kernels answer EINVAL, and khugepaged does it later
+#endif
+void promote(void *head) {
+    madvise(head, index_head_bytes, MADV_HUGEPAGE);
+    madvise(head, index_head_bytes, MADV_COLLAPSE);
+}
+}  // namespace
+
+void register_index_head(void *head) {
+    const int saved = errno;
+    for (std::atomic<void *> &slot : index_heads) {
+        void *none = nullptr;
+        if (slot.compare_exchange_strong(none, head, std::memory_order_acq_rel)) {
+            // Registered after the promotion (a first dense block made late): promote it now.
+            if (heads_promoted.load(std::memory_order_acquire)) promote(head);
+            break;
+        }
+    }
+    errno = saved;
+}
+
+void promote_index_heads() {
+    if (heads_promoted.exchange(true, std::memory_order_acq_rel)) return;
+    const int saved = errno;
+    for (std::atomic<void *> &slot : index_heads)
+        if (void *head = slot.load(std::memory_order_acquire)) promote(head);
+    errno = saved;
 }
 
 namespace {
@@ -138,13 +173,17 @@ void *carve_dense_index_memory(size_t bytes) {
             const size_t at = b->used.fetch_add(bytes, std::memory_order_relaxed);
             if (at + bytes <= b->size) return reinterpret_cast<char *>(b) + at;
         }
-        void *m = map_huge_index_memory(dense_block_bytes, dense_blocks_mapped);
+        // The first block's head stays on small pages until the process is big (index_memory.h).
+        const bool first = b == nullptr;
+        void *m = map_huge_index_memory(dense_block_bytes, dense_blocks_mapped, first ? index_head_bytes : 0);
         if (m == nullptr) return nullptr;
         dense_block *fresh = static_cast<dense_block *>(m);
         fresh->used.store(64, std::memory_order_relaxed);
         fresh->size = dense_block_bytes;
         if (!dense_current.compare_exchange_strong(b, fresh, std::memory_order_acq_rel))
             unmap_index_memory(m, dense_block_bytes, dense_blocks_mapped);
+        else if (first)
+            register_index_head(m);
     }
 }
 

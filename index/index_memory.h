@@ -19,7 +19,21 @@ bool index_memory_fits(size_t bytes) __attribute__((visibility("hidden")));
 
 // mmap'd zeroed memory for the index (nullptr on failure or refusal), accounted in `mapped`.
 void *map_index_memory(size_t bytes, std::atomic<size_t> &mapped);
-void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped);
+// On transparent huge pages from offset `huge_from` on (a multiple of 2 MiB; the head before it on small
+// pages until promote_index_heads).
+void *map_huge_index_memory(size_t bytes, std::atomic<size_t> &mapped, size_t huge_from = 0);
+
+// The first 2 MiB of the records' range and of the first block of dense leaves are the index's *heads*:
+// a small process touches a few of their pages and nothing else, and on huge pages they would cost it 4
+// MiB of RSS (two huge pages) for a handful of chunks.  So the heads start on small pages, registered
+// here (MADV_NOHUGEPAGE, so THP "always" does not defeat it), and are promoted to huge pages
+// (MADV_HUGEPAGE, then MADV_COLLAPSE where the kernel has it, 6.1
+// on; otherwise khugepaged collapses them in its own time) once the process has promote_after_records
+// records: from then on the heads are used densely and lookups save the TLB misses.
+constexpr size_t index_head_bytes = size_t{2} << 20;
+constexpr unsigned long promote_after_records = 16384;
+void register_index_head(void *head) __attribute__((visibility("hidden")));
+void promote_index_heads() __attribute__((visibility("hidden")));
 // Zeroed memory carved from shared blocks backed by transparent huge pages (nullptr on failure), for
 // index structures that fill up and that lookups read at random (the leaves of dense regions): many
 // share each huge page, so a lookup's TLB entry covers several of them.  Never given back.  Lock-free.

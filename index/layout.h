@@ -15,7 +15,9 @@
 
 #define HEAPINDEX_ROOT_SYMBOL "heapindex_v1_root"
 #define HEAPINDEX_ROOT_MAGIC "mallochooks-hix"  // 15 characters and the NUL: 16 bytes
-#define HEAPINDEX_ROOT_VERSION 2u  // 2: the two-level directory (issue 15)
+#define HEAPINDEX_ROOT_VERSION 3u  // 2: the two-level directory (issue 15); 3: the 16-byte trailer (issue 13)
+// A trailer field the trailer does not have (tr_site, tr_size since version 3).
+#define HEAPINDEX_FIELD_ABSENT 0xffffffffu
 
 // One chunk_index<G> (the heap's, the client blocks').
 struct heapindex_index_layout {
@@ -61,7 +63,9 @@ struct heapindex_root {
     // ChaCha8 keystream word under a key no reader is given (trailer.cc, issue 16): a reader compares it
     // with the record's link word (rec_link; its lowest bit flipped while HEAPINDEX_FLAG_STACK is set,
     // profile.h).  trailer_secret_address and check_multiplier, which described the old keyed multiply,
-    // are kept for the layout's sake and are 0.
+    // are kept for the layout's sake and are 0.  A field the trailer does not hold is
+    // HEAPINDEX_FIELD_ABSENT: since version 3 (issue 13) the trailer is sequence number, thread id and
+    // check word, 16 bytes; site and size are only in the record.
     uint64_t trailer_secret_address;
     uint32_t trailer_bytes, tr_site, tr_size, tr_seq, tr_tid, tr_check;
     uint64_t check_multiplier;

@@ -184,7 +184,14 @@ weight sampled_weight(size_t size) {
 std::atomic<uint32_t> *stack_of = nullptr;
 uint64_t stack_of_capacity = 0;
 
-bool reserve_stack_of() {
+// The stacks that are not allocation stacks, for heap-error reports (HEAPINDEX_STACKS > 1): the stack that
+// freed each chunk with an allocation stack (freed_by[record id], read while the record is a tombstone),
+// and the stack of the call a heap error was found in.  A depot of their own, so that the profile's
+// stacks stay allocation stacks.
+constinit stack_depot other_depot;
+std::atomic<uint32_t> *freed_by = nullptr;
+
+bool reserve_ids(std::atomic<uint32_t> **to, uint64_t *capacity) {
     size_t bytes = sizeof(uint32_t) << 32;
     const int saved = errno;
     void *m = MAP_FAILED;
@@ -194,10 +201,11 @@ bool reserve_stack_of() {
     }
     errno = saved;
     if (m == MAP_FAILED) return false;
-    stack_of = static_cast<std::atomic<uint32_t> *>(m);
-    stack_of_capacity = bytes / sizeof(uint32_t);
+    *to = static_cast<std::atomic<uint32_t> *>(m);
+    *capacity = bytes / sizeof(uint32_t);
     return true;
 }
+bool reserve_stack_of() { return reserve_ids(&stack_of, &stack_of_capacity); }
 
 // ---- per-thread pending counter deltas -------------------------------------------------------------------
 
@@ -244,6 +252,9 @@ struct delta_block {
         const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (reinterpret_cast<uintptr_t>(frame) >> 4) * 0x9e3779b1u;
         return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
     }
+    // The same for this thread's last freeing stack (on_stacked_release): a loop freeing from one place.
+    unwind::memo last_free_walk;
+    uint32_t last_free_stack;
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -828,7 +839,54 @@ void start() {
     series_interval_ns.store(uint64_t(cfg.series_ms) * 1000000u);
     deltas_key_made = pthread_key_create(&deltas_key, deltas_at_thread_exit) == 0;
     cfg.depth = depth;
+    // This thread may have allocated before (a C++ program's runtime does, before this constructor): its
+    // countdown was then set for no profile, far away.  Its next allocation draws a new one.
+    {
+        const owned_thread_state owned;
+        if (thread_state *t = owned.get()) t->stack_countdown = -1;
+    }
+    // Free stacks for heap-error reports, with real stacks only (depth 1: the record's free site says it).
+    uint64_t capacity = 0;
+    if (depth > 1 && (!other_depot.init() || !reserve_ids(&freed_by, &capacity) || capacity < stack_of_capacity))
+        freed_by = nullptr;
     on = true;
+}
+
+uint32_t capture_stack(const void *caller) {
+    if (!on || cfg.depth == 1 || freed_by == nullptr) return 0;
+    uintptr_t frames[unwind::max_frames];
+    unsigned n = unwind::capture(frames, cfg.depth, caller);
+    if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
+    return other_depot.intern(frames, n);
+}
+
+void on_stacked_release(uint32_t id, const void *caller) {
+    if (freed_by == nullptr || id >= stack_of_capacity) return;
+    delta_block *b = my_deltas;
+    if (__builtin_expect(b == nullptr, 0)) b = make_block();
+    uintptr_t frames[unwind::max_frames];
+    bool unchanged = false;
+    unsigned n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->last_free_walk : nullptr, &unchanged);
+    uint32_t sid;
+    if (unchanged && b != nullptr) {  // the stack this thread freed from last
+        sid = b->last_free_stack;
+    } else {
+        if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
+        sid = other_depot.intern(frames, n);
+        if (b != nullptr) b->last_free_stack = sid;
+    }
+    freed_by[id].store(sid, std::memory_order_relaxed);
+}
+
+uint32_t freed_by_of_chunk(uint32_t id) {
+    if (freed_by == nullptr || id >= stack_of_capacity) return 0;
+    return freed_by[id].load(std::memory_order_relaxed);
+}
+
+const stack_entry *stack(uint32_t sid, bool allocation) {
+    if (sid == 0 || !on || cfg.depth == 1) return nullptr;  // one frame: the report's site says it
+    if (allocation) return depot().get(sid);
+    return freed_by != nullptr ? other_depot.get(sid) : nullptr;
 }
 
 void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller) {

@@ -19,6 +19,7 @@
 
 #include "index/counters.h"
 #include "index/record.h"
+#include "index/stack_depot.h"
 #include "index/thread_state.h"
 
 namespace mallochooks::heapindex::profile {
@@ -74,6 +75,19 @@ void leak_scan_done() __attribute__((visibility("hidden")));
 // The stack id (in depot()) recorded for the chunk of live record `id`, 0 when it has none (leak reports:
 // leaks_at_exit.cc).
 uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
+
+// Stacks for heap-error reports (heap_errors.cc), with HEAPINDEX_STACKS > 1 only (else they answer 0):
+//   capture_stack       the stack of the current call, from `caller` out, kept in a depot of its own
+//                       (not the profile's): its id;
+//   on_stacked_release  a chunk with an allocation stack is released (free's slow path, realloc): keep
+//                       the releasing call's stack for its tombstone ("freed by");
+//   freed_by_of_chunk   that stack's id for record `id` (meaningful while it is a tombstone of such a chunk);
+//   stack               an id's entry: an allocation stack (stack_of_chunk) or one of the others;
+//                       nullptr with one-frame stacks (profile outputs without HEAPINDEX_STACKS).
+uint32_t capture_stack(const void *caller) __attribute__((visibility("hidden")));
+void on_stacked_release(uint32_t id, const void *caller) __attribute__((visibility("hidden"), noinline));
+uint32_t freed_by_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
+const stack_entry *stack(uint32_t sid, bool allocation) __attribute__((visibility("hidden")));
 
 }  // namespace mallochooks::heapindex::profile
 

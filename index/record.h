@@ -62,8 +62,8 @@ struct alignas(64) record {
     racy<uintptr_t> base;
     racy<size_t> usable;
     racy<const void *> free_site;
-    // The second half is what the chunk's trailer holds, in the trailer's order (trailer.h): free
-    // compares the two as two 16-byte blocks.
+    // The last 16 bytes are what the chunk's trailer holds, in the trailer's order (trailer.h): free
+    // compares the two as one 16-byte block.
     racy<const void *> site;
     racy<size_t> size;
     racy<uint64_t> seq;
@@ -74,7 +74,9 @@ struct alignas(64) record {
     // No "writing" state is needed: the record is already not live (killed, or never used), and the
     // release fence orders that state before the new field values, so a reader that sees any of them
     // also sees the word changed and drops its copy (seqlock; the fence costs nothing on x86-64).
-    void publish(const record_fields &f) {
+    // Always inlined: malloc's fast path would otherwise spill the fields to the stack for the call
+    // (and save six callee-saved registers around it): 30 instructions per allocation (callgrind).
+    __attribute__((always_inline)) void publish(const record_fields &f) {
         const uint32_t w = word.load(std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
         base.set(f.base);
@@ -84,6 +86,23 @@ struct alignas(64) record {
         seq.set(f.seq);
         tid.set(f.tid);
         flags.set(f.flags);
+        word.store(next_live(w), std::memory_order_release);
+    }
+
+    // publish for malloc's fast path, its thread id and check word (link) as the trailer's second word,
+    // tid | check << 32, in one 8-byte store (the two fields are adjacent: trailer_intact compares them).
+    __attribute__((always_inline)) void publish_trailered(uintptr_t b, size_t sz, size_t us, const void *s, uint64_t sq,
+                                                          uint64_t tid_check, uint32_t fl) {
+        static_assert(offsetof(record, link) == offsetof(record, tid) + 4);
+        const uint32_t w = word.load(std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+        base.set(b);
+        size.set(sz);
+        usable.set(us);
+        site.set(s);
+        seq.set(sq);
+        __atomic_store_n(reinterpret_cast<uint64_t *>(&tid), tid_check, __ATOMIC_RELAXED);
+        flags.set(fl);
         word.store(next_live(w), std::memory_order_release);
     }
 

@@ -85,7 +85,14 @@ bool record_pool::map_segment(unsigned segment) {
         collided = m == nullptr && errno == EEXIST;  // something else lives there: the range is full
     }
     if (m != nullptr) {
-        madvise(m, segment_bytes, MADV_HUGEPAGE);
+        // Segment 0's head stays on small pages until the process is big (index_memory.h).
+        if (segment == 0) {
+            madvise(static_cast<char *>(m) + index_head_bytes, segment_bytes - index_head_bytes, MADV_HUGEPAGE);
+            madvise(m, index_head_bytes, MADV_NOHUGEPAGE);  // also under THP "always"
+            register_index_head(m);
+        } else {
+            madvise(m, segment_bytes, MADV_HUGEPAGE);
+        }
         memcheck::protect_records(m, segment_bytes);
         mapped_.fetch_add(segment_bytes, std::memory_order_relaxed);
     } else if (collided) {
@@ -139,6 +146,7 @@ bool record_pool::grab_fresh(uint32_t *first) {
         map_segment(segment + 1);
     const uint64_t id = fresh_.fetch_add(thread_state::batch, std::memory_order_relaxed);
     if (id + thread_state::batch > capacity_.load(std::memory_order_relaxed)) return false;
+    if (id < promote_after_records && id + thread_state::batch >= promote_after_records) promote_index_heads();
     if ((id >> segment_shift) != segment && !map_segment(unsigned(id >> segment_shift))) return false;
     *first = uint32_t(id);
     return true;

@@ -20,8 +20,14 @@
 #include "index/trailer.h"
 
 #include <errno.h>
+
+#include <atomic>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
 #endif
 #include <fcntl.h>
 #include <sys/auxv.h>
@@ -138,6 +144,80 @@ void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint
 template void chacha_blocks<8>(const uint32_t *, uint64_t, uint64_t, uint32_t *);
 template void chacha_blocks<20>(const uint32_t *, uint64_t, uint64_t, uint32_t *);
 
+#if defined(__x86_64__)
+namespace {
+// 8 blocks at once in AVX2 vectors where the CPU has them (about half the instructions per word of the
+// SSE2 path: 16 -> 8 per allocation, callgrind), the rotations by 16 and 8 as byte shuffles.
+typedef uint32_t v8 __attribute__((vector_size(32)));
+#define HI_AVX2 __attribute__((target("avx2"), always_inline)) inline
+HI_AVX2 v8 rotl8v(v8 x, unsigned n) { return (x << n) | (x >> (32 - n)); }
+HI_AVX2 v8 shuffle8(v8 x, __m256i m) { return v8(_mm256_shuffle_epi8(__m256i(x), m)); }
+HI_AVX2 void quarter8(v8 &a, v8 &b, v8 &c, v8 &d, __m256i r16, __m256i r8) {
+    a += b, d ^= a, d = shuffle8(d, r16);
+    c += d, b ^= c, b = rotl8v(b, 12);
+    a += b, d ^= a, d = shuffle8(d, r8);
+    c += d, b ^= c, b = rotl8v(b, 7);
+}
+#undef HI_AVX2
+}  // namespace
+
+bool wide_chacha_available() {
+    static std::atomic<int> known{0};  // 0 not asked yet, 1 no, 2 yes: cpuid only, nothing allocated
+    int k = known.load(std::memory_order_relaxed);
+    if (k == 0) {
+        unsigned a, b, c, d;
+        bool ok = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) != 0;
+        if (ok) {
+            unsigned lo, hi;
+            __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            ok = (lo & 6) == 6 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2) != 0;  // SSE and AVX state
+        }
+        k = ok ? 2 : 1;
+        known.store(k, std::memory_order_relaxed);
+    }
+    return k == 2;
+}
+
+// 8 ChaCha8 blocks, counters counter..counter+7: out[0..63] exactly as chacha_blocks<8> gives for
+// counter, out[64..127] as it gives for counter + 4 (the low and high halves of each vector).
+__attribute__((target("avx2"))) void chacha8_blocks_wide(const uint32_t key[8], uint64_t counter, uint64_t nonce,
+                                                        uint32_t out[128]) {
+    const __m256i r16 = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10,
+                                         11, 8, 9, 14, 15, 12, 13);
+    const __m256i r8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11,
+                                        8, 9, 10, 15, 12, 13, 14);
+    v8 x[16], in[16];
+    const uint32_t constants[4] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574};
+    for (int i = 0; i < 4; ++i) in[i] = v8{} + constants[i];
+    for (int i = 0; i < 8; ++i) in[4 + i] = v8{} + key[i];
+    for (int b = 0; b < 8; ++b) {
+        in[12][b] = uint32_t(counter + unsigned(b));
+        in[13][b] = uint32_t((counter + unsigned(b)) >> 32);
+    }
+    in[14] = v8{} + uint32_t(nonce);
+    in[15] = v8{} + uint32_t(nonce >> 32);
+    for (int i = 0; i < 16; ++i) x[i] = in[i];
+    for (unsigned r = 0; r < check_rounds; r += 2) {
+        quarter8(x[0], x[4], x[8], x[12], r16, r8);
+        quarter8(x[1], x[5], x[9], x[13], r16, r8);
+        quarter8(x[2], x[6], x[10], x[14], r16, r8);
+        quarter8(x[3], x[7], x[11], x[15], r16, r8);
+        quarter8(x[0], x[5], x[10], x[15], r16, r8);
+        quarter8(x[1], x[6], x[11], x[12], r16, r8);
+        quarter8(x[2], x[7], x[8], x[13], r16, r8);
+        quarter8(x[3], x[4], x[9], x[14], r16, r8);
+    }
+    for (int i = 0; i < 16; ++i) {
+        const __m256i y = __m256i(x[i] + in[i]);
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out + 4 * i), _mm256_castsi256_si128(y));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out + 64 + 4 * i), _mm256_extracti128_si256(y, 1));
+    }
+}
+#else
+bool wide_chacha_available() { return false; }
+void chacha8_blocks_wide(const uint32_t *, uint64_t, uint64_t, uint32_t *) {}
+#endif
+
 void init_trailer_key() {
     if (__atomic_load_n(&trailer_key.ready, __ATOMIC_ACQUIRE)) return;
     unsigned char k[32];
@@ -168,13 +248,20 @@ void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) {
     // A thread may take its first block of sequence numbers before any chain's init ran (an allocator
     // resolved by an ifunc allocates that early): the key comes first.
     if (!__atomic_load_n(&trailer_key.ready, __ATOMIC_ACQUIRE)) init_trailer_key();
-    uint32_t group[64];
-    for (uint64_t g = first & ~uint64_t{63}; g < end; g += 64) {
-        chacha_blocks<check_rounds>(trailer_key.words, (g >> 6) * 4, check_nonce, group);
+    uint32_t group[128];
+    const bool wide = wide_chacha_available();
+    for (uint64_t g = first & ~uint64_t{63}; g < end;) {
+        // 128 words at a time where the CPU allows it and the group is 128-aligned, else 64.
+        const uint64_t n = wide && (g & 127) == 0 ? 128 : 64;
+        if (n == 128)
+            chacha8_blocks_wide(trailer_key.words, (g >> 6) * 4, check_nonce, group);
+        else
+            chacha_blocks<check_rounds>(trailer_key.words, (g >> 6) * 4, check_nonce, group);
         // Only the words of [first, end): a block of sequence numbers need not start at a multiple of 64,
         // and the table slots of its first group's other numbers hold words of its last group.
-        const uint64_t lo = g > first ? g : first, hi = g + 64 < end ? g + 64 : end;
+        const uint64_t lo = g > first ? g : first, hi = g + n < end ? g + n : end;
         memcpy(table + (lo & (check_table_size - 1)), group + (lo - g), (hi - lo) * sizeof *group);
+        g += n;
     }
 }
 

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: MIT
-// The trailer: 32 bytes at the end of every chunk allocated through the index, holding the allocation
-// site, the requested size, the sequence number, the allocating thread and a check word.
+// The trailer: 16 bytes at the end of every chunk allocated through the index, holding the chunk's
+// sequence number, the allocating thread and a check word.
 //
-// Placement uses only the allocator's usable-size call, never its chunk layout: the index asks for
-// round_up(requested, 8) + 32 bytes, asks the allocator how many it got (u >= that), and puts the trailer
-// at round_down(u - 32, 8) >= round_up(requested, 8).  The program is told that offset as its usable
-// size, at least what it asked for, so code that fills a chunk up to malloc_usable_size (SQLite does)
-// stops at the trailer.  Every indexed chunk is thus at least 32 bytes long, so two chunk starts are at
-// least 32 bytes apart: the heap index's 32-byte granules rely on it.  (Rounding the request to 16 would
-// also be correct, but costs glibc 16 more bytes for most sizes.)
+// Placement follows from the request alone: the index asks the allocator for
+// max(round_up(requested, 8), 16) + 16 bytes and writes the trailer in the last 16 of them, right after
+// the requested bytes and at most 16 bytes of slack (trailer_at).  The program is told that offset as
+// its usable size, at least what it asked for, so code that fills a chunk up to malloc_usable_size
+// (SQLite does) stops at the trailer.  No allocator's chunk layout is read, and no usable-size call is
+// needed: whatever the allocator rounds up lies after the trailer, unused.  (Until issue 13 the trailer
+// was 32 bytes at round_down(usable - 32, 8), which cost malloc a usable-size call, about 17
+// instructions, and glibc a 64-byte chunk for a 16-byte request.)  Every indexed chunk is thus at least
+// 32 bytes long, so two chunk starts are at least 32 bytes apart: the heap index's 32-byte granules rely
+// on it.
 //
-// Every field is compared with the record, and the check word is the chunk's word of a keystream under a
+// The trailer is compared with the record, and the check word is the chunk's word of a keystream under a
 // per-process random key (trailer.cc), so a trailer clobbered by an overflow, or one copied to another
-// address (realloc moves bytes), never passes, and trailers an attacker can read do not tell another's.  The index's record is
-// the authority; the trailer is the in-chunk copy verified at free, realloc and by heapindex_check.
+// address (realloc moves bytes), never passes, and trailers an attacker can read do not tell another's.
+// The index's record is the authority; the trailer is the in-chunk copy verified at free, realloc and by
+// heapindex_check.  Site and size were in it too, before issue 13: they add nothing to the detection
+// (the check word alone names the chunk) and cost 16 bytes of every chunk.
 #ifndef MALLOCHOOKS_INDEX_TRAILER_H
 #define MALLOCHOOKS_INDEX_TRAILER_H
 
@@ -31,14 +36,12 @@
 namespace mallochooks::heapindex {
 
 struct trailer {
-    const void *site;
-    uint64_t size;
     uint64_t seq;
     uint32_t tid;
     uint32_t check;
 };
 constexpr size_t trailer_size = sizeof(trailer);
-static_assert(trailer_size == 32);
+static_assert(trailer_size == 16);
 
 // Smallest chunk the index lets the allocator hand out: granules of the heap index are this large.
 constexpr size_t min_chunk = 32;
@@ -70,34 +73,53 @@ template <unsigned Rounds>
 void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64])
     __attribute__((visibility("hidden")));
 
+// The same for 8 blocks of ChaCha8 (counters counter..counter+7), in AVX2 where wide_chacha_available():
+// out[0..63] as chacha_blocks<8> for counter, out[64..127] as for counter + 4.  fill_check_words uses it.
+bool wide_chacha_available() __attribute__((visibility("hidden")));
+void chacha8_blocks_wide(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[128])
+    __attribute__((visibility("hidden")));
+
 // One check word, computed (a whole group of 64, about 700 instructions: for the rare paths).
 uint32_t check_word(uint64_t seq) __attribute__((visibility("hidden")));
 // The check words of sequence numbers [first, end) into table[seq % check_table_size].
 void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) __attribute__((visibility("hidden")));
+
+// Where the trailer of a chunk of `size` requested bytes goes: right after them, rounded up to 8, and
+// never before offset min_chunk - trailer_size, so that the chunk is at least min_chunk bytes long.  Also
+// the usable size the program sees.  The slack before it, trailer_at(size) - size, is at most 16 bytes.
+inline size_t trailer_at(size_t size) {
+    const size_t at = (size + 7) & ~size_t{7};
+    return at < min_chunk - trailer_size ? min_chunk - trailer_size : at;
+}
 
 // The request that makes room for a trailer; false when it overflows (the caller then asks for
 // SIZE_MAX, which fails with ENOMEM as glibc fails any impossible request).
 inline bool padded_request(size_t size, size_t *out) {
     size_t n;
     if (__builtin_add_overflow(size, trailer_size + 7, &n)) return false;
-    *out = n & ~size_t{7};
+    n &= ~size_t{7};
+    *out = n < min_chunk ? min_chunk : n;
     return true;
 }
+static_assert(min_chunk - trailer_size == trailer_size);  // trailer_at(size) == padded request - trailer_size
 
-// Where the trailer goes in a chunk the allocator says has `usable` bytes; also the usable size the
-// program sees.  Only valid when usable >= size + trailer_size.
+// Where a trailer would go in a chunk the allocator says has `usable` bytes, when only that is known
+// (bench/padonly's usable-size answer).  Only valid when usable >= trailer_size.
 inline size_t trailer_offset(size_t usable) { return (usable - trailer_size) & ~size_t{7}; }
 
-// 8-aligned (usable sizes are multiples of 8, the offset is rounded down to 8); may_alias: the bytes
-// belong to the program's chunk.
+// 8-aligned (trailer_at is a multiple of 8); may_alias: the bytes belong to the program's chunk.  Two
+// 8-byte stores: the sequence number, then thread id and check word together (tid | check << 32).
+inline void write_trailer(uintptr_t at, uint64_t seq, uint64_t tid_check) {
+    struct __attribute__((may_alias)) u64 {
+        uint64_t v;
+    };
+    u64 *t = reinterpret_cast<u64 *>(at);
+    static_assert(offsetof(trailer, seq) == 0 && offsetof(trailer, tid) == 8 && offsetof(trailer, check) == 12);
+    t[0].v = seq;
+    t[1].v = tid_check;
+}
 inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check) {
-    struct __attribute__((may_alias)) trailer_view : trailer {};
-    trailer_view *t = reinterpret_cast<trailer_view *>(base + f.usable);
-    t->site = f.site;
-    t->size = f.size;
-    t->seq = f.seq;
-    t->tid = f.tid;
-    t->check = check;
+    write_trailer(base + f.usable, f.seq, uint64_t{f.tid} | uint64_t{check} << 32);
 }
 
 // The slack: bytes between the requested size and the trailer (the allocator's rounding and our rounding
@@ -119,7 +141,9 @@ inline size_t slack_length(size_t size, size_t usable) {
 }
 
 // Write the pattern over [base + size, base + usable), before the trailer is written: the first 16
-// bytes are stored whole, and may run into the trailer's place (the trailer overwrites them).
+// bytes are stored whole, and may run into the trailer's place (the trailer overwrites them).  A
+// trailered chunk's slack is at most 16 bytes (trailer_at); a longer one (a chunk whose program asked
+// malloc_usable_size and a record whose usable size came from elsewhere) takes the loop.
 inline void write_slack(uintptr_t base, size_t size, size_t usable) {
     struct __attribute__((may_alias, aligned(1))) u64 {
         uint64_t v;
@@ -130,6 +154,16 @@ inline void write_slack(uintptr_t base, size_t size, size_t usable) {
     const size_t n = slack_length(size, usable);
     if (__builtin_expect(n > 16, 0))
         for (size_t i = 16; i < n; i += 8) reinterpret_cast<u64 *>(base + size + (i + 8 <= n ? i : n - 8))->v = slack_word;
+}
+
+// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): two stores, no test.
+inline void write_short_slack(uintptr_t base, size_t size) {
+    struct __attribute__((may_alias, aligned(1))) u64 {
+        uint64_t v;
+    };
+    u64 *p = reinterpret_cast<u64 *>(base + size);
+    p[0].v = slack_word;
+    p[1].v = slack_word;
 }
 
 // The first slack byte that lost its pattern, as an offset from the chunk's base, or 0 when the slack is
@@ -154,30 +188,39 @@ inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
 #endif
 }
 
+// The same for a chunk with HEAPINDEX_FLAG_TRAILER, whose slack is at most 16 bytes by construction
+// (trailer_at): free's fast path, with no length test.
+inline bool trailered_slack_intact(uintptr_t base, size_t size, size_t usable) {
+    const size_t n = usable - size;
+#if defined(__SSE2__)
+    const __m128i got = _mm_loadu_si128(reinterpret_cast<const __m128i *>(base + size));
+    const unsigned same = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(got, _mm_set1_epi8(char(slack_byte)))));
+    return (~same & ((1u << n) - 1)) == 0;
+#else
+    return slack_damage(reinterpret_cast<const unsigned char *>(base + size), size, n) == 0;
+#endif
+}
+
 // Does this copy of a trailer say exactly what the record says?
 inline bool trailer_matches(const trailer &t, const record_fields &f) {
-    return t.site == f.site && t.size == f.size && t.seq == f.seq && t.tid == f.tid &&
-           t.check == check_word(f.seq);
+    return t.seq == f.seq && t.tid == f.tid && t.check == check_word(f.seq);
 }
 
 // The same, in place, against the record of the chunk (live, or killed by the caller: nobody writes it
-// meanwhile), whose second half is the trailer's image, check word included: one 32-byte comparison.
+// meanwhile), whose last 16 bytes are the trailer's image, check word included: one 16-byte comparison.
 // The trailer is where the record's usable size (the trailer's offset) says.
 inline bool trailer_intact(uintptr_t base, const record &r) {
-    static_assert(offsetof(record, site) == 32 && offsetof(record, size) == 40 && offsetof(record, seq) == 48 &&
-                  offsetof(record, tid) == 56 && offsetof(record, link) == 60);
-    static_assert(offsetof(trailer, site) == 0 && offsetof(trailer, size) == 8 && offsetof(trailer, seq) == 16 &&
-                  offsetof(trailer, tid) == 24 && offsetof(trailer, check) == 28);
+    static_assert(offsetof(record, seq) == 48 && offsetof(record, tid) == 56 && offsetof(record, link) == 60);
+    static_assert(offsetof(trailer, seq) == 0 && offsetof(trailer, tid) == 8 && offsetof(trailer, check) == 12);
     const void *t = reinterpret_cast<const void *>(base + r.usable.get());
 #if defined(__SSE2__)
-    // Two 16-byte compares and one mask test (the image is 16-aligned in the 64-aligned record, the
+    // One 16-byte compare and one mask test (the image is 16-aligned in the 64-aligned record, the
     // trailer only 8-aligned).  Reading the record's atomic fields as bytes is no race: nobody writes it.
-    const __m128i *in_chunk = static_cast<const __m128i *>(t), *image = reinterpret_cast<const __m128i *>(&r.site);
-    const __m128i same = _mm_and_si128(_mm_cmpeq_epi8(_mm_loadu_si128(in_chunk), _mm_load_si128(image)),
-                                       _mm_cmpeq_epi8(_mm_loadu_si128(in_chunk + 1), _mm_load_si128(image + 1)));
+    const __m128i same = _mm_cmpeq_epi8(_mm_loadu_si128(static_cast<const __m128i *>(t)),
+                                        _mm_load_si128(reinterpret_cast<const __m128i *>(&r.seq)));
     return _mm_movemask_epi8(same) == 0xffff;
 #else
-    return memcmp(t, &r.site, trailer_size) == 0;
+    return memcmp(t, &r.seq, trailer_size) == 0;
 #endif
 }
 

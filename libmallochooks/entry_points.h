@@ -2,7 +2,9 @@
 // The entry points of a preloaded runtime library, and what a tool exports for link-time hooks to adopt.
 //
 // MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks): the user-API entry points, one extern "C" function per
-// entry of MALLOCHOOKS_USER_API, named prefix##name (no prefix for a preloaded library).  Each takes its
+// entry of MALLOCHOOKS_USER_API and of MALLOCHOOKS_LIBC_USER_API (glibc's __libc_ names: Hooks' terminal
+// must then have a libc_side, as preload::terminal has), named prefix##name (no prefix for a preloaded
+// library).  Each takes its
 // caller's return address and hands over to mallochooks::user_api<mallochooks::front<Hooks>>.  `Hooks`
 // must be a single identifier (a type alias of a mallochooks::chain).  Each entry point's type is checked
 // against glibc's declaration.  MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "hidden") does
@@ -55,6 +57,14 @@
             MALLOCHOOKS_ARGS(e));
 
 namespace mallochooks {
+// How the exported layer's calls are marked (dynamic.h, layer_of's Scope): the terminal's choice
+// (preload::terminal::adopted_scope), or not at all.
+template <class Terminal> struct adopted_scope_for { using type = no_scope; };
+template <class Terminal>
+    requires requires { typename Terminal::adopted_scope; }
+struct adopted_scope_for<Terminal> { using type = typename Terminal::adopted_scope; };
+template <class Terminal> using adopted_scope_of = typename adopted_scope_for<Terminal>::type;
+
 template <class Terminal> inline void *cxx_next_of(const char *name, void **cache) {
     if constexpr (requires { Terminal::cxx_next(name, cache); })
         return Terminal::cxx_next(name, cache);
@@ -81,8 +91,43 @@ template <class Terminal> inline void *cxx_next_of(const char *name, void **cach
     [[maybe_unused]] static constexpr MALLOCHOOKS_RET(e) (*MALLOCHOOKS_SIGNATURE_CHECK_NAME_(prefix, e))( \
         MALLOCHOOKS_TYPES(e)) = &BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
 
-#define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility) \
-    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)
+/* glibc's __libc_ names (MALLOCHOOKS_LIBC_USER_API): each behaves as the C function it names (its user_api
+ * function), through the same layers, over the terminal's libc_side (preload::libc_terminal: the next
+ * definition of the same __libc_ name), on a front that Hooks' own readies (user_api.h).  A call from the
+ * allocator behind the chain (libc_side::unhooked: one built on glibc's, calling __libc_malloc from the
+ * malloc the chain called) skips the hooks: the chain is already in that allocation. */
+#define MALLOCHOOKS_LIBC_ENTRY_POINT_(r, data, e)                                                     \
+    extern "C" __attribute__((visibility(MALLOCHOOKS_EP_VISIBILITY_(data)), noinline))                \
+    MALLOCHOOKS_RET(e) MALLOCHOOKS_EP_SYMBOL_(data, e)(MALLOCHOOKS_DECLS(e)) noexcept {               \
+        using route = ::mallochooks::libc_route<MALLOCHOOKS_EP_HOOKS_(data)>;                          \
+        const void *caller = __builtin_return_address(0);                                             \
+        if (__builtin_expect(route::side::unhooked(), 0))                                             \
+            return route::direct::MALLOCHOOKS_UNDERLYING(e)(MALLOCHOOKS_ARGS(e), caller);              \
+        return route::hooked::MALLOCHOOKS_UNDERLYING(e)(MALLOCHOOKS_ARGS(e), caller);                  \
+    }                                                                                                 \
+    [[maybe_unused]] static constexpr decltype(&::MALLOCHOOKS_UNDERLYING(e))                           \
+        MALLOCHOOKS_SIGNATURE_CHECK_NAME_(MALLOCHOOKS_EP_PREFIX_(data), e) = &MALLOCHOOKS_EP_SYMBOL_(data, e);
+
+namespace mallochooks {
+// The route of the __libc_ entry points of a preloaded library whose chain is Hooks.
+template <class Hooks> struct libc_route {
+    using side = typename Hooks::chain_terminal::libc_side;
+    using hooked = user_api<front<typename Hooks::template over<side>, Hooks>>;
+    using direct = user_api<full_terminal<side>>;
+};
+}  // namespace mallochooks
+
+#define MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, visibility)                          \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_USER_API)  \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_ENTRY_POINT_, (prefix, Hooks, visibility), MALLOCHOOKS_LIBC_USER_API)
+
+// The two halves of MALLOCHOOKS_DEFINE_ENTRY_POINTS, for a library that puts the __libc_ entry points in
+// a file of their own: their layers' instances then do not share the main ones' translation unit, whose
+// inlining budget (gcc's unit growth) the hot paths need (libheapindex.so: index/libc_entry_points.cc).
+#define MALLOCHOOKS_DEFINE_USER_ENTRY_POINTS(prefix, Hooks) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_ENTRY_POINT_, (prefix, Hooks, "default"), MALLOCHOOKS_USER_API)
+#define MALLOCHOOKS_DEFINE_LIBC_ENTRY_POINTS(prefix, Hooks) \
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_ENTRY_POINT_, (prefix, Hooks, "default"), MALLOCHOOKS_LIBC_USER_API)
 
 #define MALLOCHOOKS_DEFINE_ENTRY_POINTS(prefix, Hooks) \
     MALLOCHOOKS_DEFINE_ENTRY_POINTS_VISIBILITY(prefix, Hooks, "default")
@@ -102,7 +147,7 @@ template <class Terminal> inline void *cxx_next_of(const char *name, void **cach
 // library's export list.
 #define MALLOCHOOKS_EXPORT_LAYER(Layer, Hooks, name)                                                   \
     extern "C" __attribute__((visibility("default"))) constinit const mallochooks_layer mallochooks_layer_v1 = \
-        ::mallochooks::layer_of<Layer>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
+        ::mallochooks::layer_of<Layer, ::mallochooks::adopted_scope_of<Hooks::chain_terminal>>::value(name, &::mallochooks::table_of<::mallochooks::front<Hooks>>::value); \
     MALLOCHOOKS_READY_AT_LOAD(Hooks)
 
 #endif

@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <new>
+#include <type_traits>
 
 #include "libmallochooks/cxx_runtime.h"
 #include "libmallochooks/guard.h"
@@ -29,15 +30,22 @@
 
 namespace mallochooks {
 
-template <class Chain> struct front {
+//
+// front<Chain, Owner>: a second route into the layers of the chain Owner (Chain is Owner over another
+// terminal: chain::over), ready when Owner's front is and initialised by it, so that no layer's init runs
+// twice (an event layer's raises post_init).  Its terminal must need no init of its own beyond what
+// Owner's init does (preload::libc_terminal is resolved with preload::terminal).
+template <class Chain, class Owner = Chain> struct front {
     using terminal = typename Chain::terminal;
 
-    // 0: not initialised; 1: some thread is initialising; 2: ready.  Constant-initialised.
+    // 0: not initialised; 1: some thread is initialising; 2: ready.  Constant-initialised.  (Owner's is
+    // the one read when Owner is another chain.)
     inline static std::atomic<int> state{0};
 
     // Initialise the chain if nobody has; true when events may be raised.  Threads that arrive while
     // another initialises do not wait (a wait is a lock a fork could leave held): they use the terminal.
     static bool try_init() {
+        if constexpr (!std::is_same_v<Owner, Chain>) return front<Owner>::try_init();
         int s = state.load(std::memory_order_acquire);
         if (s == 2) return true;
         if (s == 1 || !state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {
@@ -51,7 +59,7 @@ template <class Chain> struct front {
         return true;
     }
 
-    static bool usable() { return !in_hooks() && state.load(std::memory_order_acquire) == 2; }
+    static bool usable() { return !in_hooks() && front<Owner>::state.load(std::memory_order_acquire) == 2; }
 
     // The hot path is one TLS load and one load of `state`, then a tail call into the chain; anything
     // else (first call, nested call) is out of line, so the hot path needs no stack frame.

@@ -38,14 +38,45 @@ size_t fallback_usable_size(void *ptr) {
     return bootstrap_arena().owns(ptr) ? bootstrap_arena().usable_size(ptr) : 0;
 }
 
-// The stubs the table starts with: resolve, then call the real function or the fallback.
-#define MALLOCHOOKS_STUB_(r, data, e)                                                                 \
-    MALLOCHOOKS_RET(e) BOOST_PP_CAT(stub_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) {               \
-        if (resolve()) return next_fns.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e));                      \
+// The stubs the tables start with: resolve, then call the real function or the fallback.
+#define MALLOCHOOKS_STUB_(r, table, e)                                                                \
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(table, BOOST_PP_CAT(_stub_, MALLOCHOOKS_NAME(e)))(MALLOCHOOKS_DECLS(e)) { \
+        if (resolve()) return table.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e));                         \
         return BOOST_PP_CAT(fallback_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_ARGS(e));                     \
     }
-MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_, ~, MALLOCHOOKS_HOOK_API)
+MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_, next_fns, MALLOCHOOKS_HOOK_API)
+MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_, libc_fns, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_STUB_
+
+// Set while the terminal's call into an allocator built on glibc's __libc_ names is in flight (see
+// resolve): that allocator's own __libc_ calls then skip the hooks.  A depth saved and restored, so
+// that a signal handler's allocation inside the call leaves it as it found it.  initial-exec: see
+// libmallochooks/guard.h.
+__thread unsigned in_next_allocator __attribute__((tls_model("initial-exec")));
+
+struct next_allocator_scope {
+    unsigned saved = in_next_allocator;
+    next_allocator_scope() { in_next_allocator = saved + 1; }
+    ~next_allocator_scope() { in_next_allocator = saved; }
+};
+
+// Such an allocator's functions, which the table then reaches through the marking functions below.
+constinit next_functions allocator_fns{};
+#define MALLOCHOOKS_MARKED_(r, data, e)                                                               \
+    MALLOCHOOKS_RET(e) BOOST_PP_CAT(marked_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) {             \
+        next_allocator_scope scope;                                                                   \
+        return allocator_fns.MALLOCHOOKS_NAME(e)(MALLOCHOOKS_ARGS(e));                                \
+    }
+MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_MARKED_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_MARKED_
+
+// glibc's __libc_ names (family.h), for the question whether an allocator imports one.
+constexpr const char *libc_names[] = {
+#define MALLOCHOOKS_LIBC_NAME_(r, data, e) BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LIBC_NAME_, ~, MALLOCHOOKS_LIBC_USER_API)
+#undef MALLOCHOOKS_LIBC_NAME_
+};
+constexpr size_t n_libc_names = sizeof libc_names / sizeof libc_names[0];
 
 // The next definition of `name`: after this object in link-map order (RTLD_NEXT); if this object was
 // dlopened and nothing follows it, anywhere else but here.  *where: the object it is in.
@@ -90,9 +121,23 @@ MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_CALL_THROUGH_, ~, MALLOCHOOKS_HOOK_API)
 
 }  // namespace
 
-#define MALLOCHOOKS_STUB_INIT_(r, data, e) BOOST_PP_CAT(stub_, MALLOCHOOKS_NAME(e)),
-constinit next_functions next_fns = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_INIT_, ~, MALLOCHOOKS_HOOK_API)};
+#define MALLOCHOOKS_STUB_INIT_(r, table, e) BOOST_PP_CAT(table, BOOST_PP_CAT(_stub_, MALLOCHOOKS_NAME(e))),
+constinit next_functions next_fns = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_INIT_, next_fns, MALLOCHOOKS_HOOK_API)};
+constinit next_functions libc_fns = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_INIT_, libc_fns, MALLOCHOOKS_HOOK_API)};
 #undef MALLOCHOOKS_STUB_INIT_
+
+bool inside_next_allocator() { return in_next_allocator != 0; }
+
+constinit bool adopted_allocator_on_libc = false;
+
+void adopt_table(const mallochooks_hooks *table) {
+    if (table == nullptr) return;
+    const link_map *allocator = elf::object_containing(reinterpret_cast<const void *>(table->malloc));
+    const link_map *releaser = elf::object_containing(reinterpret_cast<const void *>(table->free));
+    if (elf::imports_any(allocator, libc_names, n_libc_names) || elf::imports_any(releaser, libc_names, n_libc_names))
+        __atomic_store_n(&adopted_allocator_on_libc, true, __ATOMIC_RELAXED);
+}
+
 
 bool resolve() {
     if (resolved.load(std::memory_order_acquire)) return true;
@@ -117,10 +162,37 @@ bool resolve() {
 #undef MALLOCHOOKS_THROUGH_
     }
     if (ok) {
+        // glibc's __libc_ names, each the next definition of __libc_<underlying>, else the plain one's.
+        next_functions found_libc{};
+#define MALLOCHOOKS_FIND_LIBC_(r, data, e)                                                            \
+    found_libc.MALLOCHOOKS_NAME(e) = reinterpret_cast<decltype(found_libc.MALLOCHOOKS_NAME(e))>(      \
+        find_next(self, "__libc_" BOOST_PP_STRINGIZE(MALLOCHOOKS_UNDERLYING(e))));                    \
+    if (found_libc.MALLOCHOOKS_NAME(e) == nullptr) found_libc.MALLOCHOOKS_NAME(e) = found.MALLOCHOOKS_NAME(e);
+        MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FIND_LIBC_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_FIND_LIBC_
+        // An allocator behind this library that is built on glibc's __libc_ names (libifuncmalloc.so: its
+        // malloc in its object calls __libc_malloc, which glibc defines) is reached through the marking
+        // functions, so that its own __libc_ calls, made under ours, go straight to glibc's.  Built on
+        // them: it is not the object that defines the __libc_ names we reach (glibc, tcmalloc and mimalloc
+        // define both), and it imports one of them (jemalloc does not: the marking would cost it 13
+        // instructions per call, 39 per malloc/free pair, callgrind).  Tested by the objects, not by
+        // return addresses: the allocator's `free(p) { __libc_free(p); }` is a tail call, as is the
+        // terminal's call of it, so the return address is the program's.
+        const link_map *allocator = elf::object_containing(reinterpret_cast<const void *>(found.malloc));
+        const link_map *releaser = elf::object_containing(reinterpret_cast<const void *>(found.free));
+        if (allocator != elf::object_containing(reinterpret_cast<const void *>(found_libc.malloc)) &&
+            (elf::imports_any(allocator, libc_names, n_libc_names) ||
+             elf::imports_any(releaser, libc_names, n_libc_names))) {
+            allocator_fns = found;
+#define MALLOCHOOKS_MARK_(r, data, e) found.MALLOCHOOKS_NAME(e) = BOOST_PP_CAT(marked_, MALLOCHOOKS_NAME(e));
+            MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_MARK_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_MARK_
+        }
         // Each pointer is replaced whole; a racing thread sees either its stub (which resolves again,
         // harmlessly) or the real function.
-#define MALLOCHOOKS_PUBLISH_(r, data, e) \
-    __atomic_store_n(&next_fns.MALLOCHOOKS_NAME(e), found.MALLOCHOOKS_NAME(e), __ATOMIC_RELEASE);
+#define MALLOCHOOKS_PUBLISH_(r, data, e)                                                              \
+    __atomic_store_n(&next_fns.MALLOCHOOKS_NAME(e), found.MALLOCHOOKS_NAME(e), __ATOMIC_RELEASE);     \
+    __atomic_store_n(&libc_fns.MALLOCHOOKS_NAME(e), found_libc.MALLOCHOOKS_NAME(e), __ATOMIC_RELEASE);
         MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_PUBLISH_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_PUBLISH_
         resolved.store(true, std::memory_order_release);

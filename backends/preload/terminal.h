@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "backends/terminal.h"
+#include "mallochooks/dynamic.h"
 #include "libmallochooks/bootstrap_arena.h"
+#include "libmallochooks/foreign_calls.h"
 #include "mallochooks/family.h"
 
 namespace mallochooks::preload {
@@ -26,6 +28,15 @@ struct next_functions {
 };
 
 extern next_functions next_fns __attribute__((visibility("hidden")));
+// The same for glibc's __libc_ names (libc_terminal below): the next definition of __libc_<underlying>
+// (malloc_usable_size, which has no such name, and any glibc lacks: the plain one's, next_fns').
+extern next_functions libc_fns __attribute__((visibility("hidden")));
+
+// Whether this thread is inside the terminal's call of an allocator built on glibc's __libc_ names (a
+// replacement whose malloc calls __libc_malloc, like the tests' libifuncmalloc.so; terminal.cc, resolve):
+// its __libc_ calls are then that allocator reaching glibc's, under the chain's own call, and the
+// __libc_ entry points send them straight on, unhooked.
+bool inside_next_allocator() __attribute__((visibility("hidden")));
 
 // Look the next definitions up now if that has not been done; true once they are known.
 bool resolve() __attribute__((visibility("hidden")));
@@ -50,7 +61,59 @@ void *cxx_delegate(const char *name, void **cache) __attribute__((visibility("hi
 // Read a table entry: the stubs are replaced at most once, by a whole-pointer store.
 template <class F> inline F next(F *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
 
+// The terminal of the __libc_ entry points (MALLOCHOOKS_LIBC_USER_API): a program's __libc_malloc goes
+// through the same layers as its malloc, then to the next definition of __libc_malloc, which is where the
+// call went without this library: glibc's, or that of an allocator behind this library that replaces
+// glibc's __libc_ names too (tcmalloc and mimalloc do: their chunks must stay theirs, since free reaches
+// them).  Not the next `malloc`: an allocator built on glibc's (its malloc calls __libc_malloc) would then
+// be entered again from its own call, forever.  That allocator's own calls of __libc_malloc, made under
+// the chain's call to it, are no program's: they skip the hooks (inside_next_allocator).
+struct libc_terminal {
+    static void init() { resolve(); }
+
+    static void *malloc(size_t size, const void *) { return next(&libc_fns.malloc)(size); }
+    static void *calloc(size_t nmemb, size_t size, const void *) { return next(&libc_fns.calloc)(nmemb, size); }
+    static void *memalign(size_t alignment, size_t size, const void *) {
+        return next(&libc_fns.memalign)(alignment, size);
+    }
+    static void free(void *ptr, const void *) {
+        if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return free_maybe_arena(ptr);
+        next(&libc_fns.free)(ptr);
+    }
+    static void *realloc(void *ptr, size_t size, const void *) {
+        if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return realloc_maybe_arena(ptr, size);
+        return next(&libc_fns.realloc)(ptr, size);
+    }
+    static size_t usable_size(void *ptr, const void *) {
+        if (__builtin_expect(bootstrap_arena().may_own(ptr), 0)) return usable_size_maybe_arena(ptr);
+        return next(&libc_fns.usable_size)(ptr);
+    }
+    static bool arena_owns(const void *ptr) {
+        return __builtin_expect(bootstrap_arena().may_own(ptr), 0) && bootstrap_arena().owns(ptr);
+    }
+    static void free_unowned(void *ptr, const void *) { next(&libc_fns.free)(ptr); }
+    static size_t usable_size_unowned(void *ptr, const void *) { return next(&libc_fns.usable_size)(ptr); }
+    // Also inside a call of this library's exported layer into a link-time output's own allocator
+    // (libmallochooks/foreign_calls.h): the same situation, reached through the dynamic ABI.
+    static bool unhooked() { return inside_next_allocator() || in_foreign_call(); }
+};
+static_assert(is_terminal<libc_terminal>);
+
+// How this library's exported layer marks its calls (include/mallochooks/dynamic.h, layer_of's Scope):
+// from the first adopting chain whose allocator (the objects of its table's malloc or free) imports one
+// of glibc's __libc_ names, every call of the layer is marked (libmallochooks/foreign_calls.h).
+void adopt_table(const mallochooks_hooks *table) __attribute__((visibility("hidden")));
+extern bool adopted_allocator_on_libc __attribute__((visibility("hidden")));
+struct adopted_scope : foreign_call_scope {
+    static void adopt(const mallochooks_hooks *table) { adopt_table(table); }
+    static bool active() { return __atomic_load_n(&adopted_allocator_on_libc, __ATOMIC_RELAXED); }
+};
+
 struct terminal {
+    // Where the __libc_ entry points end (libmallochooks/entry_points.h); how the exported layer marks
+    // its calls.
+    using libc_side = libc_terminal;
+    using adopted_scope = preload::adopted_scope;
     static void init() { resolve(); }
 
     static void *malloc(size_t size, const void *) { return next(&next_fns.malloc)(size); }

@@ -91,13 +91,29 @@ template <class Hooks> struct table_of {
 #undef MALLOCHOOKS_TABLE_OF_INIT_
 };
 
-/* layer_of<Layer>::value(name, chain): the exported description of a layer (see hooks.h for what a layer
- * is), its entries instantiating Layer over a table_next. */
-template <class Layer> struct layer_of {
-    static void init(const mallochooks_hooks *next) { Layer::init(table_next{next}); }
+/* layer_of<Layer, Scope>::value(name, chain): the exported description of a layer (see hooks.h for what a
+ * layer is), its entries instantiating Layer over a table_next.  Scope (nothing by default) lets a runtime
+ * library mark its exported layer's calls (libmallochooks/foreign_calls.h): Scope::adopt(table) once per
+ * adopting chain, from init; each entry then runs inside a Scope object while Scope::active(), and as a
+ * plain tail call otherwise (the same instance of the layer either way). */
+struct no_scope {};
+template <class Layer, class Scope = no_scope> struct layer_of {
+    static void init(const mallochooks_hooks *next) {
+        if constexpr (requires { Scope::adopt(next); }) Scope::adopt(next);
+        Layer::init(table_next{next});
+    }
 #define MALLOCHOOKS_LAYER_OF_FN_(r, data, e)                                                          \
+    __attribute__((noinline, cold)) static MALLOCHOOKS_RET(e) BOOST_PP_CAT(marked_, MALLOCHOOKS_NAME(e))( \
+        const mallochooks_hooks *next, MALLOCHOOKS_DECLS(e), const void *caller) {                    \
+        const Scope scope{};                                                                          \
+        return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_ARGS(e), caller);             \
+    }                                                                                                 \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(const mallochooks_hooks *next,                      \
                                                   MALLOCHOOKS_DECLS(e), const void *caller) {         \
+        if constexpr (requires { Scope::active(); }) {                                                \
+            if (__builtin_expect(Scope::active(), 0))                                                 \
+                return BOOST_PP_CAT(marked_, MALLOCHOOKS_NAME(e))(next, MALLOCHOOKS_ARGS(e), caller); \
+        }                                                                                             \
         return Layer::MALLOCHOOKS_NAME(e)(table_next{next}, MALLOCHOOKS_ARGS(e), caller);             \
     }
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_LAYER_OF_FN_, ~, MALLOCHOOKS_ALL_HOOKS)

@@ -5,6 +5,7 @@
  * The lists live here and nowhere else:
  *   MALLOCHOOKS_USER_API   the malloc family as programs call it (user API): glibc's C functions
  *                          (MALLOCHOOKS_C_USER_API) and C++'s operator new and delete (..._CXX_USER_API);
+ *   MALLOCHOOKS_LIBC_USER_API  glibc's __libc_malloc family, which preloaded libraries define too;
  *   MALLOCHOOKS_HOOK_API   the narrower API hook layers implement, each call carrying the caller's address,
  *                          plus MALLOCHOOKS_CXX_HOOKS (cxx_new, cxx_delete: what C++ calls become, with
  *                          their kind); MALLOCHOOKS_ALL_HOOKS is both;
@@ -51,6 +52,28 @@
     ((pvalloc,            void *, ((size_t, size)),                                 memalign))     \
     ((reallocarray,       void *, ((void *, ptr))((size_t, nmemb))((size_t, size)), realloc))      \
     ((malloc_usable_size, size_t, ((void *, ptr)),                                  usable_size))
+
+/* glibc's own names for its allocator (glibc 2.36 exports these; __libc_reallocarray as GLIBC_PRIVATE),
+ * which a program or an allocator calls to reach glibc's malloc whatever interposes `malloc`.  Allocators
+ * that replace glibc's define them too (tcmalloc, mimalloc; valgrind's memcheck replaces them), so a
+ * chunk from __libc_malloc may be given to free and the reverse.  A preloaded library defines them as
+ * members of the family: each behaves as the C function named fourth (argument checks, errno, hooks),
+ * but its chain ends at the next definition of the same __libc_ name, not at the next `malloc`
+ * (backends/preload/terminal.h says why, and what a call from the allocator behind the library does).
+ * Only the preload backend defines them: an output with link-time hooks that calls them reaches the
+ * preloaded tool's (docs/heapindex.md, "glibc's __libc_ names").  Not members: __libc_mallinfo and
+ * __libc_mallopt (no allocation, as mallinfo and mallopt are not), __libc_cfree (gone since glibc 2.26;
+ * tcmalloc and mimalloc still define it).  Same format as the C list; the fourth element is the user-API
+ * function the entry behaves as. */
+#define MALLOCHOOKS_LIBC_USER_API                                                                  \
+    ((__libc_malloc,       void *, ((size_t, size)),                                 malloc))      \
+    ((__libc_calloc,       void *, ((size_t, nmemb))((size_t, size)),                calloc))      \
+    ((__libc_realloc,      void *, ((void *, ptr))((size_t, size)),                  realloc))     \
+    ((__libc_free,         void,   ((void *, ptr)),                                  free))        \
+    ((__libc_memalign,     void *, ((size_t, alignment))((size_t, size)),            memalign))    \
+    ((__libc_valloc,       void *, ((size_t, size)),                                 valloc))      \
+    ((__libc_pvalloc,      void *, ((size_t, size)),                                 pvalloc))     \
+    ((__libc_reallocarray, void *, ((void *, ptr))((size_t, nmemb))((size_t, size)), reallocarray))
 
 /* The C++ allocation functions ([new.delete] of C++17: the replaceable ones), by their Itanium-ABI names
  * on LP64 (size_t is `m`).  Each throwing new that fails runs the new_handler loop and throws
@@ -174,5 +197,8 @@
 #define MALLOCHOOKS_VERSION_SCRIPT_LINE_(r, prefix, e) BOOST_PP_CAT(prefix, MALLOCHOOKS_NAME(e));
 #define MALLOCHOOKS_USER_API_EXPORTS(prefix) \
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_VERSION_SCRIPT_LINE_, prefix, MALLOCHOOKS_USER_API)
+/* A preloaded library's exports: the user API and glibc's __libc_ names. */
+#define MALLOCHOOKS_PRELOAD_EXPORTS() \
+    MALLOCHOOKS_USER_API_EXPORTS() MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_VERSION_SCRIPT_LINE_, , MALLOCHOOKS_LIBC_USER_API)
 
 #endif /* MALLOCHOOKS_FAMILY_H */

@@ -66,6 +66,15 @@
 //      Safe because then no layer could see those calls before either (they never reached malloc through
 //      the chain), and indexing them would call that allocator's usable size, which may call operator
 //      new (tcmalloc's does).  docs/cxx.md.
+//   9. Past the whole chain, for glibc's __libc_ names only: a preload entry point of __libc_malloc and
+//      friends calls its terminal's libc_side directly (user_api over full_terminal<libc_side>) while the
+//      terminal's call into the allocator behind it is in flight on this thread, or the exported layer's
+//      call into a link-time output's own allocator (libc_side::unhooked; backends/preload/terminal.h,
+//      libmallochooks/foreign_calls.h): that allocator is built on glibc's names, and the call is its
+//      own, made inside an allocation the chain is already handling.  Hooked, the chain would index or trace
+//      it twice (and with the next `malloc` as its terminal, recurse).  docs/heapindex.md, "glibc's
+//      __libc_ names".  (The __libc_ entry points' ordinary route is no exit: the same layers, through
+//      `next`, over another terminal: chain::over, front<Chain, Owner> in libmallochooks/user_api.h.)
 #ifndef MALLOCHOOKS_HOOKS_H
 #define MALLOCHOOKS_HOOKS_H
 
@@ -149,9 +158,22 @@ private:
 
 template <class... Stages> struct chain;
 
+template <class Layer, class Chain> struct prepend_stage;
+template <class Layer, class... Stages> struct prepend_stage<Layer, chain<Stages...>> {
+    using type = chain<Layer, Stages...>;
+};
+
+// Every chain also says, for code that builds a second route through the same layers (the preload
+// entry points of glibc's __libc_ names, libmallochooks/entry_points.h):
+//   chain_terminal   its last stage (`terminal` may be redefined: exit 5 below; this is not);
+//   over<T>          the same layers over another terminal T.  A Hooks type that redefines `terminal`
+//                    redefines `over` too, so that the new route keeps its choice (index/heapindex.cc).
+
 // The last stage is the terminal.
 template <class Terminal> struct chain<Terminal> {
     using terminal = Terminal;
+    using chain_terminal = Terminal;
+    template <class T> using over = chain<T>;
     static void init() { Terminal::init(); }
 #define MALLOCHOOKS_TERMINAL_HOOK_(r, data, e)                                                      \
     static MALLOCHOOKS_RET(e) MALLOCHOOKS_NAME(e)(MALLOCHOOKS_DECLS(e),                             \
@@ -165,6 +187,8 @@ template <class Terminal> struct chain<Terminal> {
 template <class Layer, class... Rest> struct chain<Layer, Rest...> {
     using next = chain<Rest...>;
     using terminal = typename next::terminal;
+    using chain_terminal = typename next::chain_terminal;
+    template <class T> using over = typename prepend_stage<Layer, typename next::template over<T>>::type;
     // Innermost first: a layer's post_init may allocate, and then everything below it must be ready.
     static void init() {
         next::init();

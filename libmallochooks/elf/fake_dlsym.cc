@@ -219,6 +219,21 @@ address_range extent_of(const link_map *object) noexcept {
     return range;
 }
 
+bool imports_any(const link_map *object, const char *const *names, size_t n) noexcept {
+    if (object == nullptr) return false;
+    const dynamic_section dynamic = dynamic_section::of(object);
+    if (!dynamic.has_symbols()) return false;
+    const size_t count = dynamic.symbol_count();
+    for (size_t i = 1; i < count; ++i) {  // entry 0 is the null symbol
+        const dynsym_entry symbol = dynamic.symbol(i);
+        if (symbol.is_defined()) continue;
+        const char *name = symbol.name(dynamic.strtab);
+        for (size_t k = 0; k < n; ++k)
+            if (strcmp(name, names[k]) == 0) return true;
+    }
+    return false;
+}
+
 void *lookup_in(const link_map *object, const char *name, const char *version) noexcept {
     if (object == nullptr) return nullptr;
     return detail::lookup_in_dynamic(dynamic_section::of(object), name, version);

@@ -40,6 +40,10 @@ struct address_range {
 };
 address_range extent_of(const link_map *object) noexcept;
 
+// Whether `object` imports one of `names` (n of them): an undefined entry of that name in its .dynsym.
+// Reads every entry: for a decision made once, not per call.
+bool imports_any(const link_map *object, const char *const *names, size_t n) noexcept;
+
 // Look `name` up in one object only.  version == nullptr: unversioned lookup (dlsym rules); otherwise the
 // symbol with exactly that version name (dlvsym rules).  Returns the symbol's run-time address (the
 // IFUNC resolver's result for STT_GNU_IFUNC), or nullptr when the object does not define it.

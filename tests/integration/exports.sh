@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Each runtime library exports exactly the user API (from the family list) plus its own extra symbols,
+# Each preloaded runtime library exports exactly the user API and the __libc_ names (from the family list) plus its own extra symbols,
 # and needs neither libstdc++ nor libgcc_s at run time.
 # Usage: exports.sh PRINT_FAMILY LIBRARY[:extra,extra...]...
 # An extras list that starts with "-," means the library exports only the extras, not the user API.
 set -u
-family=$("$1") || exit 1; shift
+family=$("$1" preload) || exit 1; shift
 status=0
 for spec in "$@"; do
   lib=${spec%%:*}; extras=; api=$family

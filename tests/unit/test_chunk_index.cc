@@ -166,6 +166,108 @@ TEST_CASE("a start granule shared with the address before the start resolves to 
     CHECK(owner(index, 0x600000000088) == 0);
 }
 
+// The lookup's inline common case (addr's own bitmap word, then its record) and its general path (the
+// page's other words, page and region continuations) must agree with a plain model of the live chunks
+// wherever a chunk's start lies relative to the address: same granule (8-aligned starts), same bitmap
+// word, an earlier word of the page, an earlier page, an earlier region; after frees, reuse of the same
+// starts with other sizes, and a start bit still set on a record already killed (a free in progress).
+TEST_CASE("lookups agree with a model of the live chunks wherever the start lies") {
+    heap_index &index = fresh_index();
+    constexpr uintptr_t arena = 0x0b0000000000;
+    constexpr size_t span = 3 * MiB;  // crosses a region boundary (arena is 2 MiB aligned)
+    std::mt19937_64 rng(13);
+    std::map<uintptr_t, size_t> live;  // base -> size
+    // A new chunk keeps 32 bytes from its neighbours, as a trailer would (starts a granule apart).
+    auto overlaps = [&](uintptr_t b, size_t n) {
+        auto it = live.lower_bound(b);
+        if (it != live.end() && it->first < b + n + 32) return true;
+        return it != live.begin() && std::prev(it)->first + std::prev(it)->second + 32 > b;
+    };
+    auto model = [&](uintptr_t a) -> uintptr_t {
+        auto it = live.upper_bound(a);
+        if (it == live.begin()) return 0;
+        --it;
+        return a - it->first < it->second ? it->first : 0;
+    };
+    auto check_all = [&](int probes) {
+        for (int i = 0; i < probes; ++i) {
+            const uintptr_t a = arena + rng() % span;
+            const uintptr_t want = model(a);
+            record_fields f;
+            uint32_t id = 0;
+            const bool got = index.lookup(a, &f, &id);
+            INFO("address " << std::hex << a << " model " << want);
+            REQUIRE(got == (want != 0));
+            if (got) {
+                REQUIRE(f.base == want);
+                REQUIRE(id == index.at(want).id);
+            }
+        }
+        // Every chunk from its first and last byte and the byte after.
+        for (const auto &[b, n] : live) {
+            REQUIRE(owner(index, b) == b);
+            REQUIRE(owner(index, b + n - 1) == b);
+            REQUIRE(owner(index, b + n) == model(b + n));
+        }
+    };
+    for (int round = 0; round < 6; ++round) {
+        for (int i = 0; i < 1500; ++i) {
+            // Sizes from a few bytes (several starts per bitmap word) to 5 KiB (starts a word or a page
+            // before the address) and, rarely, 600 KiB (pages and a region before it); 8-aligned starts.
+            const size_t n = rng() % 16 == 0 ? 4096 + rng() % 1024 : rng() % 500 == 0 ? 600 * 1024 : 24 + rng() % 400;
+            const uintptr_t b = arena + ((rng() % (span - n)) & ~uintptr_t{7});
+            if (overlaps(b, n) || index.at(b).marked()) continue;  // one start per granule
+            add(index, b, n);
+            live[b] = n;
+        }
+        check_all(20000);
+        // Free half of them; kill a few more without clearing their start bit (a free in progress).
+        std::vector<uintptr_t> bases;
+        for (const auto &e : live) bases.push_back(e.first);
+        std::vector<std::pair<uintptr_t, uint32_t>> in_flux;
+        for (uintptr_t b : bases) {
+            const unsigned r = rng() % 16;
+            if (r < 8) {
+                drop(index, b);
+                live.erase(b);
+            } else if (r == 8) {
+                const heap_index::slot s = index.at(b);
+                REQUIRE(records().get(s.id)->kill(b, nullptr));
+                in_flux.push_back({b, s.id});
+                live.erase(b);
+            }
+        }
+        check_all(20000);
+        // Finish those frees.
+        for (const auto &[b, id] : in_flux) {
+            index.at(b).remove();
+            const owned_thread_state t;
+            records().give(t.get(), id);
+        }
+        check_all(5000);
+    }
+}
+
+TEST_CASE("lookups in the hot directory block (the first made) and in others agree") {
+    heap_index &index = fresh_index();
+    constexpr uintptr_t block = uintptr_t{32} << 30;  // a directory block's span
+    const uintptr_t hot = 0x0c0000000040, other = hot + 3 * block, below = hot - block;
+    add(index, hot, 100);    // the first block made: the hot one
+    add(index, other, 200);  // later blocks: through the top table
+    add(index, below, 300);
+    const uintptr_t spans_blocks = hot + block - 4096;  // starts in the hot block, ends in the next
+    add(index, spans_blocks, 8192);
+    CHECK(owner(index, hot + 99) == hot);
+    CHECK(owner(index, other + 199) == other);
+    CHECK(owner(index, below + 299) == below);
+    CHECK(owner(index, hot + 100) == 0);
+    CHECK(owner(index, other + 200) == 0);
+    CHECK(owner(index, spans_blocks + 100) == spans_blocks);
+    CHECK(owner(index, hot + block + 100) == spans_blocks);  // its continuation, in the next block
+    CHECK(owner(index, hot + block + 4096) == 0);
+    CHECK(owner(index, hot + 2 * block) == 0);  // a block that was never made
+}
+
 TEST_CASE("for_each_start visits every mark in address order") {
     heap_index &index = fresh_index();
     std::vector<uintptr_t> bases = {0x700000000000, 0x700000000020, 0x700000001000, 0x700000200000, 0x700040000000};
@@ -252,36 +354,48 @@ TEST_CASE("trailer: request padding, placement and check word") {
     REQUIRE(padded_request(0, &r));
     CHECK(r == 32);
     REQUIRE(padded_request(13, &r));
-    CHECK(r == 48);
-    CHECK_FALSE(padded_request(SIZE_MAX - 20, &r));
-    // Whatever usable size an allocator gives for the padded request, the trailer fits after the
-    // requested bytes and is 8-aligned.
+    CHECK(r == 32);
+    REQUIRE(padded_request(17, &r));
+    CHECK(r == 40);
+    CHECK_FALSE(padded_request(SIZE_MAX - 10, &r));
+    // The trailer goes right after the requested bytes, 8-aligned, in the padded request's last 16 bytes,
+    // at most 16 bytes of slack before it, and the chunk is at least min_chunk bytes long.
     for (size_t n = 0; n < 300; ++n) {
         REQUIRE(padded_request(n, &r));
+        const size_t off = trailer_at(n);
+        CHECK(off >= n);
+        CHECK(off - n <= 16);
+        CHECK(off % 8 == 0);
+        CHECK(off + trailer_size == r);
+        CHECK(r >= min_chunk);
+        // bench/padonly's answer from an allocator's usable size: after the request, before the trailer.
         for (size_t usable = r; usable < r + 40; usable += 8) {
-            const size_t off = trailer_offset(usable);
-            CHECK(off >= n);
-            CHECK(off % 8 == 0);
-            CHECK(off + trailer_size <= usable);
+            CHECK(trailer_offset(usable) >= n);
+            CHECK(trailer_offset(usable) + trailer_size <= usable);
         }
     }
     alignas(16) unsigned char chunk[128] = {};
     const uintptr_t base = reinterpret_cast<uintptr_t>(chunk);
-    record_fields f{base, 50, 88, reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
+    record_fields f{base, 50, trailer_at(50), reinterpret_cast<const void *>(0x1234), 99, nullptr, 5, 1};
+    REQUIRE(f.usable == 56);
     const uint32_t check = check_word(f.seq);
     write_trailer(base, f, check);
-    static record rec;  // as the layer keeps it: the record's second half is the trailer's image
+    static record rec;  // as the layer keeps it: the record's last 16 bytes are the trailer's image
     rec.link.store(check, std::memory_order_relaxed);
     rec.publish(f);
     CHECK(trailer_intact(base, rec));
     trailer t;
-    memcpy(&t, chunk + 88, sizeof t);
+    memcpy(&t, chunk + 56, sizeof t);
     CHECK(trailer_matches(t, f));
     // The same bytes at another chunk's end do not pass: that chunk has another sequence number.
     record_fields other = f;
     other.base += 16, other.seq += 1;
     CHECK_FALSE(trailer_matches(t, other));
-    chunk[88 + 9] ^= 1;                             // one bit of the size field
+    chunk[56 + 9] ^= 1;  // one bit of the thread id
+    CHECK_FALSE(trailer_intact(base, rec));
+    chunk[56 + 9] ^= 1;
+    CHECK(trailer_intact(base, rec));
+    chunk[56 + 13] ^= 0x40;  // one bit of the check word
     CHECK_FALSE(trailer_intact(base, rec));
 }
 
@@ -309,8 +423,21 @@ TEST_CASE("check words: ChaCha as RFC 8439 specifies it, the keystream per seque
     // A table filled from an unaligned block of sequence numbers holds each number's own word.
     static uint32_t table[check_table_size];
     fill_check_words(table, 1 + 3 * check_table_size, 1 + 4 * check_table_size);
-    for (uint64_t s = 1 + 3 * check_table_size; s < 1 + 4 * check_table_size; s += 7)
-        CHECK(table[s & (check_table_size - 1)] == check_word(s));
+    for (uint64_t s = 1 + 3 * check_table_size; s < 1 + 4 * check_table_size; ++s)
+        REQUIRE(table[s & (check_table_size - 1)] == check_word(s));
+    // The AVX2 path (8 blocks at once, used by fill_check_words where the CPU has it) gives exactly the
+    // words of two SSE2 calls.
+    if (wide_chacha_available()) {
+        for (uint64_t counter : {uint64_t{0}, uint64_t{8}, uint64_t{0xfffffffcull}, uint64_t{1} << 40}) {
+            uint32_t wide[128], narrow[128];
+            chacha8_blocks_wide(trailer_key.words, counter, check_nonce, wide);
+            chacha_blocks<8>(trailer_key.words, counter, check_nonce, narrow);
+            chacha_blocks<8>(trailer_key.words, counter + 4, check_nonce, narrow + 64);
+            CHECK(memcmp(wide, narrow, sizeof wide) == 0);
+        }
+    } else {
+        WARN("no AVX2 here: the 8-block ChaCha path is not tested");
+    }
     // Distinct words for consecutive numbers (a collision among 1024 32-bit words is ~1e-4 likely: the
     // test allows two).
     std::vector<uint32_t> words(table, table + check_table_size);

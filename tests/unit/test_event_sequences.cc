@@ -348,3 +348,40 @@ TEST_CASE("an event client that allocates reaches the terminal directly, raising
     ::free(reentrant::inner_chunk);
     REQUIRE(!mallochooks::in_hooks());
 }
+
+namespace {
+// A second route into the same layers over another terminal (what a preloaded library's __libc_ entry
+// points use: chain::over, front<Chain, Owner>).
+struct other_terminal : recording_terminal {
+    static void *malloc(size_t n, const void *) {
+        record("U.malloc", n);
+        return ::malloc(n);
+    }
+    static void free(void *p, const void *) {
+        record("U.free");
+        ::free(p);
+    }
+};
+using first = recorder<5, 0, false>;
+using second = recorder<6, 0, false>;
+using owner_chain = mallochooks::chain<mallochooks::event_layer<first>, mallochooks::event_layer<second>, recording_terminal>;
+using other_chain = owner_chain::over<other_terminal>;
+static_assert(std::is_same_v<other_chain, mallochooks::chain<mallochooks::event_layer<first>,
+                                                             mallochooks::event_layer<second>, other_terminal>>);
+static_assert(std::is_same_v<owner_chain::chain_terminal, recording_terminal>);
+using owner_api = mallochooks::user_api<mallochooks::front<owner_chain>>;
+using other_api = mallochooks::user_api<mallochooks::front<other_chain, owner_chain>>;
+}  // namespace
+
+TEST_CASE("a second route over another terminal: the same layers, readied once by the owner's front") {
+    const int before = recording_terminal::inits;
+    REQUIRE(run([] { other_api::free(other_api::malloc(24, here), here); }) ==
+            V{"E6.post_init()", "E5.post_init()", "E5.pre_alloc(24,16)", "E6.pre_alloc(24,16)", "U.malloc(24)",
+              "E6.post_successful_alloc(24,16,24,16)", "E5.post_successful_alloc(24,16,24,16)",
+              "E5.pre_nonnull_free(0)", "E6.pre_nonnull_free(0)", "U.free()", "E6.post_nonnull_free()",
+              "E5.post_nonnull_free()"});
+    REQUIRE(recording_terminal::inits == before + 1);  // the owner's chain, once
+    auto l = run([] { owner_api::free(owner_api::malloc(8, here), here); });
+    REQUIRE(std::count(l.begin(), l.end(), "E5.post_init()") == 0);
+    REQUIRE(std::find(l.begin(), l.end(), "T.malloc(8)") != l.end());
+}

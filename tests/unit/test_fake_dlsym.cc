@@ -747,3 +747,18 @@ TEST_CASE("fake_dlsym: lookups run with the heap made inaccessible", "[fake_dlsy
     CHECK(signal_number == 0);
     CHECK(exit_status == 0);
 }
+
+TEST_CASE("fake_dlsym: imports_any finds undefined .dynsym entries only", "[fake_dlsym]") {
+    const char *const tls[] = {"no_such_import", "__tls_get_addr"};
+    const char *const own[] = {"malloc", "free"};
+    const link_map *libc = nullptr;
+    el::lookup("malloc", nullptr, nullptr, &libc);  // libc defines malloc here (no preload in unit tests)
+    REQUIRE(libc != nullptr);
+    CHECK(el::imports_any(libc, tls, 2));       // from ld.so
+    CHECK_FALSE(el::imports_any(libc, own, 2));  // defined there, not imported
+    CHECK_FALSE(el::imports_any(libc, tls, 1));
+    const char *const dl[] = {"dlopen"};
+    CHECK(el::imports_any(el::first_object(), dl, 1));  // this program calls dlopen
+    CHECK_FALSE(el::imports_any(libb(), own, 2));       // -nostdlib: imports nothing
+    CHECK_FALSE(el::imports_any(nullptr, own, 2));
+}

@@ -135,6 +135,13 @@ int leaks() {
 
 }  // namespace
 
+struct base_part {
+    long a;
+};
+struct whole : base_part {
+    char more[24];
+};
+
 // Exported (-rdynamic): the error reports name the sites by function, through dladdr.
 extern "C" __attribute__((noinline)) int cxx_mismatch(const char *which) {
     if (std::strcmp(which, "newarray-delete") == 0) {
@@ -152,6 +159,14 @@ extern "C" __attribute__((noinline)) int cxx_mismatch(const char *which) {
     } else if (std::strcmp(which, "aligned-delete") == 0) {
         void *p = ::operator new(32, std::align_val_t{64});  // SITE:alloc
         ::operator delete(p);  // SITE:release
+    } else if (std::strcmp(which, "sized-delete") == 0) {
+        void *p = ::operator new(32);  // SITE:alloc
+        ::operator delete(p, size_t(48));  // SITE:release
+    } else if (std::strcmp(which, "base-delete") == 0) {
+        // Deleted through a pointer to its base, which has no virtual destructor: the sized delete is
+        // given the base's size (ASan's new-delete-type-mismatch).
+        base_part *b = new whole;  // SITE:alloc
+        delete b;  // SITE:release
     } else if (std::strcmp(which, "new-realloc") == 0) {
         void *p = ::operator new(32);  // SITE:alloc
         p = std::realloc(p, 64);  // SITE:release

@@ -50,5 +50,27 @@ mismatch "new-free" "free" "operator new"
 mismatch "new-deletearray" "operator delete\[\]" "operator new"
 mismatch "aligned-delete" "operator delete" "operator new\(std::align_val_t\)"
 mismatch "new-realloc" "realloc" "operator new"
-[ $status -eq 0 ] && echo "cxx-family: variants, sites, bad_alloc, nothrow and 6 mismatches as expected"
+# Sized delete with another size than the chunk's (issue 16, item 3): both sites, both sizes.
+sized() {  # sized CASE RELEASE GIVEN SIZE
+  local case=$1 release=$2 given=$3 size=$4
+  run "$case"
+  local text; text=$(cat "$tmp/$case.log" 2>/dev/null)
+  echo "$text" | grep -Eq "new-delete size mismatch: $release\(0x[0-9a-f]+, $given\) of a chunk of $size bytes allocated by operator new\$" &&
+    echo "$text" | grep -Eq "allocated at +${site}cxx_mismatch\+" &&
+    echo "$text" | grep -Eq "released at +${site}cxx_mismatch\+" &&
+    echo "$text" | grep -Eq "^heapindex\[[0-9]+\]: +released at +cxx_mismatch \(cxx_family\.cc:[0-9]+\)" &&
+    grep -q "mismatch: $case done" "$tmp/$case.out" ||
+    fail "$case: expected a size mismatch of $release($given) on a $size-byte chunk, got: $text $(cat "$tmp/$case.out" "$tmp/$case.err")"
+}
+sized sized-delete "operator delete" 48 32
+sized base-delete "operator delete" 8 32
+
+# With HEAPINDEX_STACKS, the full stacks: allocation and release, each from cxx_mismatch out to main.
+run newarray-delete HEAPINDEX_STACKS=16
+for label in "allocation stack:" "released by:"; do
+  grep -A2 -F "$label" "$tmp/newarray-delete.log" | grep -Eq "#1 +0x[0-9a-f]+ main\+" &&
+    grep -A1 -F "$label" "$tmp/newarray-delete.log" | grep -Eq "#0 +0x[0-9a-f]+ cxx_mismatch\+" ||
+    fail "newarray-delete with stacks: no '$label' from cxx_mismatch to main: $(cat "$tmp/newarray-delete.log")"
+done
+[ $status -eq 0 ] && echo "cxx-family: variants, sites, bad_alloc, nothrow, 6 mismatches and 2 sized-delete mismatches as expected"
 exit $status

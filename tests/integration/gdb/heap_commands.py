@@ -233,7 +233,10 @@ rss_kb = int(re.search(r"VmRSS:\s+(\d+)", res["status"]["status"]).group(1))
 gcore = os.path.join(tmp, "gcore.core")
 size = os.path.getsize(gcore) if os.path.exists(gcore) else -1
 used = os.stat(gcore).st_blocks * 512 if size >= 0 else -1
-check(0 < size <= rss_kb * 1024 + (8 << 20), "gcore: %d bytes (%d on disk) for %d kB resident: within 8 MiB" % (size, used, rss_kb))
+# gcore writes every writable mapping whole, untouched pages included: the index's first record segment
+# and first block of leaves (4 MiB each) count in full, resident or not (issue 13 keeps their first 2 MiB
+# on small pages, so a small process's resident memory no longer includes them).
+check(0 < size <= rss_kb * 1024 + (12 << 20), "gcore: %d bytes (%d on disk) for %d kB resident: within 12 MiB" % (size, used, rss_kb))
 core = {"core": gcore}
 res, out = gdb(core, [jq("leaks", "heap leaks --json"), jq("interior", "heap info interior --json"),
                       jq("who", "heap who-points-at list --json"), jq("check", "heap check --json"),

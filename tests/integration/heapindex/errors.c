@@ -111,9 +111,10 @@ int main(int argc, char **argv) {
         printf("slack: usable %zu, check found %d problems\n", usable, problems);
         return problems == 1 ? 0 : 1;
     } else if (strcmp(c, "slack-sizes") == 0) {
-        /* One byte past the request of chunks of 100, 4096 and 200,000 bytes: in the slack of whatever
-         * allocator is behind the index (allocators.sh runs this under jemalloc, tcmalloc, mimalloc). */
-        const size_t sizes[] = {100, 4096, 200000};
+        /* One byte past the request of chunks of 100, 4093 and 199,999 bytes: in the slack before the
+         * trailer (the request rounded up to 8), whatever allocator is behind the index (allocators.sh
+         * runs this under jemalloc, tcmalloc, mimalloc). */
+        const size_t sizes[] = {100, 4093, 199999};
         char *chunks[3];
         for (int i = 0; i < 3; ++i) {
             chunks[i] = site_alloc(sizes[i]);
@@ -126,7 +127,7 @@ int main(int argc, char **argv) {
         printf("slack-sizes: the check found %d of 3 one-byte overflows\n", problems);
         return problems == 3 ? 0 : 1;
     } else if (strcmp(c, "key") == 0) {
-        /* The trailer's check word (its last 4 bytes, right after malloc_usable_size) no longer follows from
+        /* The trailer's check word (its last 4 bytes, 12 after malloc_usable_size) no longer follows from
          * the stack canary's bytes: the old word was ((base ^ (AT_RANDOM[0..7] | 1) ^ seq) + size) *
          * 0xffffffff9e3779b1 >> 32.  Prints the words, so that errors.sh sees two runs differ. */
         uint64_t at_random;
@@ -138,7 +139,7 @@ int main(int argc, char **argv) {
             struct heapindex_chunk ch;
             if (!heapindex_lookup(p, &ch)) return 1;
             uint32_t word;
-            memcpy(&word, p + malloc_usable_size(p) + 28, sizeof word);
+            memcpy(&word, p + malloc_usable_size(p) + 12, sizeof word);
             const uint64_t odd = 0xffffffff9e3779b1ull;
             const uint32_t old = (uint32_t)((((uint64_t)(uintptr_t)p ^ (at_random | 1) ^ ch.seq) + ch.size) * odd >> 32);
             old_formula += word == old;
@@ -146,17 +147,35 @@ int main(int argc, char **argv) {
         }
         printf("\nkey: %d of 8 check words follow the canary-derived formula\n", old_formula);
         return old_formula == 0 ? 0 : 1;
+    } else if (strcmp(c, "trailer-transplant") == 0) {
+        /* Another live chunk's intact trailer (its sequence number, thread id and keyed check word: valid
+         * bytes, but not this chunk's) copied over this chunk's trailer, as an attacker who can read one
+         * chunk and overflow another might: free must report it and leave the other chunk alone. */
+        char *a = site_alloc(40), *b = site_alloc(40);
+        memcpy(a + malloc_usable_size(a), b + malloc_usable_size(b), 16);
+        const int problems = heapindex_check(stderr);
+        site_first_free(a);
+        struct heapindex_chunk cb;
+        const int b_live = heapindex_lookup(b + 39, &cb) && cb.base == b && cb.size == 40;
+        struct heapindex_stats st;
+        heapindex_stats(&st);
+        printf("trailer-transplant: check found %d problems, %llu corrupt trailers, b %s\n", problems,
+               (unsigned long long)st.corrupt_trailers, b_live ? "live" : "LOST");
+        free(b); /* b's own trailer is intact: freed without a report */
+        heapindex_stats(&st);
+        printf("trailer-transplant: %llu corrupt trailers after b's free\n", (unsigned long long)st.corrupt_trailers);
+        return problems == 1 && b_live && st.corrupt_trailers == 2 ? 0 : 1;
     } else if (strcmp(c, "underflow") == 0) {
         /* a = malloc(24); p = malloc(24); p[-24] = 'U'; free(a): the byte is in a's trailer, which lies
          * just before p.  Either a overflowed or p underflowed: both are named.  (glibc hands out two
-         * adjacent 64-byte chunks for these; a few tries make sure of it.) */
+         * adjacent 48-byte chunks for these; a few tries make sure of it.) */
         char *a = NULL, *p = NULL;
         for (int i = 0; i < 16; ++i) {
             a = site_alloc(24);
             p = site_alloc_next(24);
-            if (p == a + 64) break;
+            if (p == a + 48) break;
         }
-        if (p != a + 64) return 3;
+        if (p != a + 48) return 3;
         p[-24] = 'U';
         site_first_free(a);
         return 0;

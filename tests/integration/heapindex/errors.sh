@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Heap errors are reported with the sites the index knows, each scenario in its own process (errors.c);
 # what the process does next is the allocator's business (glibc aborts on most), so only the report is
-# checked.  Usage: errors.sh ERRORS_PROGRAM LIBHEAPINDEX
+# checked.  Usage: errors.sh ERRORS_PROGRAM LIBHEAPINDEX [ERRORS_PROGRAM_WITHOUT_DYNAMIC_SYMBOLS]
 set -u
-prog=$1 lib=$2
+prog=$1 lib=$2 local_prog=${3:-}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 
@@ -73,7 +73,7 @@ expect slack \
 n=$(grep -Ec '^heapindex\[[0-9]+\]: heap overflow' "$tmp/slack.log")
 if [ "$n" != 1 ]; then echo "errors: slack: $n overflows reported at free, expected 1 (not the chunk whose usable size was asked for)"; status=1; fi
 expect slack-sizes "slack-sizes: the check found 3 of 3 one-byte overflows" \
-  "check: chunk 0x[0-9a-f]+ \(200000 bytes, seq [0-9]+\) overwritten past its end, at offset 200000"
+  "check: chunk 0x[0-9a-f]+ \(199999 bytes, seq [0-9]+\) overwritten past its end, at offset 199999"
 # The trailer key comes from getrandom (issue 16, 7): check words do not follow from the canary's bytes, and
 # two runs of the same program get different ones.
 expect key "key: 0 of 8 check words follow the canary-derived formula"
@@ -82,6 +82,15 @@ expect key "key: 0 of 8 check words follow the canary-derived formula"
 if [ -z "$first" ] || [ "$first" = "$(grep '^key: words' "$tmp/key.out")" ]; then
   echo "errors: key: two runs wrote the same check words: $first"; status=1
 fi
+# Another live chunk's valid trailer copied over a chunk's own (issue 13: the 16-byte trailer holds only
+# sequence number, thread id and check word): reported at the check and at free, the other chunk intact.
+expect trailer-transplant \
+  "check: trailer of chunk 0x[0-9a-f]+ \(40 bytes, seq [0-9]+\) overwritten" \
+  "heap overflow( or underflow)?: the trailer after chunk 0x[0-9a-f]+ \(at offset 40\) was overwritten; found at free" \
+  "trailer-transplant: check found 1 problems, 2 corrupt trailers, b live" \
+  "trailer-transplant: 2 corrupt trailers after b's free"
+[ "$(grep -Ec '^heapindex\[[0-9]+\]: heap overflow' "$tmp/trailer-transplant.log")" = 1 ] ||
+  { echo "errors: trailer-transplant: b's free was reported too"; status=1; }
 # a=malloc(24); p=malloc(24); p[-24]='U'; free(a): both candidates named (issue 16, 2).
 expect underflow \
   "heap overflow or underflow: the trailer after chunk 0x[0-9a-f]+ \(at offset 24\) was overwritten; found at free" \
@@ -120,6 +129,40 @@ expect client-requests \
   "client-requests: as expected, check after freeing the pool found 1 problems"
 n=$(grep -Ec '^heapindex\[[0-9]+\]: heapindex_notify_alloc: .*refused' "$tmp/client-requests.log")
 if [ "$n" != 6 ]; then echo "errors: client-requests: $n refusals reported, expected 6"; status=1; fi
+
+# With HEAPINDEX_STACKS, every report gives the full stacks it knows (issue 16, item 2): the chunk's
+# allocation stack, the stack that first freed it, the stack of the erring call; symbolized at exit.
+frame() { echo "#$1 +0x[0-9a-f]+ $2\\+"; }
+extra_env=HEAPINDEX_STACKS=16 expect double-free \
+  "double free: free\(0x[0-9a-f]+\) of a chunk already freed" "^heapindex\[[0-9]+\]:   allocation stack:\$" \
+  "$(frame 0 site_alloc)" "^heapindex\[[0-9]+\]:   free stack:\$" "$(frame 0 site_first_free)" \
+  "^heapindex\[[0-9]+\]:   freed again by:\$" "$(frame 0 site_second_free)" "$(frame 1 main)"
+for f in site_alloc site_first_free site_second_free; do
+  n=$(grep -Ec "#0 +0x[0-9a-f]+ $f\+" "$tmp/double-free.log")
+  [ "$n" = 1 ] || { echo "errors: double-free with stacks: $n stacks start in $f, expected 1"; status=1; }
+done
+extra_env=HEAPINDEX_STACKS=16 expect interior \
+  "invalid free\(0x[0-9a-f]+\): 16 bytes inside a live chunk" "allocation stack:" "$(frame 0 site_alloc)" \
+  "called by:" "$(frame 0 site_second_free)"
+extra_env=HEAPINDEX_STACKS=16 expect overflow \
+  "heap overflow( or underflow)?: the trailer after chunk" "allocation stack:" "$(frame 0 site_alloc)" \
+  "detected by:" "$(frame 0 site_first_free)" \
+  "#2 heap overflow" "#0 +site_alloc ${here}" "#1 +main ${here}" "#0 +site_first_free ${here}"
+# Without HEAPINDEX_STACKS there are none, nor with one-frame stacks (a profile output alone).
+expect interior "invalid free"
+grep -q "allocation stack:" "$tmp/interior.log" && { echo "errors: interior: a stack without HEAPINDEX_STACKS"; status=1; }
+extra_env="HEAPINDEX_REPORT=$tmp/interior.folded" expect interior "invalid free"
+grep -q "stack:\|by:" "$tmp/interior.log" && { echo "errors: interior: a one-frame stack printed"; status=1; }
+
+# Functions the dynamic symbol table does not list (a program linked without -rdynamic): the report made
+# inside free has only object+offset (dladdr), the exit summary names the function and its line.
+if [ -n "$local_prog" ]; then
+  prog_saved=$prog prog=$local_prog
+  expect overflow \
+    "detected at +0x[0-9a-f]+ [^ ]*hi_errors_local\+0x[0-9a-f]+( |\$)" \
+    "#2 heap overflow" "allocated at +site_alloc ${here}" "detected at +site_first_free ${here}"
+  prog=$prog_saved
+fi
 
 # A correct program gets no report at all.
 LD_PRELOAD=$lib HEAPINDEX_LOG="$tmp/clean.log" "$prog" none >/dev/null 2>&1

@@ -15,7 +15,10 @@ chmod 755 "$tmp"
 mkdir -m 1777 "$tmp/out"
 cp "$probe" "$tmp/probe"
 cp "$trace_probe" "$tmp/trace_probe"
-run() { env HEAPINDEX_REPORT="$tmp/out/report" HEAPINDEX_LOG="$tmp/out/log" "$tmp/probe" error >"$tmp/stdout" 2>"$tmp/stderr"; }
+# debuginfod's settings point into the same directory (issue 16.8: libdebuginfod once made its cache there).
+run() { env HEAPINDEX_REPORT="$tmp/out/report" HEAPINDEX_LOG="$tmp/out/log" DEBUGINFOD_URLS=http://127.0.0.1:9 \
+  DEBUGINFOD_CACHE_PATH="$tmp/out/debuginfod" XDG_CACHE_HOME="$tmp/out/cache" HOME="$tmp/out" \
+  "$tmp/probe" error >"$tmp/stdout" 2>"$tmp/stderr"; }
 run_trace() { env MALLOCTRACE_OUTPUT="$tmp/out/trace" "$tmp/trace_probe" >"$tmp/stdout" 2>"$tmp/stderr"; }
 
 run_trace || fail "the tracer's probe failed: $(cat "$tmp/stderr")"
