@@ -19,14 +19,18 @@ inline constexpr const char *user_api[] = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NAME
 inline constexpr const char *c_user_api[] = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_NAME_STRING_, ~, MALLOCHOOKS_C_USER_API)};
 #undef MALLOCHOOKS_NAME_STRING_
 
-// The functions whose __mallochooks_real_ name the wrapdl runtime refers to (MALLOCHOOKS_WRAPDL_CALLED).
+// The functions whose __mallochooks_real_ name the wrapdl runtime refers to (MALLOCHOOKS_WRAPDL_CALLED, then
+// MALLOCHOOKS_WRAPDL_CXX_CALLED).
 #define MALLOCHOOKS_STRING_(r, data, name) BOOST_PP_STRINGIZE(name),
-inline constexpr const char *wrapdl_called[] = {BOOST_PP_SEQ_FOR_EACH(MALLOCHOOKS_STRING_, ~, MALLOCHOOKS_WRAPDL_CALLED)};
+inline constexpr const char *wrapdl_called[] = {BOOST_PP_SEQ_FOR_EACH(MALLOCHOOKS_STRING_, ~, MALLOCHOOKS_WRAPDL_CALLED)
+                                                    BOOST_PP_SEQ_FOR_EACH(MALLOCHOOKS_STRING_, ~, MALLOCHOOKS_WRAPDL_CXX_CALLED)};
 #undef MALLOCHOOKS_STRING_
 
 inline constexpr const char wrapdl_real_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_REAL);
 inline constexpr const char wrapdl_entry_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_ENTRY);
 inline constexpr const char wrapdl_fallback_prefix[] = BOOST_PP_STRINGIZE(MALLOCHOOKS_WRAPDL_FALLBACK);
+// wrapdl/cxx_catch.cc's functions (cxx_try, cxx_rethrow), for outputs with C++ operators of their own.
+inline constexpr const char wrapdl_catching_prefix[] = "__mallochooks_wrapdl_catching_";
 
 // Index of `name` in user_api, or -1.
 inline int user_api_index(const char *name) {
@@ -36,6 +40,12 @@ inline int user_api_index(const char *name) {
         if (*a == '\0' && *b == '\0') return i;
     }
     return -1;
+}
+
+// Is `name` one of glibc's C functions of the family (not a C++ operator)?
+inline bool is_c_user_api(const char *name) {
+    const int i = user_api_index(name);
+    return i >= 0 && i < int(sizeof c_user_api / sizeof *c_user_api);
 }
 
 }  // namespace mallochooks::names

@@ -98,6 +98,7 @@ public:
             if (a == "-v") verbose_only = true;
             if (a == "-r") line_.relocatable = true;
             if (a == "-shared") line_.shared = true;
+            if (a == "-static-libstdc++") line_.static_libstdcxx = true;
             if (a == "-static" || a == "-static-pie") {
                 line_.static_link = true;
                 state_.static_only = true;

@@ -66,6 +66,7 @@ struct link_line {
     bool links = false;
     std::string reason;  // why it does not link (for --verbose), or "" when it links
     bool shared = false, static_link = false, relocatable = false;
+    bool static_libstdcxx = false;  // -static-libstdc++
     bool lto = false;  // -flto on the link command line
     std::optional<std::string> fuse_ld;
     std::optional<std::string> output;           // -o (the driver's, or the linker's own -o)

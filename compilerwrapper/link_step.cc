@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <new>
+#include <type_traits>
 #include <set>
 #include <sstream>
 
@@ -99,6 +101,7 @@ public:
 
         link_plan plan = plan_link(found);
         warn_static_without_allocation_calls(found);
+        warn_family_calling_itself(found);
         write_alias_copies(plan, found, edits);
         std::vector<std::string> backend_flags = backend(plan);
 
@@ -155,6 +158,41 @@ private:
         std::vector<stubgen::code_range> static_ranges;             // declared static functions' code
     };
 
+    // The descriptor of a C++ operator the output defines over a malloc it does not own: an allocation
+    // (new) or free (delete) function whose shim sets the allocation site, as a declared one's does.  Its
+    // parameters by the list's types (the nothrow tag is a pointer, align_val_t a size).
+    template <class T> static char cxx_param_letter(bool first_of_new) {
+        if constexpr (std::is_same_v<T, void *>) return 'P';
+        else if constexpr (std::is_same_v<T, std::align_val_t>) return 'A';
+        else if constexpr (std::is_same_v<T, const std::nothrow_t &>) return 'a';
+        else return first_of_new ? 'Z' : 'L';  // size_t: new's size, or a sized delete's
+    }
+    template <class R, class... A> static std::string cxx_param_letters(R (*)(A...)) {
+        std::string letters;
+        bool first = true;
+        ((letters += cxx_param_letter<A>(first && !std::is_void_v<R>), first = false), ...);
+        return letters;
+    }
+    static stubgen::descriptor cxx_operator_shim(const std::string &symbol) {
+        static const std::map<std::string, std::string> params = {
+#define ALLOCSCC_CXX_PARAMS_(r, data, e)                                                               \
+    {BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)),                                                          \
+     cxx_param_letters(static_cast<MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_TYPES(e))>(nullptr))},
+            MALLOCHOOKS_FOR_EACH(ALLOCSCC_CXX_PARAMS_, ~, MALLOCHOOKS_CXX_USER_API)
+#undef ALLOCSCC_CXX_PARAMS_
+        };
+        const bool deletes = symbol.rfind("_Zd", 0) == 0;
+        const std::string letters = params.at(symbol);
+        stubgen::descriptor d;
+        d.kind = deletes ? stubgen::fn_kind::free : stubgen::fn_kind::alloc;
+        d.name = symbol;
+        d.params = letters;
+        d.result = deletes ? 0 : 'p';
+        d.text = symbol + "(" + letters + ")" + (deletes ? "" : "p");
+        d.source = "the output's own C++ operator";
+        return d;
+    }
+
     // Decides everything from the analysis (docs/allocscc.md, "Linking"):
     //  - the malloc family: wrap when the output defines none of it, else wrapdl with the
     //    __mallochooks_real_X aliases in the copies of the inputs that define it;
@@ -168,16 +206,31 @@ private:
     // it defines on --wrap, and its static functions unattributed; a malloc it defines is an error.
     link_plan plan_link(const link_analysis &found) const {
         link_plan plan;
+        // wrapdl when the output defines a C function of the family (its own malloc): then its own C++
+        // operators, if any, are diverted the same way.  An output that defines only C++ operators builds
+        // them on a malloc it does not own (libc's, which wrap hooks): they are allocation functions over
+        // malloc, and get the shims of declared functions, reached through --defsym, so that their malloc
+        // and free calls name their callers (cxx_operator_shim below; link_flags.h, "wrap").
+        bool own_malloc = false;
+        for (const definition &d : found.family)
+            own_malloc |= !d.local && names::is_c_user_api(d.symbol.c_str());
         for (const definition &d : found.family) {
             if (d.local) continue;
             if (!can_replace(d.path, found))
                 throw link_error(d.path + " defines malloc-family functions but is not named on the command line (a "
                                  "linker script names it): allocscc cannot give the linker its copy with aliases");
-            if (std::find(plan.request.defined.begin(), plan.request.defined.end(), d.symbol) == plan.request.defined.end())
-                plan.request.defined.push_back(d.symbol);
-            plan.aliases[d.path].push_back({d.symbol, names::wrapdl_real_prefix + d.symbol, false, d.member});
+            if (std::find(plan.request.defined.begin(), plan.request.defined.end(), d.symbol) != plan.request.defined.end())
+                continue;
+            plan.request.defined.push_back(d.symbol);
+            if (own_malloc) {
+                plan.aliases[d.path].push_back({d.symbol, names::wrapdl_real_prefix + d.symbol, false, d.member});
+            } else {
+                plan.shims.push_back({cxx_operator_shim(d.symbol), d.symbol, stubgen::linkage::defsym});
+                plan.aliases[d.path].push_back(
+                    {d.symbol, stubgen::real_symbol(d.symbol, stubgen::linkage::defsym), false, d.member});
+            }
         }
-        plan.request.backend = plan.request.defined.empty() ? link_backend::wrap : link_backend::wrapdl;
+        plan.request.backend = own_malloc ? link_backend::wrapdl : link_backend::wrap;
 
         std::set<std::string> defined_here;
         for (const definition &d : found.declared) {
@@ -325,6 +378,34 @@ private:
         }
     }
 
+    // An allocator function of the output's own whose code calls itself by name: gcc -O2 turns
+    // `p = malloc(n); memset(p, 0, n)` into `calloc(n, 1)`, so a calloc written that way calls itself
+    // without end as soon as anything calls it (hooks or not: ld.so's calloc during a dlopen did, in the
+    // tests' bump allocator).  Said as a warning, naming the function and its object.
+    void warn_family_calling_itself(const link_analysis &found) const {
+        std::map<std::pair<std::string, std::string>, std::vector<const definition *>> units;
+        for (const definition &d : found.family)
+            if (!d.local && names::is_c_user_api(d.symbol.c_str())) units[{d.path, d.member}].push_back(&d);
+        for (const auto &[where, defs] : units) {
+            std::vector<code_function> functions;
+            try {
+                functions = read_code_refs(where.first, where.second);
+            } catch (const std::exception &) {
+                continue;  // unreadable here: the link says what it finds
+            }
+            for (const definition *d : defs)
+                for (const code_function &f : functions)
+                    if (f.name == d->symbol && f.calls.count(d->symbol) != 0)
+                        std::cerr << "allocscc: warning: " << d->symbol << " in " << d->unit << " calls " << d->symbol
+                                  << " itself, without end when it is called"
+                                  << (d->symbol == "calloc" ? " (gcc turns malloc followed by memset into calloc: "
+                                                              "allocate through an internal function, or compile the "
+                                                              "allocator with -fno-builtin-malloc)"
+                                                            : "")
+                                  << "\n";
+        }
+    }
+
     // Copies each input that needs aliases and puts the copy wherever the link line names the input.
     void write_alias_copies(const link_plan &plan, const link_analysis &found, link_edits &edits) {
         int n = 0;
@@ -349,6 +430,14 @@ private:
             std::cerr << "allocscc: backend " << (plan.request.backend == link_backend::wrap ? "wrap" : "wrapdl") << "\n";
         link_flags_result flags = link_flags(plan.request);
         if (!flags.error.empty()) throw link_error(flags.error);
+        // C++'s errors need two functions of the C++ runtime, which the hooks look up at run time in the
+        // dynamic symbol tables (libmallochooks/cxx_runtime.h): with libstdc++ linked in statically, nothing
+        // exports them, and a failed throwing new could only abort.  Keep them in the link and export them.
+        if (line_.static_libstdcxx && !line_.static_link && config_.lang == language::cxx)
+            for (const char *symbol : {"_ZSt17__throw_bad_allocv", "_ZSt15get_new_handlerv"}) {
+                flags.flags.push_back(std::string("-Wl,--undefined=") + symbol);
+                flags.flags.push_back(std::string("-Wl,--export-dynamic-symbol=") + symbol);
+            }
         std::vector<std::string> local;
         if (plan.request.backend == link_backend::wrapdl)
             for (const char *name : names::user_api) local.push_back(names::wrapdl_entry_prefix + std::string(name));

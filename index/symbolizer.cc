@@ -17,10 +17,41 @@
 
 #include <type_traits>
 
+// libiberty's; its libiberty.h would declare basename(), which <string.h> has declared for C++ already.
+#define HAVE_DECL_BASENAME 1
+#include <demangle.h>
+
 #include "index/memcheck.h"
 #include "index/settings.h"
 
 namespace mallochooks::heapindex {
+
+// C++ names read better demangled (`app::make(int)`, not `_ZN3app4makeEi`).  libiberty's demangler
+// writes through a callback into `buf`: no allocation and no libstdc++, so it serves the reports made
+// inside the hooks (dladdr's names) as well as the exit report, whatever C++ runtime the program has
+// (a static one exports no __cxa_demangle).  `name` itself when it is not a mangled name, or when the
+// demangled one does not fit.
+const char *demangle(const char *name, char *buf, size_t n) {
+    if (name == nullptr || name[0] != '_' || name[1] != 'Z' || n == 0) return name;
+    struct sink {
+        char *buf;
+        size_t n, used;
+        bool overflow;
+    } out{buf, n, 0, false};
+    auto append = [](const char *piece, size_t len, void *opaque) {
+        sink *s = static_cast<sink *>(opaque);
+        if (s->overflow || len >= s->n - s->used) {
+            s->overflow = true;
+            return;
+        }
+        memcpy(s->buf + s->used, piece, len);
+        s->used += len;
+        s->buf[s->used] = '\0';
+    };
+    buf[0] = '\0';
+    if (cplus_demangle_v3_callback(name, DMGL_PARAMS | DMGL_ANSI, append, &out) == 0 || out.overflow) return name;
+    return buf;
+}
 
 // A site as "func+0x1c (/path/to/object)" from dladdr: no allocation, no lock beyond the loader's.
 void describe_site_dladdr(const void *site, char *buf, size_t n) {
@@ -34,8 +65,9 @@ void describe_site_dladdr(const void *site, char *buf, size_t n) {
         return;
     }
     const char *obj = info.dli_fname[0] != '\0' ? info.dli_fname : "the executable";
+    char name[512];
     if (info.dli_sname != nullptr && info.dli_saddr != nullptr)
-        snprintf(buf, n, "%p %s+0x%lx (%s)", site, info.dli_sname,
+        snprintf(buf, n, "%p %s+0x%lx (%s)", site, demangle(info.dli_sname, name, sizeof name),
                  (unsigned long)(uintptr_t(site) - uintptr_t(info.dli_saddr)), obj);
     else
         snprintf(buf, n, "%p %s+0x%lx", site, obj, (unsigned long)(uintptr_t(site) - uintptr_t(info.dli_fbase)));
@@ -119,16 +151,6 @@ bool load_libdw(libdw_api *api) {
     return true;
 }
 
-// C++ names read better demangled; __cxa_demangle is only used if the program already has libstdc++.
-const char *demangle(const char *name, char **owned) {
-    using demangler = char *(*)(const char *, char *, size_t *, int *);
-    static demangler fn = reinterpret_cast<demangler>(dlsym(RTLD_DEFAULT, "__cxa_demangle"));
-    *owned = nullptr;
-    if (fn == nullptr || name == nullptr || name[0] != '_' || name[1] != 'Z') return name;
-    int status = 0;
-    *owned = fn(name, nullptr, nullptr, &status);
-    return status == 0 && *owned ? *owned : name;
-}
 
 // The compile unit holding pc (*bias: the module's load bias).  libdw 0.188 finds it only through
 // .debug_aranges, which clang does not emit unless told (-gdwarf-aranges): then scan the units.
@@ -186,8 +208,8 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     Dwfl_Module *mod = dw->addrmodule(dw->dwfl, pc);
     if (mod == nullptr) return describe_site_dladdr(site, buf, n);
     const char *object = dw->module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-    char *owned;
-    const char *fn = demangle(dw->addrname(mod, pc), &owned);
+    char name[512];
+    const char *fn = demangle(dw->addrname(mod, pc), name, sizeof name);
     const char *file = nullptr;
     int line = 0;
     if (!source_line(dw, mod, pc, &file, &line)) file = nullptr;
@@ -206,7 +228,6 @@ void describe_site(libdw_api *dw, const void *site, char *buf, size_t n) {
     }
     else
         describe_site_dladdr(site, buf, n);
-    if (owned) ::free(owned);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include <new>
 
+#include "libmallochooks/tail_call.h"
 #include "libmallochooks/user_api.h"
 #include "mallochooks/dynamic.h"
 #include "mallochooks/family.h"
@@ -38,6 +39,7 @@
 
 #define MALLOCHOOKS_ENTRY_POINT_(r, data, e)                                                          \
     extern "C" __attribute__((visibility(MALLOCHOOKS_EP_VISIBILITY_(data)), noinline))                \
+    BOOST_PP_EXPR_IIF(MALLOCHOOKS_HAS_DECLARED_AS(e), MALLOCHOOKS_TAIL_CALL_FUNCTION)                 \
     MALLOCHOOKS_RET(e) MALLOCHOOKS_EP_SYMBOL_(data, e)(MALLOCHOOKS_DECLS(e)) noexcept {               \
         BOOST_PP_EXPR_IIF(MALLOCHOOKS_HAS_DECLARED_AS(e), MALLOCHOOKS_CXX_DELEGATE_(data, e))          \
         return MALLOCHOOKS_EP_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), __builtin_return_address(0));   \
@@ -45,12 +47,14 @@
     MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(MALLOCHOOKS_EP_PREFIX_(data), e)
 
 /* A C++ allocation function: handed straight to the allocator behind us when the terminal says that one
- * defines it itself (preload::terminal::cxx_next, backends/preload/terminal.h). */
+ * defines it itself (preload::terminal::cxx_next, backends/preload/terminal.h), by a jump that leaves no
+ * frame of ours (libmallochooks/tail_call.h says why it must be one). */
 #define MALLOCHOOKS_CXX_DELEGATE_(data, e)                                                             \
     static void *next_definition;                                                                      \
     if (void *f = ::mallochooks::cxx_next_of<MALLOCHOOKS_EP_HOOKS_(data)::terminal>(          \
             BOOST_PP_STRINGIZE(MALLOCHOOKS_NAME(e)), &next_definition))                                \
-        return reinterpret_cast<MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_TYPES(e))>(f)(MALLOCHOOKS_ARGS(e));
+        MALLOCHOOKS_TAIL_CALL return reinterpret_cast<MALLOCHOOKS_RET(e) (*)(MALLOCHOOKS_TYPES(e))>(f)(  \
+            MALLOCHOOKS_ARGS(e));
 
 namespace mallochooks {
 // How the exported layer's calls are marked (dynamic.h, layer_of's Scope): the terminal's choice

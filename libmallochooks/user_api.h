@@ -194,6 +194,14 @@ template <class H> struct user_api {
     static void *cxx_new(size_t size, size_t alignment, unsigned kind, bool nothrow, const void *caller,
                          const char *function) {
         void *p = H::cxx_new(size, alignment, kind, caller);
+        // A terminal that calls the allocator's own operator (wrapdl over an output that defines them)
+        // gets C++'s behaviour from it: its null is a nothrow new's answer (a throwing one threw).
+        // A throwing one that failed threw, and the terminal kept the exception out of the chain: it is
+        // thrown again here, where nothing of ours is held.
+        if constexpr (requires { H::terminal::cxx_final; }) {
+            if (p == nullptr && !nothrow) H::terminal::cxx_rethrow();
+            return p;
+        }
         if (__builtin_expect(p != nullptr, 1)) return p;
         return cxx_new_failed(size, alignment, kind, nothrow, caller, function);
     }

@@ -5,9 +5,14 @@
 // descriptor is read, at the descriptor's position.
 #include "stubgen/descriptor.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <map>
+#include <memory>
+#include <string_view>
 
 #include "backends/family_names.h"
 
@@ -223,9 +228,29 @@ std::vector<descriptor> parse_file(std::string_view text, std::string_view sourc
     return out;
 }
 
+namespace {
+// The operator a name is (`operator new(unsigned long)`), if it is one of C++'s allocation functions by
+// any mangling (the family's LP64 names, a 32-bit target's _Znwj, ...) or written as the operator; else "".
+std::string cxx_operator(const std::string &name) {
+    auto is_operator = [](std::string_view s) { return s.rfind("operator new", 0) == 0 || s.rfind("operator delete", 0) == 0; };
+    if (is_operator(name)) return name;
+    if (name.rfind("_Z", 0) != 0) return {};
+    int status = 0;
+    std::unique_ptr<char, decltype(&std::free)> demangled(abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status),
+                                                          &std::free);
+    if (status != 0 || demangled == nullptr || !is_operator(demangled.get())) return {};
+    return demangled.get();
+}
+}  // namespace
+
 void check_set(const std::vector<descriptor> &all) {
     std::map<std::string, const descriptor *> seen;
     for (const descriptor &d : all) {
+        if (const std::string op = cxx_operator(d.name); !op.empty())
+            throw parse_error(d.source, d.line, d.column,
+                              "'" + d.name + "' is C++'s " + op + ", a function of the malloc family: the hooks see "
+                              "every call of it with its caller, an operator the program defines itself included, "
+                              "without a declaration (docs/cxx.md)");
         if (names::user_api_index(d.name.c_str()) >= 0)
             throw parse_error(d.source, d.line, d.column,
                               "'" + d.name + "' is a malloc-family function, hooked already: declare only the program's own functions");

@@ -44,6 +44,7 @@
     extern "C" __attribute__((visibility(MALLOCHOOKS_EP_VISIBILITY_(data)), noinline))                \
     MALLOCHOOKS_RET(e) MALLOCHOOKS_EP_SYMBOL_(data, e)(MALLOCHOOKS_DECLS(e)) noexcept {               \
         const void *const return_address = __builtin_return_address(0);                               \
+        BOOST_PP_EXPR_IIF(MALLOCHOOKS_HAS_DECLARED_AS(e), MALLOCHOOKS_LINKTIME_CXX_SCOPE_(data, e))      \
         if (__builtin_expect(::mallochooks::straight_through<MALLOCHOOKS_EP_HOOKS_(data)>::get(), 1)) \
             return MALLOCHOOKS_LINKTIME_TERMINAL_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), return_address); \
         const void *const site = __mallochooks_alloc_site;                                            \
@@ -52,6 +53,13 @@
         return MALLOCHOOKS_EP_USER_API_(data, e)(MALLOCHOOKS_ARGS(e), site != nullptr ? site : return_address); \
     }                                                                                                 \
     MALLOCHOOKS_ENTRY_POINT_SIGNATURE_CHECK_(MALLOCHOOKS_EP_PREFIX_(data), e)
+
+// A C++ entry point tells a terminal that wants to know which operator the program called (the wrapdl
+// terminal reaches the output's own; hooks.h, cxx_entry_scope).  For any other terminal it is nothing,
+// and the entry point's calls stay tail calls.
+#define MALLOCHOOKS_LINKTIME_CXX_SCOPE_(data, e)                                                      \
+    const ::mallochooks::cxx_entry_scope<MALLOCHOOKS_EP_HOOKS_(data)::terminal> cxx_scope(            \
+        ::mallochooks::cxx_function::MALLOCHOOKS_NAME(e));
 
 #define MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(prefix, Hooks, visibility)                              \
     MALLOCHOOKS_DEFINE_ALLOC_SITE                                                                        \

@@ -6,6 +6,7 @@
 #include <link.h>
 
 #include <atomic>
+#include <type_traits>
 
 #include "libmallochooks/elf/fake_dlsym.h"
 
@@ -78,17 +79,45 @@ constexpr const char *libc_names[] = {
 constexpr size_t n_libc_names = sizeof libc_names / sizeof libc_names[0];
 
 // The next definition of `name`: after this object in link-map order (RTLD_NEXT); if this object was
-// dlopened and nothing follows it, anywhere else but here.
-void *find_next(const link_map *self, const char *name) {
+// dlopened and nothing follows it, anywhere else but here.  *where: the object it is in.
+void *find_next(const link_map *self, const char *name, const link_map **where = nullptr) {
     if (self != nullptr) {
-        if (void *f = elf::lookup(name, nullptr, self)) return f;
+        if (void *f = elf::lookup(name, nullptr, self, where)) return f;
     }
     for (const link_map *m = elf::first_object(); m != nullptr; m = m->l_next) {
         if (m == self) continue;
-        if (void *f = elf::lookup_in(m, name)) return f;
+        if (void *f = elf::lookup_in(m, name)) {
+            if (where != nullptr) *where = m;
+            return f;
+        }
     }
     return nullptr;
 }
+
+// The allocator behind us, when it is not libc's, is called through these rather than jumped to: a
+// library with link-time hooks of its own (wrapdl: it defines malloc, and its malloc's entry point adopts
+// this tool) tells the calls the tool's terminal forwards, for which the tool has raised its events
+// already, from the program's own calls by their return address lying inside the tool
+// (backends/linktime/adopted_layer.h).  A jump would leave the return address of whoever called the
+// tool, and every call would cross the tool twice (a free: a false double free in the heap index).
+// libc's malloc reads no return address: it is jumped to, as before (the cost of every program over glibc).
+next_functions behind{};
+template <class R, class... A> inline R call_through(R (*f)(A...), A... a) {
+    if constexpr (std::is_void_v<R>) {
+        f(a...);
+        __asm__ volatile("" ::: "memory");  // something after the call: no tail call
+    } else {
+        R result = f(a...);
+        __asm__ volatile("" : "+r"(result));
+        return result;
+    }
+}
+#define MALLOCHOOKS_CALL_THROUGH_(r, data, e)                                                          \
+    __attribute__((noinline)) MALLOCHOOKS_RET(e) BOOST_PP_CAT(call_, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) { \
+        return call_through(behind.MALLOCHOOKS_NAME(e), MALLOCHOOKS_ARGS(e));                          \
+    }
+MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_CALL_THROUGH_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_CALL_THROUGH_
 
 }  // namespace
 
@@ -117,12 +146,21 @@ bool resolve() {
     const link_map *self = elf::object_with_dynamic(_DYNAMIC);
     next_functions found{};
     bool ok = true;
+    const link_map *allocator = nullptr;
 #define MALLOCHOOKS_FIND_(r, data, e)                                                                 \
     found.MALLOCHOOKS_NAME(e) = reinterpret_cast<decltype(found.MALLOCHOOKS_NAME(e))>(                \
-        find_next(self, BOOST_PP_STRINGIZE(MALLOCHOOKS_UNDERLYING(e))));                              \
+        find_next(self, BOOST_PP_STRINGIZE(MALLOCHOOKS_UNDERLYING(e)), &allocator));                  \
     ok = ok && found.MALLOCHOOKS_NAME(e) != nullptr;
     MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_FIND_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_FIND_
+    // libc is the object that defines __libc_start_main; any other allocator is called through.  (The
+    // last function found decides: usable size, which such an allocator defines with the rest.)
+    if (ok && allocator != nullptr && elf::lookup_in(allocator, "__libc_start_main") == nullptr) {
+        behind = found;
+#define MALLOCHOOKS_THROUGH_(r, data, e) found.MALLOCHOOKS_NAME(e) = &BOOST_PP_CAT(call_, MALLOCHOOKS_NAME(e));
+        MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_THROUGH_, ~, MALLOCHOOKS_HOOK_API)
+#undef MALLOCHOOKS_THROUGH_
+    }
     if (ok) {
         // glibc's __libc_ names, each the next definition of __libc_<underlying>, else the plain one's.
         next_functions found_libc{};

@@ -23,3 +23,6 @@ using wrapdl_hooks = mallochooks::chain<mallochooks::adopted_layer<mallochooks::
 MALLOCHOOKS_READY_AT_LOAD(wrapdl_hooks)
 
 MALLOCHOOKS_DEFINE_LINKTIME_ENTRY_POINTS(MALLOCHOOKS_WRAPDL_ENTRY, wrapdl_hooks, "default")
+
+// The C++ operator the current call came in by (terminal.h).  Constant-initialised to none.
+__thread mallochooks::cxx_function mallochooks::wrapdl::current_cxx = mallochooks::cxx_function::none;

@@ -16,6 +16,10 @@
 //                       every chunk, and event_layer's realloc to a raised alignment copies nothing
 //   malloc              fails with ENOMEM;  free: does nothing (an allocator without them is not one)
 //   posix_memalign, aligned_alloc  fail with ENOMEM (never called: memalign checks for them first)
+//   C++'s operator new and delete (each variant)  the allocator's malloc or memalign, and its free.  Never
+//                       called: the terminal calls the operator the program called, and an entry point
+//                       exists only for an operator the output defines (terminal.h); the link still needs
+//                       every name the terminal refers to
 //
 // Hidden, in their own member of libmallochooks.a, pulled in by the -u the link flags add.
 #include <errno.h>
@@ -122,3 +126,30 @@ void *__mallochooks_fallback_memalign(size_t alignment, size_t size) noexcept {
 }
 
 }  // extern "C"
+
+namespace {
+// The C++ operators' fallbacks, by their parameters.
+void *cxx_fallback(size_t size) { return __mallochooks_real_malloc(size); }
+void *cxx_fallback(size_t size, const std::nothrow_t &) { return __mallochooks_real_malloc(size); }
+void *cxx_fallback(size_t size, std::align_val_t a) { return __mallochooks_real_memalign(size_t(a), size); }
+void *cxx_fallback(size_t size, std::align_val_t a, const std::nothrow_t &) {
+    return __mallochooks_real_memalign(size_t(a), size);
+}
+void cxx_fallback(void *ptr) { __mallochooks_real_free(ptr); }
+void cxx_fallback(void *ptr, size_t) { __mallochooks_real_free(ptr); }
+void cxx_fallback(void *ptr, const std::nothrow_t &) { __mallochooks_real_free(ptr); }
+void cxx_fallback(void *ptr, std::align_val_t) { __mallochooks_real_free(ptr); }
+void cxx_fallback(void *ptr, size_t, std::align_val_t) { __mallochooks_real_free(ptr); }
+void cxx_fallback(void *ptr, std::align_val_t, const std::nothrow_t &) { __mallochooks_real_free(ptr); }
+}  // namespace
+
+// An output without C++ operators of its own never calls these (terminal.h): a plain call, nothing kept.
+extern "C" void *__mallochooks_fallback_cxx_try(void *(*call)(void *), void *context) noexcept { return call(context); }
+extern "C" void __mallochooks_fallback_cxx_rethrow() {}
+
+#define MALLOCHOOKS_CXX_FALLBACK_(r, data, e)                                                          \
+    extern "C" MALLOCHOOKS_RET(e) BOOST_PP_CAT(MALLOCHOOKS_WRAPDL_FALLBACK, MALLOCHOOKS_NAME(e))(MALLOCHOOKS_DECLS(e)) { \
+        return cxx_fallback(MALLOCHOOKS_ARGS(e));                                                      \
+    }
+MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_CXX_FALLBACK_, ~, MALLOCHOOKS_CXX_USER_API)
+#undef MALLOCHOOKS_CXX_FALLBACK_

@@ -124,6 +124,38 @@ template <class T> struct full_terminal {
     }
 };
 
+// Which C++ allocation function a call came in by: one value per entry of MALLOCHOOKS_CXX_USER_API, in
+// its order, then none.  The hooks themselves (cxx_new, cxx_delete) say only size, alignment and kind,
+// which is all a layer needs; a terminal that reaches an allocator's *own* operator new and delete (the
+// wrapdl terminal, for an output that defines them: backends/wrapdl/terminal.h) must call exactly the
+// function the program called, and learns it from the entry point through cxx_entry_scope.
+enum class cxx_function : unsigned char {
+#define MALLOCHOOKS_CXX_FUNCTION_(r, data, e) MALLOCHOOKS_NAME(e),
+    MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_CXX_FUNCTION_, ~, MALLOCHOOKS_CXX_USER_API)
+#undef MALLOCHOOKS_CXX_FUNCTION_
+    none
+};
+
+// Around a C++ entry point's call into a chain whose terminal is T: T::cxx_enter(f) records f and
+// returns what was recorded before, T::cxx_leave puts that back (so a signal handler's new in between
+// leaves the interrupted call's record as it was).  Nothing at all for a terminal without them.
+template <class T> class cxx_entry_scope {
+    static constexpr bool used = requires { T::cxx_leave(T::cxx_enter(cxx_function::none)); };
+
+public:
+    explicit cxx_entry_scope(cxx_function f) {
+        if constexpr (used) saved_ = T::cxx_enter(f);
+    }
+    ~cxx_entry_scope() {
+        if constexpr (used) T::cxx_leave(saved_);
+    }
+    cxx_entry_scope(const cxx_entry_scope &) = delete;
+    cxx_entry_scope &operator=(const cxx_entry_scope &) = delete;
+
+private:
+    [[maybe_unused]] cxx_function saved_ = cxx_function::none;
+};
+
 template <class... Stages> struct chain;
 
 template <class Layer, class Chain> struct prepend_stage;

@@ -5,14 +5,17 @@
 # libstdc++ nor libgcc_s, and a program linked with it but without any backend's flags gets none of it.
 # One exception: the shim trampolines' member restores the allocation site when a C++ exception passes
 # through a shim, with libgcc's unwinder (_Unwind_Resume), as the C shims compiled with -fexceptions do;
-# only links with shims of declared functions pull it in.
+# only links with shims of declared functions pull it in.  And the member that calls an output's own
+# throwing operator new under catch (wrapdl/cxx_catch.cc) refers to the C++ runtime: only outputs that
+# define C++ operators of their own (C++ programs, their runtime linked) pull it in; the C programs
+# below must not get it.
 # Usage: runtime_archive.sh ARCHIVE UNFLAGGED_PROGRAM C_PROGRAM...
 set -u
 archive=$1 unflagged=$2; shift 2
 status=0
 # (its own members refer to each other's C++ names: those are defined inside it)
 if nm -u -A "$archive" | grep -E ' (_Z|__cxa_|__gxx_|_Unwind_)' | grep -v ' _ZN11mallochooks' |
-     grep -v 'shim_trampolines.S.o: *U _Unwind_Resume$'; then
+     grep -v 'shim_trampolines.S.o: *U _Unwind_Resume$' | grep -v '_wrapdl_cxx_catch.cc.o: '; then
   echo "runtime archive: $(basename "$archive") refers to the C++ runtime"; status=1
 fi
 if nm "$unflagged" | grep -E ' (__wrap_|__mallochooks_|_ZN11mallochooks)'; then
@@ -21,6 +24,9 @@ fi
 for program in "$@"; do
   if readelf -d "$program" | grep -E 'NEEDED.*(libstdc\+\+|libgcc_s)'; then
     echo "runtime archive: $(basename "$program") needs the C++ runtime"; status=1
+  fi
+  if nm "$program" | grep -q '__mallochooks_wrapdl_catching_'; then
+    echo "runtime archive: $(basename "$program"), a C program, got the C++ operators' catching member"; status=1
   fi
   if ! nm "$program" | grep -qE ' (__wrap_malloc|__mallochooks_wrapdl_malloc)$'; then
     echo "runtime archive: $(basename "$program") has no hooks in it"; status=1

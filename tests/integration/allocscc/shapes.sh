@@ -75,5 +75,25 @@ if "$ALLOCSCC" -O2 -g0 "$P/nodebug_sites.c" -o prog 2>log; then
 else
   fail "no -g: link"; cat log
 fi
+# An allocator whose calloc is malloc + memset: gcc -O2 makes it a call to calloc, itself (the tests'
+# bump allocator did that); the link says so.  Whether the compiler did it is read from the object.
+cat >selfcall.c <<'EOF'
+#include <stddef.h>
+#include <string.h>
+static char arena[1 << 16];
+static size_t used;
+void *malloc(size_t n) { void *p = arena + used; used += (n + 15) & ~(size_t)15; return p; }
+void free(void *p) { (void)p; }
+void *calloc(size_t a, size_t b) { void *p = malloc(a * b); return p ? memset(p, 0, a * b) : p; }
+EOF
+if "$ALLOCSCC" -O2 -fPIC -c selfcall.c -o selfcall.o && "$ALLOCSCC" -shared selfcall.o -o libselfcall.so 2>log; then
+  if objdump -dr selfcall.o | sed -n '/<calloc>:/,/^$/p' | grep -q 'R_X86_64_PLT32[[:space:]]*calloc'; then
+    check "a calloc compiled into a call to itself: warned" grep -q "warning: calloc in selfcall.o calls calloc itself.*-fno-builtin-malloc" log
+  else
+    check "a calloc that does not call itself: no warning" bash -c "! grep -q 'calls calloc itself' log"
+  fi
+else
+  fail "self-calling calloc: link"; cat log
+fi
 check "no temporary file is left behind" [ -z "$(ls -A tmp)" ]
 finish

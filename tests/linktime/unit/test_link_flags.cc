@@ -48,11 +48,47 @@ TEST_CASE("link flags: wrapdl hooks what the allocator defines and falls back fo
     // Functions the allocator lacks and the terminal never calls get nothing: calls to them keep going
     // wherever they went without hooks.
     REQUIRE(count_prefix(result.flags, "-Wl,--defsym=valloc") == 0);
-    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=") == 4 + 4);
+    // C++'s operators: the terminal refers to each (it calls the one the program called when the output
+    // defines them), so the ones not defined get their never-reached fallbacks.
+    for (const char *name : mallochooks::names::user_api) {
+        if (mallochooks::names::is_c_user_api(name)) continue;
+        REQUIRE(has(result.flags, std::string("-Wl,--defsym=__mallochooks_real_") + name + "=__mallochooks_fallback_" + name));
+    }
+    const std::size_t cxx = std::size(mallochooks::names::user_api) - std::size(mallochooks::names::c_user_api);
+    // and the throwing operators' catch, a plain call here (no operators of the output's own)
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real_cxx_try=__mallochooks_fallback_cxx_try"));
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real_cxx_rethrow=__mallochooks_fallback_cxx_rethrow"));
+    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=") == 4 + 4 + cxx + 2);
     REQUIRE(count_prefix(result.flags, "-Wl,--version-script") == 0);
     // The order of the request does not matter: the family list's order is used.
     std::reverse(request.defined.begin(), request.defined.end());
     REQUIRE(mallochooks::link_flags(request).flags == result.flags);
+}
+
+TEST_CASE("link flags: wrapdl diverts the output's own C++ operators with its malloc") {
+    const auto result = mallochooks::link_flags(
+        {mallochooks::link_backend::wrapdl, {"malloc", "free", "_Znwm", "_ZdlPv"}, {}});
+    REQUIRE(result.error.empty());
+    for (const char *name : {"_Znwm", "_ZdlPv"}) {
+        REQUIRE(has(result.flags, std::string("-Wl,--defsym=") + name + "=__mallochooks_wrapdl_" + name));
+        REQUIRE(has(result.flags, std::string("-Wl,--undefined=__mallochooks_real_") + name));
+        REQUIRE(!has(result.flags, std::string("-Wl,--defsym=__mallochooks_real_") + name + "=__mallochooks_fallback_" + name));
+    }
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real__Znam=__mallochooks_fallback__Znam"));
+    REQUIRE(has(result.flags, "-Wl,--defsym=__mallochooks_real_cxx_try=__mallochooks_wrapdl_catching_cxx_try"));
+    REQUIRE(has(result.flags, "-Wl,--undefined=__mallochooks_wrapdl_catching_cxx_rethrow"));
+    REQUIRE(count_prefix(result.flags, "-Wl,--defsym=_Znam") == 0);
+}
+
+TEST_CASE("link flags: wrap leaves an output's own C++ operators and libstdc++'s others alone") {
+    const auto result = mallochooks::link_flags({mallochooks::link_backend::wrap, {"_Znwm", "_ZdlPv"}, {}});
+    REQUIRE(result.error.empty());
+    for (const char *name : mallochooks::names::c_user_api) REQUIRE(has(result.flags, std::string("-Wl,--wrap=") + name));
+    REQUIRE(result.flags.size() == 2 * std::size(mallochooks::names::c_user_api));
+    // a C function is not the wrap backend's to leave alone
+    REQUIRE(!mallochooks::link_flags({mallochooks::link_backend::wrap, {"malloc"}, {}}).error.empty());
+    // nor is wrapdl for an output without a C function of its own
+    REQUIRE(!mallochooks::link_flags({mallochooks::link_backend::wrapdl, {"_Znwm"}, {}}).error.empty());
 }
 
 TEST_CASE("link flags: a library without its own version script gets ours") {

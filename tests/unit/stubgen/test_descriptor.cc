@@ -126,6 +126,17 @@ TEST_CASE("a set may not declare a name twice or a malloc-family function", "[st
     auto fam = sg::parse_list("realloc(pZ)p", sg::fn_kind::alloc, "A");
     CHECK_THROWS_WITH(sg::check_set(fam),
                       "A:1:1: 'realloc' is a malloc-family function, hooked already: declare only the program's own functions");
+    // C++'s operators are members of the family too, by the family's names and by any other mangling
+    // (issue 14: a declared _Znwm(Z)p used to be taken for a shared library's function).
+    CHECK_THROWS_WITH(sg::check_set(sg::parse_list("_Znwm(Z)p", sg::fn_kind::alloc, "A")),
+                      "A:1:1: '_Znwm' is C++'s operator new(unsigned long), a function of the malloc family: the "
+                      "hooks see every call of it with its caller, an operator the program defines itself included, "
+                      "without a declaration (docs/cxx.md)");
+    CHECK_THROWS_WITH(sg::check_set(sg::parse_list("_Znwj(N)p", sg::fn_kind::alloc, "A")),
+                      Catch::Matchers::Contains("is C++'s operator new(unsigned int), a function of the malloc family"));
+    CHECK_THROWS_WITH(sg::check_set(sg::parse_list("x(P) _ZdaPvm(PL)", sg::fn_kind::free, "F")),
+                      Catch::Matchers::Contains("F:1:6: '_ZdaPvm' is C++'s operator delete[](void*, unsigned long)"));
+    CHECK_NOTHROW(sg::check_set(sg::parse_list("_ZN2ns6xallocEm(Z)p", sg::fn_kind::alloc, "A")));
     CHECK_NOTHROW(sg::check_set(a));
 }
 
