@@ -308,7 +308,12 @@ check(isinstance(a, dict) and any(h["where"] == "stack" and "holder" in (h.get("
       "threads: who-points-at a holder's chunk: its thread's stack, frame holder", a if isinstance(a, dict) else out[-2000:])
 
 # ---- stopped inside the index's own malloc -----------------------------------------------------------------
-ins = ["break stop_here", "run inside-malloc", "break malloc", "continue", "stepi 25",
+ins = ["break stop_here", "run inside-malloc", "break malloc", "continue", "delete",
+       # up to 25 instructions into the index's malloc; where an optimised build has already reached the
+       # allocator behind it by then, return from that into the index (chunk allocated, not yet indexed)
+       "python exec(\"for _ in range(25):\\n gdb.execute('stepi', to_string=True)\\n"
+       " if 'libheapindex' not in (gdb.solib_name(int(gdb.parse_and_eval('$pc'))) or ''):\\n"
+       "  gdb.execute('finish', to_string=True); break\")",
        jq("where", "python print(json.dumps({'so': gdb.solib_name(int(gdb.parse_and_eval('$pc'))) or ''}))"),
        jq("leaks", "heap leaks --json"), jq("check", "heap check --json"), jq("interior", "heap info interior --json")]
 res, out = gdb(live, ins)
