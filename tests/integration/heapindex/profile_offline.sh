@@ -16,23 +16,7 @@ trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "profile offline: $*"; exit 1; }
 command -v git >/dev/null || { echo "profile offline: git not installed, skipped"; exit 77; }
 
-python3 - "$tmp" <<'PY' &
-import os, socket, sys
-tmp = sys.argv[1]
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-held = []
-with open(os.path.join(tmp, "port.tmp"), "w") as f:
-    f.write(str(s.getsockname()[1]))
-os.rename(os.path.join(tmp, "port.tmp"), os.path.join(tmp, "port"))
-while True:
-    c, _ = s.accept()
-    held.append(c)  # accepted, never answered
-    with open(os.path.join(tmp, "connections.tmp"), "w") as f:
-        f.write(str(len(held)))
-    os.rename(os.path.join(tmp, "connections.tmp"), os.path.join(tmp, "connections"))
-PY
+python3 "$(dirname "$0")/silent_server.py" "$tmp" &
 server=$!
 for _ in $(seq 100); do [ -f "$tmp/port" ] && break; sleep 0.1; done
 [ -f "$tmp/port" ] || fail "the local server did not start"
