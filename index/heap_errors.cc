@@ -205,9 +205,9 @@ static const char *allocated_by(uint32_t flags) {
     return "malloc";
 }
 
-void report_mismatch(const record_fields &f, const void *at, const char *what, uint32_t id) {
-    error_report r;
-    r.line("alloc-dealloc mismatch: %s(%p) of a chunk allocated by %s", what, (void *)f.base, allocated_by(f.flags));
+// What both mismatch reports give after their first line: the chunk, where it was allocated and
+// released, and the stacks of both.
+static void finish_mismatch(error_report &r, const record_fields &f, const void *at, uint32_t id) {
     r.chunk(f);
     r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
     r.site("released at", at);
@@ -216,16 +216,17 @@ void report_mismatch(const record_fields &f, const void *at, const char *what, u
     emit(r);
 }
 
+void report_mismatch(const record_fields &f, const void *at, const char *what, uint32_t id) {
+    error_report r;
+    r.line("alloc-dealloc mismatch: %s(%p) of a chunk allocated by %s", what, (void *)f.base, allocated_by(f.flags));
+    finish_mismatch(r, f, at, id);
+}
+
 void report_size_mismatch(const record_fields &f, const void *at, const char *what, size_t size, uint32_t id) {
     error_report r;
     r.line("new-delete size mismatch: %s(%p, %zu) of a chunk of %zu bytes allocated by %s", what, (void *)f.base, size,
            f.size, allocated_by(f.flags));
-    r.chunk(f);
-    r.site((f.flags & HEAPINDEX_FLAG_REALLOC) ? "reallocated at" : "allocated at", f.site);
-    r.site("released at", at);
-    r.stacks_of(id, f, false);
-    r.stack_here("released by:", at);
-    emit(r);
+    finish_mismatch(r, f, at, id);
 }
 
 void report_overflow(const record_fields &f, const void *at, const char *what, bool trailer_bad, size_t slack_bad,

@@ -174,22 +174,9 @@ inline size_t slack_damage(const unsigned char *slack, size_t size, size_t n) {
     return 0;
 }
 
-// The fast test for free: true when the slack is intact and at most 16 bytes long (longer ones go to the
-// general path, which checks them all).  One 16-byte load and compare; bytes past the slack are masked.
-inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
-    const size_t n = usable - size;
-    if (n > 16) return false;
-#if defined(__SSE2__)
-    const __m128i got = _mm_loadu_si128(reinterpret_cast<const __m128i *>(base + size));
-    const unsigned same = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(got, _mm_set1_epi8(char(slack_byte)))));
-    return (~same & ((1u << n) - 1)) == 0;
-#else
-    return slack_damage(reinterpret_cast<const unsigned char *>(base + size), size, n) == 0;
-#endif
-}
-
-// The same for a chunk with HEAPINDEX_FLAG_TRAILER, whose slack is at most 16 bytes by construction
-// (trailer_at): free's fast path, with no length test.
+// The slack test for a chunk with HEAPINDEX_FLAG_TRAILER, whose slack is at most 16 bytes by
+// construction (trailer_at): free's fast path, with no length test.  One 16-byte load and compare; bytes
+// past the slack are masked.
 inline bool trailered_slack_intact(uintptr_t base, size_t size, size_t usable) {
     const size_t n = usable - size;
 #if defined(__SSE2__)
@@ -199,6 +186,12 @@ inline bool trailered_slack_intact(uintptr_t base, size_t size, size_t usable) {
 #else
     return slack_damage(reinterpret_cast<const unsigned char *>(base + size), size, n) == 0;
 #endif
+}
+
+// The same for any chunk: true when the slack is intact and at most 16 bytes long (longer ones go to the
+// general path, which checks them all).
+inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
+    return usable - size <= 16 && trailered_slack_intact(base, size, usable);
 }
 
 // Does this copy of a trailer say exactly what the record says?
