@@ -10,11 +10,7 @@
 #include "check.h"
 #include "recorder_client.h"
 
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
+#include "libc_names.h"
 
 static void *(*volatile libc_malloc_v)(size_t) = __libc_malloc;
 static void *(*volatile libc_calloc_v)(size_t, size_t) = __libc_calloc;

@@ -17,13 +17,7 @@
 #include "../check.h"
 #include "mallochooks/heapindex.h"
 
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-extern void *__libc_valloc(size_t);
-extern void *__libc_pvalloc(size_t);
+#include "../libc_names.h"
 
 #ifdef OWN_MALLOC
 /* The program's own malloc and free, built on glibc's: each allocation passes the index once, through

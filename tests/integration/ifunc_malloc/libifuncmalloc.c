@@ -8,11 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
+#include "../libc_names.h"
 extern void *calloc(size_t, size_t);
 
 static char *early;
