@@ -169,6 +169,7 @@ template <bool Trailered> struct basic_layer {
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, at)),
                              0))
             return free_checked(next, ptr, caller, l, id, size, how);
+        r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
         heap_index_t::clear_start(l, g);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
@@ -178,7 +179,6 @@ template <bool Trailered> struct basic_layer {
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
         put_thread_state(t);
-        r->bury(caller);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
         else
@@ -257,8 +257,8 @@ private:
             if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
-        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags, 0);
-        else return admit_fast<Next, true>(next, p, size, caller, flags, reuse);
+        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags | own_flags, 0);
+        else return admit_fast<Next, true>(next, p, size, caller, flags | own_flags, reuse);
     }
 
     // The common case is checked for first, whole (a thread state with ids and sequence numbers at hand,
@@ -267,7 +267,7 @@ private:
     // rarer exit is a tail call to a function that finishes the job and puts the thread state back.
     template <class Next, bool Reuse>
     __attribute__((noinline)) static void *admit_fast(Next next, void *p, size_t size, const void *caller,
-                                                      uint32_t flags, uint32_t reuse) {
+                                                      uint64_t flags, uint32_t reuse) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
@@ -294,7 +294,7 @@ private:
         write_short_slack(base, size);
         write_trailer(base + at, size_word, tail);
         records().get(id)->publish_words(rec::head_of(base, seq, rs_live),
-                                         uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags | own_flags,
+                                         uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags,
                                          size_word, tail);
         // Recomputed rather than kept in a register through the stores above (an opaque copy of base,
         // else the compiler keeps it): with fewer values live, fewer callee-saved registers to push.

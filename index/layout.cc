@@ -83,7 +83,7 @@ __attribute__((visibility("default"), used)) constinit heapindex_root heapindex_
     .flags_trailered = HEAPINDEX_FLAG_TRAILER | record_flag_guarded_trailer,
     .flags_guarded = record_flag_guarded_trailer,
     .usable_round = 8,
-    .usable_min = 16,
+    .usable_min = 0,
     .thread_list_address = 0,
     .ts_bytes = sizeof(thread_state),
     .ts_next_all = offsetof(thread_state, next_all),

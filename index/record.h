@@ -77,7 +77,7 @@ constexpr uint64_t free_site_mask = (uint64_t{1} << 48) - 1;
 constexpr uint32_t state_of(uint64_t head) { return uint32_t(head) & 3; }
 constexpr uintptr_t base_of(uint64_t head) { return uintptr_t(head >> value_shift); }
 constexpr uint64_t head_of(uintptr_t base, uint64_t seq, uint32_t state) {
-    return uint64_t(base) << value_shift | (seq & 0x7fff) << 2 | state;
+    return uint64_t(base) << value_shift | ((seq << 2 | state) & low_bits);
 }
 // The parts of words 1, 2 and 3 that depend only on the sequence number's bits 15 and up (and the
 // thread): constant over a thread's block of 1024 numbers, so malloc's fast path takes them from its
@@ -100,11 +100,8 @@ static_assert(seq_of(head_of(0, 0x2a5a5a5a5a5a, 2), site_word(0, 0x2a5a5a5a5a5a,
 }  // namespace rec
 
 // The usable size of a chunk with a trailer: the trailer's offset (trailer.h's trailer_at): the request
-// rounded up to 8, at least 16.
-constexpr size_t trailered_usable(size_t size) {
-    const size_t at = (size + 7) & ~size_t{7};
-    return at < 16 ? 16 : at;
-}
+// rounded up to 8.  (Two instructions: free and malloc compute it, the record does not keep it.)
+constexpr size_t trailered_usable(size_t size) { return (size + 7) & ~size_t{7}; }
 
 // Flags that say a chunk has a trailer (memcheck.h's has_trailer: HEAPINDEX_FLAG_TRAILER, or the
 // internal flag of a trailer guarded under memcheck).
@@ -196,8 +193,8 @@ struct alignas(32) record {
     // After a claim the record's fields are the caller's; bury() makes it a tombstone.
     __attribute__((always_inline)) bool claim(uintptr_t expected_base, uint32_t to = rs_dead) {
         const uint64_t w = head.load(std::memory_order_acquire);
-        uint64_t live = (w & (rec::low_bits & ~uint64_t{3})) | uint64_t(expected_base) << rec::value_shift | rs_live;
-        return head.compare_exchange_strong(live, live - rs_live + to, std::memory_order_acq_rel);
+        uint64_t live = (w & (rec::low_bits & ~uint64_t{3})) + (uint64_t(expected_base) << rec::value_shift) + rs_live;
+        return head.compare_exchange_strong(live, live - rs_live + uint64_t{to}, std::memory_order_acq_rel);
     }
     // The free site over the tail (bits 0-47: a 4-byte and a 2-byte store, the sequence number's bits in
     // the top 10 stay): after the trailer was checked and the profile told (they read aux and tid).

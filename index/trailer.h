@@ -85,11 +85,13 @@ uint32_t check_word(uint64_t seq) __attribute__((visibility("hidden")));
 // The check words of sequence numbers [first, end) into table[seq % check_table_size].
 void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) __attribute__((visibility("hidden")));
 
-// Where the trailer of a chunk of `size` requested bytes goes: right after them, rounded up to 8, and
-// never before offset min_chunk - trailer_size, so that the chunk is at least min_chunk bytes long.  Also
-// the usable size the program sees.  The slack before it, trailer_at(size) - size, is at most 16 bytes.
+// Where the trailer of a chunk of `size` requested bytes goes: right after them, rounded up to 8.  Also
+// the usable size the program sees.  The slack before it, trailer_at(size) - size, is at most 7 bytes.
+// A request below 16 bytes still makes a min_chunk-byte chunk (padded_request): its trailer is followed
+// by unused bytes up to min_chunk.  (Until the 32-byte record the trailer of such a chunk went at offset
+// 16, a cmp and a cmov more on malloc's and free's fast paths, now that the record keeps no usable size.)
 inline size_t trailer_at(size_t size) { return trailered_usable(size); }
-static_assert(trailered_usable(0) == min_chunk - trailer_size && trailered_usable(17) == 24);
+static_assert(trailered_usable(0) == 0 && trailered_usable(1) == 8 && trailered_usable(17) == 24);
 
 // The request that makes room for a trailer; false when it overflows (the caller then asks for
 // SIZE_MAX, which fails with ENOMEM as glibc fails any impossible request).
@@ -100,7 +102,7 @@ inline bool padded_request(size_t size, size_t *out) {
     *out = n < min_chunk ? min_chunk : n;
     return true;
 }
-static_assert(min_chunk - trailer_size == trailer_size);  // trailer_at(size) == padded request - trailer_size
+// trailer_at(size) + trailer_size <= the padded request, equal from 16 bytes on.
 
 // Where a trailer would go in a chunk the allocator says has `usable` bytes, when only that is known
 // (bench/padonly's usable-size answer).  Only valid when usable >= trailer_size.
