@@ -283,19 +283,20 @@ private:
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
-        const size_t at = trailer_at(size);
         const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
         const uint64_t seq = t->seq_next++;
         // The record's words 2 and 3 are the trailer (trailer_intact): size and check word, with the
         // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
+        // The words first, then slack and trailer, then the head (live): the trailer is in place before
+        // any reader (heapindex_check) can take the record for live.
         const uint64_t size_word = uint64_t{size} << rec::value_shift | t->block_size_bits;
         const uint64_t tail = t->block_tail_bits | t->checks[seq & (check_table_size - 1)];
+        record *r = records().get(id);
+        r->fill_words(uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags, size_word, tail);
         write_short_slack(base, size);
-        write_trailer(base + at, size_word, tail);
-        records().get(id)->publish_words(rec::head_of(base, seq, rs_live),
-                                         uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags,
-                                         size_word, tail);
+        write_trailer(base + trailer_at(size), size_word, tail);
+        r->go_live(rec::head_of(base, seq, rs_live));
         // Recomputed rather than kept in a register through the stores above (an opaque copy of base,
         // else the compiler keeps it): with fewer values live, fewer callee-saved registers to push.
         uintptr_t b = base;

@@ -158,12 +158,17 @@ struct alignas(32) record {
     }
     // The same with the words made (malloc's fast path, which writes words 2 and 3 to the trailer too).
     __attribute__((always_inline)) void publish_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3) {
+        fill_words(w1, w2, w3);
+        go_live(w0);
+    }
+    // The two halves of publish_words, for a caller with stores of its own between (the trailer).
+    __attribute__((always_inline)) void fill_words(uint64_t w1, uint64_t w2, uint64_t w3) {
         std::atomic_thread_fence(std::memory_order_release);
         w_site.set(w1);
         w_size.set(w2);
         tail.set(w3);
-        head.store(w0, std::memory_order_release);
     }
+    __attribute__((always_inline)) void go_live(uint64_t w0) { head.store(w0, std::memory_order_release); }
 
     // Reader: a consistent copy of a live record, or false.
     bool read_live(record_fields *out) const {
