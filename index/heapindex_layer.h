@@ -271,35 +271,44 @@ private:
         // such allocation took the general path: a program building a large structure, perl's hash, paid
         // admit_general's hundred instructions more on each).
         const bool from_ring = Reuse || t->tail - t->head > quarantine_size();
-        if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end ||
-                                 (differ & heap_index_t::crosses_region) != 0,
-                             0)) {
+        if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end, 0)) {
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
-        const size_t at = trailer_at(size);
         const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
+        // A chunk beyond its first page: its page continuations now, before the record is published (a
+        // lookup that meets one first finds the record not live and looks on, as for any stale one), so
+        // that the small chunk's path tests once.  One that leaves its region goes to admit_general, with
+        // the id it took (as realloc's in place).
+        if (__builtin_expect((differ & heap_index_t::crosses_page) != 0, 0)) {
+            if (__builtin_expect((differ & heap_index_t::crosses_region) != 0, 0)) {
+                put_thread_state_reloading(t);
+                return admit_general<Next>(next, p, size, caller, flags, id);
+            }
+            heap_index_t::continue_pages_after_first(l, base, base + size - 1, id);
+        }
+        return admit_finish(p, size, caller, flags, t, l, id);
+    }
+
+    // The rest of admit_fast, once the chunk's id is taken (and its continuations written).
+    __attribute__((always_inline)) static void *admit_finish(void *p, size_t size, const void *caller, uint32_t flags,
+                                                             thread_state *t, heap_index_t::leaf *l, uint32_t id) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const size_t at = trailer_at(size);
         const uint64_t seq = t->seq_next++;
         // The trailer's second word, thread id and check word, is also the record's (trailer_intact).
         const uint64_t tid_check = uint64_t{t->tid} | uint64_t{t->checks[seq & (check_table_size - 1)]} << 32;
         write_short_slack(base, size);
         write_trailer(base + at, seq, tid_check);
         records().get(id)->publish_trailered(base, size, at, caller, seq, tid_check, flags | own_flags);
-        // Recomputed rather than kept in a register through the stores above (an opaque copy of base,
-        // else the compiler keeps it): with fewer values live, fewer callee-saved registers to push.
-        uintptr_t b = base;
-        __asm__("" : "+r"(b));
-        if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_page) != 0, 0))  // before the start bit: see insert
-            heap_index_t::continue_pages_after_first(l, b, b + size - 1, id);
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) return stale_then(p, t, old, id, size, caller);  // see drop_stale
-        // (t stays taken through the rare paths: the profile's sampling uses it.)
-        if (__builtin_expect(!count_allocation_fast(t, size), 0)) return sample_peak_then(p, t, id, size, caller);
-        // The profile's byte countdown (profile.h): far away unless stacks are recorded.
-        if (__builtin_expect((t->stack_countdown -= int64_t(size)) < 0, 0)) return countdown_then(p, t, id, size, caller);
+        // (t stays taken through the rare paths: the profile's sampling uses it.)  The one countdown of the
+        // peak's sample and the profile's (counters.h): far away unless stacks are recorded.
+        if (__builtin_expect(!count_allocation_fast(t, size), 0)) return events_then(p, t, id, size, caller);
         put_thread_state_reloading(t);  // the TLS offset reloaded: one register fewer to keep
         return p;
     }
@@ -349,22 +358,14 @@ private:
             return not_admitted(p);
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
-        count_allocation(t, size);
-        if (Trailered && t != nullptr && (t->stack_countdown -= int64_t(size)) < 0)
-            profile::on_countdown(t, id, r, size, caller);
+        if (count_allocation(t, size) && Trailered) profile::on_countdown(t, id, r, size, caller);
         return p;
     }
 
     // admit_fast's rare exits, with t taken: each puts it back.
-    __attribute__((noinline)) static void *countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
-        profile::on_countdown(t, id, records().get(id), size, caller);
-        put_thread_state_reloading(t);
-        return p;
-    }
-
-    __attribute__((noinline)) static void *sample_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
-        sample_peak();
-        if ((t->stack_countdown -= int64_t(size)) < 0) profile::on_countdown(t, id, records().get(id), size, caller);
+    __attribute__((noinline)) static void *events_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        if (settle_events(t)) profile::on_countdown(t, id, records().get(id), size, caller);
+        arm_events(t);
         put_thread_state_reloading(t);
         return p;
     }
@@ -372,8 +373,7 @@ private:
     __attribute__((noinline)) static void *stale_then(void *p, thread_state *t, uint32_t stale, uint32_t id, size_t size,
                                                       const void *caller) {
         drop_stale(t, stale, id, reinterpret_cast<uintptr_t>(p));
-        if (!count_allocation_fast(t, size)) return sample_peak_then(p, t, id, size, caller);
-        if ((t->stack_countdown -= int64_t(size)) < 0) return countdown_then(p, t, id, size, caller);
+        if (!count_allocation_fast(t, size)) return events_then(p, t, id, size, caller);
         put_thread_state_reloading(t);
         return p;
     }
