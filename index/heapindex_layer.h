@@ -251,8 +251,9 @@ private:
             if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
-        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags, 0);
-        else return admit_fast<Next, true>(next, p, size, caller, flags, reuse);
+        // (own_flags added here, where flags is a constant: one `mov` instead of an `or` in admit_fast.)
+        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags | own_flags, 0);
+        else return admit_fast<Next, true>(next, p, size, caller, flags | own_flags, reuse);
     }
 
     // The common case is checked for first, whole (a thread state with ids and sequence numbers at hand,
@@ -301,7 +302,7 @@ private:
         const uint64_t tid_check = uint64_t{t->tid} | uint64_t{t->checks[seq & (check_table_size - 1)]} << 32;
         write_short_slack(base, size);
         write_trailer(base + at, seq, tid_check);
-        records().get(id)->publish_trailered(base, size, at, caller, seq, tid_check, flags | own_flags);
+        records().get(id)->publish_trailered(base, size, at, caller, seq, tid_check, flags);  // own_flags in it (admit)
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
