@@ -71,7 +71,7 @@ template <bool Trailered> struct basic_layer {
 
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
         void *p = next.malloc(request(size), caller);
-        return p ? admit(next, p, size, caller, 0, 0) : p;
+        return p ? admit<Next, true>(next, p, size, caller, 0, 0) : p;
     }
 
     template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
@@ -244,13 +244,16 @@ private:
     // admit_fast, by a tail call: the allocating call then keeps only its arguments across the
     // allocator's call, and admit_fast, which makes no call on its fast path, needs no callee-saved
     // register (about 20 instructions per allocation of pushes, pops and spills otherwise).
-    template <class Next>
+    // `Plain`: malloc's call (flags 0, no reuse), whose admit_fast has its flags as a constant: no
+    // argument to pass and no register to keep it in (3 instructions per allocation).
+    template <class Next, bool Plain = false>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse) {
         if constexpr (direct_terminal<Next>::value) {
             if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
+        else if constexpr (Plain) return admit_fast<Next, false, true>(next, p, size, caller, 0, 0);
         // (own_flags added here, where flags is a constant: one `mov` instead of an `or` in admit_fast.)
         else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags | own_flags, 0);
         else return admit_fast<Next, true>(next, p, size, caller, flags | own_flags, reuse);
@@ -260,13 +263,13 @@ private:
     // an existing leaf, a chunk within one 2 MiB region) and done inline; anything else goes, untouched,
     // to admit_general.  The trailer's place follows from the request (trailer.h): no call at all.  Every
     // rarer exit is a tail call to a function that finishes the job and puts the thread state back.
-    template <class Next, bool Reuse>
+    template <class Next, bool Reuse, bool Plain = false>
     __attribute__((noinline)) static void *admit_fast(Next next, void *p, size_t size, const void *caller,
-                                                      uint32_t flags, uint32_t reuse) {
+                                                      uint32_t flags_given, uint32_t reuse) {
+        const uint32_t flags = Plain ? own_flags : flags_given;  // own_flags included (admit)
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
-        const uintptr_t differ = heap_index_t::ends_differ(base, size);
         // An id: the oldest of the ring past the quarantine, or, while the thread allocates more than it
         // frees (the ring no fuller than the quarantine), one of its spare fresh ids (until issue 13 every
         // such allocation took the general path: a program building a large structure, perl's hash, paid
@@ -282,8 +285,12 @@ private:
         // lookup that meets one first finds the record not live and looks on, as for any stale one), so
         // that the small chunk's path tests once.  One that leaves its region goes to admit_general, with
         // the id it took (as realloc's in place).
-        if (__builtin_expect((differ & heap_index_t::crosses_page) != 0, 0)) {
-            if (__builtin_expect((differ & heap_index_t::crosses_region) != 0, 0)) {
+        if (__builtin_expect((heap_index_t::ends_differ(base, size) & heap_index_t::crosses_page) != 0, 0)) {
+            // Recomputed from an opaque copy of base: kept in a register from the test above, it costs a
+            // callee-saved register (a push and a pop) on every allocation.
+            uintptr_t b = base;
+            __asm__("" : "+r"(b));
+            if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_region) != 0, 0)) {
                 put_thread_state_reloading(t);
                 return admit_general<Next>(next, p, size, caller, flags, id);
             }
