@@ -277,7 +277,7 @@ private:
         const bool from_ring = Reuse || t->tail - t->head > quarantine_size();
         if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end, 0)) {
             put_thread_state_reloading(t);
-            return admit_general<Next>(next, p, size, caller, flags, reuse);
+            return admit_general<Next>(next, p, size, caller, flags, Reuse ? reuse : 0u);
         }
         const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
