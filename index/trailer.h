@@ -156,7 +156,8 @@ inline void write_slack(uintptr_t base, size_t size, size_t usable) {
         for (size_t i = 16; i < n; i += 8) reinterpret_cast<u64 *>(base + size + (i + 8 <= n ? i : n - 8))->v = slack_word;
 }
 
-// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): two stores, no test.
+// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): one 16-byte store (two
+// 8-byte ones without SSE2), no test.
 inline void write_short_slack(uintptr_t base, size_t size) {
 #if defined(__SSE2__)
     // One 16-byte store of a constant vector (two instructions; two 8-byte stores take three).
