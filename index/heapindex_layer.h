@@ -309,7 +309,7 @@ private:
                                                              thread_state *t, heap_index_t::leaf *l, uint32_t id) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const uint64_t seq = t->seq_next++;
-        // The record's words 2 and 3 are the trailer (trailer_intact): size and check word, with the
+        // The record's words 2 and 3 are the trailer (trailer_intact): check word and size, with the
         // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
         // The words first, then slack and trailer, then the head (live): the trailer is in place before
         // any reader (heapindex_check) can take the record for live.

@@ -104,7 +104,7 @@ __attribute__((visibility("default"), used)) constinit heapindex_root heapindex_
     .gc_corrupt_trailers = offsetof(global_counters, corrupt_trailers),
     .gc_client_blocks = offsetof(global_counters, client_blocks),
     .trailer_bytes = sizeof(trailer),
-    .trailer_image = offsetof(record, w_size),
+    .trailer_image = offsetof(record, tail),
     .heap = root_builder::index<heap_index_t>(),
     .client = root_builder::index<client_index_t>(),
 };

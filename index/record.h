@@ -15,8 +15,13 @@
 //
 //   word 0  head   state (2) | seq bits 0-14 (15) | base (47)        the seqlock word, the CAS's target
 //   word 1         flags (13) | seq bits 15-18 (4) | site (47)
-//   word 2         seq bits 19-35 (17) | size (47)                  } the trailer's image: a trailered
-//   word 3   tail  aux (32) | tid (22) | seq bits 36-45 (10)        } chunk's trailer is these 16 bytes
+//   word 2   tail  aux (32) | tid (22) | seq bits 36-45 (10)        } the trailer's image: a trailered
+//   word 3         seq bits 19-35 (17) | size (47)                  } chunk's trailer is these 16 bytes
+//
+// The tail comes first so that the trailer's first bytes are the check word's (trailer.h): the byte an
+// off-by-one writes (a NUL just past a chunk whose size is a multiple of 8, which has no slack) meets
+// a byte that is never 0 nor ASCII.  (With the size word first, that byte was the sequence number's bits
+// 19-26, 0 for a process's first 524,288 allocations: the off-by-one NUL went unseen there.)
 //
 // `aux` is the trailer's check word for a chunk with a trailer; for a chunk without one (early), how
 // many bytes its allocator's usable size exceeds the request by; for a client block inside a heap
@@ -79,7 +84,7 @@ constexpr uintptr_t base_of(uint64_t head) { return uintptr_t(head >> value_shif
 constexpr uint64_t head_of(uintptr_t base, uint64_t seq, uint32_t state) {
     return uint64_t(base) << value_shift | ((seq << 2 | state) & low_bits);
 }
-// The parts of words 1, 2 and 3 that depend only on the sequence number's bits 15 and up (and the
+// The parts of words 1 to 3 that depend only on the sequence number's bits 15 and up (and the
 // thread): constant over a thread's block of 1024 numbers, so malloc's fast path takes them from its
 // thread state (thread_state::block_words).
 constexpr uint64_t site_seq_bits(uint64_t seq) { return ((seq >> 15) & 0xf) << flag_bits; }
@@ -92,8 +97,9 @@ constexpr uint64_t site_word(uintptr_t site, uint64_t seq, uint32_t flags) {
 }
 constexpr uint64_t size_word(size_t size, uint64_t seq) { return uint64_t(size) << value_shift | size_seq_bits(seq); }
 constexpr uint64_t tail_word(uint32_t aux, uint32_t tid, uint64_t seq) { return aux | tail_seq_bits(seq, tid); }
-constexpr uint64_t seq_of(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3) {
-    return ((w0 >> 2) & 0x7fff) | ((w1 >> flag_bits) & 0xf) << 15 | (w2 & low_bits) << 19 | (w3 >> seq3_shift) << 36;
+// From the head, the site word, the size word and the tail (in this order: not the words' order).
+constexpr uint64_t seq_of(uint64_t w0, uint64_t w1, uint64_t size_w, uint64_t tail_w) {
+    return ((w0 >> 2) & 0x7fff) | ((w1 >> flag_bits) & 0xf) << 15 | (size_w & low_bits) << 19 | (tail_w >> seq3_shift) << 36;
 }
 static_assert(seq_of(head_of(0, 0x2a5a5a5a5a5a, 2), site_word(0, 0x2a5a5a5a5a5a, 0), size_word(0, 0x2a5a5a5a5a5a),
                      tail_word(0, 0, 0x2a5a5a5a5a5a)) == 0x2a5a5a5a5a5a);
@@ -127,9 +133,9 @@ struct alignas(32) record {
     std::atomic<uint64_t> head;  // word 0: state | seq bits 0-14 | base
     racy<uint64_t> w_site;       // word 1: flags | seq bits 15-18 | site
     // The last 16 bytes are what the chunk's trailer holds (trailer.h): free compares the two as one
-    // 16-byte block.
-    racy<uint64_t> w_size;  // word 2: seq bits 19-35 | size.  A free record: the next batch on the global stack
-    racy<uint64_t> tail;    // word 3: aux | tid | seq bits 36-45; a tombstone: the free site.  A free record: the next id of its batch
+    // 16-byte block.  The tail first: the trailer starts with the check word.
+    racy<uint64_t> tail;    // word 2: aux | tid | seq bits 36-45; a tombstone: the free site.  A free record: the next id of its batch
+    racy<uint64_t> w_size;  // word 3: seq bits 19-35 | size.  A free record: the next batch on the global stack
 
     uintptr_t base() const { return rec::base_of(head.load(std::memory_order_relaxed)); }
     size_t size() const { return size_t(w_size.get() >> rec::value_shift); }
@@ -156,17 +162,18 @@ struct alignas(32) record {
         publish_words(rec::head_of(f.base, f.seq, rs_live), rec::site_word(uintptr_t(f.site), f.seq, f.flags),
                       rec::size_word(f.size, f.seq), rec::tail_word(aux, f.tid, f.seq));
     }
-    // The same with the words made (malloc's fast path, which writes words 2 and 3 to the trailer too).
-    __attribute__((always_inline)) void publish_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3) {
-        fill_words(w1, w2, w3);
+    // The same with the words made (malloc's fast path, which writes the tail and the size word to the
+    // trailer too).  Arguments: head, site word, size word, tail (the tail is word 2, the size word 3).
+    __attribute__((always_inline)) void publish_words(uint64_t w0, uint64_t w1, uint64_t size_w, uint64_t tail_w) {
+        fill_words(w1, size_w, tail_w);
         go_live(w0);
     }
     // The two halves of publish_words, for a caller with stores of its own between (the trailer).
-    __attribute__((always_inline)) void fill_words(uint64_t w1, uint64_t w2, uint64_t w3) {
+    __attribute__((always_inline)) void fill_words(uint64_t w1, uint64_t size_w, uint64_t tail_w) {
         std::atomic_thread_fence(std::memory_order_release);
         w_site.set(w1);
-        w_size.set(w2);
-        tail.set(w3);
+        tail.set(tail_w);
+        w_size.set(size_w);
     }
     __attribute__((always_inline)) void go_live(uint64_t w0) { head.store(w0, std::memory_order_release); }
 
@@ -250,7 +257,7 @@ private:
     }
 };
 static_assert(sizeof(record) == 32);
-static_assert(offsetof(record, w_size) == 16 && offsetof(record, tail) == 24);
+static_assert(offsetof(record, tail) == 16 && offsetof(record, w_size) == 24);
 }  // namespace mallochooks::heapindex
 
 #endif

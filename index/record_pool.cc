@@ -5,7 +5,7 @@
 // is lost).
 //
 // Global batches: a batch is a chain of free records linked through their tail words; its first record's
-// word 2 holds the first id of the next batch on the stack.  Records enter the global pool as free
+// size word (word 3) holds the first id of the next batch on the stack.  Records enter the global pool as free
 // (no longer tombstones), so borrowing a field for the stack link misleads no reader.  The stack's head
 // carries a tag bumped by every change, so a pop that read a stale link fails its CAS (no ABA).
 #include "index/record_pool.h"

@@ -241,7 +241,7 @@ uint32_t check_word(uint64_t seq) {
     if (!__atomic_load_n(&trailer_key.ready, __ATOMIC_ACQUIRE)) init_trailer_key();
     uint32_t group[64];
     chacha_blocks<check_rounds>(trailer_key.words, (seq >> 6) * 4, check_nonce, group);
-    return group[seq & 63];
+    return group[seq & 63] | check_forced_bits;
 }
 
 void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) {
@@ -259,8 +259,10 @@ void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) {
             chacha_blocks<check_rounds>(trailer_key.words, (g >> 6) * 4, check_nonce, group);
         // Only the words of [first, end): a block of sequence numbers need not start at a multiple of 64,
         // and the table slots of its first group's other numbers hold words of its last group.
+        // Each with check_forced_bits (trailer.h): the trailer's first byte never 0 nor ASCII.
         const uint64_t lo = g > first ? g : first, hi = g + n < end ? g + n : end;
-        memcpy(table + (lo & (check_table_size - 1)), group + (lo - g), (hi - lo) * sizeof *group);
+        uint32_t *to = table + (lo & (check_table_size - 1));
+        for (uint64_t i = 0; i < hi - lo; ++i) to[i] = group[lo - g + i] | check_forced_bits;
         g += n;
     }
 }

@@ -19,8 +19,16 @@
 // address (realloc moves bytes), never passes, and trailers an attacker can read do not tell another's.
 // The index's record is the authority; the trailer is the in-chunk copy verified at free, realloc and by
 // heapindex_check.  Since the 32-byte record (issue 13) the trailer is the record's last two words as
-// they are packed there (size and sequence number; check word, thread id and the sequence number's top
-// bits): no code address (the site) lies in chunk memory, where a program's bug could leak it.
+// they are packed there (check word, thread id and the sequence number's top bits; size and sequence
+// number): no code address (the site) lies in chunk memory, where a program's bug could leak it.
+//
+// The check word comes first, and its first byte always has its top bit set (check_forced_bits): the
+// trailer's first byte is where an off-by-one lands (a chunk whose size is a multiple of 8 has no slack),
+// and a NUL, or any ASCII byte, written there never matches; another byte matches one chunk in 128.
+// (The 32-byte record first put the size word there, whose first byte is the sequence number's bits
+// 19-26: 0 for a process's first 524,288 allocations, so `p = malloc(24); p[24] = 0; free(p)` went
+// unreported.  A check word's first byte left uniform would miss any given byte one chunk in 256, the NUL
+// included.)
 #ifndef MALLOCHOOKS_INDEX_TRAILER_H
 #define MALLOCHOOKS_INDEX_TRAILER_H
 
@@ -38,8 +46,8 @@
 namespace mallochooks::heapindex {
 
 struct trailer {
-    uint64_t size_word;  // record word 2: size << 17 | sequence number bits 19-35
-    uint64_t tail;       // record word 3: check | tid << 32 | sequence number bits 36-45 << 54
+    uint64_t tail;       // record word 2: check | tid << 32 | sequence number bits 36-45 << 54
+    uint64_t size_word;  // record word 3: size << 17 | sequence number bits 19-35
 };
 constexpr size_t trailer_size = sizeof(trailer);
 static_assert(trailer_size == 16);
@@ -57,11 +65,16 @@ extern trailer_key_t trailer_key __attribute__((visibility("hidden")));
 void init_trailer_key() __attribute__((visibility("hidden")));
 
 // A chunk's check word is the word of a ChaCha8 keystream its sequence number picks (trailer.cc; the
-// nonce is a constant that keeps this stream apart from any other use of the key).  The other trailer fields
+// nonce is a constant that keeps this stream apart from any other use of the key), with
+// check_forced_bits set.  The other trailer fields
 // are compared with the record one by one, so the check word needs to be unpredictable, not a digest of
 // everything; the sequence number is unique in the process, so it names the chunk.  The word is kept in
 // the record too (record::link), so free compares instead of recomputing.
 constexpr unsigned check_rounds = 8;
+// Set in every check word: bit 7, the top bit of the trailer's first byte (see the top).  31 random bits
+// remain.  Not bit 0: profile.h flips that one in the record.  Set when a table is filled (fill_check_words,
+// check_word): nothing on malloc's path.
+constexpr uint32_t check_forced_bits = 0x80;
 constexpr uint64_t check_nonce = 0x6b63656878646968ull;  // "hidxchek"
 // A thread's table of the check words of its block of sequence numbers (records.h): word seq % size.
 constexpr unsigned check_table_size = thread_state::seq_block;
@@ -109,14 +122,14 @@ inline bool padded_request(size_t size, size_t *out) {
 inline size_t trailer_offset(size_t usable) { return (usable - trailer_size) & ~size_t{7}; }
 
 // 8-aligned (trailer_at is a multiple of 8); may_alias: the bytes belong to the program's chunk.  Two
-// 8-byte stores: the record's words 2 and 3.
+// 8-byte stores: the record's words 2 (the tail, check word first) and 3 (the size word).
 inline void write_trailer(uintptr_t at, uint64_t size_word, uint64_t tail) {
     struct __attribute__((may_alias)) u64 {
         uint64_t v;
     };
     u64 *t = reinterpret_cast<u64 *>(at);
-    t[0].v = size_word;
-    t[1].v = tail;
+    t[0].v = tail;
+    t[1].v = size_word;
 }
 inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check) {
     write_trailer(base + f.usable, rec::size_word(f.size, f.seq), rec::tail_word(check, f.tid, f.seq));
@@ -212,16 +225,16 @@ inline bool trailer_matches(const trailer &t, const record_fields &f) {
 // it meanwhile), whose last 16 bytes are the trailer's image, check word included: one 16-byte
 // comparison.  The trailer is at `at` (base + trailer_at(size)).
 inline bool trailer_intact(uintptr_t at, const record &r) {
-    static_assert(offsetof(record, w_size) == 16 && offsetof(record, tail) == 24 && sizeof(trailer) == 16);
+    static_assert(offsetof(record, tail) == 16 && offsetof(record, w_size) == 24 && sizeof(trailer) == 16);
     const void *t = reinterpret_cast<const void *>(at);
 #if defined(__SSE2__)
     // One 16-byte compare and one mask test (the image is 16-aligned in the 32-aligned record, the
     // trailer only 8-aligned).  Reading the record's atomic fields as bytes is no race: nobody writes it.
     const __m128i same = _mm_cmpeq_epi8(_mm_loadu_si128(static_cast<const __m128i *>(t)),
-                                        _mm_load_si128(reinterpret_cast<const __m128i *>(&r.w_size)));
+                                        _mm_load_si128(reinterpret_cast<const __m128i *>(&r.tail)));
     return _mm_movemask_epi8(same) == 0xffff;
 #else
-    return memcmp(t, &r.w_size, trailer_size) == 0;
+    return memcmp(t, &r.tail, trailer_size) == 0;
 #endif
 }
 

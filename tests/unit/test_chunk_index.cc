@@ -427,15 +427,31 @@ TEST_CASE("trailer: request padding, placement and check word") {
     record_fields other = f;
     other.base += 16, other.seq += 1, other.check = check_word(other.seq);
     CHECK_FALSE(trailer_matches(t, other));
-    chunk[56 + 12] ^= 1;  // one bit of the thread id
+    // The trailer's bytes: check word (0-3), thread id (4-6), size word (8-15).
+    uint32_t first_word;
+    memcpy(&first_word, chunk + 56, sizeof first_word);
+    CHECK(first_word == check);
+    chunk[56 + 4] ^= 1;  // one bit of the thread id
     CHECK_FALSE(trailer_intact(base + 56, rec));
-    chunk[56 + 12] ^= 1;
+    chunk[56 + 4] ^= 1;
     CHECK(trailer_intact(base + 56, rec));
     chunk[56 + 3] ^= 0x40;  // one bit of the check word
     CHECK_FALSE(trailer_intact(base + 56, rec));
     chunk[56 + 3] ^= 0x40;
-    chunk[56 + 5] ^= 0x10;  // one bit of the size
+    chunk[56 + 13] ^= 0x10;  // one bit of the size
     CHECK_FALSE(trailer_intact(base + 56, rec));
+    chunk[56 + 13] ^= 0x10;
+    REQUIRE(trailer_intact(base + 56, rec));
+    // The off-by-one: the trailer's first byte (the check word's first, its top bit always set) is
+    // never what a NUL or an ASCII byte leaves there.
+    CHECK((chunk[56] & check_forced_bits) != 0);
+    const unsigned char was = chunk[56];
+    for (unsigned b = 0; b < 0x80; ++b) {
+        chunk[56] = static_cast<unsigned char>(b);
+        CHECK_FALSE(trailer_intact(base + 56, rec));
+    }
+    chunk[56] = was;
+    CHECK(trailer_intact(base + 56, rec));
 }
 
 TEST_CASE("records: 32 bytes, every field at its widest, a tombstone keeps all but the thread") {
@@ -520,6 +536,22 @@ TEST_CASE("check words: ChaCha as RFC 8439 specifies it, the keystream per seque
     fill_check_words(table, 1 + 3 * check_table_size, 1 + 4 * check_table_size);
     for (uint64_t s = 1 + 3 * check_table_size; s < 1 + 4 * check_table_size; ++s)
         REQUIRE(table[s & (check_table_size - 1)] == check_word(s));
+    // Every check word has check_forced_bits (the trailer's first byte is never 0 nor ASCII), and is the
+    // keystream's word otherwise; the first byte's other 7 bits take every value (4096 words: each of
+    // the 128 values is expected 32 times).
+    {
+        uint32_t group[64];
+        chacha_blocks<check_rounds>(trailer_key.words, 0, check_nonce, group);
+        for (uint64_t s = 0; s < 64; ++s) REQUIRE(check_word(s) == (group[s] | check_forced_bits));
+        static uint32_t big[4 * check_table_size];
+        bool seen[128] = {};
+        for (unsigned k = 0; k < 4; ++k) fill_check_words(big + k * check_table_size, k * check_table_size, (k + 1) * check_table_size);
+        for (uint32_t w : big) {
+            REQUIRE((w & check_forced_bits) != 0);
+            seen[w & 0x7f] = true;
+        }
+        CHECK(std::count(seen, seen + 128, true) == 128);
+    }
     // The AVX2 path (8 blocks at once, used by fill_check_words where the CPU has it) gives exactly the
     // words of two SSE2 calls.
     if (wide_chacha_available()) {

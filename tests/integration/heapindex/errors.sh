@@ -63,6 +63,17 @@ expect overflow \
   "#1 check: trailer of chunk 0x[0-9a-f]+ \(40 bytes, seq [0-9]+\) overwritten" \
   "#2 heap overflow( or underflow)?: the trailer after chunk" \
   "allocated at +site_alloc ${here}" "detected at +site_first_free ${here}"
+# The off-by-one NUL just past a chunk whose size is a multiple of 8 (no slack: the NUL lands on the
+# trailer's first byte), first thing in a process: reported for 16, 24 and 40 bytes.  (With the trailer's
+# size word first, that byte was the sequence number's bits 19-26, 0 for a process's first 524,288
+# allocations: missed.)  And on 512 chunks at once: every one (the check word's first byte is never 0).
+for n in 16 24 40; do
+  expect off-by-one-nul-$n \
+    "heap overflow( or underflow)?: the trailer after chunk 0x[0-9a-f]+ \(at offset $n\) was overwritten; found at free" \
+    "allocated at +${site}site_alloc\+" "detected at +${site}site_first_free\+" \
+    "off-by-one-nul: $n bytes, 1 corrupt trailers counted"
+done
+expect off-by-one-nul-many "off-by-one-nul-many: check found 512 of 512, free 512"
 # Overflows into the slack between the requested size and the trailer (issue 16, 1); a chunk whose
 # usable size the program asked for may be written up to it.
 expect slack \
