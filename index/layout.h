@@ -77,8 +77,8 @@ struct heapindex_root {
     uint32_t gc_invalid_frees, gc_double_frees, gc_corrupt_trailers, gc_client_blocks;
 
     // Trailers: `trailer_bytes` at base + usable of a trailered chunk, a copy of the live record's bytes
-    // [trailer_image, trailer_image + trailer_bytes) (size, sequence number, thread id and check word,
-    // packed as there), except that the record keeps the check word (the low 32 bits of aux) with its
+    // [trailer_image, trailer_image + trailer_bytes) (check word, thread id, sequence number and size,
+    // packed as there; the check word's first byte has its top bit set), except that the record keeps the check word (the low 32 bits of aux) with its
     // lowest bit flipped while HEAPINDEX_FLAG_STACK is set (profile.h).  The check word is a ChaCha8
     // keystream word under a key no reader is given (trailer.cc, issue 16).
     uint32_t trailer_bytes, trailer_image;

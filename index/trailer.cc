@@ -114,7 +114,7 @@ void random_key(unsigned char out[32]) {
 }  // namespace
 
 template <unsigned Rounds>
-void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64]) {
+void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64], uint32_t set_bits) {
     v4 x[16], in[16];
     const uint32_t constants[4] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574};  // "expand 32-byte k"
     for (int i = 0; i < 4; ++i) in[i] = v4{} + constants[i];
@@ -137,12 +137,12 @@ void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint
     }
     // Word i of block b at out[4 * i + b]: each vector stored whole (no lane extraction).
     for (int i = 0; i < 16; ++i) {
-        const v4 y = x[i] + in[i];
+        const v4 y = (x[i] + in[i]) | set_bits;
         memcpy(out + 4 * i, &y, sizeof y);
     }
 }
-template void chacha_blocks<8>(const uint32_t *, uint64_t, uint64_t, uint32_t *);
-template void chacha_blocks<20>(const uint32_t *, uint64_t, uint64_t, uint32_t *);
+template void chacha_blocks<8>(const uint32_t *, uint64_t, uint64_t, uint32_t *, uint32_t);
+template void chacha_blocks<20>(const uint32_t *, uint64_t, uint64_t, uint32_t *, uint32_t);
 
 #if defined(__x86_64__)
 namespace {
@@ -181,7 +181,7 @@ bool wide_chacha_available() {
 // 8 ChaCha8 blocks, counters counter..counter+7: out[0..63] exactly as chacha_blocks<8> gives for
 // counter, out[64..127] as it gives for counter + 4 (the low and high halves of each vector).
 __attribute__((target("avx2"))) void chacha8_blocks_wide(const uint32_t key[8], uint64_t counter, uint64_t nonce,
-                                                        uint32_t out[128]) {
+                                                        uint32_t out[128], uint32_t set_bits) {
     const __m256i r16 = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10,
                                          11, 8, 9, 14, 15, 12, 13);
     const __m256i r8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11,
@@ -208,14 +208,14 @@ __attribute__((target("avx2"))) void chacha8_blocks_wide(const uint32_t key[8], 
         quarter8(x[3], x[4], x[9], x[14], r16, r8);
     }
     for (int i = 0; i < 16; ++i) {
-        const __m256i y = __m256i(x[i] + in[i]);
+        const __m256i y = __m256i((x[i] + in[i]) | set_bits);
         _mm_storeu_si128(reinterpret_cast<__m128i *>(out + 4 * i), _mm256_castsi256_si128(y));
         _mm_storeu_si128(reinterpret_cast<__m128i *>(out + 64 + 4 * i), _mm256_extracti128_si256(y, 1));
     }
 }
 #else
 bool wide_chacha_available() { return false; }
-void chacha8_blocks_wide(const uint32_t *, uint64_t, uint64_t, uint32_t *) {}
+void chacha8_blocks_wide(const uint32_t *, uint64_t, uint64_t, uint32_t *, uint32_t) {}
 #endif
 
 void init_trailer_key() {
@@ -240,8 +240,8 @@ void init_trailer_key() {
 uint32_t check_word(uint64_t seq) {
     if (!__atomic_load_n(&trailer_key.ready, __ATOMIC_ACQUIRE)) init_trailer_key();
     uint32_t group[64];
-    chacha_blocks<check_rounds>(trailer_key.words, (seq >> 6) * 4, check_nonce, group);
-    return group[seq & 63] | check_forced_bits;
+    chacha_blocks<check_rounds>(trailer_key.words, (seq >> 6) * 4, check_nonce, group, check_forced_bits);
+    return group[seq & 63];
 }
 
 void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) {
@@ -254,15 +254,13 @@ void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) {
         // 128 words at a time where the CPU allows it and the group is 128-aligned, else 64.
         const uint64_t n = wide && (g & 127) == 0 ? 128 : 64;
         if (n == 128)
-            chacha8_blocks_wide(trailer_key.words, (g >> 6) * 4, check_nonce, group);
+            chacha8_blocks_wide(trailer_key.words, (g >> 6) * 4, check_nonce, group, check_forced_bits);
         else
-            chacha_blocks<check_rounds>(trailer_key.words, (g >> 6) * 4, check_nonce, group);
+            chacha_blocks<check_rounds>(trailer_key.words, (g >> 6) * 4, check_nonce, group, check_forced_bits);
         // Only the words of [first, end): a block of sequence numbers need not start at a multiple of 64,
         // and the table slots of its first group's other numbers hold words of its last group.
-        // Each with check_forced_bits (trailer.h): the trailer's first byte never 0 nor ASCII.
         const uint64_t lo = g > first ? g : first, hi = g + n < end ? g + n : end;
-        uint32_t *to = table + (lo & (check_table_size - 1));
-        for (uint64_t i = 0; i < hi - lo; ++i) to[i] = group[lo - g + i] | check_forced_bits;
+        memcpy(table + (lo & (check_table_size - 1)), group + (lo - g), (hi - lo) * sizeof *group);
         g += n;
     }
 }

@@ -81,17 +81,19 @@ constexpr unsigned check_table_size = thread_state::seq_block;
 static_assert((check_table_size & (check_table_size - 1)) == 0);
 
 // 4 ChaCha blocks (64 words) of `Rounds` rounds, counters counter..counter+3 (64 bits: words 12 and 13),
-// nonce in words 14 and 15; word i of block b goes to out[4 * i + b].  Instantiated for 8 (check words)
-// and 20 (the unit test's RFC 8439 vector).
+// nonce in words 14 and 15; word i of block b goes to out[4 * i + b], ORed with `set_bits` (check words
+// pass check_forced_bits: one vector OR per 4 words as they are stored, where a pass over the table
+// after cost 4 instructions per allocation).  Instantiated for 8 (check words) and 20 (the unit test's
+// RFC 8439 vector).
 template <unsigned Rounds>
-void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64])
+void chacha_blocks(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[64], uint32_t set_bits = 0)
     __attribute__((visibility("hidden")));
 
 // The same for 8 blocks of ChaCha8 (counters counter..counter+7), in AVX2 where wide_chacha_available():
 // out[0..63] as chacha_blocks<8> for counter, out[64..127] as for counter + 4.  fill_check_words uses it.
 bool wide_chacha_available() __attribute__((visibility("hidden")));
-void chacha8_blocks_wide(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[128])
-    __attribute__((visibility("hidden")));
+void chacha8_blocks_wide(const uint32_t key[8], uint64_t counter, uint64_t nonce, uint32_t out[128],
+                         uint32_t set_bits = 0) __attribute__((visibility("hidden")));
 
 // One check word, computed (a whole group of 64, about 700 instructions: for the rare paths).
 uint32_t check_word(uint64_t seq) __attribute__((visibility("hidden")));

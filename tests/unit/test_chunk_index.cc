@@ -561,6 +561,10 @@ TEST_CASE("check words: ChaCha as RFC 8439 specifies it, the keystream per seque
             chacha_blocks<8>(trailer_key.words, counter, check_nonce, narrow);
             chacha_blocks<8>(trailer_key.words, counter + 4, check_nonce, narrow + 64);
             CHECK(memcmp(wide, narrow, sizeof wide) == 0);
+            // ... and the same with check_forced_bits set as they are stored.
+            uint32_t wide_set[128];
+            chacha8_blocks_wide(trailer_key.words, counter, check_nonce, wide_set, check_forced_bits);
+            for (unsigned i = 0; i < 128; ++i) REQUIRE(wide_set[i] == (narrow[i] | check_forced_bits));
         }
     } else {
         WARN("no AVX2 here: the 8-block ChaCha path is not tested");
