@@ -865,15 +865,17 @@ uint32_t capture_stack(const void *caller) {
     return other_depot.intern(frames, n);
 }
 
-void on_stacked_release(uint32_t id, const void *caller) {
+namespace {
+
+// The freeing stack of record `id` (on_stacked_release, released_by), from the function whose CFA is
+// `cfa` (__builtin_dwarf_cfa() there): a stack this thread freed from at this site and depth lately (its
+// remembered walks, unwind.h), or a walk.
+__attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    // A stack this thread freed from at this site and depth lately (its remembered walks, unwind.h:
-    // this is their one caller of capture, as the sets require), or a walk.
-    const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
     unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)] : nullptr;
-    int way = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
+    const int way = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
     uint32_t sid;
     if (way >= 0) {
         sid = set->stack[way];
@@ -886,6 +888,35 @@ void on_stacked_release(uint32_t id, const void *caller) {
         if (set != nullptr) set->stack[w] = sid;
     }
     freed_by[id].store(sid, std::memory_order_relaxed);
+}
+
+// A chunk with a stack is no longer live: off its stack's counters (released, released_by).
+__attribute__((always_inline)) inline void count_release(thread_state *t, uint32_t id, record *r) {
+    if (id >= stack_of_capacity || stack_of == nullptr) return;
+    const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
+    if (sid == 0) return;
+    const size_t size = r->size.get();
+    const weight w = weight_of(size);
+    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
+    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
+    // since: the last release on this thread happened before that (last_release_at, the thread's next
+    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
+    // stacks a chunk freed right after one of those still counts as temporary.
+    const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1 &&
+                           last_release_at != t->seq_next;
+    if (t != nullptr) last_release_at = t->seq_next;
+    count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
+}
+
+}  // namespace
+
+void on_stacked_release(uint32_t id, const void *caller) {
+    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+}
+
+void released_by(thread_state *t, uint32_t id, record *r, const void *caller) {
+    count_release(t, id, r);
+    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
 }
 
 uint32_t freed_by_of_chunk(uint32_t id) {
@@ -971,22 +1002,7 @@ uint32_t stack_of_chunk(uint32_t id) {
     return stack_of[id].load(std::memory_order_relaxed);
 }
 
-void released(thread_state *t, uint32_t id, record *r) {
-    if (id >= stack_of_capacity || stack_of == nullptr) return;
-    const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
-    if (sid == 0) return;
-    const size_t size = r->size.get();
-    const weight w = weight_of(size);
-    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
-    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
-    // since: the last release on this thread happened before that (last_release_at, the thread's next
-    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
-    // stacks a chunk freed right after one of those still counts as temporary.
-    const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1 &&
-                           last_release_at != t->seq_next;
-    if (t != nullptr) last_release_at = t->seq_next;
-    count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
-}
+void released(thread_state *t, uint32_t id, record *r) { count_release(t, id, r); }
 
 void on_sample(uint64_t live) {
     if (!on) return;
