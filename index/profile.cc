@@ -945,7 +945,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     unsigned way = 0;
     if (cfg.depth != 1) {
         // A stack this thread allocated from at this site and depth lately (its remembered walks,
-        // unwind.h: this is their one caller of capture, as the sets require), or a walk.
+        // unwind.h, checked from this function's CFA), or a walk.
         const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
         if (b != nullptr) set = &b->walk[delta_block::walk_slot(caller, cfa)];
         const int hit = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;

@@ -71,11 +71,12 @@ inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
     return capture(out, max, caller, nullptr, &way);
 }
 
-// Does way `c` give the stack of the function whose CFA is `cfa` (__builtin_dwarf_cfa()), the one that
-// calls capture with this set?  Its first read is that function's own return-address slot (cfa - 8):
-// the same slot means the same frame, so the same starting pc and stack pointer for capture (its call
-// site in that function is fixed); then every slot, four at a time (steps are padded), stopping at the
-// first group that differs.
+// Does way `c` give the stack of the function whose CFA is `cfa` (__builtin_dwarf_cfa()), a function of
+// this library that calls capture with this set?  The walk's first read is the return-address slot of
+// capture's caller (its CFA - 8), and everything after it depends only on that CFA and the slots read
+// (capture's caller is in this library, so its own pc is not part of the stack): the same first slot
+// means the same frame to walk from, whichever of this library's functions called capture.  Then every
+// slot, four at a time (steps are padded), stopping at the first group that differs.
 inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller, unsigned max) {
     if (((c.pc0 == 0) | (c.reads[0].slot != cfa - 8) | (c.caller != caller) | (c.max != max)) != 0) return false;
     const memo::slot_read *st = c.reads, *end = st + c.steps;
