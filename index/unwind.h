@@ -57,8 +57,9 @@ struct memo_set {
     uint32_t stack[ways];
     uint8_t next[ways];  // next[w]: the way that matched (or was filled) right after way w, last time
     uint8_t last, oldest;
-    void invalidate() {
-        for (memo &m : way) m.pc0 = 0;
+    void invalidate() {  // (a way never used stays untouched: its page of the thread's block stays unmapped)
+        for (memo &m : way)
+            if (m.pc0 != 0) m.pc0 = 0;
     }
 };
 
