@@ -35,6 +35,7 @@
 // Every answer is checked; a wrong one fails the run.  Each row measures every column ROUNDS times
 // (default 3), interleaved and rotated, and prints the median of the rounds' figures: the machine is
 // shared, and one round of one column can land on a busy moment.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -55,6 +56,7 @@
 #include <vector>
 
 #include "mallochooks/heapindex.h"
+#include "index/layout.h"
 
 #if defined(LOOKUP_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -198,17 +200,21 @@ template <class Q, class F> stats measure(const char *what, const std::vector<Q>
 }
 
 // Memory on transparent huge pages where the system allows it (2 MiB aligned), as the index's records
-// and dense leaves are.
+// and dense leaves are.  An inaccessible page at each end keeps the mapping from merging with a neighbour
+// of the same flags (the index's own huge-page blocks): /proc/self/smaps then tells the two apart.
 struct huge_buffer {
     void *map = nullptr;
     size_t mapped = 0;
     char *data = nullptr;
     explicit huge_buffer(size_t bytes) {
-        const size_t huge = size_t{2} << 20;
-        mapped = bytes + huge;
+        const size_t huge = size_t{2} << 20, page = 4096;
+        mapped = bytes + huge + 2 * page;
         map = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (map == MAP_FAILED) abort();
-        data = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(map) + huge - 1) & ~(huge - 1));
+        const uintptr_t m = reinterpret_cast<uintptr_t>(map);
+        data = reinterpret_cast<char *>((m + page + huge - 1) & ~(huge - 1));
+        mprotect(map, page, PROT_NONE);
+        mprotect(reinterpret_cast<void *>(m + mapped - page), page, PROT_NONE);
         madvise(data, bytes, MADV_HUGEPAGE);
     }
     ~huge_buffer() { munmap(map, mapped); }
@@ -216,8 +222,47 @@ struct huge_buffer {
     huge_buffer &operator=(const huge_buffer &) = delete;
 };
 
+// How much of the memory a column reads is on transparent huge pages: the mappings of /proc/self/smaps that
+// hold any of `addrs`, their resident MiB and the part of it in AnonHugePages.  Printed per row, so that a
+// floor and the index are seen to be compared like with like (THP "madvise" mode: every buffer here asks
+// with MADV_HUGEPAGE, as the index's records and dense leaves do; a refused or split huge page shows).
+struct huge_share {
+    double resident_mib = -1, huge_mib = -1;
+};
+[[maybe_unused]] huge_share huge_pages_of(std::vector<uintptr_t> addrs) {
+    huge_share h;
+    std::sort(addrs.begin(), addrs.end());
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == nullptr || addrs.empty()) {
+        if (f != nullptr) fclose(f);
+        return h;
+    }
+    h = {0, 0};
+    char line[512];
+    bool counted = false;
+    while (fgets(line, sizeof line, f) != nullptr) {
+        unsigned long lo, hi, kb;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ':') > strchr(line, ' ')) {
+            auto it = std::lower_bound(addrs.begin(), addrs.end(), uintptr_t(lo));
+            counted = it != addrs.end() && *it < hi;
+        } else if (counted && sscanf(line, "Rss: %lu kB", &kb) == 1) {
+            h.resident_mib += kb / 1024.0;
+        } else if (counted && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
+            h.huge_mib += kb / 1024.0;
+        }
+    }
+    fclose(f);
+    return h;
+}
+// Addresses every 2 MiB of [p, p + bytes): enough to name every mapping of a range.
+[[maybe_unused]] void addresses_of(std::vector<uintptr_t> &out, uintptr_t p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += size_t{2} << 20) out.push_back(p + o);
+    if (bytes > 0) out.push_back(p + bytes - 1);
+}
+
 // The floor: `loads` dependent loads at random lines of a `bytes`-sized buffer (median per group, ns).
-[[maybe_unused]] double pointer_chase_floor(int loads, size_t bytes, size_t samples, std::mt19937_64 &rng, const timing &tm) {
+[[maybe_unused]] double pointer_chase_floor(int loads, size_t bytes, size_t samples, std::mt19937_64 &rng, const timing &tm,
+                                            huge_share *huge = nullptr) {
     const size_t lines = std::max<size_t>(bytes / 64, 1024);
     huge_buffer hb(lines * 64);
     struct alignas(64) line {
@@ -239,6 +284,11 @@ struct huge_buffer {
         t[i] = t1 - t0 > tm.overhead ? t1 - t0 - tm.overhead : 0;
     }
     if (p == nullptr) puts("");
+    if (huge != nullptr) {
+        std::vector<uintptr_t> a;
+        addresses_of(a, reinterpret_cast<uintptr_t>(hb.data), lines * 64);
+        *huge = huge_pages_of(std::move(a));
+    }
     std::sort(t.begin(), t.end());
     return t[t.size() / 2] * tm.tick_ns;
 }
@@ -431,6 +481,27 @@ struct asan_child {
     }
 };
 
+// The index's memory that lookups over [lo, hi) read, through its self-describing root (index/layout.h,
+// as gdb's reader finds it): an address every 2 MiB of the leaves of the regions the chunks span and of
+// the records handed out so far.  Empty without the index.
+std::vector<uintptr_t> index_memory_addresses(uintptr_t lo, uintptr_t hi) {
+    std::vector<uintptr_t> out;
+    const auto *root = static_cast<const heapindex_root *>(dlsym(RTLD_DEFAULT, HEAPINDEX_ROOT_SYMBOL));
+    if (root == nullptr || !__atomic_load_n(&root->layout_complete, __ATOMIC_ACQUIRE)) return out;
+    const heapindex_index_layout &h = root->heap;
+    const auto *top = reinterpret_cast<const uint64_t *>(h.address + h.top_offset);
+    const uint64_t limit = *reinterpret_cast<const uint64_t *>(h.address + h.limit_offset);
+    for (uintptr_t r = lo >> h.region_shift; r <= (hi - 1) >> h.region_shift; ++r) {
+        if ((r >> h.block_shift) >= limit) break;
+        const uintptr_t leaf = *reinterpret_cast<const uintptr_t *>(top[r >> h.block_shift] + r * sizeof(uintptr_t));
+        if (leaf != 0) addresses_of(out, leaf, h.leaf_bytes);
+    }
+    const uintptr_t base = *reinterpret_cast<const uintptr_t *>(root->pool_address + root->pool_base_offset);
+    const uint64_t ids = *reinterpret_cast<const uint64_t *>(root->pool_address + root->pool_fresh_offset);
+    if (base != 0) addresses_of(out, base, ids * root->record_bytes);
+    return out;
+}
+
 uintptr_t index_lookup(uintptr_t a) {
     heapindex_chunk c;
     return heapindex_lookup(reinterpret_cast<const void *>(a), &c) ? reinterpret_cast<uintptr_t>(c.base) : 0;
@@ -480,6 +551,7 @@ int main(int argc, char **argv) {
         size_t n;
         stats s[n_columns];
         double chase_mib, oracle_mib;
+        huge_share huge[n_columns];  // the memory each column reads: resident MiB, of which on huge pages
     };
     std::vector<row> table;
     printf("lookup latency over the same chunks and queries, ns; %d rounds per row, median of the rounds; timing cost of "
@@ -518,6 +590,12 @@ int main(int argc, char **argv) {
         r.chase_mib = (n * index_record_bytes + (hi - lo) / 8 + (hi - lo) / 256) / 1048576.0;
         r.oracle_mib = n * 32 / 1048576.0;
         std::vector<stats> got[n_columns];
+        if (indexed) r.huge[c_index] = huge_pages_of(index_memory_addresses(lo, hi));
+        {
+            std::vector<uintptr_t> a;
+            addresses_of(a, reinterpret_cast<uintptr_t>(ob.data), n * sizeof(oracle_record));
+            r.huge[c_floor32] = huge_pages_of(std::move(a));
+        }
         for (int round = 0; round < rounds; ++round) {
             for (int k = 0; k < n_columns; ++k) {
                 const int c = (k + round) % n_columns;  // rotated: no column always runs first
@@ -543,10 +621,10 @@ int main(int argc, char **argv) {
                     }, tm);
                     break;
                 case c_chase2:
-                    s.median = pointer_chase_floor(2, size_t(r.chase_mib * 1048576), queries_per_row, floor_rng, tm);
+                    s.median = pointer_chase_floor(2, size_t(r.chase_mib * 1048576), queries_per_row, floor_rng, tm, &r.huge[c_chase2]);
                     break;
                 case c_load8:
-                    s.median = pointer_chase_floor(1, n * 8, queries_per_row, floor_rng, tm);
+                    s.median = pointer_chase_floor(1, n * 8, queries_per_row, floor_rng, tm, &r.huge[c_load8]);
                     break;
                 }
                 got[c].push_back(s);
@@ -594,6 +672,45 @@ int main(int argc, char **argv) {
             else printf(" %8.2f; %8.2f", i.median / o.median, o.batch > 0 ? i.batch / o.batch : -1.0);
         }
         printf(" %10.1f %10.1f\n", r.oracle_mib, r.chase_mib);
+    }
+    // Like with like: how much of what each column reads sits on transparent huge pages (a TLB miss per
+    // lookup otherwise, most of the cost once the structures outgrow the caches).
+    printf("\nresident MiB of what each column reads, and the part on transparent huge pages (/proc/self/smaps)\n");
+    printf("%12s %21s %21s %21s %21s\n", "live chunks", "heapindex", "32B floor", "2 loads", "1 load 8B");
+    for (const row &r : table) {
+        printf("%12zu", r.n);
+        for (int c : {c_index, c_floor32, c_chase2, c_load8}) {
+            const huge_share &h = r.huge[c];
+            if (h.resident_mib < 0) printf(" %21s", "-");
+            else printf(" %9.1f (%5.1f%% THP)", h.resident_mib, h.resident_mib > 0 ? 100 * h.huge_mib / h.resident_mib : 0.0);
+        }
+        printf("\n");
+    }
+    // Issue 13's lookup targets, row by row: faster than the sorted array, GC_base and ASan, within 2x of
+    // the 32-byte floor (medians of this run).  A GC_base below the floor is out of reach for the index:
+    // GC_base reads per-page block headers (one object size per page, the base by division) and no datum
+    // of its own per object, while any index answering this API's per-chunk fields (site, sequence number,
+    // thread) reads at least one per-chunk datum, which is what the floor times.
+    if (indexed) {
+        printf("\nissue 13's lookup targets (median per lookup): yes / NO\n");
+        printf("%12s %12s %12s %12s %16s %s\n", "live chunks", "< sorted", "< GC_base", "< ASan", "<= 2x 32B floor", "");
+        for (const row &r : table) {
+            auto cell = [&](int c, double factor) {
+                const double o = r.s[c].median;
+                if (o <= 0) printf(" %12s", "-");
+                else printf(" %12s", r.s[c_index].median < factor * o || (factor == 2 && r.s[c_index].median == 2 * o) ? "yes" : "NO");
+            };
+            printf("%12zu", r.n);
+            cell(c_sorted, 1);
+            cell(c_gc, 1);
+            cell(c_asan, 1);
+            printf("    ");
+            cell(c_floor32, 2);
+            const double g = r.s[c_gc].median, f = r.s[c_floor32].median;
+            if (g > 0 && f > 0 && g < f)
+                printf("  GC_base %.1f ns is below the 32B floor %.1f ns: no index returning per-chunk fields gets there", g, f);
+            printf("\n");
+        }
     }
     if (indexed) {
         struct heapindex_stats s;
