@@ -27,6 +27,9 @@
 //   2 loads            the shape of the index's own lookup: 2 dependent loads at random cache lines of a
 //                      buffer as large as what the index reads (a 64-byte record per chunk, plus 4 + 1/8
 //                      bytes per 32 bytes of the heap's span), a pointer chase timed per pair;
+//   id+record          2 dependent loads: a 4-byte id at a random slot of 4 bytes per live chunk, then a
+//                      record of the index's size per chunk: the floor of any index that stores a dense
+//                      per-chunk id and then reads a per-chunk record (the index's ids are per granule);
 //   1 load, 8 B/chunk  one load at a random line of a buffer of 8 bytes per live chunk (the earlier
 //                      issue's oracle: no index can answer faster).
 // Each lookup is timed on its own with the TSC, fenced (lfence; rdtsc ... rdtscp; lfence), minus the cost
@@ -222,29 +225,63 @@ struct huge_buffer {
     huge_buffer &operator=(const huge_buffer &) = delete;
 };
 
-// How much of the memory a column reads is on transparent huge pages: the mappings of /proc/self/smaps that
-// hold any of `addrs`, their resident MiB and the part of it in AnonHugePages.  Printed per row, so that a
-// floor and the index are seen to be compared like with like (THP "madvise" mode: every buffer here asks
-// with MADV_HUGEPAGE, as the index's records and dense leaves do; a refused or split huge page shows).
+// How much of the memory a column reads is on transparent huge pages, printed per row so that a floor and
+// the index are seen to be compared like with like (THP "madvise" mode: every buffer here asks with
+// MADV_HUGEPAGE, as the index's records and dense leaves do; a refused or split huge page shows).  Exact
+// where /proc/self/pagemap gives frame numbers and /proc/kpageflags is readable (root): resident 4 KiB
+// pages of the ranges, and of those the ones in a transparent huge page (KPF_THP, one test per 2 MiB
+// block: a huge page maps its whole aligned block).  Otherwise an approximation from /proc/self/smaps:
+// the mappings holding the ranges, whole (a neighbour of the same flags merged into one shows too).
 struct huge_share {
     double resident_mib = -1, huge_mib = -1;
+    bool exact = false;
 };
-[[maybe_unused]] huge_share huge_pages_of(std::vector<uintptr_t> addrs) {
+struct byte_range {
+    uintptr_t lo, hi;
+};
+[[maybe_unused]] huge_share huge_pages_of(const std::vector<byte_range> &ranges) {
     huge_share h;
-    std::sort(addrs.begin(), addrs.end());
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (f == nullptr || addrs.empty()) {
-        if (f != nullptr) fclose(f);
-        return h;
+    if (ranges.empty()) return h;
+    constexpr uintptr_t page = 4096, block = uintptr_t{2} << 20;
+    const int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), flags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+    if (pagemap >= 0 && flags >= 0) {
+        size_t resident = 0, huge = 0;
+        bool frames = false;
+        std::vector<uint64_t> e(block / page);
+        for (const byte_range &r : ranges)
+            for (uintptr_t b = r.lo & ~(block - 1); b < r.hi; b += block) {
+                const uintptr_t lo = std::max(b, r.lo & ~(page - 1)), hi = std::min(b + block, r.hi);
+                const size_t pages = (hi - lo + page - 1) / page;
+                if (pread(pagemap, e.data(), pages * 8, off_t(lo / page * 8)) != ssize_t(pages * 8)) continue;
+                size_t here = 0;
+                uint64_t pfn = 0;
+                for (size_t i = 0; i < pages; ++i)
+                    if (e[i] >> 63) {
+                        ++here;
+                        if (pfn == 0) pfn = e[i] & ((uint64_t{1} << 55) - 1);
+                    }
+                uint64_t f = 0;
+                if (pfn != 0) frames = true;
+                if (pfn != 0 && pread(flags, &f, 8, off_t(pfn * 8)) == 8 && (f >> 22 & 1)) huge += here;  // KPF_THP
+                resident += here;
+            }
+        close(pagemap);
+        close(flags);
+        if (frames || resident == 0) return {resident * 4096 / 1048576.0, huge * 4096 / 1048576.0, true};
+    } else {
+        if (pagemap >= 0) close(pagemap);
+        if (flags >= 0) close(flags);
     }
-    h = {0, 0};
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == nullptr) return h;
+    h = {0, 0, false};
     char line[512];
     bool counted = false;
     while (fgets(line, sizeof line, f) != nullptr) {
         unsigned long lo, hi, kb;
         if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ':') > strchr(line, ' ')) {
-            auto it = std::lower_bound(addrs.begin(), addrs.end(), uintptr_t(lo));
-            counted = it != addrs.end() && *it < hi;
+            counted = false;
+            for (const byte_range &r : ranges) counted = counted || (r.lo < hi && r.hi > lo);
         } else if (counted && sscanf(line, "Rss: %lu kB", &kb) == 1) {
             h.resident_mib += kb / 1024.0;
         } else if (counted && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
@@ -253,11 +290,6 @@ struct huge_share {
     }
     fclose(f);
     return h;
-}
-// Addresses every 2 MiB of [p, p + bytes): enough to name every mapping of a range.
-[[maybe_unused]] void addresses_of(std::vector<uintptr_t> &out, uintptr_t p, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += size_t{2} << 20) out.push_back(p + o);
-    if (bytes > 0) out.push_back(p + bytes - 1);
 }
 
 // The floor: `loads` dependent loads at random lines of a `bytes`-sized buffer (median per group, ns).
@@ -285,9 +317,47 @@ struct huge_share {
     }
     if (p == nullptr) puts("");
     if (huge != nullptr) {
-        std::vector<uintptr_t> a;
-        addresses_of(a, reinterpret_cast<uintptr_t>(hb.data), lines * 64);
-        *huge = huge_pages_of(std::move(a));
+        const uintptr_t d = reinterpret_cast<uintptr_t>(hb.data);
+        *huge = huge_pages_of({{d, d + lines * 64}});
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2] * tm.tick_ns;
+}
+
+// The floor of an index that stores a 4-byte record id per live chunk, densely, and then reads the record:
+// 2 dependent loads, the first at a random 4-byte slot of a buffer of 4 bytes per chunk, the second at a
+// random line of a buffer of `record_bytes` per chunk (median per pair, ns).  The index's own ids are
+// per 32-byte granule of the heap (1/8 of its span), so its first access has a larger footprint than this.
+[[maybe_unused]] double id_record_floor(size_t n, size_t record_bytes, size_t samples, std::mt19937_64 &rng, const timing &tm,
+                                        huge_share *huge = nullptr) {
+    n = std::max<size_t>(n, 1024);
+    huge_buffer ids_buf(n * 4), records_buf(n * record_bytes);
+    uint32_t *ids = reinterpret_cast<uint32_t *>(ids_buf.data);
+    char *records = records_buf.data;
+    // One random cycle through the chunks (Sattolo): chunk order[k]'s id slot names record perm[k], whose
+    // line names the id slot of chunk order[k + 1].
+    std::vector<uint32_t> order(n), perm(n);
+    for (size_t i = 0; i < n; ++i) order[i] = perm[i] = uint32_t(i);
+    for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng() % i]);
+    for (size_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[rng() % (i + 1)]);
+    for (size_t k = 0; k < n; ++k) {
+        ids[order[k]] = perm[k];
+        *reinterpret_cast<uint32_t *>(records + size_t(perm[k]) * record_bytes) = order[(k + 1) % n];
+    }
+    std::vector<uint32_t>().swap(order);
+    std::vector<uint32_t>().swap(perm);
+    std::vector<uint64_t> t(samples);
+    uint32_t slot = 0;
+    for (size_t i = 0; i < samples; ++i) {
+        const uint64_t t0 = start_tsc();
+        slot = *reinterpret_cast<const uint32_t *>(records + size_t(ids[slot]) * record_bytes);
+        const uint64_t t1 = stop_tsc();
+        t[i] = t1 - t0 > tm.overhead ? t1 - t0 - tm.overhead : 0;
+    }
+    if (slot == ~0u) puts("");
+    if (huge != nullptr) {
+        const uintptr_t i = reinterpret_cast<uintptr_t>(ids), r = reinterpret_cast<uintptr_t>(records);
+        *huge = huge_pages_of({{i, i + n * 4}, {r, r + n * record_bytes}});
     }
     std::sort(t.begin(), t.end());
     return t[t.size() / 2] * tm.tick_ns;
@@ -482,10 +552,10 @@ struct asan_child {
 };
 
 // The index's memory that lookups over [lo, hi) read, through its self-describing root (index/layout.h,
-// as gdb's reader finds it): an address every 2 MiB of the leaves of the regions the chunks span and of
-// the records handed out so far.  Empty without the index.
-std::vector<uintptr_t> index_memory_addresses(uintptr_t lo, uintptr_t hi) {
-    std::vector<uintptr_t> out;
+// as gdb's reader finds it): the leaves of the regions the chunks span and the records handed out so
+// far.  Empty without the index.
+std::vector<byte_range> index_memory_ranges(uintptr_t lo, uintptr_t hi) {
+    std::vector<byte_range> out;
     const auto *root = static_cast<const heapindex_root *>(dlsym(RTLD_DEFAULT, HEAPINDEX_ROOT_SYMBOL));
     if (root == nullptr || !__atomic_load_n(&root->layout_complete, __ATOMIC_ACQUIRE)) return out;
     const heapindex_index_layout &h = root->heap;
@@ -494,11 +564,11 @@ std::vector<uintptr_t> index_memory_addresses(uintptr_t lo, uintptr_t hi) {
     for (uintptr_t r = lo >> h.region_shift; r <= (hi - 1) >> h.region_shift; ++r) {
         if ((r >> h.block_shift) >= limit) break;
         const uintptr_t leaf = *reinterpret_cast<const uintptr_t *>(top[r >> h.block_shift] + r * sizeof(uintptr_t));
-        if (leaf != 0) addresses_of(out, leaf, h.leaf_bytes);
+        if (leaf != 0) out.push_back({leaf, leaf + h.leaf_bytes});
     }
     const uintptr_t base = *reinterpret_cast<const uintptr_t *>(root->pool_address + root->pool_base_offset);
     const uint64_t ids = *reinterpret_cast<const uint64_t *>(root->pool_address + root->pool_fresh_offset);
-    if (base != 0) addresses_of(out, base, ids * root->record_bytes);
+    if (base != 0) out.push_back({base, base + ids * root->record_bytes});
     return out;
 }
 
@@ -545,8 +615,8 @@ int main(int argc, char **argv) {
     plan pl;
     std::vector<uintptr_t> heap, gc;
     naive_index naive;
-    enum { c_index, c_sorted, c_map, c_gc, c_asan, c_floor32, c_chase2, c_load8, n_columns };
-    const char *titles[n_columns] = {"heapindex", "sorted arr", "std::map", "GC_base", "ASan", "32B floor", "2 loads", "1 load 8B"};
+    enum { c_index, c_sorted, c_map, c_gc, c_asan, c_floor32, c_chase2, c_idrec, c_load8, n_columns };
+    const char *titles[n_columns] = {"heapindex", "sorted arr", "std::map", "GC_base", "ASan", "32B floor", "2 loads", "id+record", "1 load 8B"};
     struct row {
         size_t n;
         stats s[n_columns];
@@ -590,11 +660,10 @@ int main(int argc, char **argv) {
         r.chase_mib = (n * index_record_bytes + (hi - lo) / 8 + (hi - lo) / 256) / 1048576.0;
         r.oracle_mib = n * 32 / 1048576.0;
         std::vector<stats> got[n_columns];
-        if (indexed) r.huge[c_index] = huge_pages_of(index_memory_addresses(lo, hi));
+        if (indexed) r.huge[c_index] = huge_pages_of(index_memory_ranges(lo, hi));
         {
-            std::vector<uintptr_t> a;
-            addresses_of(a, reinterpret_cast<uintptr_t>(ob.data), n * sizeof(oracle_record));
-            r.huge[c_floor32] = huge_pages_of(std::move(a));
+            const uintptr_t o = reinterpret_cast<uintptr_t>(ob.data);
+            r.huge[c_floor32] = huge_pages_of({{o, o + n * sizeof(oracle_record)}});
         }
         for (int round = 0; round < rounds; ++round) {
             for (int k = 0; k < n_columns; ++k) {
@@ -622,6 +691,9 @@ int main(int argc, char **argv) {
                     break;
                 case c_chase2:
                     s.median = pointer_chase_floor(2, size_t(r.chase_mib * 1048576), queries_per_row, floor_rng, tm, &r.huge[c_chase2]);
+                    break;
+                case c_idrec:
+                    s.median = id_record_floor(n, index_record_bytes, queries_per_row, floor_rng, tm, &r.huge[c_idrec]);
                     break;
                 case c_load8:
                     s.median = pointer_chase_floor(1, n * 8, queries_per_row, floor_rng, tm, &r.huge[c_load8]);
@@ -675,11 +747,13 @@ int main(int argc, char **argv) {
     }
     // Like with like: how much of what each column reads sits on transparent huge pages (a TLB miss per
     // lookup otherwise, most of the cost once the structures outgrow the caches).
-    printf("\nresident MiB of what each column reads, and the part on transparent huge pages (/proc/self/smaps)\n");
-    printf("%12s %21s %21s %21s %21s\n", "live chunks", "heapindex", "32B floor", "2 loads", "1 load 8B");
+    printf("\nresident MiB of what each column reads, and the part on transparent huge pages (%s)\n",
+           !table.empty() && table.back().huge[c_floor32].exact ? "pagemap and kpageflags: exact"
+                                                                 : "smaps, whole mappings: approximate; run as root for exact figures");
+    printf("%12s %21s %21s %21s %21s %21s\n", "live chunks", "heapindex", "32B floor", "2 loads", "id+record", "1 load 8B");
     for (const row &r : table) {
         printf("%12zu", r.n);
-        for (int c : {c_index, c_floor32, c_chase2, c_load8}) {
+        for (int c : {c_index, c_floor32, c_chase2, c_idrec, c_load8}) {
             const huge_share &h = r.huge[c];
             if (h.resident_mib < 0) printf(" %21s", "-");
             else printf(" %9.1f (%5.1f%% THP)", h.resident_mib, h.resident_mib > 0 ? 100 * h.huge_mib / h.resident_mib : 0.0);
