@@ -25,7 +25,7 @@
 //                      answers this API's per-chunk fields (site, sequence number, thread) reads at
 //                      least one datum that differs for every live chunk, so it pays at least this;
 //   2 loads            the shape of the index's own lookup: 2 dependent loads at random cache lines of a
-//                      buffer as large as what the index reads (a 64-byte record per chunk, plus 4 + 1/8
+//                      buffer as large as what the index reads (a 32-byte record per chunk, plus 4 + 1/8
 //                      bytes per 32 bytes of the heap's span), a pointer chase timed per pair;
 //   id+record          2 dependent loads: a 4-byte id at a random slot of 4 bytes per live chunk, then a
 //                      record of the index's size per chunk: the floor of any index that stores a dense
@@ -76,7 +76,7 @@ constexpr uint64_t sizes_seed = 2024, queries_seed = 13;
 constexpr size_t queries_per_row = 200000;
 // The index's record size (index/record.h), for the `2 loads` floor's buffer: what a lookup's second
 // access reads from, one record per live chunk.  Change it with the record.
-constexpr size_t index_record_bytes = 64;
+constexpr size_t index_record_bytes = 32;
 
 // Bump allocator over mmap for the map's nodes (never freed during the run).
 template <class T> struct arena_allocator {

@@ -300,8 +300,10 @@ nearest live chunks before and after, and the freed chunk still held as a tombst
         gdb.write("0x%x is in no live chunk\n" % addr)
         if a.get("freed"):
             f = a["freed"]
-            gdb.write("  it is %d bytes into a freed chunk 0x%x of %d bytes allocated at %s, freed at %s (seq %d, thread %d)\n" % (
-                addr - f["base"], f["base"], f["size"], f["site_name"], f.get("free_site_name", "?"), f["seq"], f["tid"]))
+            # A tombstone keeps no thread id (its free site overlays it: index/record.h): tid 0.
+            thread = (", thread %d" % f["tid"]) if f.get("tid") else ""
+            gdb.write("  it is %d bytes into a freed chunk 0x%x of %d bytes allocated at %s, freed at %s (seq %d%s)\n" % (
+                addr - f["base"], f["base"], f["size"], f["site_name"], f.get("free_site_name", "?"), f["seq"], thread))
         m = a.get("mapping")
         if m:
             what = m["file"] or "anonymous memory"

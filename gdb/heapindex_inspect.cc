@@ -337,10 +337,12 @@ private:
 
 struct record {
     uint32_t id = 0;
-    uint32_t word = 0, state = 0;  // state: 0 free, 1 in flux, 2 live, 3 dead
+    u64 word = 0;
+    uint32_t state = 0;  // state: 0 free, 1 in flux, 2 live, 3 dead
     u64 base = 0, size = 0, usable = 0, site = 0, seq = 0, free_site = 0;
-    uint32_t tid = 0, flags = 0, link = 0;
+    uint32_t tid = 0, flags = 0, link = 0;  // link: aux (the check word of a trailered chunk)
     u64 address = 0;  // of the record itself
+    uint8_t image[16] = {};  // the bytes a trailer copies (layout.h: trailer_image)
 };
 
 class index_reader {
@@ -386,23 +388,39 @@ public:
             if (root_.record_bytes > sizeof copy || !mem_.read(at, copy, root_.record_bytes)) return false;
             buf = copy;
         }
-        uint32_t w2;
-        auto f = [&](uint32_t off, auto *out) { memcpy(out, buf + off, sizeof *out); };
-        f(root_.rec_word, &r->word);
-        f(root_.rec_flags, &r->flags);
-        f(root_.rec_base, &r->base);
-        f(root_.rec_usable, &r->usable);
-        f(root_.rec_free_site, &r->free_site);
-        f(root_.rec_site, &r->site);
-        f(root_.rec_size, &r->size);
-        f(root_.rec_seq, &r->seq);
-        f(root_.rec_tid, &r->tid);
-        f(root_.rec_link, &r->link);
-        // The second read of the word: the same as the first in a stopped process or a core, but a reader
-        // of a running process would see a change here.
-        memcpy(&w2, buf + root_.rec_word, sizeof w2);
-        if (w2 != r->word) r->state = 1;
-        else r->state = r->word & root_.state_shift_mask;
+        // The record is packed (index/record.h): each field a bit range of a 64-bit word (layout.h).
+        auto bits = [&](const heapindex_bits &b) -> u64 {
+            if (b.offset + 8u > root_.record_bytes || b.shift + b.bits > 64u) return 0;
+            u64 w;
+            memcpy(&w, buf + b.offset, 8);
+            w >>= b.shift;
+            return b.bits >= 64 ? w : w & ((u64{1} << b.bits) - 1);
+        };
+        memcpy(&r->word, buf + root_.rec_head, 8);
+        const uint32_t state = uint32_t(bits(root_.rec_state));
+        r->base = bits(root_.rec_base);
+        r->site = bits(root_.rec_site);
+        r->size = bits(root_.rec_size);
+        r->flags = uint32_t(bits(root_.rec_flags));
+        r->link = uint32_t(bits(root_.rec_aux));
+        r->seq = 0;
+        unsigned piece_at = 0;
+        for (const heapindex_bits &p : root_.rec_seq) r->seq |= bits(p) << piece_at, piece_at += p.bits;
+        const bool dead = state == 3, client = r->flags & HEAPINDEX_FLAG_CLIENT;
+        r->tid = dead ? 0 : uint32_t(bits(root_.rec_tid));
+        r->free_site = dead ? bits(root_.rec_free_site) : client ? r->link : 0;
+        if (r->flags & root_.flags_trailered) {
+            const u64 round = root_.usable_round ? root_.usable_round : 1;
+            r->usable = std::max<u64>((r->size + round - 1) / round * round, root_.usable_min);
+        } else {
+            r->usable = client ? r->size : r->size + r->link;
+        }
+        if (root_.trailer_image + sizeof r->image <= root_.record_bytes) memcpy(r->image, buf + root_.trailer_image, sizeof r->image);
+        // The second read of the head: the same as the first in a stopped process or a core, but a
+        // reader of a running process would see a change here.
+        u64 w2;
+        memcpy(&w2, buf + root_.rec_head, sizeof w2);
+        r->state = w2 != r->word ? 1 : state;
         return true;
     }
 
@@ -539,9 +557,13 @@ public:
         }
     }
 
-    // The trailer check word a record expects: its link word (layout.h), the lowest bit flipped back
-    // for a chunk with a recorded stack.  (The word itself is keyed: no reader can compute it.)
-    static uint32_t check_word(const record &r) { return r.link ^ ((r.flags & HEAPINDEX_FLAG_STACK) ? 1u : 0u); }
+    // The trailer a record expects: the image of its last bytes (layout.h), the check word's lowest bit
+    // flipped back for a chunk with a recorded stack.  (The word itself is keyed: no reader can compute it.)
+    void expected_trailer(const record &r, uint8_t out[16]) const {
+        memcpy(out, r.image, 16);
+        const unsigned bit = (root_.rec_aux.offset - root_.trailer_image) * 8 + root_.rec_aux.shift;
+        if ((r.flags & HEAPINDEX_FLAG_STACK) && bit < 128) out[bit / 8] ^= uint8_t(1u << (bit % 8));
+    }
     std::vector<u64> leaf_problems;
 
 private:
@@ -601,7 +623,8 @@ std::string chunk_json(const record &r) {
 
 struct chunk {
     u64 base, size, usable, site, seq;
-    uint32_t tid, flags, id, link;  // link: the record's, for the trailer's check word
+    uint32_t tid, flags, id, link;  // link: the record's aux word
+    uint8_t image[16];              // the record's trailer image, for the trailer's check
 };
 
 struct inventory {
@@ -626,7 +649,9 @@ inventory take_inventory(index_reader &ix) {
                 return;
             }
             if ((r.base >> v.l.granule_shift) != (granule >> v.l.granule_shift)) return;  // a stale mark
-            out.push_back({r.base, r.size, r.usable, r.site, r.seq, r.tid, r.flags, id, r.link});
+            chunk c{r.base, r.size, r.usable, r.site, r.seq, r.tid, r.flags, id, r.link, {}};
+            memcpy(c.image, r.image, sizeof c.image);
+            out.push_back(c);
         });
     };
     collect(ix.heap(), inv.chunks, "chunk");
@@ -785,17 +810,10 @@ std::string mapping_json(memory &mem, u64 addr) {
 std::string trailer_state(memory &mem, index_reader &ix, const record &r) {
     if (!(r.flags & HEAPINDEX_FLAG_TRAILER)) return "none";
     const heapindex_root &root = ix.root();
-    uint8_t t[64];
+    uint8_t t[16], want[16];
     if (root.trailer_bytes > sizeof t || !mem.read(r.base + r.usable, t, root.trailer_bytes)) return "unreadable";
-    u64 site = r.site, size = r.size, seq;  // fields the trailer does not hold (HEAPINDEX_FIELD_ABSENT) match
-    uint32_t tid, check;
-    if (root.tr_site != HEAPINDEX_FIELD_ABSENT) memcpy(&site, t + root.tr_site, 8);
-    if (root.tr_size != HEAPINDEX_FIELD_ABSENT) memcpy(&size, t + root.tr_size, 8);
-    memcpy(&seq, t + root.tr_seq, 8);
-    memcpy(&tid, t + root.tr_tid, 4);
-    memcpy(&check, t + root.tr_check, 4);
-    const bool ok = site == r.site && size == r.size && seq == r.seq && tid == r.tid && check == index_reader::check_word(r);
-    return ok ? "intact" : "clobbered";
+    ix.expected_trailer(r, want);
+    return memcmp(t, want, root.trailer_bytes) == 0 ? "intact" : "clobbered";
 }
 
 void cmd_info(memory &mem, index_reader &ix, u64 addr) {
@@ -961,6 +979,7 @@ void cmd_check(memory &mem, index_reader &ix, inventory &inv) {
         record r{};
         r.base = c.base, r.size = c.size, r.usable = c.usable, r.site = c.site, r.seq = c.seq, r.tid = c.tid, r.flags = c.flags;
         r.link = c.link;
+        memcpy(r.image, c.image, sizeof r.image);
         const std::string t = trailer_state(mem, ix, r);
         if (t == "clobbered" || t == "unreadable") {
             snprintf(b, sizeof b, "trailer of chunk 0x%" PRIx64 " (%" PRIu64 " bytes, seq %" PRIu64 ", site 0x%" PRIx64 ") %s",

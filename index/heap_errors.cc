@@ -71,8 +71,11 @@ struct error_report {
         vsnprintf(i.text, sizeof i.text, fmt, ap);
         va_end(ap);
     }
+    // A tombstone's thread id is 0: its free site overlays it (record.h).
     void chunk(const record_fields &f) {
-        line("  chunk %p, %zu bytes, seq %llu, thread %u%s", (void *)f.base, f.size, (unsigned long long)f.seq, f.tid,
+        char thread[32] = "";
+        if (f.tid != 0) snprintf(thread, sizeof thread, ", thread %u", f.tid);
+        line("  chunk %p, %zu bytes, seq %llu%s%s", (void *)f.base, f.size, (unsigned long long)f.seq, thread,
              (f.flags & HEAPINDEX_FLAG_CLIENT) ? ", client block" : "");
     }
     void site(const char *label, const void *at) {

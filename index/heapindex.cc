@@ -83,22 +83,25 @@ size_t extent(const record_fields &f) {
     return f.usable > f.size ? f.usable : f.size;
 }
 
-// How a live client block's record keeps the sequence number of the heap chunk that holds it.
-const void *holder_seq(uint64_t seq) { return reinterpret_cast<const void *>(uintptr_t(seq)); }
+// How a live client block's record keeps the sequence number of the heap chunk that holds it: its low 32
+// bits (the record's aux word, record.h); a later chunk at the same address has another one unless 2^32
+// allocations came between.
+const void *holder_seq(uint64_t seq) { return reinterpret_cast<const void *>(uintptr_t(uint32_t(seq))); }
 
 template <class Index> int check_index(const Index &index, const char *kind, sink &out, size_t *chunks) {
     int problems = 0;
     record_fields prev{};
-    uint32_t prev_id = 0, prev_word = 0;
+    uint32_t prev_id = 0;
+    uint64_t prev_word = 0;
     index.for_each_start([&](uintptr_t granule, uint32_t id) {
         if (id == 0) return true;
         record *r = records().get(id);
-        const uint32_t word = r->word.load(std::memory_order_acquire);
+        const uint64_t word = r->head.load(std::memory_order_acquire);
         record_fields f;
         if (r->read_any(&f) != rs_live) return true;  // being freed or in flux: not this check's business
         // A problem counts only if the record did not change while we looked (else it is a race with
         // the program's own frees, which is fine).
-        auto stable = [&] { return r->word.load(std::memory_order_acquire) == word; };
+        auto stable = [&] { return r->head.load(std::memory_order_acquire) == word; };
         ++*chunks;
         if ((f.base >> Index::granule_shift) != (granule >> Index::granule_shift)) {
             if (stable() && index.at(granule).id == id && index.at(granule).marked()) {
@@ -107,7 +110,7 @@ template <class Index> int check_index(const Index &index, const char *kind, sin
             }
             return true;
         }
-        if (prev_id != 0 && prev.base + extent(prev) > f.base && records().get(prev_id)->word.load() == prev_word &&
+        if (prev_id != 0 && prev.base + extent(prev) > f.base && records().get(prev_id)->head.load() == prev_word &&
             stable()) {
             out.line("check: %s %p (%zu bytes, %zu usable) overlaps %p", kind, (void *)prev.base, prev.size, prev.usable,
                      (void *)f.base);
@@ -441,10 +444,9 @@ extern "C" __attribute__((visibility("default"), noinline)) int heapindex_v1_not
     if (id == 0) return 0;
     record *r = records().get(id);
     // A live client block's free_site names the heap chunk that held it when it was registered (by
-    // sequence number: the check tells that chunk from a later one at the same address).  publish()
-    // leaves free_site alone, and its fence orders this store before the record turns live.
-    r->free_site.set(in_chunk ? holder_seq(holder.seq) : nullptr);
-    r->publish({b, size, size, site, records().next_seq(t), nullptr, current_tid(t),
+    // sequence number: the check tells that chunk from a later one at the same address); publish keeps
+    // it in the record's aux word.
+    r->publish({b, size, size, site, records().next_seq(t), in_chunk ? holder_seq(holder.seq) : nullptr, current_tid(t),
                 HEAPINDEX_FLAG_CLIENT | (in_chunk ? HEAPINDEX_FLAG_IN_CHUNK : 0u)});
     if (client_chunks.insert(b, size, id) != insert_result::ok) {
         r->kill(b, nullptr);

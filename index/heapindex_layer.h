@@ -159,14 +159,17 @@ template <bool Trailered> struct basic_layer {
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t id = l->ids[g].load(std::memory_order_relaxed);
         record *r = records().get(id);
-        if (__builtin_expect(!r->kill(base, caller), 0)) return free_no_chunk(next, ptr, caller, how);
-        // The dead record is ours now: nothing else changes its fields.
-        const size_t size = r->size.get();
-        const uint32_t flags = r->flags.get();
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base, *r) ||
-                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
+        if (__builtin_expect(!r->claim(base), 0)) return free_no_chunk(next, ptr, caller, how);
+        // The dead record is ours now: nothing else changes its fields.  Its tail still holds the check
+        // word and the thread id (the trailer's image) until bury() overlays the free site, last.
+        const size_t size = r->size();
+        const uint32_t flags = r->flags();
+        const size_t at = trailer_at(size);
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base + at, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, at)),
                              0))
             return free_checked(next, ptr, caller, l, id, size, how);
+        r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
         heap_index_t::clear_start(l, g);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
@@ -196,19 +199,22 @@ template <bool Trailered> struct basic_layer {
         void *q = next.realloc(ptr, request(size), caller);
         record *old = records().get(s.id);
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
+            if (old->flags() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
             old->revive();
-            if (old->flags.get() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
             s.mark();
-            if (__builtin_expect(foreign_guarded(records().get(s.id)->flags.get()), 0)) reguard_trailer(*records().get(s.id));
+            if (__builtin_expect(foreign_guarded(old->flags()), 0)) reguard_trailer(*old);
             return nullptr;
         }
-        if (__builtin_expect(foreign_guarded(old->flags.get()), 0)) after_realloc_copy(next, q, old->usable.get(), caller);
+        if (__builtin_expect(foreign_guarded(old->flags()), 0)) after_realloc_copy(next, q, trailer_at(old_size), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags.get() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
+            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
                 profile::released(t.get(), s.id, old), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), old_size);
-            if (q != ptr) records().give(t.get(), s.id);
+            if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
+                old->finish_dying(caller);
+                records().give(t.get(), s.id);
+            }
         }
         return admit(next, q, size, caller, HEAPINDEX_FLAG_REALLOC, q == ptr ? s.id : 0);
     }
@@ -222,7 +228,7 @@ template <bool Trailered> struct basic_layer {
             // chunk's owner calls this (a concurrent free of the same chunk is the program's bug), and
             // a reader that sees the flag change mid-copy takes either value, both true.
             if (!(f.flags & HEAPINDEX_FLAG_USABLE_ASKED))
-                records().get(s.id)->flags.set(f.flags | HEAPINDEX_FLAG_USABLE_ASKED);
+                records().get(s.id)->set_flags(f.flags | HEAPINDEX_FLAG_USABLE_ASKED);
             return public_usable(f);
         }
         return next.usable_size(ptr, caller);
@@ -251,8 +257,8 @@ private:
             if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
-        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags, 0);
-        else return admit_fast<Next, true>(next, p, size, caller, flags, reuse);
+        else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags | own_flags, 0);
+        else return admit_fast<Next, true>(next, p, size, caller, flags | own_flags, reuse);
     }
 
     // The common case is checked for first, whole (a thread state with ids and sequence numbers at hand,
@@ -261,7 +267,7 @@ private:
     // rarer exit is a tail call to a function that finishes the job and puts the thread state back.
     template <class Next, bool Reuse>
     __attribute__((noinline)) static void *admit_fast(Next next, void *p, size_t size, const void *caller,
-                                                      uint32_t flags, uint32_t reuse) {
+                                                      uint64_t flags, uint32_t reuse) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
@@ -277,15 +283,20 @@ private:
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
-        const size_t at = trailer_at(size);
         const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
         const uint64_t seq = t->seq_next++;
-        // The trailer's second word, thread id and check word, is also the record's (trailer_intact).
-        const uint64_t tid_check = uint64_t{t->tid} | uint64_t{t->checks[seq & (check_table_size - 1)]} << 32;
+        // The record's words 2 and 3 are the trailer (trailer_intact): size and check word, with the
+        // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
+        // The words first, then slack and trailer, then the head (live): the trailer is in place before
+        // any reader (heapindex_check) can take the record for live.
+        const uint64_t size_word = uint64_t{size} << rec::value_shift | t->block_size_bits;
+        const uint64_t tail = t->block_tail_bits | t->checks[seq & (check_table_size - 1)];
+        record *r = records().get(id);
+        r->fill_words(uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags, size_word, tail);
         write_short_slack(base, size);
-        write_trailer(base + at, seq, tid_check);
-        records().get(id)->publish_trailered(base, size, at, caller, seq, tid_check, flags | own_flags);
+        write_trailer(base + trailer_at(size), size_word, tail);
+        r->go_live(rec::head_of(base, seq, rs_live));
         // Recomputed rather than kept in a register through the stores above (an opaque copy of base,
         // else the compiler keeps it): with fewer values live, fewer callee-saved registers to push.
         uintptr_t b = base;
@@ -333,7 +344,7 @@ private:
                                                                             : check_word(f.seq);
                 write_slack(base, size, f.usable);
                 write_trailer(base, f, check);
-                r->link.store(check, std::memory_order_relaxed);
+                f.check = check;
                 if (memcheck::running())  // see memcheck.h
                     f.flags = (f.flags & ~HEAPINDEX_FLAG_TRAILER) | memcheck::guard_new_trailer(p, size, usable, base + f.usable, blind);
             } else {  // an allocator that gave less than asked, or the bootstrap arena: no trailer
@@ -393,15 +404,16 @@ private:
     // False when it is not (the caller then treats the pointer as no chunk).
     __attribute__((always_inline)) static bool forget(const heap_index_t::slot &s, uintptr_t base, const void *caller, const char *what, size_t *size) {
         record *r = records().get(s.id);
-        if (__builtin_expect(!r->kill(base, caller), 0)) return false;
-        // The caller owns the dead record now: nothing changes its fields.
-        *size = r->size.get();
-        const uint32_t flags = r->flags.get();
+        if (__builtin_expect(!r->claim(base, rs_dying), 0)) return false;
+        // The caller owns the claimed record now: nothing changes its fields.  It stays rs_dying (in
+        // flux to readers) until the realloc is done: revive() or finish_dying().
+        *size = r->size();
+        const uint32_t flags = r->flags();
         if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
         if (has_trailer(flags) &&
             __builtin_expect(!trailer_intact_any(base, *r, flags) ||
                                  ((flags & HEAPINDEX_FLAG_TRAILER) && !(flags & HEAPINDEX_FLAG_USABLE_ASKED) &&
-                                  !short_slack_intact(base, *size, r->usable.get())),
+                                  !short_slack_intact(base, *size, trailer_at(*size))),
                              0))
             verify_chunk(s.id, caller, what);
         if (__builtin_expect((flags & by_free::kind_mask) != 0, 0)) mismatch(s.id, caller, what);
@@ -418,10 +430,11 @@ private:
     // not copy it and its free leaves it alone), in another allocator's block it stays open, the
     // allocator's bytes again (see realloc for its copy).
     static bool trailer_intact_any(uintptr_t base, const record &r, uint32_t flags) {
-        if (__builtin_expect(!(flags & record_flag_guarded_trailer), 1)) return trailer_intact(base, r);
-        const void *at = reinterpret_cast<const void *>(base + r.usable.get());
+        const uintptr_t t = base + trailer_at(r.size());
+        if (__builtin_expect(!(flags & record_flag_guarded_trailer), 1)) return trailer_intact(t, r);
+        const void *at = reinterpret_cast<const void *>(t);
         memcheck::open(at, trailer_size);
-        const bool intact = trailer_intact(base, r);
+        const bool intact = trailer_intact(t, r);
         if (flags & record_flag_memcheck_block) memcheck::guard(at, trailer_size);
         return intact;
     }
@@ -429,7 +442,7 @@ private:
     // trailer guarded again; one that succeeded copied the trailer's bytes into the new block (or kept
     // them there), where they are no data of the program's: undefined, as far as the new block goes.
     __attribute__((noinline)) static void reguard_trailer(const record &r) {
-        memcheck::guard(reinterpret_cast<const void *>(r.base.get() + r.usable.get()), trailer_size);
+        memcheck::guard(reinterpret_cast<const void *>(r.base() + trailer_at(r.size())), trailer_size);
     }
     template <class Next>
     __attribute__((noinline)) static void after_realloc_copy(Next next, void *q, size_t old_trailer_at, const void *caller) {
@@ -443,13 +456,13 @@ private:
     __attribute__((noinline)) static void mismatch(uint32_t id, const void *caller, const char *what) {
         counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
         record_fields all;
-        records().get(id)->read_any(&all);
+        records().get(id)->read_owned(&all);
         report_mismatch(all, caller, what, id);
     }
     __attribute__((noinline)) static void size_mismatch(uint32_t id, const void *caller, const char *what, size_t size) {
         counters().mismatched_frees.fetch_add(1, std::memory_order_relaxed);
         record_fields all;
-        records().get(id)->read_any(&all);
+        records().get(id)->read_owned(&all);
         report_size_mismatch(all, caller, what, size, id);
     }
     static const char *dealloc_name(by_free) { return "free"; }
@@ -467,7 +480,7 @@ private:
     __attribute__((noinline)) static void verify_chunk(uint32_t id, const void *caller, const char *what) {
         const record *r = records().get(id);
         record_fields f;
-        r->read_any(&f);
+        r->read_owned(&f);
         const bool trailer_bad = !trailer_intact_any(f.base, *r, f.flags);
         const size_t slack_bad = (f.flags & HEAPINDEX_FLAG_USABLE_ASKED) || !(f.flags & HEAPINDEX_FLAG_TRAILER)
                                      ? 0
@@ -491,11 +504,12 @@ private:
                                                        uint32_t id, size_t size, How how) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         record *r = records().get(id);
-        const uint32_t flags = r->flags.get();
+        const uint32_t flags = r->flags();
         if (!(flags & HEAPINDEX_FLAG_STACK)) return free_slow(next, ptr, caller, size, true, how);
         profile::flip_check(r);
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base, *r) ||
-                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, r->usable.get())),
+        const size_t at = trailer_at(size);
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base + at, *r) ||
+                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, at)),
                              0)) {
             profile::flip_check(r);  // as free_slow expects it (it flips it back itself)
             return free_slow(next, ptr, caller, size, true, how);
@@ -511,6 +525,7 @@ private:
         profile::released(t, id, r);
         profile::on_stacked_release(id, caller);  // its "freed by" stack, as free_slow keeps it
         put_thread_state(t);
+        r->bury(caller);
         if constexpr (direct_terminal<Next>::value)
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
         else
@@ -529,19 +544,20 @@ private:
                                                     How how, bool stacked = false) {
         const heap_index_t::slot s = heap_chunks.at(reinterpret_cast<uintptr_t>(ptr));
         record *r = records().get(s.id);
-        if (marked) stacked = r->flags.get() & HEAPINDEX_FLAG_STACK;
+        if (marked) stacked = r->flags() & HEAPINDEX_FLAG_STACK;
         if (marked) {
             if (stacked) profile::flip_check(r);
-            const uint32_t flags = r->flags.get();
+            const uint32_t flags = r->flags();
             if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
             if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
-            else if (wrong_size(how, r->size.get())) size_mismatch(s.id, caller, dealloc_name(how), how.size);
+            else if (wrong_size(how, r->size())) size_mismatch(s.id, caller, dealloc_name(how), how.size);
             s.remove();
         }
         {
             const owned_thread_state t;
             if (stacked) profile::released(t.get(), s.id, r), profile::on_stacked_release(s.id, caller);
             count_free(t.get(), size);
+            r->bury(caller);  // last: the reports and the profile read the thread id under it
             records().give(t.get(), s.id);
         }
         how.release(next, ptr, caller);
@@ -559,8 +575,9 @@ private:
         record *old = records().get(stale);
         record_fields f;
         if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
-            old->kill(f.base, nullptr)) {
+            old->claim(f.base)) {
             if (f.flags & HEAPINDEX_FLAG_STACK) profile::flip_check(old), profile::released(t, stale, old);
+            old->bury(nullptr);
             count_free(t, f.size);
             records().give(t, stale);
             // Silent when the program freed the chunk through the allocator's own API.  After a heap error
@@ -580,7 +597,19 @@ private:
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         record_fields f;
         if (s.l != nullptr && s.id != 0) {
-            const uint32_t state = records().get(s.id)->read_any(&f);
+            const record *r = records().get(s.id);
+            const uint64_t head = r->head.load(std::memory_order_acquire);
+            if (rec::state_of(head) == rs_dying && rec::base_of(head) == base) {
+                // Claimed by a realloc of this very chunk still under way on another thread: freed
+                // twice, the first time not finished (no free site yet).
+                r->read_owned(&f);
+                f.free_site = nullptr;
+                counters().double_frees.fetch_add(1, std::memory_order_relaxed);
+                counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);
+                report_double_free(f, caller, what, s.id);
+                return;
+            }
+            const uint32_t state = r->read_any(&f);
             if (state == rs_dead && f.base == base) {  // a tombstone of this very address
                 counters().double_frees.fetch_add(1, std::memory_order_relaxed);
                 counters().invalid_frees.fetch_add(1, std::memory_order_relaxed);

@@ -15,9 +15,15 @@
 
 #define HEAPINDEX_ROOT_SYMBOL "heapindex_v1_root"
 #define HEAPINDEX_ROOT_MAGIC "mallochooks-hix"  // 15 characters and the NUL: 16 bytes
-#define HEAPINDEX_ROOT_VERSION 3u  // 2: the two-level directory (issue 15); 3: the 16-byte trailer (issue 13)
-// A trailer field the trailer does not have (tr_site, tr_size since version 3).
-#define HEAPINDEX_FIELD_ABSENT 0xffffffffu
+// 2: the two-level directory (issue 15); 3: the 16-byte trailer (issue 13); 4: the 32-byte packed record
+// (issue 13), its fields described as bit ranges, the trailer as an image of the record's last 16 bytes.
+#define HEAPINDEX_ROOT_VERSION 4u
+
+// Where a packed field lies: `bits` bits from bit `shift` of the little-endian 64-bit word at byte
+// `offset` of the record.
+struct heapindex_bits {
+    uint8_t offset, shift, bits, reserved;
+};
 
 // One chunk_index<G> (the heap's, the client blocks').
 struct heapindex_index_layout {
@@ -42,12 +48,23 @@ struct heapindex_root {
     uint32_t root_bytes;  // sizeof(heapindex_root) as the library was built
     uint32_t pointer_bytes, layout_complete;  // layout_complete: runtime addresses below are filled in
 
-    // Records: record_pool_instance's reserved range of `record_bytes` records, ids < ids_made in use.
+    // Records: record_pool_instance's range of `record_bytes` records, ids < ids_made in use.  A record
+    // is packed (index/record.h): every field is a bit range.  The head word (rec_head, 64 bits) is the
+    // seqlock's: read it before and after the other words, and trust them only if it did not change.
+    // State (rec_state): 0 free, 1 in flux, 2 live, 3 dead (a tombstone).  The sequence number is the
+    // concatenation of rec_seq's pieces, lowest bits first.  aux (rec_aux) is a trailered chunk's check
+    // word, an early chunk's usable size less its size, a client block's holder sequence number's low 32
+    // bits.  The usable size: for a chunk whose flags have a bit of flags_trailered,
+    // max(round_up(size, usable_round), usable_min) (the trailer's offset; under memcheck, flags_guarded,
+    // the program is told the size); for a client block (HEAPINDEX_FLAG_CLIENT) its size; else size + aux.
+    // A tombstone has no thread id and no aux: rec_free_site overlays them.
     uint64_t pool_address;
     uint32_t pool_base_offset, pool_capacity_offset, pool_fresh_offset;
     uint32_t record_bytes;
-    uint32_t rec_word, rec_flags, rec_base, rec_usable, rec_free_site, rec_site, rec_size, rec_seq, rec_tid, rec_link;
-    uint32_t state_shift_mask;  // word & 3 is the state: 0 free, 1 writing, 2 live, 3 dead
+    uint32_t rec_head;
+    struct heapindex_bits rec_state, rec_base, rec_site, rec_size, rec_flags, rec_tid, rec_aux, rec_free_site;
+    struct heapindex_bits rec_seq[4];
+    uint32_t flags_trailered, flags_guarded, usable_round, usable_min;
 
     // Thread states: a list through next_all, its head at thread_list_address.
     uint64_t thread_list_address;
@@ -59,16 +76,12 @@ struct heapindex_root {
     uint32_t gc_peak, gc_orphan_allocations, gc_orphan_frees, gc_orphan_bytes_allocated, gc_orphan_bytes_freed;
     uint32_t gc_invalid_frees, gc_double_frees, gc_corrupt_trailers, gc_client_blocks;
 
-    // Trailers: `trailer_bytes` at base + usable (flag HEAPINDEX_FLAG_TRAILER).  The check word is a
-    // ChaCha8 keystream word under a key no reader is given (trailer.cc, issue 16): a reader compares it
-    // with the record's link word (rec_link; its lowest bit flipped while HEAPINDEX_FLAG_STACK is set,
-    // profile.h).  trailer_secret_address and check_multiplier, which described the old keyed multiply,
-    // are kept for the layout's sake and are 0.  A field the trailer does not hold is
-    // HEAPINDEX_FIELD_ABSENT: since version 3 (issue 13) the trailer is sequence number, thread id and
-    // check word, 16 bytes; site and size are only in the record.
-    uint64_t trailer_secret_address;
-    uint32_t trailer_bytes, tr_site, tr_size, tr_seq, tr_tid, tr_check;
-    uint64_t check_multiplier;
+    // Trailers: `trailer_bytes` at base + usable of a trailered chunk, a copy of the live record's bytes
+    // [trailer_image, trailer_image + trailer_bytes) (size, sequence number, thread id and check word,
+    // packed as there), except that the record keeps the check word (the low 32 bits of aux) with its
+    // lowest bit flipped while HEAPINDEX_FLAG_STACK is set (profile.h).  The check word is a ChaCha8
+    // keystream word under a key no reader is given (trailer.cc, issue 16).
+    uint32_t trailer_bytes, trailer_image;
 
     struct heapindex_index_layout heap, client;
 };

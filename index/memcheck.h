@@ -25,6 +25,7 @@
 
 #include <atomic>
 
+#include "index/record.h"
 #include "mallochooks/heapindex.h"
 
 namespace mallochooks::heapindex {
@@ -33,8 +34,8 @@ namespace mallochooks::heapindex {
 // trailer, and memcheck guards it (no-access); the public view (heapindex_chunk.flags) says
 // HEAPINDEX_FLAG_TRAILER.  memcheck_block: memcheck's own block, resized to the request, so the trailer
 // lies beyond the block as memcheck knows it (else it lies inside a block of another allocator's).
-constexpr uint32_t record_flag_guarded_trailer = 0x80000000u, record_flag_memcheck_block = 0x40000000u;
-constexpr bool has_trailer(uint32_t flags) { return (flags & (HEAPINDEX_FLAG_TRAILER | record_flag_guarded_trailer)) != 0; }
+// (record_flag_guarded_trailer, record_flag_memcheck_block and has_trailer are in record.h: the record
+// packs its flags in 13 bits.)
 constexpr uint32_t public_flags(uint32_t flags) {
     constexpr uint32_t internal = record_flag_guarded_trailer | record_flag_memcheck_block;
     return (flags & record_flag_guarded_trailer) ? (flags & ~internal) | HEAPINDEX_FLAG_TRAILER : flags;

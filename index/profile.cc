@@ -935,7 +935,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     stack_of[id].store(sid, std::memory_order_relaxed);
     // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
     // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released.
-    r->flags.set(r->flags.get() | HEAPINDEX_FLAG_STACK);
+    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);
     flip_check(r);
 }
 
@@ -966,14 +966,14 @@ void released(thread_state *t, uint32_t id, record *r) {
     if (id >= stack_of_capacity || stack_of == nullptr) return;
     const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
     if (sid == 0) return;
-    const size_t size = r->size.get();
+    const size_t size = r->size();
     const weight w = weight_of(size);
     // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
     // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
     // since: the last release on this thread happened before that (last_release_at, the thread's next
     // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
     // stacks a chunk freed right after one of those still counts as temporary.
-    const bool temporary = t != nullptr && t->tid == r->tid.get() && t->seq_next == r->seq.get() + 1 &&
+    const bool temporary = t != nullptr && t->tid == r->tid() && ((t->seq_next - 1) & rec::seq_mask) == r->seq() &&
                            last_release_at != t->seq_next;
     if (t != nullptr) last_release_at = t->seq_next;
     count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);

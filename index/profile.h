@@ -39,7 +39,7 @@ void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility
 // (heapindex_layer.h), which flips it back, checks the trailer as the fast path does and calls released:
 // free's fast path pays nothing for profiles, a stacked chunk about the call to released.  The owner of the
 // record (a live chunk's allocating call, or whoever killed it) flips it.
-inline void flip_check(record *r) { r->link.store(r->link.load(std::memory_order_relaxed) ^ 1, std::memory_order_relaxed); }
+inline void flip_check(record *r) { r->flip_aux_bit(); }
 
 // From sample_peak (counters.cc): the live bytes summed just now; a point of the series, and a copy of
 // the stacks' live counters when this is a new peak.

@@ -4,8 +4,8 @@
 // half-way through an operation in the parent simply does not exist in the child: at worst a batch of ids
 // is lost).
 //
-// Global batches: a batch is a chain of free records linked through record::link; its first record's
-// `seq` field holds the first id of the next batch on the stack.  Records enter the global pool as free
+// Global batches: a batch is a chain of free records linked through their tail words; its first record's
+// word 2 holds the first id of the next batch on the stack.  Records enter the global pool as free
 // (no longer tombstones), so borrowing a field for the stack link misleads no reader.  The stack's head
 // carries a tag bumped by every change, so a pop that read a stale link fails its CAS (no ABA).
 #include "index/record_pool.h"
@@ -157,7 +157,7 @@ uint32_t record_pool::pop_batch() {
     while (uint32_t(head) != 0) {
         // If another thread popped this batch meanwhile, the link read here may be anything; the tag
         // makes the CAS fail then.
-        const uint32_t next = uint32_t(get(uint32_t(head))->seq.get());
+        const uint32_t next = uint32_t(get(uint32_t(head))->w_size.get());
         if (batches_.compare_exchange_weak(head, ((head >> 32) + 1) << 32 | next, std::memory_order_acq_rel))
             return uint32_t(head);
     }
@@ -167,7 +167,7 @@ uint32_t record_pool::pop_batch() {
 void record_pool::push_batch(uint32_t first) {
     uint64_t head = batches_.load(std::memory_order_relaxed);
     do {
-        get(first)->seq.set(uint32_t(head));
+        get(first)->w_size.set(uint32_t(head));
     } while (!batches_.compare_exchange_weak(head, ((head >> 32) + 1) << 32 | first, std::memory_order_acq_rel));
 }
 
@@ -176,7 +176,7 @@ bool record_pool::fill_spare(thread_state *t) {
     if (id != 0) {
         while (id != 0 && t->spare_count < thread_state::batch) {
             t->spare[t->spare_count++] = id;
-            id = get(id)->link.load(std::memory_order_relaxed);
+            id = uint32_t(get(id)->tail.get());
         }
         return true;
     }
@@ -192,8 +192,8 @@ void record_pool::push_ids(const uint32_t *ids, unsigned n) {
     if (n == 0) return;
     for (unsigned i = 0; i < n; ++i) {
         record *r = get(ids[i]);
-        r->word.store(next_generation(r->word.load(std::memory_order_relaxed)) | rs_free, std::memory_order_release);
-        r->link.store(i + 1 < n ? ids[i + 1] : 0, std::memory_order_relaxed);
+        r->head.store(r->head.load(std::memory_order_relaxed) & ~uint64_t{3}, std::memory_order_release);  // rs_free
+        r->tail.set(i + 1 < n ? ids[i + 1] : 0);
     }
     push_batch(ids[0]);
 }
@@ -206,7 +206,7 @@ uint32_t record_pool::take_slow(thread_state *t) {
     // No thread state (a thread past its exit destructor): one id from a global batch, the rest back.
     uint32_t id = pop_batch();
     if (id != 0) {
-        const uint32_t rest = get(id)->link.load(std::memory_order_relaxed);
+        const uint32_t rest = uint32_t(get(id)->tail.get());
         if (rest != 0) push_batch(rest);
         return id;
     }
@@ -244,8 +244,11 @@ void record_pool::drain(thread_state *t) {
 uint64_t record_pool::refill_seq(thread_state *t) {
     if (t == nullptr || memcheck::running()) return seq_.fetch_add(1, std::memory_order_relaxed);
     t->seq_next = seq_.fetch_add(thread_state::seq_block, std::memory_order_relaxed);
-    t->seq_end = t->seq_next + thread_state::seq_block;
+    // A block ends at a multiple of seq_block (the record's words share the bits above: set_block_bits);
+    // a block taken after single numbers (a thread without state, memcheck) is cut short there.
+    t->seq_end = (t->seq_next | (thread_state::seq_block - 1)) + 1;
     fill_check_words(t->checks, t->seq_next, t->seq_end);
+    set_block_bits(t);
     return t->seq_next++;
 }
 

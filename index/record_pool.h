@@ -22,7 +22,7 @@ class record_pool {
     friend struct root_builder;  // layout.cc describes the fields for readers outside the process
 
 public:
-    // Records live in one contiguous range that grows a segment (65536 records, 4 MiB) at a time as ids
+    // Records live in one contiguous range that grows a segment (131072 records, 4 MiB) at a time as ids
     // are handed out, never moved or unmapped, so an id's record is a shift and an add away from one
     // base.  Nothing is reserved ahead: the range takes address space in proportion to the ids in use (a
     // process under `ulimit -v` must not lose 256 GiB to the index).  It grows in place: it starts at a
@@ -30,8 +30,8 @@ public:
     // mmap area and above the heap of a non-PIE program; lower where that part is not available, as under
     // valgrind), and each segment is mapped right after the last with MAP_FIXED_NOREPLACE.  If something
     // else was mapped there, the pool stops growing (new chunks go unindexed, counted).
-    static constexpr unsigned segment_shift = 16;  // 65536 records (4 MiB) per segment
-    static constexpr unsigned max_segments = 1u << 16;
+    static constexpr unsigned segment_shift = 17;  // 131072 records of 32 bytes (4 MiB) per segment
+    static constexpr unsigned max_segments = 1u << 15;  // 2^32 ids
 
     record *get(uint32_t id) const { return base_.load(std::memory_order_acquire) + id; }
 
@@ -76,7 +76,7 @@ private:
     void push_ids(const uint32_t *ids, unsigned n);
     bool grab_fresh(uint32_t *first);  // 64 never-used ids, first..first+63
     bool map_segment(unsigned segment);
-    uint32_t pop_batch();              // a batch's first id (its ids chained through record::link), or 0
+    uint32_t pop_batch();              // a batch's first id (its ids chained through record::tail), or 0
     void push_batch(uint32_t first);
 
     std::atomic<record *> base_{nullptr};

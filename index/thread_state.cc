@@ -119,7 +119,13 @@ size_t thread_state_bytes() { return state_mapped.load(std::memory_order_relaxed
 
 void thread_state_after_fork() {
     thread_state *t = my_thread_state;
-    if (t != &no_thread_state && t != &busy_thread_state) t->tid = uint32_t(gettid());
+    if (t != &no_thread_state && t != &busy_thread_state) t->tid = uint32_t(gettid()), set_block_bits(t);
+}
+
+void set_block_bits(thread_state *t) {
+    t->block_site_bits = rec::site_seq_bits(t->seq_next);
+    t->block_size_bits = rec::size_seq_bits(t->seq_next);
+    t->block_tail_bits = rec::tail_seq_bits(t->seq_next, t->tid);
 }
 
 uint32_t uncached_tid() { return uint32_t(gettid()); }

@@ -32,6 +32,10 @@ struct thread_state {
     uint32_t spare_count;
     uint32_t tid;
     uint64_t seq_next, seq_end;
+    // The parts of a record's words 1, 2 and 3 that the block's numbers share (record.h: rec::
+    // site_seq_bits, size_seq_bits, tail_seq_bits with the thread id): set with the block (and the thread
+    // id after fork), so malloc's fast path ORs them in.  A block never crosses a multiple of 1024.
+    uint64_t block_site_bits, block_size_bits, block_tail_bits;
     // The check words (trailer.h) of this thread's block of sequence numbers, word seq % seq_block:
     // filled when the block is taken, so allocation reads its check word with one load.
     uint32_t checks[seq_block];
@@ -127,6 +131,8 @@ size_t thread_state_bytes();
 // Refresh the cached thread id after fork (the child's only thread is the one that forked).  Hand back
 // this thread's state at its exit (the key destructor; also called directly by tests).
 void thread_state_after_fork();
+// Set t's block_*_bits for its block of sequence numbers and thread id.
+void set_block_bits(thread_state *t) __attribute__((visibility("hidden")));
 
 // Current thread's kernel thread id, cached.
 uint32_t uncached_tid() __attribute__((visibility("hidden")));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The trailer: 16 bytes at the end of every chunk allocated through the index, holding the chunk's
-// sequence number, the allocating thread and a check word.
+// requested size, sequence number, allocating thread and a check word: the last 16 bytes of its record
+// (record.h), bit for bit.
 //
 // Placement follows from the request alone: the index asks the allocator for
 // max(round_up(requested, 8), 16) + 16 bytes and writes the trailer in the last 16 of them, right after
@@ -17,8 +18,9 @@
 // per-process random key (trailer.cc), so a trailer clobbered by an overflow, or one copied to another
 // address (realloc moves bytes), never passes, and trailers an attacker can read do not tell another's.
 // The index's record is the authority; the trailer is the in-chunk copy verified at free, realloc and by
-// heapindex_check.  Site and size were in it too, before issue 13: they add nothing to the detection
-// (the check word alone names the chunk) and cost 16 bytes of every chunk.
+// heapindex_check.  Since the 32-byte record (issue 13) the trailer is the record's last two words as
+// they are packed there (size and sequence number; check word, thread id and the sequence number's top
+// bits): no code address (the site) lies in chunk memory, where a program's bug could leak it.
 #ifndef MALLOCHOOKS_INDEX_TRAILER_H
 #define MALLOCHOOKS_INDEX_TRAILER_H
 
@@ -36,9 +38,8 @@
 namespace mallochooks::heapindex {
 
 struct trailer {
-    uint64_t seq;
-    uint32_t tid;
-    uint32_t check;
+    uint64_t size_word;  // record word 2: size << 17 | sequence number bits 19-35
+    uint64_t tail;       // record word 3: check | tid << 32 | sequence number bits 36-45 << 54
 };
 constexpr size_t trailer_size = sizeof(trailer);
 static_assert(trailer_size == 16);
@@ -84,13 +85,13 @@ uint32_t check_word(uint64_t seq) __attribute__((visibility("hidden")));
 // The check words of sequence numbers [first, end) into table[seq % check_table_size].
 void fill_check_words(uint32_t *table, uint64_t first, uint64_t end) __attribute__((visibility("hidden")));
 
-// Where the trailer of a chunk of `size` requested bytes goes: right after them, rounded up to 8, and
-// never before offset min_chunk - trailer_size, so that the chunk is at least min_chunk bytes long.  Also
-// the usable size the program sees.  The slack before it, trailer_at(size) - size, is at most 16 bytes.
-inline size_t trailer_at(size_t size) {
-    const size_t at = (size + 7) & ~size_t{7};
-    return at < min_chunk - trailer_size ? min_chunk - trailer_size : at;
-}
+// Where the trailer of a chunk of `size` requested bytes goes: right after them, rounded up to 8.  Also
+// the usable size the program sees.  The slack before it, trailer_at(size) - size, is at most 7 bytes.
+// A request below 16 bytes still makes a min_chunk-byte chunk (padded_request): its trailer is followed
+// by unused bytes up to min_chunk.  (Until the 32-byte record the trailer of such a chunk went at offset
+// 16, a cmp and a cmov more on malloc's and free's fast paths, now that the record keeps no usable size.)
+inline size_t trailer_at(size_t size) { return trailered_usable(size); }
+static_assert(trailered_usable(0) == 0 && trailered_usable(1) == 8 && trailered_usable(17) == 24);
 
 // The request that makes room for a trailer; false when it overflows (the caller then asks for
 // SIZE_MAX, which fails with ENOMEM as glibc fails any impossible request).
@@ -101,25 +102,24 @@ inline bool padded_request(size_t size, size_t *out) {
     *out = n < min_chunk ? min_chunk : n;
     return true;
 }
-static_assert(min_chunk - trailer_size == trailer_size);  // trailer_at(size) == padded request - trailer_size
+// trailer_at(size) + trailer_size <= the padded request, equal from 16 bytes on.
 
 // Where a trailer would go in a chunk the allocator says has `usable` bytes, when only that is known
 // (bench/padonly's usable-size answer).  Only valid when usable >= trailer_size.
 inline size_t trailer_offset(size_t usable) { return (usable - trailer_size) & ~size_t{7}; }
 
 // 8-aligned (trailer_at is a multiple of 8); may_alias: the bytes belong to the program's chunk.  Two
-// 8-byte stores: the sequence number, then thread id and check word together (tid | check << 32).
-inline void write_trailer(uintptr_t at, uint64_t seq, uint64_t tid_check) {
+// 8-byte stores: the record's words 2 and 3.
+inline void write_trailer(uintptr_t at, uint64_t size_word, uint64_t tail) {
     struct __attribute__((may_alias)) u64 {
         uint64_t v;
     };
     u64 *t = reinterpret_cast<u64 *>(at);
-    static_assert(offsetof(trailer, seq) == 0 && offsetof(trailer, tid) == 8 && offsetof(trailer, check) == 12);
-    t[0].v = seq;
-    t[1].v = tid_check;
+    t[0].v = size_word;
+    t[1].v = tail;
 }
 inline void write_trailer(uintptr_t base, const record_fields &f, uint32_t check) {
-    write_trailer(base + f.usable, f.seq, uint64_t{f.tid} | uint64_t{check} << 32);
+    write_trailer(base + f.usable, rec::size_word(f.size, f.seq), rec::tail_word(check, f.tid, f.seq));
 }
 
 // The slack: bytes between the requested size and the trailer (the allocator's rounding and our rounding
@@ -194,26 +194,27 @@ inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
     return usable - size <= 16 && trailered_slack_intact(base, size, usable);
 }
 
-// Does this copy of a trailer say exactly what the record says?
+// Does this copy of a trailer say exactly what the record (a live copy) says?  The record keeps the
+// check word with its lowest bit flipped while the chunk has a recorded stack (profile.h).
 inline bool trailer_matches(const trailer &t, const record_fields &f) {
-    return t.seq == f.seq && t.tid == f.tid && t.check == check_word(f.seq);
+    const uint32_t check = f.check ^ ((f.flags & HEAPINDEX_FLAG_STACK) ? 1u : 0u);
+    return t.size_word == rec::size_word(f.size, f.seq) && t.tail == rec::tail_word(check, f.tid, f.seq);
 }
 
-// The same, in place, against the record of the chunk (live, or killed by the caller: nobody writes it
-// meanwhile), whose last 16 bytes are the trailer's image, check word included: one 16-byte comparison.
-// The trailer is where the record's usable size (the trailer's offset) says.
-inline bool trailer_intact(uintptr_t base, const record &r) {
-    static_assert(offsetof(record, seq) == 48 && offsetof(record, tid) == 56 && offsetof(record, link) == 60);
-    static_assert(offsetof(trailer, seq) == 0 && offsetof(trailer, tid) == 8 && offsetof(trailer, check) == 12);
-    const void *t = reinterpret_cast<const void *>(base + r.usable.get());
+// The same, in place, against the record of the chunk (live, or claimed by the caller: nobody writes
+// it meanwhile), whose last 16 bytes are the trailer's image, check word included: one 16-byte
+// comparison.  The trailer is at `at` (base + trailer_at(size)).
+inline bool trailer_intact(uintptr_t at, const record &r) {
+    static_assert(offsetof(record, w_size) == 16 && offsetof(record, tail) == 24 && sizeof(trailer) == 16);
+    const void *t = reinterpret_cast<const void *>(at);
 #if defined(__SSE2__)
-    // One 16-byte compare and one mask test (the image is 16-aligned in the 64-aligned record, the
+    // One 16-byte compare and one mask test (the image is 16-aligned in the 32-aligned record, the
     // trailer only 8-aligned).  Reading the record's atomic fields as bytes is no race: nobody writes it.
     const __m128i same = _mm_cmpeq_epi8(_mm_loadu_si128(static_cast<const __m128i *>(t)),
-                                        _mm_load_si128(reinterpret_cast<const __m128i *>(&r.seq)));
+                                        _mm_load_si128(reinterpret_cast<const __m128i *>(&r.w_size)));
     return _mm_movemask_epi8(same) == 0xffff;
 #else
-    return memcmp(t, &r.seq, trailer_size) == 0;
+    return memcmp(t, &r.w_size, trailer_size) == 0;
 #endif
 }
 

@@ -30,8 +30,8 @@ extern "C" {
  * [base, base + size) are inside the chunk, anything after (padding, the index's trailer) is not, so a
  * zero-sized chunk contains no address.  `usable_size` is what malloc_usable_size reports (never less than
  * `size`).  `alloc_site` is the return address of the allocating call (malloc, realloc, ...), `seq` a
- * process-wide unique allocation number (increasing within each thread), `tid` the allocating thread's
- * kernel thread id. */
+ * process-wide unique allocation number (increasing within each thread; the index keeps it modulo 2^46,
+ * about 7e13 allocations), `tid` the allocating thread's kernel thread id. */
 struct heapindex_chunk {
     void *base;
     size_t size;

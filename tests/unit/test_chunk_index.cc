@@ -34,13 +34,14 @@ heap_index &fresh_index() {
     return indexes[next++];
 }
 
-// Index [base, base + size) as a live chunk, as the layer does; returns its record id.
+// Index [base, base + size) as a live chunk, as the layer does; returns its record id.  An untrailered
+// (early) chunk, whose record keeps any usable size (a trailered one's is its trailer's offset).
 uint32_t add(heap_index &index, uintptr_t base, size_t size, const void *site = nullptr, size_t usable = 0) {
     const owned_thread_state owned;
     thread_state *t = owned.get();
     const uint32_t id = records().take(t);
     REQUIRE(id != 0);
-    records().get(id)->publish({base, size, usable ? usable : size, site, records().next_seq(t), nullptr, 7, 1});
+    records().get(id)->publish({base, size, usable ? usable : size, site, records().next_seq(t), nullptr, 7, HEAPINDEX_FLAG_EARLY});
     REQUIRE(index.insert(base, size, id) == insert_result::ok);
     return id;
 }
@@ -358,15 +359,17 @@ TEST_CASE("trailer: request padding, placement and check word") {
     REQUIRE(padded_request(17, &r));
     CHECK(r == 40);
     CHECK_FALSE(padded_request(SIZE_MAX - 10, &r));
-    // The trailer goes right after the requested bytes, 8-aligned, in the padded request's last 16 bytes,
-    // at most 16 bytes of slack before it, and the chunk is at least min_chunk bytes long.
+    // The trailer goes right after the requested bytes, 8-aligned, within the padded request (in its last
+    // 16 bytes from 16 requested bytes on), at most 7 bytes of slack before it, and the chunk is at least
+    // min_chunk bytes long.
     for (size_t n = 0; n < 300; ++n) {
         REQUIRE(padded_request(n, &r));
         const size_t off = trailer_at(n);
         CHECK(off >= n);
-        CHECK(off - n <= 16);
+        CHECK(off - n <= 7);
         CHECK(off % 8 == 0);
-        CHECK(off + trailer_size == r);
+        CHECK(off + trailer_size <= r);
+        if (n >= 16) CHECK(off + trailer_size == r);
         CHECK(r >= min_chunk);
         // bench/padonly's answer from an allocator's usable size: after the request, before the trailer.
         for (size_t usable = r; usable < r + 40; usable += 8) {
@@ -381,22 +384,94 @@ TEST_CASE("trailer: request padding, placement and check word") {
     const uint32_t check = check_word(f.seq);
     write_trailer(base, f, check);
     static record rec;  // as the layer keeps it: the record's last 16 bytes are the trailer's image
-    rec.link.store(check, std::memory_order_relaxed);
+    f.check = check;
     rec.publish(f);
-    CHECK(trailer_intact(base, rec));
+    CHECK(trailer_intact(base + 56, rec));
     trailer t;
     memcpy(&t, chunk + 56, sizeof t);
     CHECK(trailer_matches(t, f));
-    // The same bytes at another chunk's end do not pass: that chunk has another sequence number.
+    // The record as a reader copies it says what was published, the usable size derived.
+    record_fields back;
+    REQUIRE(rec.read_live(&back));
+    CHECK(back.base == base);
+    CHECK(back.size == 50);
+    CHECK(back.usable == 56);
+    CHECK(back.site == f.site);
+    CHECK(back.seq == 99);
+    CHECK(back.tid == 5);
+    CHECK(back.flags == 1);
+    CHECK(back.check == check);
+    // The same bytes at another chunk's end do not pass: that chunk has another sequence number, so
+    // another check word (the trailer holds only the sequence number's high bits: the check word names
+    // the chunk).
     record_fields other = f;
-    other.base += 16, other.seq += 1;
+    other.base += 16, other.seq += 1, other.check = check_word(other.seq);
     CHECK_FALSE(trailer_matches(t, other));
-    chunk[56 + 9] ^= 1;  // one bit of the thread id
-    CHECK_FALSE(trailer_intact(base, rec));
-    chunk[56 + 9] ^= 1;
-    CHECK(trailer_intact(base, rec));
-    chunk[56 + 13] ^= 0x40;  // one bit of the check word
-    CHECK_FALSE(trailer_intact(base, rec));
+    chunk[56 + 12] ^= 1;  // one bit of the thread id
+    CHECK_FALSE(trailer_intact(base + 56, rec));
+    chunk[56 + 12] ^= 1;
+    CHECK(trailer_intact(base + 56, rec));
+    chunk[56 + 3] ^= 0x40;  // one bit of the check word
+    CHECK_FALSE(trailer_intact(base + 56, rec));
+    chunk[56 + 3] ^= 0x40;
+    chunk[56 + 5] ^= 0x10;  // one bit of the size
+    CHECK_FALSE(trailer_intact(base + 56, rec));
+}
+
+TEST_CASE("records: 32 bytes, every field at its widest, a tombstone keeps all but the thread") {
+    static_assert(sizeof(record) == 32 && alignof(record) == 32);
+    static record rec;
+    const uintptr_t top = (uintptr_t{1} << 47) - 1;
+    record_fields f{top - 40, (size_t{1} << 47) - 1, 0, reinterpret_cast<const void *>(top), (uint64_t{1} << 46) - 1,
+                    nullptr, (1u << 22) - 1, HEAPINDEX_FLAG_EARLY | HEAPINDEX_FLAG_NEW_ARRAY | HEAPINDEX_FLAG_CALLOC};
+    f.usable = f.size + 0xfffffffeu;
+    rec.publish(f);
+    record_fields back;
+    REQUIRE(rec.read_live(&back));
+    CHECK(back.base == f.base);
+    CHECK(back.size == f.size);
+    CHECK(back.usable == f.usable);
+    CHECK(back.site == f.site);
+    CHECK(back.seq == f.seq);
+    CHECK(back.tid == f.tid);
+    CHECK(back.flags == f.flags);
+    // Every sequence number's bits land where they come back from (a walking bit).
+    for (unsigned b = 0; b < 46; ++b) {
+        f.seq = uint64_t{1} << b;
+        rec.head.store(rec.head.load() & ~uint64_t{3});  // owned again (free)
+        rec.publish(f);
+        REQUIRE(rec.read_live(&back));
+        CHECK(back.seq == f.seq);
+        CHECK(back.base == f.base);
+        CHECK(back.size == f.size);
+    }
+    // Another base, and the claim fails; this one, and it wins once.
+    CHECK_FALSE(rec.claim(f.base - 32));
+    REQUIRE(rec.claim(f.base));
+    CHECK_FALSE(rec.claim(f.base));
+    CHECK_FALSE(rec.read_live(&back));
+    rec.bury(reinterpret_cast<const void *>(top - 5));
+    REQUIRE(rec.read_any(&back) == rs_dead);
+    CHECK(back.base == f.base);
+    CHECK(back.size == f.size);
+    CHECK(back.site == f.site);
+    CHECK(back.seq == f.seq);
+    CHECK(back.flags == f.flags);
+    CHECK(back.free_site == reinterpret_cast<const void *>(top - 5));
+    CHECK(back.tid == 0);
+    // A claim for a realloc: in flux to readers, then live again as it was, or a tombstone.
+    rec.head.store(rec.head.load() & ~uint64_t{3});
+    rec.publish(f);
+    REQUIRE(rec.claim(f.base, rs_dying));
+    CHECK(rec.read_any(&back) == rs_writing);
+    rec.revive();
+    REQUIRE(rec.read_live(&back));
+    CHECK(back.tid == f.tid);
+    REQUIRE(rec.claim(f.base, rs_dying));
+    rec.finish_dying(reinterpret_cast<const void *>(0x4321));
+    REQUIRE(rec.read_any(&back) == rs_dead);
+    CHECK(back.free_site == reinterpret_cast<const void *>(0x4321));
+    CHECK(back.seq == f.seq);
 }
 
 TEST_CASE("check words: ChaCha as RFC 8439 specifies it, the keystream per sequence number, a random key") {

@@ -37,7 +37,7 @@ expect overflow \
   "overflow: check found [1-9][0-9]* problems"
 expect double-free \
   "double free: free\(0x[0-9a-f]+\) of a chunk already freed" \
-  "chunk 0x[0-9a-f]+, 24 bytes, seq [0-9]+, thread [0-9]+" \
+  "chunk 0x[0-9a-f]+, 24 bytes, seq [0-9]+$" \
   "allocated at +${site}site_alloc\+" \
   "first freed at +${site}site_first_free\+" \
   "freed again at +${site}site_second_free\+"
