@@ -572,6 +572,38 @@ std::vector<byte_range> index_memory_ranges(uintptr_t lo, uintptr_t hi) {
     return out;
 }
 
+// The share of queries whose record a lookup guesses right before its id arrives (chunk_index.h: the
+// page's continuation plus the starts in the page up to the chunk's start, prefetched while the ids'
+// line is missing), read through the root as above: where chunks got their record ids in address order,
+// as here (one thread allocating, nothing freed), most; in a heap where ids were reused out of address
+// order, few, and the lookup pays its two misses one after the other.  -1 without the index.
+double index_guess_share(const std::vector<uintptr_t> &queries) {
+    const auto *root = static_cast<const heapindex_root *>(dlsym(RTLD_DEFAULT, HEAPINDEX_ROOT_SYMBOL));
+    if (root == nullptr || !__atomic_load_n(&root->layout_complete, __ATOMIC_ACQUIRE) || queries.empty()) return -1;
+    const heapindex_index_layout &h = root->heap;
+    const auto *top = reinterpret_cast<const uint64_t *>(h.address + h.top_offset);
+    const uint64_t limit = *reinterpret_cast<const uint64_t *>(h.address + h.limit_offset);
+    const unsigned per_region = 1u << (h.region_shift - h.granule_shift), per_page = 1u << (h.page_shift - h.granule_shift);
+    size_t right = 0;
+    for (uintptr_t a : queries) {
+        const uintptr_t r = a >> h.region_shift;
+        if ((r >> h.block_shift) >= limit) continue;
+        const uintptr_t leaf = *reinterpret_cast<const uintptr_t *>(top[r >> h.block_shift] + r * sizeof(uintptr_t));
+        if (leaf == 0) continue;
+        const auto *starts = reinterpret_cast<const uint64_t *>(leaf + h.leaf_starts_offset);
+        const auto *ids = reinterpret_cast<const uint32_t *>(leaf + h.leaf_ids_offset);
+        const auto *cont = reinterpret_cast<const uint32_t *>(leaf + h.leaf_page_cont_offset);
+        const unsigned g = unsigned(a >> h.granule_shift) & (per_region - 1);
+        const uint64_t bits = starts[g / 64] & (~uint64_t{0} >> (63 - g % 64));
+        if (bits == 0) continue;
+        const unsigned s = (g & ~63u) + 63 - unsigned(__builtin_clzll(bits));
+        unsigned rank = unsigned(__builtin_popcountll(bits));
+        for (unsigned w = (g & ~(per_page - 1)) / 64; w < g / 64; ++w) rank += unsigned(__builtin_popcountll(starts[w]));
+        right += cont[g / per_page] + rank == ids[s];
+    }
+    return 100.0 * double(right) / double(queries.size());
+}
+
 uintptr_t index_lookup(uintptr_t a) {
     heapindex_chunk c;
     return heapindex_lookup(reinterpret_cast<const void *>(a), &c) ? reinterpret_cast<uintptr_t>(c.base) : 0;
@@ -622,6 +654,7 @@ int main(int argc, char **argv) {
         stats s[n_columns];
         double chase_mib, oracle_mib;
         huge_share huge[n_columns];  // the memory each column reads: resident MiB, of which on huge pages
+        double guessed = -1;         // % of queries whose record the index guesses before its id
     };
     std::vector<row> table;
     printf("lookup latency over the same chunks and queries, ns; %d rounds per row, median of the rounds; timing cost of "
@@ -661,6 +694,7 @@ int main(int argc, char **argv) {
         r.oracle_mib = n * 32 / 1048576.0;
         std::vector<stats> got[n_columns];
         if (indexed) r.huge[c_index] = huge_pages_of(index_memory_ranges(lo, hi));
+        if (indexed) r.guessed = index_guess_share(q);
         {
             const uintptr_t o = reinterpret_cast<uintptr_t>(ob.data);
             r.huge[c_floor32] = huge_pages_of({{o, o + n * sizeof(oracle_record)}});
@@ -747,10 +781,12 @@ int main(int argc, char **argv) {
     }
     // Like with like: how much of what each column reads sits on transparent huge pages (a TLB miss per
     // lookup otherwise, most of the cost once the structures outgrow the caches).
-    printf("\nresident MiB of what each column reads, and the part on transparent huge pages (%s)\n",
+    printf("\nresident MiB of what each column reads, and the part on transparent huge pages (%s); the share of\n"
+           "queries whose record heapindex_lookup guessed and prefetched right before its id arrived\n",
            !table.empty() && table.back().huge[c_floor32].exact ? "pagemap and kpageflags: exact"
                                                                  : "smaps, whole mappings: approximate; run as root for exact figures");
-    printf("%12s %21s %21s %21s %21s %21s\n", "live chunks", "heapindex", "32B floor", "2 loads", "id+record", "1 load 8B");
+    printf("%12s %21s %21s %21s %21s %21s %16s\n", "live chunks", "heapindex", "32B floor", "2 loads", "id+record", "1 load 8B",
+           "record guessed");
     for (const row &r : table) {
         printf("%12zu", r.n);
         for (int c : {c_index, c_floor32, c_chase2, c_idrec, c_load8}) {
@@ -758,6 +794,7 @@ int main(int argc, char **argv) {
             if (h.resident_mib < 0) printf(" %21s", "-");
             else printf(" %9.1f (%5.1f%% THP)", h.resident_mib, h.resident_mib > 0 ? 100 * h.huge_mib / h.resident_mib : 0.0);
         }
+        if (r.guessed >= 0) printf(" %15.1f%%", r.guessed);
         printf("\n");
     }
     // Issue 13's lookup targets, row by row: faster than the sorted array, GC_base and ASan, within 2x of
