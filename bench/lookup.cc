@@ -350,7 +350,9 @@ struct byte_range {
     uint32_t slot = 0;
     for (size_t i = 0; i < samples; ++i) {
         const uint64_t t0 = start_tsc();
+        __asm__ volatile("" : "+r"(slot) : : "memory");  // no load of the pair hoisted above the first read of the clock
         slot = *reinterpret_cast<const uint32_t *>(records + size_t(ids[slot]) * record_bytes);
+        __asm__ volatile("" : "+r"(slot) : : "memory");
         const uint64_t t1 = stop_tsc();
         t[i] = t1 - t0 > tm.overhead ? t1 - t0 - tm.overhead : 0;
     }
