@@ -286,10 +286,18 @@ public:
 
     // For an inlined insert on the allocation fast path (heapindex_layer.h): the leaf of base's region if
     // it exists (nullptr also for addresses the index does not cover, and before the first insert).
+    // In the hot block (lookup_common), its top entry comes from its field, with no bounds test (the hot
+    // block is one that exists): two instructions fewer on malloc's and free's fast paths.
     leaf *find_leaf(uintptr_t base) const {
         const uintptr_t t = base >> (region_shift + block_shift);
-        if (__builtin_expect(t >= limit_.load(std::memory_order_acquire), 0)) return nullptr;
-        return leaf_entry(top_[t].load(std::memory_order_acquire), base >> region_shift).load(std::memory_order_acquire);
+        uintptr_t top;
+        if (__builtin_expect(t == hot_t_.load(std::memory_order_acquire), 1)) {
+            top = hot_top_.load(std::memory_order_relaxed);
+        } else {
+            if (__builtin_expect(t >= limit_.load(std::memory_order_acquire), 0)) return nullptr;
+            top = top_[t].load(std::memory_order_acquire);
+        }
+        return leaf_entry(top, base >> region_shift).load(std::memory_order_acquire);
     }
     static unsigned slot_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_region - 1); }
 

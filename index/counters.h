@@ -47,16 +47,34 @@ template <class T> inline void bump(std::atomic<T> &c, T by) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 #endif
 }
-// With a thread state: count, and say false when the peak is due for a sample.
+// With a thread state: count, and say false when an event is due (settle_events, then the profile if
+// it says so, then arm_events).  One countdown for both kinds of event (the peak's sample at every MiB
+// of bytes_allocated, the heap profile's countdown): an add per counter and one subtract-and-branch,
+// where the peak's boundary test and the profile's countdown took two tests (5 instructions more per
+// allocation, callgrind).
 inline bool count_allocation_fast(thread_state *t, size_t bytes) {
     bump(t->allocations, uint64_t{1});
-    const uint64_t before = t->bytes_allocated.load(std::memory_order_relaxed);
-    t->bytes_allocated.store(before + bytes, std::memory_order_relaxed);
-    return ((before ^ (before + bytes)) >> peak_sample_shift) == 0;
+    bump(t->bytes_allocated, uint64_t(bytes));
+    t->event_countdown -= int64_t(bytes);
+    return t->event_countdown >= 0;
 }
-inline void count_allocation(thread_state *t, size_t bytes) {
-    if (__builtin_expect(t == nullptr, 0)) return count_orphan(int64_t(bytes));
-    if (!count_allocation_fast(t, bytes)) sample_peak();
+// The countdown ran out: sample the peak if bytes_allocated crossed a boundary since it was armed, and
+// count the profile's own countdown down by what it covered; true when that ran out (the caller then
+// calls profile::on_countdown, which draws the next one).  Then arm_events.
+bool settle_events(thread_state *t) __attribute__((visibility("hidden")));
+// Arm the countdown for the nearer event: the next peak boundary or the profile's countdown (at once
+// when that is negative: every allocation is stacked).
+void arm_events(thread_state *t) __attribute__((visibility("hidden")));
+// Make the next allocation of t's thread settle its events (the profile was just turned on).
+void events_due_now(thread_state *t) __attribute__((visibility("hidden")));
+// Count an allocation and settle its peak sample (a general path's, whose caller handles the profile
+// with settle_events' answer); t may be null (orphan).  True when the profile is due.
+inline bool count_allocation(thread_state *t, size_t bytes) {
+    if (__builtin_expect(t == nullptr, 0)) return count_orphan(int64_t(bytes)), false;
+    if (count_allocation_fast(t, bytes)) return false;
+    const bool profile_due = settle_events(t);
+    arm_events(t);
+    return profile_due;
 }
 inline void count_free(thread_state *t, size_t bytes) {
     if (__builtin_expect(t == nullptr, 0)) return count_orphan(-int64_t(bytes));

@@ -71,7 +71,7 @@ template <bool Trailered> struct basic_layer {
 
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
         void *p = next.malloc(request(size), caller);
-        return p ? admit(next, p, size, caller, 0, 0) : p;
+        return p ? admit<Next, true>(next, p, size, caller, 0, 0) : p;
     }
 
     template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
@@ -250,13 +250,16 @@ private:
     // admit_fast, by a tail call: the allocating call then keeps only its arguments across the
     // allocator's call, and admit_fast, which makes no call on its fast path, needs no callee-saved
     // register (about 20 instructions per allocation of pushes, pops and spills otherwise).
-    template <class Next>
+    // `Plain`: malloc's call (flags 0, no reuse), whose admit_fast has its flags as a constant: no
+    // argument to pass and no register to keep it in (3 instructions per allocation).
+    template <class Next, bool Plain = false>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse) {
         if constexpr (direct_terminal<Next>::value) {
             if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
+        else if constexpr (Plain) return admit_fast<Next, false, true>(next, p, size, caller, 0, 0);
         else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags | own_flags, 0);
         else return admit_fast<Next, true>(next, p, size, caller, flags | own_flags, reuse);
     }
@@ -265,26 +268,46 @@ private:
     // an existing leaf, a chunk within one 2 MiB region) and done inline; anything else goes, untouched,
     // to admit_general.  The trailer's place follows from the request (trailer.h): no call at all.  Every
     // rarer exit is a tail call to a function that finishes the job and puts the thread state back.
-    template <class Next, bool Reuse>
+    template <class Next, bool Reuse, bool Plain = false>
     __attribute__((noinline)) static void *admit_fast(Next next, void *p, size_t size, const void *caller,
-                                                      uint64_t flags, uint32_t reuse) {
+                                                      uint64_t flags_given, uint32_t reuse) {
+        const uint64_t flags = Plain ? own_flags : flags_given;  // own_flags included (admit)
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
-        const uintptr_t differ = heap_index_t::ends_differ(base, size);
         // An id: the oldest of the ring past the quarantine, or, while the thread allocates more than it
         // frees (the ring no fuller than the quarantine), one of its spare fresh ids (until issue 13 every
         // such allocation took the general path: a program building a large structure, perl's hash, paid
         // admit_general's hundred instructions more on each).
         const bool from_ring = Reuse || t->tail - t->head > quarantine_size();
-        if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end ||
-                                 (differ & heap_index_t::crosses_region) != 0,
-                             0)) {
+        if (__builtin_expect(l == nullptr || (!from_ring && t->spare_count == 0) || t->seq_next >= t->seq_end, 0)) {
             put_thread_state_reloading(t);
-            return admit_general<Next>(next, p, size, caller, flags, reuse);
+            return admit_general<Next>(next, p, size, caller, flags, Reuse ? reuse : 0u);
         }
         const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
+        // A chunk beyond its first page: its page continuations now, before the record is published (a
+        // lookup that meets one first finds the record not live and looks on, as for any stale one), so
+        // that the small chunk's path tests once.  One that leaves its region goes to admit_general, with
+        // the id it took (as realloc's in place).
+        if (__builtin_expect((heap_index_t::ends_differ(base, size) & heap_index_t::crosses_page) != 0, 0)) {
+            // Recomputed from an opaque copy of base: kept in a register from the test above, it costs a
+            // callee-saved register (a push and a pop) on every allocation.
+            uintptr_t b = base;
+            __asm__("" : "+r"(b));
+            if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_region) != 0, 0)) {
+                put_thread_state_reloading(t);
+                return admit_general<Next>(next, p, size, caller, flags, id);
+            }
+            heap_index_t::continue_pages_after_first(l, base, base + size - 1, id);
+        }
+        return admit_finish(p, size, caller, flags, t, l, id);
+    }
+
+    // The rest of admit_fast, once the chunk's id is taken (and its continuations written).
+    __attribute__((always_inline)) static void *admit_finish(void *p, size_t size, const void *caller, uint64_t flags,
+                                                             thread_state *t, heap_index_t::leaf *l, uint32_t id) {
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         const uint64_t seq = t->seq_next++;
         // The record's words 2 and 3 are the trailer (trailer_intact): size and check word, with the
         // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
@@ -297,20 +320,13 @@ private:
         write_short_slack(base, size);
         write_trailer(base + trailer_at(size), size_word, tail);
         r->go_live(rec::head_of(base, seq, rs_live));
-        // Recomputed rather than kept in a register through the stores above (an opaque copy of base,
-        // else the compiler keeps it): with fewer values live, fewer callee-saved registers to push.
-        uintptr_t b = base;
-        __asm__("" : "+r"(b));
-        if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_page) != 0, 0))  // before the start bit: see insert
-            heap_index_t::continue_pages_after_first(l, b, b + size - 1, id);
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
         l->ids[g].store(id, std::memory_order_relaxed);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) return stale_then(p, t, old, id, size, caller);  // see drop_stale
-        // (t stays taken through the rare paths: the profile's sampling uses it.)
-        if (__builtin_expect(!count_allocation_fast(t, size), 0)) return sample_peak_then(p, t, id, size, caller);
-        // The profile's byte countdown (profile.h): far away unless stacks are recorded.
-        if (__builtin_expect((t->stack_countdown -= int64_t(size)) < 0, 0)) return countdown_then(p, t, id, size, caller);
+        // (t stays taken through the rare paths: the profile's sampling uses it.)  The one countdown of the
+        // peak's sample and the profile's (counters.h): far away unless stacks are recorded.
+        if (__builtin_expect(!count_allocation_fast(t, size), 0)) return events_then(p, t, id, size, caller);
         put_thread_state_reloading(t);  // the TLS offset reloaded: one register fewer to keep
         return p;
     }
@@ -360,22 +376,14 @@ private:
             return not_admitted(p);
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
-        count_allocation(t, size);
-        if (Trailered && t != nullptr && (t->stack_countdown -= int64_t(size)) < 0)
-            profile::on_countdown(t, id, r, size, caller);
+        if (count_allocation(t, size) && Trailered) profile::on_countdown(t, id, r, size, caller);
         return p;
     }
 
     // admit_fast's rare exits, with t taken: each puts it back.
-    __attribute__((noinline)) static void *countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
-        profile::on_countdown(t, id, records().get(id), size, caller);
-        put_thread_state_reloading(t);
-        return p;
-    }
-
-    __attribute__((noinline)) static void *sample_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
-        sample_peak();
-        if ((t->stack_countdown -= int64_t(size)) < 0) profile::on_countdown(t, id, records().get(id), size, caller);
+    __attribute__((noinline)) static void *events_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        if (settle_events(t)) profile::on_countdown(t, id, records().get(id), size, caller);
+        arm_events(t);
         put_thread_state_reloading(t);
         return p;
     }
@@ -383,8 +391,7 @@ private:
     __attribute__((noinline)) static void *stale_then(void *p, thread_state *t, uint32_t stale, uint32_t id, size_t size,
                                                       const void *caller) {
         drop_stale(t, stale, id, reinterpret_cast<uintptr_t>(p));
-        if (!count_allocation_fast(t, size)) return sample_peak_then(p, t, id, size, caller);
-        if ((t->stack_countdown -= int64_t(size)) < 0) return countdown_then(p, t, id, size, caller);
+        if (!count_allocation_fast(t, size)) return events_then(p, t, id, size, caller);
         put_thread_state_reloading(t);
         return p;
     }

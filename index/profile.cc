@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index/counters.h"
 #include "index/profile_format.h"
 #include "index/settings.h"
 #include "index/stack_depot.h"
@@ -848,7 +849,7 @@ void start() {
     // countdown was then set for no profile, far away.  Its next allocation draws a new one.
     {
         const owned_thread_state owned;
-        if (thread_state *t = owned.get()) t->stack_countdown = -1;
+        if (thread_state *t = owned.get()) t->stack_countdown = -1, events_due_now(t);
     }
     // Free stacks for heap-error reports, with real stacks only (depth 1: the record's free site says it).
     uint64_t capacity = 0;

@@ -5,8 +5,9 @@
 // the out-of-process converter, heapindex-report, turns into heaptrack's format, folded stacks and an
 // HTML page.  Design: docs/heap-profiles.md.
 //
-// Cost when no profile is asked for: one subtract-and-branch on a per-thread countdown in malloc's fast
-// path, nothing in free's (a chunk with a stack is sent off free's fast path by its record's check word,
+// Cost when no profile is asked for: nothing of its own in malloc's fast path (its countdown is folded
+// into the thread's one countdown of events, counters.h, which the peak's sample needs anyway), nothing
+// in free's (a chunk with a stack is sent off free's fast path by its record's check word,
 // see flip_check, to a near copy of it that also calls released).  The countdown is in bytes, as tcmalloc's and jemalloc's samplers: with every
 // allocation stacked it stays negative; with HEAPINDEX_STACKS_SAMPLE=K it is drawn from an exponential
 // distribution of mean K after each sample; with profiles off it is set far away on a thread's first

@@ -39,9 +39,14 @@ struct thread_state {
     // The check words (trailer.h) of this thread's block of sequence numbers, word seq % seq_block:
     // filled when the block is taken, so allocation reads its check word with one load.
     uint32_t checks[seq_block];
-    // Bytes until the heap profile wants this thread's next allocation (profile.h): malloc's fast path
-    // subtracts each size and leaves it when the result is negative.  0 in a new state.
+    // Bytes until the heap profile wants this thread's next allocation (profile.h), counted down by
+    // settle_events (counters.h), not by malloc's fast path.  0 in a new state.
     int64_t stack_countdown;
+    // Bytes until the next event of either kind (the profile's countdown, or bytes_allocated crossing a
+    // peak sample's boundary): the one countdown malloc's fast path subtracts each size from, leaving
+    // when the result is negative; `event_armed` is what it was armed with (counters.h).  0 in a new
+    // state: its first allocation settles and arms them.
+    int64_t event_countdown, event_armed;
     // Written by the owner only (load + store, no read-modify-write), summed by heapindex_stats.
     std::atomic<uint64_t> allocations, frees, bytes_allocated, bytes_freed;
     thread_state *next_all;   // every state ever made, for statistics

@@ -156,14 +156,20 @@ inline void write_slack(uintptr_t base, size_t size, size_t usable) {
         for (size_t i = 16; i < n; i += 8) reinterpret_cast<u64 *>(base + size + (i + 8 <= n ? i : n - 8))->v = slack_word;
 }
 
-// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): two stores, no test.
+// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): one 16-byte store (two
+// 8-byte ones without SSE2), no test.
 inline void write_short_slack(uintptr_t base, size_t size) {
+#if defined(__SSE2__)
+    // One 16-byte store of a constant vector (two instructions; two 8-byte stores take three).
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(base + size), _mm_set1_epi8(char(slack_byte)));
+#else
     struct __attribute__((may_alias, aligned(1))) u64 {
         uint64_t v;
     };
     u64 *p = reinterpret_cast<u64 *>(base + size);
     p[0].v = slack_word;
     p[1].v = slack_word;
+#endif
 }
 
 // The first slack byte that lost its pattern, as an offset from the chunk's base, or 0 when the slack is
@@ -182,7 +188,8 @@ inline bool trailered_slack_intact(uintptr_t base, size_t size, size_t usable) {
 #if defined(__SSE2__)
     const __m128i got = _mm_loadu_si128(reinterpret_cast<const __m128i *>(base + size));
     const unsigned same = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(got, _mm_set1_epi8(char(slack_byte)))));
-    return (~same & ((1u << n) - 1)) == 0;
+    // The first n bytes intact: at least n trailing ones (~same is never 0: bits 16-31 are set).
+    return unsigned(__builtin_ctz(~same)) >= unsigned(n);  // n <= 16
 #else
     return slack_damage(reinterpret_cast<const unsigned char *>(base + size), size, n) == 0;
 #endif
