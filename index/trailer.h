@@ -4,8 +4,8 @@
 // (record.h), bit for bit.
 //
 // Placement follows from the request alone: the index asks the allocator for
-// max(round_up(requested, 8), 16) + 16 bytes and writes the trailer in the last 16 of them, right after
-// the requested bytes and at most 16 bytes of slack (trailer_at).  The program is told that offset as
+// max(round_up(requested, 8) + 16, 32) bytes and writes the trailer right after the requested bytes and
+// at most 7 bytes of slack (trailer_at), in the last 16 of them from 16 requested bytes on.  The program is told that offset as
 // its usable size, at least what it asked for, so code that fills a chunk up to malloc_usable_size
 // (SQLite does) stops at the trailer.  No allocator's chunk layout is read, and no usable-size call is
 // needed: whatever the allocator rounds up lies after the trailer, unused.  (Until issue 13 the trailer
@@ -142,7 +142,7 @@ inline size_t slack_length(size_t size, size_t usable) {
 
 // Write the pattern over [base + size, base + usable), before the trailer is written: the first 16
 // bytes are stored whole, and may run into the trailer's place (the trailer overwrites them).  A
-// trailered chunk's slack is at most 16 bytes (trailer_at); a longer one (a chunk whose program asked
+// trailered chunk's slack is at most 7 bytes (trailer_at); a longer one (a chunk whose program asked
 // malloc_usable_size and a record whose usable size came from elsewhere) takes the loop.
 inline void write_slack(uintptr_t base, size_t size, size_t usable) {
     struct __attribute__((may_alias, aligned(1))) u64 {
@@ -156,7 +156,7 @@ inline void write_slack(uintptr_t base, size_t size, size_t usable) {
         for (size_t i = 16; i < n; i += 8) reinterpret_cast<u64 *>(base + size + (i + 8 <= n ? i : n - 8))->v = slack_word;
 }
 
-// The same for a trailered chunk, whose slack is at most 16 bytes (trailer_at): one 16-byte store (two
+// The same for a trailered chunk, whose slack is at most 7 bytes (trailer_at): one 16-byte store (two
 // 8-byte ones without SSE2), no test.
 inline void write_short_slack(uintptr_t base, size_t size) {
 #if defined(__SSE2__)
@@ -180,7 +180,7 @@ inline size_t slack_damage(const unsigned char *slack, size_t size, size_t n) {
     return 0;
 }
 
-// The slack test for a chunk with HEAPINDEX_FLAG_TRAILER, whose slack is at most 16 bytes by
+// The slack test for a chunk with HEAPINDEX_FLAG_TRAILER, whose slack is at most 7 bytes by
 // construction (trailer_at): free's fast path, with no length test.  One 16-byte load and compare; bytes
 // past the slack are masked.
 inline bool trailered_slack_intact(uintptr_t base, size_t size, size_t usable) {

@@ -292,6 +292,26 @@ TEST_CASE("addresses beyond 47 bits are not indexable") {
     CHECK(owner(index, uintptr_t{1} << 48) == 0);
 }
 
+TEST_CASE("records: a thread's block of sequence numbers never crosses a multiple of 1024, its words' bits match") {
+    const owned_thread_state owned;
+    thread_state *t = owned.get();
+    REQUIRE(t != nullptr);
+    // Single numbers taken past the thread's block (a thread without state takes them so) leave the
+    // global counter unaligned: the next block must still end at a multiple of 1024.
+    for (int round = 0; round < 3; ++round) {
+        records().next_seq(nullptr);
+        t->seq_next = t->seq_end;  // the block used up
+        const uint64_t first = records().next_seq(t);
+        CHECK(t->seq_end % thread_state::seq_block == 0);
+        CHECK(t->seq_end - first <= thread_state::seq_block);
+        CHECK((first >> 10) == ((t->seq_end - 1) >> 10));
+        CHECK(t->block_site_bits == rec::site_seq_bits(first));
+        CHECK(t->block_size_bits == rec::size_seq_bits(first));
+        CHECK(t->block_tail_bits == rec::tail_seq_bits(first, t->tid));
+        CHECK(rec::tail_seq_bits(t->seq_end - 1, t->tid) == t->block_tail_bits);
+    }
+}
+
 TEST_CASE("records: a freed record stays a tombstone for the whole quarantine, then is reused") {
     // The default quarantine, then a larger one (HEAPINDEX_QUARANTINE), then none: each on its own thread
     // (a fresh thread state), in its own part of the address space.
