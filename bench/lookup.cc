@@ -27,6 +27,9 @@
 //   2 loads            the shape of the index's own lookup: 2 dependent loads at random cache lines of a
 //                      buffer as large as what the index reads (a 32-byte record per chunk, plus 4 + 1/8
 //                      bytes per 32 bytes of the heap's span), a pointer chase timed per pair;
+//   id+record          2 dependent loads: a 4-byte id at a random slot of 4 bytes per live chunk, then a
+//                      record of the index's size per chunk: the floor of any index that stores a dense
+//                      per-chunk id and then reads a per-chunk record (the index's ids are per granule);
 //   1 load, 8 B/chunk  one load at a random line of a buffer of 8 bytes per live chunk (the earlier
 //                      issue's oracle: no index can answer faster).
 // Each lookup is timed on its own with the TSC, fenced (lfence; rdtsc ... rdtscp; lfence), minus the cost
@@ -35,6 +38,7 @@
 // Every answer is checked; a wrong one fails the run.  Each row measures every column ROUNDS times
 // (default 3), interleaved and rotated, and prints the median of the rounds' figures: the machine is
 // shared, and one round of one column can land on a busy moment.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -55,6 +59,7 @@
 #include <vector>
 
 #include "mallochooks/heapindex.h"
+#include "index/layout.h"
 
 #if defined(LOOKUP_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -198,17 +203,21 @@ template <class Q, class F> stats measure(const char *what, const std::vector<Q>
 }
 
 // Memory on transparent huge pages where the system allows it (2 MiB aligned), as the index's records
-// and dense leaves are.
+// and dense leaves are.  An inaccessible page at each end keeps the mapping from merging with a neighbour
+// of the same flags (the index's own huge-page blocks): /proc/self/smaps then tells the two apart.
 struct huge_buffer {
     void *map = nullptr;
     size_t mapped = 0;
     char *data = nullptr;
     explicit huge_buffer(size_t bytes) {
-        const size_t huge = size_t{2} << 20;
-        mapped = bytes + huge;
+        const size_t huge = size_t{2} << 20, page = 4096;
+        mapped = bytes + huge + 2 * page;
         map = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (map == MAP_FAILED) abort();
-        data = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(map) + huge - 1) & ~(huge - 1));
+        const uintptr_t m = reinterpret_cast<uintptr_t>(map);
+        data = reinterpret_cast<char *>((m + page + huge - 1) & ~(huge - 1));
+        mprotect(map, page, PROT_NONE);
+        mprotect(reinterpret_cast<void *>(m + mapped - page), page, PROT_NONE);
         madvise(data, bytes, MADV_HUGEPAGE);
     }
     ~huge_buffer() { munmap(map, mapped); }
@@ -216,8 +225,76 @@ struct huge_buffer {
     huge_buffer &operator=(const huge_buffer &) = delete;
 };
 
+// How much of the memory a column reads is on transparent huge pages, printed per row so that a floor and
+// the index are seen to be compared like with like (THP "madvise" mode: every buffer here asks with
+// MADV_HUGEPAGE, as the index's records and dense leaves do; a refused or split huge page shows).  Exact
+// where /proc/self/pagemap gives frame numbers and /proc/kpageflags is readable (root): resident 4 KiB
+// pages of the ranges, and of those the ones in a transparent huge page (KPF_THP, one test per 2 MiB
+// block: a huge page maps its whole aligned block).  Otherwise an approximation from /proc/self/smaps:
+// the mappings holding the ranges, whole (a neighbour of the same flags merged into one shows too).
+struct huge_share {
+    double resident_mib = -1, huge_mib = -1;
+    bool exact = false;
+};
+struct byte_range {
+    uintptr_t lo, hi;
+};
+[[maybe_unused]] huge_share huge_pages_of(const std::vector<byte_range> &ranges) {
+    huge_share h;
+    if (ranges.empty()) return h;
+    constexpr uintptr_t page = 4096, block = uintptr_t{2} << 20;
+    const int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), flags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+    if (pagemap >= 0 && flags >= 0) {
+        size_t resident = 0, huge = 0;
+        bool frames = false;
+        std::vector<uint64_t> e(block / page);
+        for (const byte_range &r : ranges)
+            for (uintptr_t b = r.lo & ~(block - 1); b < r.hi; b += block) {
+                const uintptr_t lo = std::max(b, r.lo & ~(page - 1)), hi = std::min(b + block, r.hi);
+                const size_t pages = (hi - lo + page - 1) / page;
+                if (pread(pagemap, e.data(), pages * 8, off_t(lo / page * 8)) != ssize_t(pages * 8)) continue;
+                size_t here = 0;
+                uint64_t pfn = 0;
+                for (size_t i = 0; i < pages; ++i)
+                    if (e[i] >> 63) {
+                        ++here;
+                        if (pfn == 0) pfn = e[i] & ((uint64_t{1} << 55) - 1);
+                    }
+                uint64_t f = 0;
+                if (pfn != 0) frames = true;
+                if (pfn != 0 && pread(flags, &f, 8, off_t(pfn * 8)) == 8 && (f >> 22 & 1)) huge += here;  // KPF_THP
+                resident += here;
+            }
+        close(pagemap);
+        close(flags);
+        if (frames || resident == 0) return {resident * 4096 / 1048576.0, huge * 4096 / 1048576.0, true};
+    } else {
+        if (pagemap >= 0) close(pagemap);
+        if (flags >= 0) close(flags);
+    }
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == nullptr) return h;
+    h = {0, 0, false};
+    char line[512];
+    bool counted = false;
+    while (fgets(line, sizeof line, f) != nullptr) {
+        unsigned long lo, hi, kb;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ':') > strchr(line, ' ')) {
+            counted = false;
+            for (const byte_range &r : ranges) counted = counted || (r.lo < hi && r.hi > lo);
+        } else if (counted && sscanf(line, "Rss: %lu kB", &kb) == 1) {
+            h.resident_mib += kb / 1024.0;
+        } else if (counted && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
+            h.huge_mib += kb / 1024.0;
+        }
+    }
+    fclose(f);
+    return h;
+}
+
 // The floor: `loads` dependent loads at random lines of a `bytes`-sized buffer (median per group, ns).
-[[maybe_unused]] double pointer_chase_floor(int loads, size_t bytes, size_t samples, std::mt19937_64 &rng, const timing &tm) {
+[[maybe_unused]] double pointer_chase_floor(int loads, size_t bytes, size_t samples, std::mt19937_64 &rng, const timing &tm,
+                                            huge_share *huge = nullptr) {
     const size_t lines = std::max<size_t>(bytes / 64, 1024);
     huge_buffer hb(lines * 64);
     struct alignas(64) line {
@@ -239,6 +316,51 @@ struct huge_buffer {
         t[i] = t1 - t0 > tm.overhead ? t1 - t0 - tm.overhead : 0;
     }
     if (p == nullptr) puts("");
+    if (huge != nullptr) {
+        const uintptr_t d = reinterpret_cast<uintptr_t>(hb.data);
+        *huge = huge_pages_of({{d, d + lines * 64}});
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2] * tm.tick_ns;
+}
+
+// The floor of an index that stores a 4-byte record id per live chunk, densely, and then reads the record:
+// 2 dependent loads, the first at a random 4-byte slot of a buffer of 4 bytes per chunk, the second at a
+// random line of a buffer of `record_bytes` per chunk (median per pair, ns).  The index's own ids are
+// per 32-byte granule of the heap (1/8 of its span), so its first access has a larger footprint than this.
+[[maybe_unused]] double id_record_floor(size_t n, size_t record_bytes, size_t samples, std::mt19937_64 &rng, const timing &tm,
+                                        huge_share *huge = nullptr) {
+    n = std::max<size_t>(n, 1024);
+    huge_buffer ids_buf(n * 4), records_buf(n * record_bytes);
+    uint32_t *ids = reinterpret_cast<uint32_t *>(ids_buf.data);
+    char *records = records_buf.data;
+    // One random cycle through the chunks (Sattolo): chunk order[k]'s id slot names record perm[k], whose
+    // line names the id slot of chunk order[k + 1].
+    std::vector<uint32_t> order(n), perm(n);
+    for (size_t i = 0; i < n; ++i) order[i] = perm[i] = uint32_t(i);
+    for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng() % i]);
+    for (size_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[rng() % (i + 1)]);
+    for (size_t k = 0; k < n; ++k) {
+        ids[order[k]] = perm[k];
+        *reinterpret_cast<uint32_t *>(records + size_t(perm[k]) * record_bytes) = order[(k + 1) % n];
+    }
+    std::vector<uint32_t>().swap(order);
+    std::vector<uint32_t>().swap(perm);
+    std::vector<uint64_t> t(samples);
+    uint32_t slot = 0;
+    for (size_t i = 0; i < samples; ++i) {
+        const uint64_t t0 = start_tsc();
+        __asm__ volatile("" : "+r"(slot) : : "memory");  // no load of the pair hoisted above the first read of the clock
+        slot = *reinterpret_cast<const uint32_t *>(records + size_t(ids[slot]) * record_bytes);
+        __asm__ volatile("" : "+r"(slot) : : "memory");
+        const uint64_t t1 = stop_tsc();
+        t[i] = t1 - t0 > tm.overhead ? t1 - t0 - tm.overhead : 0;
+    }
+    if (slot == ~0u) puts("");
+    if (huge != nullptr) {
+        const uintptr_t i = reinterpret_cast<uintptr_t>(ids), r = reinterpret_cast<uintptr_t>(records);
+        *huge = huge_pages_of({{i, i + n * 4}, {r, r + n * record_bytes}});
+    }
     std::sort(t.begin(), t.end());
     return t[t.size() / 2] * tm.tick_ns;
 }
@@ -431,6 +553,59 @@ struct asan_child {
     }
 };
 
+// The index's memory that lookups over [lo, hi) read, through its self-describing root (index/layout.h,
+// as gdb's reader finds it): the leaves of the regions the chunks span and the records handed out so
+// far.  Empty without the index.
+std::vector<byte_range> index_memory_ranges(uintptr_t lo, uintptr_t hi) {
+    std::vector<byte_range> out;
+    const auto *root = static_cast<const heapindex_root *>(dlsym(RTLD_DEFAULT, HEAPINDEX_ROOT_SYMBOL));
+    if (root == nullptr || !__atomic_load_n(&root->layout_complete, __ATOMIC_ACQUIRE)) return out;
+    const heapindex_index_layout &h = root->heap;
+    const auto *top = reinterpret_cast<const uint64_t *>(h.address + h.top_offset);
+    const uint64_t limit = *reinterpret_cast<const uint64_t *>(h.address + h.limit_offset);
+    for (uintptr_t r = lo >> h.region_shift; r <= (hi - 1) >> h.region_shift; ++r) {
+        if ((r >> h.block_shift) >= limit) break;
+        const uintptr_t leaf = *reinterpret_cast<const uintptr_t *>(top[r >> h.block_shift] + r * sizeof(uintptr_t));
+        if (leaf != 0) out.push_back({leaf, leaf + h.leaf_bytes});
+    }
+    const uintptr_t base = *reinterpret_cast<const uintptr_t *>(root->pool_address + root->pool_base_offset);
+    const uint64_t ids = *reinterpret_cast<const uint64_t *>(root->pool_address + root->pool_fresh_offset);
+    if (base != 0) out.push_back({base, base + ids * root->record_bytes});
+    return out;
+}
+
+// The share of queries whose record a lookup guesses right before its id arrives (chunk_index.h: the
+// page's continuation plus the starts in the page up to the chunk's start, prefetched while the ids'
+// line is missing), read through the root as above: where chunks got their record ids in address order,
+// as here (one thread allocating, nothing freed), most; in a heap where ids were reused out of address
+// order, few, and the lookup pays its two misses one after the other.  -1 without the index.
+double index_guess_share(const std::vector<uintptr_t> &queries) {
+    const auto *root = static_cast<const heapindex_root *>(dlsym(RTLD_DEFAULT, HEAPINDEX_ROOT_SYMBOL));
+    if (root == nullptr || !__atomic_load_n(&root->layout_complete, __ATOMIC_ACQUIRE) || queries.empty()) return -1;
+    const heapindex_index_layout &h = root->heap;
+    const auto *top = reinterpret_cast<const uint64_t *>(h.address + h.top_offset);
+    const uint64_t limit = *reinterpret_cast<const uint64_t *>(h.address + h.limit_offset);
+    const unsigned per_region = 1u << (h.region_shift - h.granule_shift), per_page = 1u << (h.page_shift - h.granule_shift);
+    size_t right = 0;
+    for (uintptr_t a : queries) {
+        const uintptr_t r = a >> h.region_shift;
+        if ((r >> h.block_shift) >= limit) continue;
+        const uintptr_t leaf = *reinterpret_cast<const uintptr_t *>(top[r >> h.block_shift] + r * sizeof(uintptr_t));
+        if (leaf == 0) continue;
+        const auto *starts = reinterpret_cast<const uint64_t *>(leaf + h.leaf_starts_offset);
+        const auto *ids = reinterpret_cast<const uint32_t *>(leaf + h.leaf_ids_offset);
+        const auto *cont = reinterpret_cast<const uint32_t *>(leaf + h.leaf_page_cont_offset);
+        const unsigned g = unsigned(a >> h.granule_shift) & (per_region - 1);
+        const uint64_t bits = starts[g / 64] & (~uint64_t{0} >> (63 - g % 64));
+        if (bits == 0) continue;
+        const unsigned s = (g & ~63u) + 63 - unsigned(__builtin_clzll(bits));
+        unsigned rank = unsigned(__builtin_popcountll(bits));
+        for (unsigned w = (g & ~(per_page - 1)) / 64; w < g / 64; ++w) rank += unsigned(__builtin_popcountll(starts[w]));
+        right += cont[g / per_page] + rank == ids[s];
+    }
+    return 100.0 * double(right) / double(queries.size());
+}
+
 uintptr_t index_lookup(uintptr_t a) {
     heapindex_chunk c;
     return heapindex_lookup(reinterpret_cast<const void *>(a), &c) ? reinterpret_cast<uintptr_t>(c.base) : 0;
@@ -474,12 +649,14 @@ int main(int argc, char **argv) {
     plan pl;
     std::vector<uintptr_t> heap, gc;
     naive_index naive;
-    enum { c_index, c_sorted, c_map, c_gc, c_asan, c_floor32, c_chase2, c_load8, n_columns };
-    const char *titles[n_columns] = {"heapindex", "sorted arr", "std::map", "GC_base", "ASan", "32B floor", "2 loads", "1 load 8B"};
+    enum { c_index, c_sorted, c_map, c_gc, c_asan, c_floor32, c_chase2, c_idrec, c_load8, n_columns };
+    const char *titles[n_columns] = {"heapindex", "sorted arr", "std::map", "GC_base", "ASan", "32B floor", "2 loads", "id+record", "1 load 8B"};
     struct row {
         size_t n;
         stats s[n_columns];
         double chase_mib, oracle_mib;
+        huge_share huge[n_columns];  // the memory each column reads: resident MiB, of which on huge pages
+        double guessed = -1;         // % of queries whose record the index guesses before its id
     };
     std::vector<row> table;
     printf("lookup latency over the same chunks and queries, ns; %d rounds per row, median of the rounds; timing cost of "
@@ -518,6 +695,12 @@ int main(int argc, char **argv) {
         r.chase_mib = (n * index_record_bytes + (hi - lo) / 8 + (hi - lo) / 256) / 1048576.0;
         r.oracle_mib = n * 32 / 1048576.0;
         std::vector<stats> got[n_columns];
+        if (indexed) r.huge[c_index] = huge_pages_of(index_memory_ranges(lo, hi));
+        if (indexed) r.guessed = index_guess_share(q);
+        {
+            const uintptr_t o = reinterpret_cast<uintptr_t>(ob.data);
+            r.huge[c_floor32] = huge_pages_of({{o, o + n * sizeof(oracle_record)}});
+        }
         for (int round = 0; round < rounds; ++round) {
             for (int k = 0; k < n_columns; ++k) {
                 const int c = (k + round) % n_columns;  // rotated: no column always runs first
@@ -543,10 +726,13 @@ int main(int argc, char **argv) {
                     }, tm);
                     break;
                 case c_chase2:
-                    s.median = pointer_chase_floor(2, size_t(r.chase_mib * 1048576), queries_per_row, floor_rng, tm);
+                    s.median = pointer_chase_floor(2, size_t(r.chase_mib * 1048576), queries_per_row, floor_rng, tm, &r.huge[c_chase2]);
+                    break;
+                case c_idrec:
+                    s.median = id_record_floor(n, index_record_bytes, queries_per_row, floor_rng, tm, &r.huge[c_idrec]);
                     break;
                 case c_load8:
-                    s.median = pointer_chase_floor(1, n * 8, queries_per_row, floor_rng, tm);
+                    s.median = pointer_chase_floor(1, n * 8, queries_per_row, floor_rng, tm, &r.huge[c_load8]);
                     break;
                 }
                 got[c].push_back(s);
@@ -594,6 +780,50 @@ int main(int argc, char **argv) {
             else printf(" %8.2f; %8.2f", i.median / o.median, o.batch > 0 ? i.batch / o.batch : -1.0);
         }
         printf(" %10.1f %10.1f\n", r.oracle_mib, r.chase_mib);
+    }
+    // Like with like: how much of what each column reads sits on transparent huge pages (a TLB miss per
+    // lookup otherwise, most of the cost once the structures outgrow the caches).
+    printf("\nresident MiB of what each column reads, and the part on transparent huge pages (%s); the share of\n"
+           "queries whose record heapindex_lookup guessed and prefetched right before its id arrived\n",
+           !table.empty() && table.back().huge[c_floor32].exact ? "pagemap and kpageflags: exact"
+                                                                 : "smaps, whole mappings: approximate; run as root for exact figures");
+    printf("%12s %21s %21s %21s %21s %21s %16s\n", "live chunks", "heapindex", "32B floor", "2 loads", "id+record", "1 load 8B",
+           "record guessed");
+    for (const row &r : table) {
+        printf("%12zu", r.n);
+        for (int c : {c_index, c_floor32, c_chase2, c_idrec, c_load8}) {
+            const huge_share &h = r.huge[c];
+            if (h.resident_mib < 0) printf(" %21s", "-");
+            else printf(" %9.1f (%5.1f%% THP)", h.resident_mib, h.resident_mib > 0 ? 100 * h.huge_mib / h.resident_mib : 0.0);
+        }
+        if (r.guessed >= 0) printf(" %15.1f%%", r.guessed);
+        printf("\n");
+    }
+    // Issue 13's lookup targets, row by row: faster than the sorted array, GC_base and ASan, within 2x of
+    // the 32-byte floor (medians of this run).  A GC_base below the floor is out of reach for the index:
+    // GC_base reads per-page block headers (one object size per page, the base by division) and no datum
+    // of its own per object, while any index answering this API's per-chunk fields (site, sequence number,
+    // thread) reads at least one per-chunk datum, which is what the floor times.
+    if (indexed) {
+        printf("\nissue 13's lookup targets (median per lookup): yes / NO\n");
+        printf("%12s %12s %12s %12s %16s %s\n", "live chunks", "< sorted", "< GC_base", "< ASan", "<= 2x 32B floor", "");
+        for (const row &r : table) {
+            auto cell = [&](int c, double factor) {
+                const double o = r.s[c].median;
+                if (o <= 0) printf(" %12s", "-");
+                else printf(" %12s", r.s[c_index].median < factor * o || (factor == 2 && r.s[c_index].median == 2 * o) ? "yes" : "NO");
+            };
+            printf("%12zu", r.n);
+            cell(c_sorted, 1);
+            cell(c_gc, 1);
+            cell(c_asan, 1);
+            printf("    ");
+            cell(c_floor32, 2);
+            const double g = r.s[c_gc].median, f = r.s[c_floor32].median;
+            if (g > 0 && f > 0 && g < f)
+                printf("  GC_base %.1f ns is below the 32B floor %.1f ns: no index returning per-chunk fields gets there", g, f);
+            printf("\n");
+        }
     }
     if (indexed) {
         struct heapindex_stats s;

@@ -44,6 +44,7 @@
 #include <atomic>
 
 
+
 #include "index/index_memory.h"
 #include "index/record_pool.h"
 
@@ -169,6 +170,27 @@ public:
         const uint64_t bits = l->starts[g / 64].load(std::memory_order_acquire) & (~uint64_t{0} >> (63 - g % 64));
         if (__builtin_expect(bits != 0, 1)) {
             const unsigned s = (g & ~63u) + 63 - unsigned(__builtin_clzll(bits));
+            // While addr's line of ids is still on its way (the first miss once the index outgrows the
+            // caches), guess the start's record and fetch it: the chunk covering the page's first byte
+            // (its page continuation, in a small hot array) plus the starts in the page up to s.  When
+            // chunks got their ids in address order (a heap built up by one thread, which hands out
+            // fresh ids in order) the guess is the record, and its miss overlaps the ids' instead of
+            // following it; otherwise it is one line fetched for nothing.  A prefetch never faults, and
+            // the id read below decides: the guess changes no answer.
+            {
+                unsigned rank;
+                if constexpr (words_per_page == 2) {
+                    // The page's other word counts when addr is in its second: a mask, not a branch (which
+                    // would be mispredicted half the time).
+                    const uint64_t before = l->starts[g / 64 & ~1u].load(std::memory_order_relaxed) & (uint64_t{0} - (g / 64 & 1));
+                    rank = popcount64_sum(bits, before);
+                } else {
+                    rank = popcount64_sum(bits, 0);
+                    for (unsigned w = g / 64 & ~(words_per_page - 1); w < g / 64; ++w)
+                        rank += popcount64_sum(l->starts[w].load(std::memory_order_relaxed), 0);
+                }
+                __builtin_prefetch(records().get(l->page_cont[g >> (page_shift - G)].load(std::memory_order_relaxed) + rank));
+            }
             const uint32_t id = l->ids[s].load(std::memory_order_acquire);
             const int v = check(id, addr, (addr & ~((uintptr_t{1} << region_shift) - 1)) | (uintptr_t(s) << G), out);
             if (v > 0) return found(id, id_out);
@@ -327,6 +349,16 @@ private:
     static unsigned page_of(uintptr_t a) { return unsigned(a >> page_shift) & (pages_per_region - 1); }
     static unsigned granule_of(uintptr_t a) { return unsigned(a >> G) & (granules_per_page - 1); }
 
+    // Set bits of a and b together, without the popcnt instruction (not in the x86-64 baseline the
+    // library is built for): the two words' byte counts (at most 8 each) are added before one multiply.
+    static unsigned popcount64_sum(uint64_t a, uint64_t b) {
+        a -= (a >> 1) & 0x5555555555555555ull;
+        b -= (b >> 1) & 0x5555555555555555ull;
+        a = (a & 0x3333333333333333ull) + ((a >> 2) & 0x3333333333333333ull);
+        b = (b & 0x3333333333333333ull) + ((b >> 2) & 0x3333333333333333ull);
+        const uint64_t bytes = ((a + (a >> 4)) & 0x0f0f0f0f0f0f0f0full) + ((b + (b >> 4)) & 0x0f0f0f0f0f0f0f0full);
+        return unsigned((bytes * 0x0101010101010101ull) >> 56);
+    }
     static bool found(uint32_t id, uint32_t *id_out) {
         if (id_out) *id_out = id;
         return true;

@@ -209,7 +209,7 @@ template <bool Trailered> struct basic_layer {
         {
             const owned_thread_state t;
             if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
-                profile::released(t.get(), s.id, old), profile::on_stacked_release(s.id, caller);
+                profile::released_by(t.get(), s.id, old, caller);
             count_free(t.get(), old_size);
             if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
                 old->finish_dying(caller);
@@ -500,9 +500,9 @@ private:
 
     // Where free's fast path sends a chunk whose flags or trailer it did not accept.  A chunk with a stack
     // comes here by design (its check word is flipped, profile.h): flipped back, the same checks as the
-    // fast path's, and if they pass, the fast path's work plus one call to the profile (profile::released)
-    // with the slot the fast path found (and on_stacked_release, the "freed by" stack for heap-error
-    // reports, as free_slow keeps it): no second look-up, no whole-chunk verify, no slow thread state.
+    // fast path's, and if they pass, the fast path's work plus one call to the profile (profile::released_by:
+    // the chunk off its stack's counters, and the "freed by" stack for heap-error reports, as free_slow
+    // keeps it) with the slot the fast path found: no second look-up, no whole-chunk verify, no slow thread state.
     // Anything else (a damaged chunk, another kind than the call releases, an untrailered chunk, a full
     // ring or a thread without state) goes on to free_slow as before.  Nothing here runs when no chunk
     // has a stack: free's fast path is unchanged.
@@ -529,8 +529,7 @@ private:
         }
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
-        profile::released(t, id, r);
-        profile::on_stacked_release(id, caller);  // its "freed by" stack, as free_slow keeps it
+        profile::released_by(t, id, r, caller);  // and its "freed by" stack, as free_slow keeps it
         put_thread_state(t);
         r->bury(caller);
         if constexpr (direct_terminal<Next>::value)
@@ -562,7 +561,7 @@ private:
         }
         {
             const owned_thread_state t;
-            if (stacked) profile::released(t.get(), s.id, r), profile::on_stacked_release(s.id, caller);
+            if (stacked) profile::released_by(t.get(), s.id, r, caller);
             count_free(t.get(), size);
             r->bury(caller);  // last: the reports and the profile read the thread id under it
             records().give(t.get(), s.id);

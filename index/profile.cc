@@ -243,14 +243,15 @@ struct delta_block {
     // finds its stack here, without the depot's shared table.
     static constexpr unsigned recent = 64;
     uint32_t recent_id[recent];
-    // The last walks (unwind.h) and the stacks they gave, direct-mapped by the allocation site (the
-    // hooks' caller) and the stack's depth (on_countdown's frame address): a program allocating from a
-    // few places in turn, or through one wrapper from a few depths, finds each one's stack again.
+    // The last walks (unwind.h) and the stacks they gave, in sets of 4 (memo_set) chosen by the allocation
+    // site (the hooks' caller) and the stack's depth (on_countdown's CFA): a program allocating
+    // from a few places in turn, or through one wrapper from a few depths, finds each one's stack again;
+    // so does one allocating through a wrapper from a few places at the same depth (perl: most of its
+    // allocations are Perl_safesysmalloc's, 9 to 12 frames deep), which one walk per key did not.
     static constexpr unsigned walks = 16;
-    unwind::memo walk[walks];
-    uint32_t walk_stack[walks];
-    static unsigned walk_slot(const void *caller, const void *frame) {
-        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (reinterpret_cast<uintptr_t>(frame) >> 4) * 0x9e3779b1u;
+    unwind::memo_set walk[walks];
+    static unsigned walk_slot(const void *caller, uintptr_t cfa) {
+        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (cfa >> 4) * 0x9e3779b1u;
         return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
     }
     // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
@@ -258,8 +259,7 @@ struct delta_block {
     // remembered walk, every allocation stacked cost about 1040 instructions per churn operation, 850
     // without the freeing stacks.
     static constexpr unsigned free_walks = 8;
-    unwind::memo free_walk[free_walks];
-    uint32_t free_walk_stack[free_walks];
+    unwind::memo_set free_walk[free_walks];
     delta_block *next_all;
     delta_block *next_free;
 };
@@ -299,8 +299,8 @@ void deltas_at_thread_exit(void *arg) {
     for (pending &p : b->slot) flush(p);
     // The next thread to take this block has another stack: these walks say nothing about it (and their
     // slots may lie beyond its stack's end).
-    for (unwind::memo &m : b->walk) m.valid = false;
-    for (unwind::memo &m : b->free_walk) m.valid = false;
+    for (unwind::memo_set &m : b->walk) m.invalidate();
+    for (unwind::memo_set &m : b->free_walk) m.invalidate();
     my_deltas = nullptr;
     deltas_exited = true;
     uint64_t head = free_blocks.load(std::memory_order_acquire);
@@ -866,23 +866,58 @@ uint32_t capture_stack(const void *caller) {
     return other_depot.intern(frames, n);
 }
 
-void on_stacked_release(uint32_t id, const void *caller) {
+namespace {
+
+// The freeing stack of record `id` (on_stacked_release, released_by), from the function whose CFA is
+// `cfa` (__builtin_dwarf_cfa() there): a stack this thread freed from at this site and depth lately (its
+// remembered walks, unwind.h), or a walk.
+__attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    uintptr_t frames[unwind::max_frames];
-    bool unchanged = false;
-    const unsigned w = delta_block::walk_slot(caller, frames) & (delta_block::free_walks - 1);
-    unsigned n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->free_walk[w] : nullptr, &unchanged);
+    unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)] : nullptr;
+    const int way = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
     uint32_t sid;
-    if (unchanged && b != nullptr) {  // the stack this thread freed from last at this site and depth
-        sid = b->free_walk_stack[w];
+    if (way >= 0) {
+        sid = set->stack[way];
     } else {
+        uintptr_t frames[unwind::max_frames];
+        unsigned w;
+        unsigned n = unwind::capture(frames, cfg.depth, caller, set, &w);
         if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
         sid = other_depot.intern(frames, n);
-        if (b != nullptr) b->free_walk_stack[w] = sid;
+        if (set != nullptr) set->stack[w] = sid;
     }
     freed_by[id].store(sid, std::memory_order_relaxed);
+}
+
+// A chunk with a stack is no longer live: off its stack's counters (released, released_by).
+__attribute__((always_inline)) inline void count_release(thread_state *t, uint32_t id, record *r) {
+    if (id >= stack_of_capacity || stack_of == nullptr) return;
+    const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
+    if (sid == 0) return;
+    const size_t size = r->size();
+    const weight w = weight_of(size);
+    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
+    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
+    // since: the last release on this thread happened before that (last_release_at, the thread's next
+    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
+    // stacks a chunk freed right after one of those still counts as temporary.
+    const bool temporary = t != nullptr && t->tid == r->tid() && ((t->seq_next - 1) & rec::seq_mask) == r->seq() &&
+                           last_release_at != t->seq_next;
+    if (t != nullptr) last_release_at = t->seq_next;
+    count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
+}
+
+}  // namespace
+
+void on_stacked_release(uint32_t id, const void *caller) {
+    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+}
+
+void released_by(thread_state *t, uint32_t id, record *r, const void *caller) {
+    count_release(t, id, r);
+    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
 }
 
 uint32_t freed_by_of_chunk(uint32_t id) {
@@ -907,15 +942,20 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
     uint32_t sid = 0;
-    bool unchanged = false;
+    unwind::memo_set *set = nullptr;
+    unsigned way = 0;
     if (cfg.depth != 1) {
-        const unsigned w = delta_block::walk_slot(caller, frames);
-        n = unwind::capture(frames, cfg.depth, caller, b != nullptr ? &b->walk[w] : nullptr, &unchanged);
-        if (unchanged) {  // the same stack as this thread's last one from this site
-            sid = b->walk_stack[w];
+        // A stack this thread allocated from at this site and depth lately (its remembered walks,
+        // unwind.h, checked from this function's CFA), or a walk.
+        const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+        if (b != nullptr) set = &b->walk[delta_block::walk_slot(caller, cfa)];
+        const int hit = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
+        if (hit >= 0) {
+            sid = set->stack[hit];
             if (sid == 0) return;  // which the depot could not take
-        } else if (n == 0) {
-            frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
+        } else {
+            n = unwind::capture(frames, cfg.depth, caller, set, &way);
+            if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
         }
     }
     if (sid == 0) {
@@ -928,7 +968,7 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
             sid = depot().intern(frames, n);
             if (b != nullptr) b->recent_id[slot] = sid;
         }
-        if (b != nullptr) b->walk_stack[delta_block::walk_slot(caller, frames)] = sid;
+        if (set != nullptr) set->stack[way] = sid;
     }
     if (sid == 0) return;
     const weight w = weight_of(size);
@@ -963,22 +1003,7 @@ uint32_t stack_of_chunk(uint32_t id) {
     return stack_of[id].load(std::memory_order_relaxed);
 }
 
-void released(thread_state *t, uint32_t id, record *r) {
-    if (id >= stack_of_capacity || stack_of == nullptr) return;
-    const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
-    if (sid == 0) return;
-    const size_t size = r->size();
-    const weight w = weight_of(size);
-    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
-    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
-    // since: the last release on this thread happened before that (last_release_at, the thread's next
-    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
-    // stacks a chunk freed right after one of those still counts as temporary.
-    const bool temporary = t != nullptr && t->tid == r->tid() && ((t->seq_next - 1) & rec::seq_mask) == r->seq() &&
-                           last_release_at != t->seq_next;
-    if (t != nullptr) last_release_at = t->seq_next;
-    count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
-}
+void released(thread_state *t, uint32_t id, record *r) { count_release(t, id, r); }
 
 void on_sample(uint64_t live) {
     if (!on) return;

@@ -88,6 +88,9 @@ uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
 //                       nullptr with one-frame stacks (profile outputs without HEAPINDEX_STACKS).
 uint32_t capture_stack(const void *caller) __attribute__((visibility("hidden")));
 void on_stacked_release(uint32_t id, const void *caller) __attribute__((visibility("hidden"), noinline));
+// released, then on_stacked_release, in one call (free_checked, free_slow, realloc: every release of a
+// chunk with a stack but drop_stale's).
+void released_by(thread_state *t, uint32_t id, record *r, const void *caller) __attribute__((visibility("hidden")));
 uint32_t freed_by_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
 const stack_entry *stack(uint32_t sid, bool allocation) __attribute__((visibility("hidden")));
 

@@ -99,6 +99,9 @@ inline uint64_t rules_word(uintptr_t pc) {
     return __builtin_expect((w >> 31) == (pc >> cache_bits) && (w & valid), 1) ? w : miss(pc);
 }
 
+// What a remembered walk's padding reads (capture).
+constexpr uintptr_t no_change = 0x6e6f2063686e6765;
+
 // This library's own mapping: frames in it are the hooks', not the program's.
 uintptr_t own_start, own_end;
 
@@ -119,26 +122,13 @@ bool rules_for(uintptr_t pc, rules *out) {
     return true;
 }
 
-__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo *m, bool *unchanged) {
-    if (__builtin_expect(__atomic_load_n(&own_start, __ATOMIC_ACQUIRE) == 0, 0)) find_own();
-    // This function's frame record (frame pointers: index/meson.build): the caller's rbp, the return
-    // address, and the caller's stack pointer after the return.
-    const uintptr_t *fp = static_cast<const uintptr_t *>(__builtin_frame_address(0));
-    uintptr_t bp = fp[0], pc = fp[1], sp = reinterpret_cast<uintptr_t>(fp + 2);
-    *unchanged = false;
-    if (m != nullptr && m->valid && m->pc0 == pc && m->sp0 == sp && m->caller == caller && m->max == max) {
-        // Every slot still holds what the walk read: an OR of differences, no branch per frame (a hit
-        // reads them all anyway; a miss costs a walk, far more than the frames it did not stop at).
-        uintptr_t differ = 0;
-        const memo::slot_read *st = m->reads;
-#pragma GCC unroll 4
-        for (unsigned i = 0; i < m->steps; ++i) differ |= *reinterpret_cast<const uintptr_t *>(st[i].slot) ^ st[i].pc;
-        if (differ == 0) {
-            *unchanged = true;
-            return m->kept;
-        }
-    }
-    if (m != nullptr) m->pc0 = pc, m->sp0 = sp, m->caller = caller, m->max = max;
+namespace {
+
+// The walk itself, from the frame whose return address is pc, stack pointer sp and rbp bp (capture's
+// caller's), remembered in m when not null.
+__attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp, uintptr_t *out, unsigned max,
+                                        const void *caller, memo *m) {
+    const uintptr_t pc0 = pc;
     // A few frames more than asked for, so that the stack can start at `caller` when it is among them.
     constexpr unsigned lookahead = 8;
     uintptr_t frames[max_frames + lookahead];
@@ -170,12 +160,48 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
         }
     const unsigned kept = n - first < max ? n - first : max;
     memcpy(out, frames + first, kept * sizeof *out);
-    if (m != nullptr) {
+    // A walk worth remembering (no rbp-based frame, at least the caller's own step, not too deep) is
+    // padded to a multiple of 4 steps with reads of a word that never changes, for same_walk; pc0 is
+    // written last (a signal handler's walk into the same way in between leaves it invalid or whole).
+    if (m != nullptr && rsp_only && steps != 0 && steps <= memo::max_steps) {
+        for (; steps % 4 != 0; ++steps) m->reads[steps] = {reinterpret_cast<uintptr_t>(&no_change), no_change};
+        m->caller = caller, m->max = max;
         m->steps = steps;
         m->kept = kept;
-        m->valid = rsp_only && steps <= memo::max_steps;
+        m->pc0 = pc0;
     }
     return kept;
+}
+
+}  // namespace
+
+int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) {
+    const unsigned predicted = s->next[s->last];
+    for (unsigned k = 1; k < memo_set::ways; ++k) {
+        const unsigned j = (predicted + k) & (memo_set::ways - 1);
+        if (!same_walk(s->way[j], cfa, caller, max)) continue;
+        s->next[s->last] = uint8_t(j);
+        s->last = uint8_t(j);
+        return int(j);
+    }
+    return -1;
+}
+
+__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way) {
+    if (__builtin_expect(__atomic_load_n(&own_start, __ATOMIC_ACQUIRE) == 0, 0)) find_own();
+    // This function's frame record (frame pointers: index/meson.build): the caller's rbp, the return
+    // address, and the caller's stack pointer after the return.
+    const uintptr_t *fp = static_cast<const uintptr_t *>(__builtin_frame_address(0));
+    const uintptr_t bp = fp[0], pc = fp[1], sp = reinterpret_cast<uintptr_t>(fp + 2);
+    if (s == nullptr) return walk(bp, pc, sp, out, max, caller, nullptr);
+    // The walk replaces the oldest way, and is the one expected after the last one.
+    const unsigned j = s->oldest;
+    s->oldest = uint8_t((j + 1) & (memo_set::ways - 1));
+    s->next[s->last] = uint8_t(j);
+    s->last = uint8_t(j);
+    *way = j;
+    s->way[j].pc0 = 0;  // invalid while it is written
+    return walk(bp, pc, sp, out, max, caller, &s->way[j]);
 }
 
 }  // namespace mallochooks::heapindex::unwind

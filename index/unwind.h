@@ -29,30 +29,77 @@ namespace mallochooks::heapindex::unwind {
 // adopted through link-time hooks has hook frames of its own between the program and this library.
 constexpr unsigned max_frames = 128;
 
-// A thread's last walk, to recognise the same stack again without unwinding it.  The unwinder is a
-// function of the starting pc and stack pointer and of the return-address slots it reads (and of rbp,
+// A thread's remembered walk, to recognise the same stack again without unwinding it.  The unwinder is
+// a function of the starting pc and stack pointer and of the return-address slots it reads (and of rbp,
 // but only through rbp-based frames): when the walk started at the same pc and stack pointer, had no
 // rbp-based frame, and every return-address slot it read still holds what it read, the walk would
 // give the same stack.  Checking that is one load and one compare per frame, instead of a rules lookup.
 struct memo {
     static constexpr unsigned max_steps = max_frames + 8 + 32;  // + lookahead + this library's own frames
-    uintptr_t pc0, sp0;
+    uintptr_t pc0;  // 0: nothing remembered (no return address is 0)
     const void *caller;
-    unsigned steps, kept, max;
-    bool valid;
+    unsigned steps, kept, max;  // steps: at least 1, padded to a multiple of 4 (reads of a word that never changes)
     struct slot_read {
         uintptr_t slot;  // step i read the return address at this address (its CFA - 8) ...
         uintptr_t pc;    // ... and found this
     } reads[max_steps];
 };
 
-// capture with a memo (the thread's own, never shared): *unchanged is true when the stack is the one
-// the memo's walk gave (then `out` is not written: the caller still has those frames' stack).
-unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo *m, bool *unchanged)
+// A few remembered walks that share a key (the caller's choice: allocation site and depth), so that
+// stacks taking turns at one key (a program that allocates through one wrapper, perl's
+// Perl_safesysmalloc, from a few places at the same depth) are each found again.  The way that matched
+// after the last match's way the last time is checked first (a cycle of stacks is then found at the
+// first try), each way until its first group of slots that differs; a new walk replaces the oldest.
+// `stack` is the caller's: what it made of each way's walk (a stack id).
+struct memo_set {
+    static constexpr unsigned ways = 4;
+    memo way[ways];
+    uint32_t stack[ways];
+    uint8_t next[ways];  // next[w]: the way that matched (or was filled) right after way w, last time
+    uint8_t last, oldest;
+    void invalidate() {  // (a way never used stays untouched: its page of the thread's block stays unmapped)
+        for (memo &m : way)
+            if (m.pc0 != 0) m.pc0 = 0;
+    }
+};
+
+// Up to `max` frames of the current stack into `out` (see above), from capture's caller out.  With a
+// memo set (the thread's own, never shared), the walk is remembered in its oldest way, *way.
+unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way)
     __attribute__((visibility("hidden")));
 inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
-    bool unchanged;
-    return capture(out, max, caller, nullptr, &unchanged);
+    unsigned way;
+    return capture(out, max, caller, nullptr, &way);
+}
+
+// Does way `c` give the stack of the function whose CFA is `cfa` (__builtin_dwarf_cfa()), a function of
+// this library that calls capture with this set?  The walk's first read is the return-address slot of
+// capture's caller (its CFA - 8), and everything after it depends only on that CFA and the slots read
+// (capture's caller is in this library, so its own pc is not part of the stack): the same first slot
+// means the same frame to walk from, whichever of this library's functions called capture.  Then every
+// slot, four at a time (steps are padded), stopping at the first group that differs.
+inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller, unsigned max) {
+    if (((c.pc0 == 0) | (c.reads[0].slot != cfa - 8) | (c.caller != caller) | (c.max != max)) != 0) return false;
+    const memo::slot_read *st = c.reads, *end = st + c.steps;
+    for (; st != end; st += 4)
+        if (((*reinterpret_cast<const uintptr_t *>(st[0].slot) ^ st[0].pc) | (*reinterpret_cast<const uintptr_t *>(st[1].slot) ^ st[1].pc) |
+             (*reinterpret_cast<const uintptr_t *>(st[2].slot) ^ st[2].pc) | (*reinterpret_cast<const uintptr_t *>(st[3].slot) ^ st[3].pc)) != 0)
+            return false;
+    return true;
+}
+
+// The way of `s` whose walk gives the current stack (see same_walk), or -1: first the way that matched
+// after the last match's way last time (stacks that take turns at one key usually come in a cycle), then
+// the others.  A way that parts from this stack early (ways that share a key usually part a few frames
+// out, past this library's frames and the allocation wrapper's) costs a few compares, a matching one
+// about five instructions a frame.  Inline in the function that calls capture, with its CFA: no call, no
+// frame of capture's to walk through.
+int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) __attribute__((visibility("hidden")));
+inline int remembered(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) {
+    const unsigned j = s->next[s->last];
+    if (__builtin_expect(!same_walk(s->way[j], cfa, caller, max), 0)) return remembered_other(s, cfa, caller, max);
+    s->last = uint8_t(j);
+    return int(j);
 }
 
 // For tests: the CFA rules at a return address `pc` as the unwinder uses them (false: cannot unwind it).

@@ -11,6 +11,10 @@
  *
  * With the argument "leak" it also loses one chunk (lose_outer -> leaf_alloc: 4000 bytes no pointer reaches,
  * definitely lost), while keep's chunks stay reachable through `kept` (the HEAPINDEX_LEAKS=exit test).
+ * With the argument "turns" it also allocates, through leaf_alloc, from five functions of one frame size that take
+ * turns (turns_outer -> turn_a .. turn_e: 20, 10, 10, 5 and 5 chunks of 48 to 52 bytes, all live until the
+ * last, then freed): one allocation site at one depth, more stacks in turn than a thread remembers walks
+ * for one such key (docs/heap-profiles.md), each of which must still get its own count.
  * With the argument "slow", peak_outer sleeps 1 ms after each of its allocations: memory in use rises over
  * about 50 ms, so that the sampled series has points at distinct milliseconds (the memory-over-time test).
  * With the argument "fork", it forks first and the child does the same (the %p test) and exits.
@@ -57,6 +61,26 @@ __attribute__((noinline)) static void other_outer(void) {
     for (int i = 0; i < 50; i++) free(p[i]);
 }
 
+/* Five functions of one frame size (different sizes asked for, so that no two are folded into one). */
+__attribute__((noinline)) static void turn_a(void **p) { *p = leaf_alloc(48); }
+__attribute__((noinline)) static void turn_b(void **p) { *p = leaf_alloc(49); }
+__attribute__((noinline)) static void turn_c(void **p) { *p = leaf_alloc(50); }
+__attribute__((noinline)) static void turn_d(void **p) { *p = leaf_alloc(51); }
+__attribute__((noinline)) static void turn_e(void **p) { *p = leaf_alloc(52); }
+__attribute__((noinline)) static void turns_outer(void) {
+    void *p[50];
+    int n = 0;
+    for (int r = 0; r < 10; r++) {
+        turn_a(&p[n++]);
+        turn_b(&p[n++]);
+        turn_a(&p[n++]);
+        turn_c(&p[n++]);
+        if (r % 2 == 0) turn_d(&p[n++]);
+        else turn_e(&p[n++]);
+    }
+    for (int i = 0; i < n; i++) free(p[i]);
+}
+
 __attribute__((noinline)) static void lose_outer(void) {
     void *volatile lost = leaf_alloc(4000);
     lost = NULL;
@@ -82,6 +106,7 @@ int main(int argc, char **argv) {
     temp_outer();
     peak_outer();
     other_outer();
+    if (argc > 1 && strcmp(argv[1], "turns") == 0) turns_outer();
     if (argc > 1 && strcmp(argv[1], "leak") == 0) {
         lose_outer();
         scrub();

@@ -94,6 +94,21 @@ if command -v heaptrack_print >/dev/null; then
     fail "slow: heaptrack_print's peak is not the massif peak ($peak_b): $(grep peak "$tmp/hts.txt")"
 fi
 
+# ---- stacks that take turns at one allocation site and depth (the remembered walks' sets) -----------------
+# Five stacks in a cycle through one leaf_alloc at one depth, more than the 4 walks a thread remembers for
+# that key: each keeps its own count, allocations and freeing stacks alike (a check of a remembered walk
+# that accepted another stack would move counts between them).
+args=(turns)
+run HEAPINDEX_STACKS=32 HEAPINDEX_REPORT=t.allocs.folded,t.folded || fail "the program failed with turns: $(cat "$tmp/err")"
+args=()
+for pair in "turn_a 20" "turn_b 10" "turn_c 10" "turn_d 5" "turn_e 5"; do
+  set -- $pair
+  [ "$(value "$tmp/t.allocs.folded" "main;turns_outer;$1;leaf_alloc")" = "$2" ] ||
+    fail "turns: allocations at $1: $(value "$tmp/t.allocs.folded" "main;turns_outer;$1;leaf_alloc"), expected $2: $(grep turn "$tmp/t.allocs.folded")"
+done
+[ "$(grep -c turn "$tmp/t.folded")" = 0 ] || fail "turns: chunks of turns_outer live at exit: $(grep turn "$tmp/t.folded")"
+[ "$(value "$tmp/t.allocs.folded" "$keep")" = 10 ] || fail "turns: keep's 10 allocations: $(cat "$tmp/t.allocs.folded")"
+
 # ---- leaks by reachability (HEAPINDEX_LEAKS=exit) in the profile's outputs --------------------------
 # keep's 10000 bytes are live at exit but reachable (through `kept`); lose_outer's 4000 bytes are not: only
 # they are leaked, in the folded leaks, in heaptrack's file (as heaptrack_print reads it) and in the exit status.
