@@ -40,22 +40,6 @@ void sample_peak() {
     if (void (*hook)(uint64_t) = on_peak_sample) hook(now);
 }
 
-bool settle_events(thread_state *t) {
-    const int64_t covered = t->event_armed - t->event_countdown;  // bytes allocated since arm_events
-    const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
-    if ((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0) sample_peak();
-    t->stack_countdown -= covered;
-    return t->stack_countdown < 0;
-}
-
-void arm_events(thread_state *t) {
-    constexpr uint64_t step = uint64_t{1} << peak_sample_shift;
-    const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
-    int64_t n = int64_t(step - (now & (step - 1)) - 1);  // the allocation that reaches the boundary settles
-    if (t->stack_countdown < n) n = t->stack_countdown < 0 ? -1 : t->stack_countdown;  // -1: the next one, even of 0 bytes
-    t->event_armed = t->event_countdown = n;
-}
-
 void events_due_now(thread_state *t) {
     t->event_armed -= t->event_countdown + 1;  // what the countdown covered so far still counts
     t->event_countdown = -1;                   // the next allocation settles, even of 0 bytes

@@ -60,11 +60,26 @@ inline bool count_allocation_fast(thread_state *t, size_t bytes) {
 }
 // The countdown ran out: sample the peak if bytes_allocated crossed a boundary since it was armed, and
 // count the profile's own countdown down by what it covered; true when that ran out (the caller then
-// calls profile::on_countdown, which draws the next one).  Then arm_events.
-bool settle_events(thread_state *t) __attribute__((visibility("hidden")));
+// calls profile::on_countdown, which draws the next one).  Then arm_events.  Both are inline: with every
+// allocation stacked the countdown runs out at each allocation, and two calls from malloc's exit cost
+// about 28 instructions per allocation (callgrind).
+inline bool settle_events(thread_state *t) {
+    const int64_t covered = t->event_armed - t->event_countdown;  // bytes allocated since arm_events
+    const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
+    if ((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0) sample_peak();
+    t->stack_countdown -= covered;
+    return t->stack_countdown < 0;
+}
+
 // Arm the countdown for the nearer event: the next peak boundary or the profile's countdown (at once
 // when that is negative: every allocation is stacked).
-void arm_events(thread_state *t) __attribute__((visibility("hidden")));
+inline void arm_events(thread_state *t) {
+    constexpr uint64_t step = uint64_t{1} << peak_sample_shift;
+    const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
+    int64_t n = int64_t(step - (now & (step - 1)) - 1);  // the allocation that reaches the boundary settles
+    if (t->stack_countdown < n) n = t->stack_countdown < 0 ? -1 : t->stack_countdown;  // -1: the next one, even of 0 bytes
+    t->event_armed = t->event_countdown = n;
+}
 // Make the next allocation of t's thread settle its events (the profile was just turned on).
 void events_due_now(thread_state *t) __attribute__((visibility("hidden")));
 // Count an allocation and settle its peak sample (a general path's, whose caller handles the profile
