@@ -43,8 +43,6 @@
 
 #include <atomic>
 
-
-
 #include "index/index_memory.h"
 #include "index/record_pool.h"
 
