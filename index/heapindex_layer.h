@@ -59,6 +59,8 @@ template <class Next> struct direct_terminal : std::false_type {};
 template <class T>
     requires requires(void *p) {
         T::arena_owns(p);
+        T::malloc_unowned(size_t{0}, nullptr);
+        uintptr_t{T::not_served};
         T::free_unowned(p, nullptr);
         T::usable_size_unowned(p, nullptr);
     }
@@ -70,6 +72,16 @@ template <bool Trailered> struct basic_layer {
     template <class Next> static void init(Next) { layer_init(); }
 
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
+        if constexpr (Trailered && direct_terminal<Next>::value) {
+            // Never the bootstrap arena's chunk (malloc_unowned, backends/preload/terminal.h): no arena test
+            // after the allocator's call, where its answer is tested anyway (null, or not_served: then the
+            // ordinary call, whose chunk admit tests).
+            void *p = Next::terminal::malloc_unowned(request(size), caller);
+            if (__builtin_expect(reinterpret_cast<uintptr_t>(p) > Next::terminal::not_served, 1))
+                return admit_fast_inline<Next, false, true>(next, p, size, caller, 0, 0);
+            if (p == nullptr) return p;
+            return malloc_served(next, size, caller);
+        }
         void *p = next.malloc(request(size), caller);
         return p ? admit<Next, true>(next, p, size, caller, 0, 0) : p;
     }
@@ -243,6 +255,13 @@ private:
         } else {
             return size < min_chunk ? min_chunk : size;
         }
+    }
+
+    // malloc's call when malloc_unowned could not serve it: the terminal's malloc, whose chunk may be the
+    // bootstrap arena's (admit asks).
+    template <class Next> __attribute__((noinline)) static void *malloc_served(Next next, size_t size, const void *caller) {
+        void *p = next.malloc(request(size), caller);
+        return p ? admit<Next, true>(next, p, size, caller, 0, 0) : p;
     }
 
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
