@@ -345,7 +345,9 @@ private:
         record *r = records().get(id);
         r->fill_words(uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags, size_word, tail);
         write_short_slack(base, size);
-        write_trailer(base + trailer_at(size), size_word, tail);
+        // base + trailer_at(size), from base + size (which the slack's store has): the chunk is at least
+        // 16-aligned (C's malloc guarantee for a request of 16 bytes or more; ours are at least 32).
+        write_trailer((base + size + 7) & ~uintptr_t{7}, size_word, tail);
         r->go_live(rec::head_of(base, seq, rs_live));
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
