@@ -30,6 +30,7 @@
 
 #include "index/counters.h"
 #include "index/profile_format.h"
+#include "index/record_pool.h"
 #include "index/settings.h"
 #include "index/stack_depot.h"
 #include "index/stats.h"
@@ -67,6 +68,9 @@ struct settings_t {
 constinit settings_t cfg;
 
 constinit bool on = false;  // stacks are recorded (set once by start, before any thread but the first runs)
+// Every allocation stacked, with whole stacks and freeing stacks (set once by start): the fast paths of
+// on_countdown and released_by apply.
+constinit bool every_fast = false;
 constinit uint64_t start_ns = 0;
 constinit int start_pid = 0;
 
@@ -260,12 +264,16 @@ struct delta_block {
     // without the freeing stacks.
     static constexpr unsigned free_walks = 8;
     unwind::memo_set free_walk[free_walks];
+    // For the temporary test (count_release): the last chunk this thread gave a stack (its record id) and
+    // the thread's next sequence number then, and that number at the thread's last release of a chunk
+    // with a stack.  Reset when the block passes to another thread.
+    uint32_t last_stacked_id;
+    uint64_t last_stacked_next, last_release_at;
     delta_block *next_all;
     delta_block *next_free;
 };
 
 __thread delta_block *my_deltas __attribute__((tls_model("initial-exec")));
-__thread uint64_t last_release_at __attribute__((tls_model("initial-exec")));
 __thread bool deltas_exited __attribute__((tls_model("initial-exec")));
 std::atomic<delta_block *> all_blocks{nullptr};
 std::atomic<uint64_t> free_blocks{0};  // tag << 48 | block
@@ -301,6 +309,7 @@ void deltas_at_thread_exit(void *arg) {
     // slots may lie beyond its stack's end).
     for (unwind::memo_set &m : b->walk) m.invalidate();
     for (unwind::memo_set &m : b->free_walk) m.invalidate();
+    b->last_stacked_id = 0;
     my_deltas = nullptr;
     deltas_exited = true;
     uint64_t head = free_blocks.load(std::memory_order_acquire);
@@ -856,6 +865,7 @@ void start() {
     if (depth > 1 && (!other_depot.init() || !reserve_ids(&freed_by, &capacity) || capacity < stack_of_capacity))
         freed_by = nullptr;
     on = true;
+    every_fast = depth > 1 && cfg.sample_bytes == 0 && freed_by != nullptr;
 }
 
 uint32_t capture_stack(const void *caller) {
@@ -868,10 +878,10 @@ uint32_t capture_stack(const void *caller) {
 
 namespace {
 
-// The freeing stack of record `id` (on_stacked_release, released_by), from the function whose CFA is
-// `cfa` (__builtin_dwarf_cfa() there): a stack this thread freed from at this site and depth lately (its
-// remembered walks, unwind.h), or a walk.
-__attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
+// The freeing stack of record `id` (released_by's slow path), from the frame of this library whose CFA
+// is `cfa` out: a stack this thread freed from at this site and depth lately (its remembered walks,
+// unwind.h), or a walk.
+void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
@@ -883,7 +893,7 @@ __attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const
     } else {
         uintptr_t frames[unwind::max_frames];
         unsigned w;
-        unsigned n = unwind::capture(frames, cfg.depth, caller, set, &w);
+        unsigned n = unwind::capture(frames, cfg.depth, caller, set, &w, cfa);
         if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
         sid = other_depot.intern(frames, n);
         if (set != nullptr) set->stack[w] = sid;
@@ -891,47 +901,90 @@ __attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const
     freed_by[id].store(sid, std::memory_order_relaxed);
 }
 
-// A chunk with a stack is no longer live: off its stack's counters (released, released_by).
-__attribute__((always_inline)) inline void count_release(thread_state *t, uint32_t id, record *r) {
+// Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
+// allocation since: the chunk is the last one this thread gave a stack, and the thread's next sequence
+// number is still what it was then.  No free since: the last release on this thread happened before that
+// (last_release_at, the thread's next sequence number then).  Frees of chunks without a stack are not
+// seen (sampling): with sampled stacks a chunk freed right after one of those still counts as temporary.
+// A thread without its state or its block counts none.
+__attribute__((always_inline)) inline bool temporary_release(delta_block *b, thread_state *t, uint32_t id) {
+    const uint64_t next = t->seq_next;
+    const bool temporary = b->last_stacked_id == id && b->last_stacked_next == next && b->last_release_at != next;
+    b->last_release_at = next;
+    return temporary;
+}
+
+// A chunk with a stack is no longer live: off its stack's counters (released, released_by's slow path).
+void count_release(thread_state *t, uint32_t id, record *r) {
     if (id >= stack_of_capacity || stack_of == nullptr) return;
     const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
     if (sid == 0) return;
-    const size_t size = r->size();
-    const weight w = weight_of(size);
-    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
-    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
-    // since: the last release on this thread happened before that (last_release_at, the thread's next
-    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
-    // stacks a chunk freed right after one of those still counts as temporary.
-    const bool temporary = t != nullptr && t->tid == r->tid() && ((t->seq_next - 1) & rec::seq_mask) == r->seq() &&
-                           last_release_at != t->seq_next;
-    if (t != nullptr) last_release_at = t->seq_next;
+    const weight w = weight_of(r->size());
+    delta_block *b = my_deltas;
+    const bool temporary = t != nullptr && b != nullptr && temporary_release(b, t, id);
     count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
 }
 
-}  // namespace
+// This thread's pending slot for stack `sid` in its block `b`, whoever holds it.
+inline pending &pending_in(delta_block *b, uint32_t sid) { return b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)]; }
 
-void on_stacked_release(uint32_t id, const void *caller) {
-    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+// released_by with every allocation stacked, in the common case: the freeing stack is the one of the walk
+// the set predicts, and the chunk's stack holds its pending slot.  No call, no frame of its own worth
+// speaking of (the slow path, on anything else, is a tail call): the freeing stack's check is about five
+// instructions a frame and the rest about forty.  False, with nothing done, when it does not apply.
+__attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32_t id, record *r, const void *caller,
+                                                         uintptr_t cfa) {
+    delta_block *b = my_deltas;
+    if (__builtin_expect(!every_fast || b == nullptr || t == nullptr || id >= stack_of_capacity, 0)) return false;
+    unwind::memo_set *set = &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)];
+    const unsigned j = set->next[set->last];
+    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller, cfg.depth), 0)) return false;
+    const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
+    pending &p = pending_in(b, sid);
+    if (__builtin_expect(sid == 0 || p.stack.load(std::memory_order_relaxed) != sid, 0)) return false;
+    set->last = uint8_t(j);
+    const bool temporary = temporary_release(b, t, id);
+    bump(p.v[d_freed_bytes], int64_t(r->size()));
+    bump(p.v[d_freed_chunks], int64_t(count_unit));
+    if (temporary) bump(p.v[d_temporaries], int64_t(count_unit));
+    freed_by[id].store(set->stack[j], std::memory_order_relaxed);
+    return true;
 }
 
-void released_by(thread_state *t, uint32_t id, record *r, const void *caller) {
+__attribute__((noinline)) void released_by_slow(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa) {
     count_release(t, id, r);
-    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+    keep_freeing_stack(id, caller, cfa);
 }
 
-uint32_t freed_by_of_chunk(uint32_t id) {
-    if (freed_by == nullptr || id >= stack_of_capacity) return 0;
-    return freed_by[id].load(std::memory_order_relaxed);
+// on_countdown with every allocation stacked, in the common case: the stack is the one of the walk the
+// set predicts, and holds its pending slot.  As released_fast: false, with nothing done, otherwise.
+__attribute__((always_inline)) inline bool stacked_fast(thread_state *t, uint32_t id, record *r, size_t size, const void *caller,
+                                                        uintptr_t cfa) {
+    delta_block *b = my_deltas;
+    if (__builtin_expect(!every_fast || b == nullptr || id >= stack_of_capacity, 0)) return false;
+    unwind::memo_set *set = &b->walk[delta_block::walk_slot(caller, cfa)];
+    const unsigned j = set->next[set->last];
+    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller, cfg.depth), 0)) return false;
+    const uint32_t sid = set->stack[j];
+    pending &p = pending_in(b, sid);
+    if (__builtin_expect(sid == 0 || p.stack.load(std::memory_order_relaxed) != sid, 0)) return false;
+    set->last = uint8_t(j);
+    t->stack_countdown = -1;  // every allocation (next_countdown)
+    bump(p.v[d_allocations], int64_t(count_unit));
+    bump(p.v[d_bytes], int64_t(size));
+    stack_of[id].store(sid, std::memory_order_relaxed);
+    b->last_stacked_id = id;
+    b->last_stacked_next = t->seq_next;
+    // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
+    // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released_by.
+    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);
+    flip_check(r);
+    return true;
 }
 
-const stack_entry *stack(uint32_t sid, bool allocation) {
-    if (sid == 0 || !on || cfg.depth == 1) return nullptr;  // one frame: the report's site says it
-    if (allocation) return depot().get(sid);
-    return freed_by != nullptr ? other_depot.get(sid) : nullptr;
-}
-
-void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller) {
+// Everything else: sampled stacks, one-frame stacks, a walk not remembered or not the predicted one, a
+// pending slot another stack holds, a thread without its block.
+__attribute__((noinline)) void stacked_slow(thread_state *t, uint32_t id, record *r, size_t size, const void *caller, uintptr_t cfa) {
     t->stack_countdown = next_countdown();
     if (!on || id >= stack_of_capacity) return;
     uintptr_t frames[unwind::max_frames];
@@ -946,15 +999,14 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     unsigned way = 0;
     if (cfg.depth != 1) {
         // A stack this thread allocated from at this site and depth lately (its remembered walks,
-        // unwind.h, checked from this function's CFA), or a walk.
-        const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+        // unwind.h, checked from the CFA its caller gave), or a walk.
         if (b != nullptr) set = &b->walk[delta_block::walk_slot(caller, cfa)];
         const int hit = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
         if (hit >= 0) {
             sid = set->stack[hit];
             if (sid == 0) return;  // which the depot could not take
         } else {
-            n = unwind::capture(frames, cfg.depth, caller, set, &way);
+            n = unwind::capture(frames, cfg.depth, caller, set, &way, cfa);
             if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
         }
     }
@@ -974,10 +1026,50 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     const weight w = weight_of(size);
     count_allocation(sid, int64_t(w.count), int64_t(w.bytes));
     stack_of[id].store(sid, std::memory_order_relaxed);
-    // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
-    // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released.
-    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);
+    if (b != nullptr) b->last_stacked_id = id, b->last_stacked_next = t->seq_next;
+    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);  // see stacked_fast
     flip_check(r);
+}
+
+}  // namespace
+
+void released_by(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa) {
+    if (__builtin_expect(released_fast(t, id, r, caller, cfa), 1)) return;
+    released_by_slow(t, id, r, caller, cfa);
+}
+
+uint32_t freed_by_of_chunk(uint32_t id) {
+    if (freed_by == nullptr || id >= stack_of_capacity) return 0;
+    return freed_by[id].load(std::memory_order_relaxed);
+}
+
+const stack_entry *stack(uint32_t sid, bool allocation) {
+    if (sid == 0 || !on || cfg.depth == 1) return nullptr;  // one frame: the report's site says it
+    if (allocation) return depot().get(sid);
+    return freed_by != nullptr ? other_depot.get(sid) : nullptr;
+}
+
+void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller, uintptr_t cfa) {
+    if (__builtin_expect(stacked_fast(t, id, r, size, caller, cfa), 1)) return;
+    stacked_slow(t, id, r, size, caller, cfa);
+}
+
+namespace {
+__attribute__((noinline)) void *stacked_slow_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller,
+                                                  uintptr_t cfa) {
+    stacked_slow(t, id, records().get(id), size, caller, cfa);
+    arm_events(t);
+    put_thread_state_reloading(t);
+    return p;
+}
+}  // namespace
+
+void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa) {
+    if (__builtin_expect(!stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
+        return stacked_slow_then(p, t, id, size, caller, cfa);
+    arm_events(t);
+    put_thread_state_reloading(t);
+    return p;
 }
 
 void leak_found(uint32_t stack, uint32_t kind, size_t size) {

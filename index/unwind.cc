@@ -125,9 +125,10 @@ bool rules_for(uintptr_t pc, rules *out) {
 namespace {
 
 // The walk itself, from the frame whose return address is pc, stack pointer sp and rbp bp (capture's
-// caller's), remembered in m when not null.
+// caller's), remembered in m when not null from the step whose CFA is `from` on (the frames below it are
+// this library's: same_walk checks from that frame's CFA).
 __attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp, uintptr_t *out, unsigned max,
-                                        const void *caller, memo *m) {
+                                        const void *caller, memo *m, uintptr_t from) {
     const uintptr_t pc0 = pc;
     // A few frames more than asked for, so that the stack can start at `caller` when it is among them.
     constexpr unsigned lookahead = 8;
@@ -148,6 +149,7 @@ __attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp
         pc = *reinterpret_cast<const uintptr_t *>(cfa - 8);
         if (w & (uint64_t{1} << 15)) bp = *reinterpret_cast<const uintptr_t *>(cfa - ((w >> 5) & (uint64_t{0x7f} << 3)));
         sp = cfa;
+        if (cfa < from) continue;  // a frame of this library's below the one the check starts from
         rsp_only &= !from_bp;
         if (m != nullptr && steps < memo::max_steps) m->reads[steps] = {cfa - 8, pc};
         ++steps;
@@ -187,13 +189,14 @@ int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned ma
     return -1;
 }
 
-__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way) {
+__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way,
+                                           uintptr_t from) {
     if (__builtin_expect(__atomic_load_n(&own_start, __ATOMIC_ACQUIRE) == 0, 0)) find_own();
     // This function's frame record (frame pointers: index/meson.build): the caller's rbp, the return
     // address, and the caller's stack pointer after the return.
     const uintptr_t *fp = static_cast<const uintptr_t *>(__builtin_frame_address(0));
     const uintptr_t bp = fp[0], pc = fp[1], sp = reinterpret_cast<uintptr_t>(fp + 2);
-    if (s == nullptr) return walk(bp, pc, sp, out, max, caller, nullptr);
+    if (s == nullptr) return walk(bp, pc, sp, out, max, caller, nullptr, 0);
     // The walk replaces the oldest way, and is the one expected after the last one.
     const unsigned j = s->oldest;
     s->oldest = uint8_t((j + 1) & (memo_set::ways - 1));
@@ -201,7 +204,7 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
     s->last = uint8_t(j);
     *way = j;
     s->way[j].pc0 = 0;  // invalid while it is written
-    return walk(bp, pc, sp, out, max, caller, &s->way[j]);
+    return walk(bp, pc, sp, out, max, caller, &s->way[j], from);
 }
 
 }  // namespace mallochooks::heapindex::unwind

@@ -64,8 +64,10 @@ struct memo_set {
 };
 
 // Up to `max` frames of the current stack into `out` (see above), from capture's caller out.  With a
-// memo set (the thread's own, never shared), the walk is remembered in its oldest way, *way.
-unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way)
+// memo set (the thread's own, never shared), the walk is remembered in its oldest way, *way, from the
+// frame of this library whose CFA is `from` out (same_walk's check starts there; 0: capture's caller).
+// The frames of this library between capture and that one (a slow path's own) are walked, not remembered.
+unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way, uintptr_t from = 0)
     __attribute__((visibility("hidden")));
 inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
     unsigned way;
