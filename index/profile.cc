@@ -886,7 +886,7 @@ void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
     unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)] : nullptr;
-    const int way = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
+    const int way = set != nullptr ? unwind::remembered(set, cfa, caller) : -1;
     uint32_t sid;
     if (way >= 0) {
         sid = set->stack[way];
@@ -938,7 +938,7 @@ __attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32
     if (__builtin_expect(!every_fast || b == nullptr || t == nullptr || id >= stack_of_capacity, 0)) return false;
     unwind::memo_set *set = &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)];
     const unsigned j = set->next[set->last];
-    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller, cfg.depth), 0)) return false;
+    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller), 0)) return false;
     const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
     pending &p = pending_in(b, sid);
     if (__builtin_expect(sid == 0 || p.stack.load(std::memory_order_relaxed) != sid, 0)) return false;
@@ -964,7 +964,7 @@ __attribute__((always_inline)) inline bool stacked_fast(thread_state *t, uint32_
     if (__builtin_expect(!every_fast || b == nullptr || id >= stack_of_capacity, 0)) return false;
     unwind::memo_set *set = &b->walk[delta_block::walk_slot(caller, cfa)];
     const unsigned j = set->next[set->last];
-    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller, cfg.depth), 0)) return false;
+    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller), 0)) return false;
     const uint32_t sid = set->stack[j];
     pending &p = pending_in(b, sid);
     if (__builtin_expect(sid == 0 || p.stack.load(std::memory_order_relaxed) != sid, 0)) return false;
@@ -977,7 +977,7 @@ __attribute__((always_inline)) inline bool stacked_fast(thread_state *t, uint32_
     b->last_stacked_next = t->seq_next;
     // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
     // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released_by.
-    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);
+    r->add_flags(HEAPINDEX_FLAG_STACK);
     flip_check(r);
     return true;
 }
@@ -1001,7 +1001,7 @@ __attribute__((noinline)) void stacked_slow(thread_state *t, uint32_t id, record
         // A stack this thread allocated from at this site and depth lately (its remembered walks,
         // unwind.h, checked from the CFA its caller gave), or a walk.
         if (b != nullptr) set = &b->walk[delta_block::walk_slot(caller, cfa)];
-        const int hit = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
+        const int hit = set != nullptr ? unwind::remembered(set, cfa, caller) : -1;
         if (hit >= 0) {
             sid = set->stack[hit];
             if (sid == 0) return;  // which the depot could not take
@@ -1027,7 +1027,7 @@ __attribute__((noinline)) void stacked_slow(thread_state *t, uint32_t id, record
     count_allocation(sid, int64_t(w.count), int64_t(w.bytes));
     stack_of[id].store(sid, std::memory_order_relaxed);
     if (b != nullptr) b->last_stacked_id = id, b->last_stacked_next = t->seq_next;
-    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);  // see stacked_fast
+    r->add_flags(HEAPINDEX_FLAG_STACK);  // see stacked_fast
     flip_check(r);
 }
 
@@ -1067,7 +1067,7 @@ __attribute__((noinline)) void *stacked_slow_then(void *p, thread_state *t, uint
 void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa) {
     if (__builtin_expect(!stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
         return stacked_slow_then(p, t, id, size, caller, cfa);
-    arm_events(t);
+    t->event_armed = t->event_countdown = -1;  // arm_events with every allocation stacked: the next one
     put_thread_state_reloading(t);
     return p;
 }

@@ -129,12 +129,12 @@ namespace {
 // this library's: same_walk checks from that frame's CFA).
 __attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp, uintptr_t *out, unsigned max,
                                         const void *caller, memo *m, uintptr_t from) {
-    const uintptr_t pc0 = pc;
     // A few frames more than asked for, so that the stack can start at `caller` when it is among them.
     constexpr unsigned lookahead = 8;
     uintptr_t frames[max_frames + lookahead];
     const unsigned limit = (max < max_frames ? max : max_frames) + lookahead;
     unsigned n = 0, steps = 0;
+    memo::slot_read first{0, 0};
     bool rsp_only = true;
     const uintptr_t lo = own_start, hi = own_end;
     while (pc != 0 && n < limit) {
@@ -151,37 +151,41 @@ __attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp
         sp = cfa;
         if (cfa < from) continue;  // a frame of this library's below the one the check starts from
         rsp_only &= !from_bp;
-        if (m != nullptr && steps < memo::max_steps) m->reads[steps] = {cfa - 8, pc};
+        if (steps == 0) first = {cfa - 8, pc};  // written last (below)
+        else if (m != nullptr && steps < memo::max_steps) m->reads[steps] = {cfa - 8, pc};
         ++steps;
     }
-    unsigned first = 0;
+    unsigned start = 0;
     for (unsigned i = 0; i < n && i < lookahead; ++i)
         if (frames[i] == reinterpret_cast<uintptr_t>(caller)) {
-            first = i;
+            start = i;
             break;
         }
-    const unsigned kept = n - first < max ? n - first : max;
-    memcpy(out, frames + first, kept * sizeof *out);
+    const unsigned kept = n - start < max ? n - start : max;
+    memcpy(out, frames + start, kept * sizeof *out);
     // A walk worth remembering (no rbp-based frame, at least the caller's own step, not too deep) is
-    // padded to a multiple of 4 steps with reads of a word that never changes, for same_walk; pc0 is
-    // written last (a signal handler's walk into the same way in between leaves it invalid or whole).
+    // padded to a multiple of 4 steps with reads of a word that never changes, for same_walk; its first
+    // read is written last (a signal handler's walk into the same way in between leaves it invalid or
+    // whole: capture made it invalid first).
     if (m != nullptr && rsp_only && steps != 0 && steps <= memo::max_steps) {
         for (; steps % 4 != 0; ++steps) m->reads[steps] = {reinterpret_cast<uintptr_t>(&no_change), no_change};
-        m->caller = caller, m->max = max;
+        m->caller = caller;
         m->steps = steps;
         m->kept = kept;
-        m->pc0 = pc0;
+        m->reads[0].pc = first.pc;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        m->reads[0].slot = first.slot;
     }
     return kept;
 }
 
 }  // namespace
 
-int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) {
+int remembered_other(memo_set *s, uintptr_t cfa, const void *caller) {
     const unsigned predicted = s->next[s->last];
     for (unsigned k = 1; k < memo_set::ways; ++k) {
         const unsigned j = (predicted + k) & (memo_set::ways - 1);
-        if (!same_walk(s->way[j], cfa, caller, max)) continue;
+        if (!same_walk(s->way[j], cfa, caller)) continue;
         s->next[s->last] = uint8_t(j);
         s->last = uint8_t(j);
         return int(j);
@@ -203,7 +207,8 @@ __attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const v
     s->next[s->last] = uint8_t(j);
     s->last = uint8_t(j);
     *way = j;
-    s->way[j].pc0 = 0;  // invalid while it is written
+    s->way[j].reads[0].slot = 0;  // invalid while it is written
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     return walk(bp, pc, sp, out, max, caller, &s->way[j], from);
 }
 
