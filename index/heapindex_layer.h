@@ -384,8 +384,22 @@ private:
     // admit_fast's rare exits, with t taken: each puts it back.
     // When the profile is due, its on_countdown_then finishes the job (arm_events, t put back) as this
     // function's tail call, from this function's CFA: with every allocation stacked, this is every
-    // allocation's path, and neither function keeps a frame of its own.
+    // allocation's path, and neither function keeps a frame of its own.  So settle_events is written out
+    // here, the peak's sample (a call) left to events_peak_then: with a call on its path, this function
+    // would save and restore five registers at every allocation.
     __attribute__((noinline)) static void *events_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        const int64_t covered = t->event_armed - t->event_countdown;  // as settle_events
+        const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
+        if (__builtin_expect((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0, 0))
+            return events_peak_then(p, t, id, size, caller);
+        t->stack_countdown -= covered;
+        if (t->stack_countdown < 0)
+            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+        arm_events(t);
+        put_thread_state_reloading(t);
+        return p;
+    }
+    __attribute__((noinline)) static void *events_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
         if (settle_events(t))
             return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
         arm_events(t);
