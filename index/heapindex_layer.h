@@ -548,7 +548,10 @@ private:
         }
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
-        profile::released_by(t, id, r, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));  // and "freed by"
+        // Off its stack's counters, and its "freed by" stack kept, as free_slow does: inline in the common
+        // case (profile_thread.h), from this function's CFA.
+        const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+        if (__builtin_expect(!profile::released_fast(t, id, r, caller, cfa), 0)) profile::released_by_slow(t, id, r, caller, cfa);
         put_thread_state(t);
         r->bury(caller);
         if constexpr (direct_terminal<Next>::value)

@@ -46,6 +46,13 @@ namespace mallochooks::heapindex::profile {
 
 namespace pf = profile_format;
 
+// profile_thread.h's globals.
+constinit bool every_fast = false;
+std::atomic<uint32_t> *stack_of = nullptr;
+constinit uint64_t stack_of_capacity = 0;
+std::atomic<uint32_t> *freed_by = nullptr;
+__thread delta_block *my_deltas;
+
 namespace {
 
 // ---- settings -------------------------------------------------------------------------------------------
@@ -68,9 +75,6 @@ struct settings_t {
 constinit settings_t cfg;
 
 constinit bool on = false;  // stacks are recorded (set once by start, before any thread but the first runs)
-// Every allocation stacked, with whole stacks and freeing stacks (set once by start): the fast paths of
-// on_countdown and released_by apply.
-constinit bool every_fast = false;
 constinit uint64_t start_ns = 0;
 constinit int start_pid = 0;
 
@@ -186,15 +190,12 @@ weight sampled_weight(size_t size) {
 
 // ---- the stack of each record: a side array indexed by record id ----------------------------------------
 
-std::atomic<uint32_t> *stack_of = nullptr;
-uint64_t stack_of_capacity = 0;
 
 // The stacks that are not allocation stacks, for heap-error reports (HEAPINDEX_STACKS > 1): the stack that
 // freed each chunk with an allocation stack (freed_by[record id], read while the record is a tombstone),
 // and the stack of the call a heap error was found in.  A depot of their own, so that the profile's
 // stacks stay allocation stacks.
 constinit stack_depot other_depot;
-std::atomic<uint32_t> *freed_by = nullptr;
 
 bool reserve_ids(std::atomic<uint32_t> **to, uint64_t *capacity) {
     size_t bytes = sizeof(uint32_t) << 32;
@@ -221,17 +222,7 @@ bool reserve_stack_of() { return reserve_ids(&stack_of, &stack_of_capacity); }
 // add the pending deltas of every thread to what they read: each slot's values are single 8-byte words
 // its owner writes, read whole.
 enum counter { c_allocations, c_bytes, c_temporaries, c_live_bytes, c_live_chunks, n_counters };
-
-// A pending slot keeps what was allocated and what was freed, not the live figures: an allocation adds
-// to two words (allocations, bytes), a free to two or three (freed chunks and bytes, temporaries), where
-// live counters would take five each; live = allocated - freed when the slot is read (to_counters).
-enum delta { d_allocations, d_bytes, d_temporaries, d_freed_bytes, d_freed_chunks, n_deltas };
-static_assert(int(n_deltas) == int(n_counters));
-
-struct pending {
-    std::atomic<uint32_t> stack;
-    std::atomic<int64_t> v[n_deltas];
-};
+static_assert(int(n_deltas) == int(n_counters));  // (the deltas: profile_thread.h)
 
 inline void to_counters(const int64_t *d, int64_t *v) {
     v[c_allocations] = d[d_allocations];
@@ -240,40 +231,6 @@ inline void to_counters(const int64_t *d, int64_t *v) {
     v[c_live_bytes] = d[d_bytes] - d[d_freed_bytes];
     v[c_live_chunks] = d[d_allocations] - d[d_freed_chunks];
 }
-struct delta_block {
-    static constexpr unsigned slots = 256;
-    pending slot[slots];
-    // The stacks this thread interned last (direct-mapped by innermost frame): a loop allocating from one place
-    // finds its stack here, without the depot's shared table.
-    static constexpr unsigned recent = 64;
-    uint32_t recent_id[recent];
-    // The last walks (unwind.h) and the stacks they gave, in sets of 4 (memo_set) chosen by the allocation
-    // site (the hooks' caller) and the stack's depth (on_countdown's CFA): a program allocating
-    // from a few places in turn, or through one wrapper from a few depths, finds each one's stack again;
-    // so does one allocating through a wrapper from a few places at the same depth (perl: most of its
-    // allocations are Perl_safesysmalloc's, 9 to 12 frames deep), which one walk per key did not.
-    static constexpr unsigned walks = 16;
-    unwind::memo_set walk[walks];
-    static unsigned walk_slot(const void *caller, uintptr_t cfa) {
-        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (cfa >> 4) * 0x9e3779b1u;
-        return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
-    }
-    // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
-    // freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
-    // remembered walk, every allocation stacked cost about 1040 instructions per churn operation, 850
-    // without the freeing stacks.
-    static constexpr unsigned free_walks = 8;
-    unwind::memo_set free_walk[free_walks];
-    // For the temporary test (count_release): the last chunk this thread gave a stack (its record id) and
-    // the thread's next sequence number then, and that number at the thread's last release of a chunk
-    // with a stack.  Reset when the block passes to another thread.
-    uint32_t last_stacked_id;
-    uint64_t last_stacked_next, last_release_at;
-    delta_block *next_all;
-    delta_block *next_free;
-};
-
-__thread delta_block *my_deltas __attribute__((tls_model("initial-exec")));
 __thread bool deltas_exited __attribute__((tls_model("initial-exec")));
 std::atomic<delta_block *> all_blocks{nullptr};
 std::atomic<uint64_t> free_blocks{0};  // tag << 48 | block
@@ -901,19 +858,6 @@ void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     freed_by[id].store(sid, std::memory_order_relaxed);
 }
 
-// Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
-// allocation since: the chunk is the last one this thread gave a stack, and the thread's next sequence
-// number is still what it was then.  No free since: the last release on this thread happened before that
-// (last_release_at, the thread's next sequence number then).  Frees of chunks without a stack are not
-// seen (sampling): with sampled stacks a chunk freed right after one of those still counts as temporary.
-// A thread without its state or its block counts none.
-__attribute__((always_inline)) inline bool temporary_release(delta_block *b, thread_state *t, uint32_t id) {
-    const uint64_t next = t->seq_next;
-    const bool temporary = b->last_stacked_id == id && b->last_stacked_next == next && b->last_release_at != next;
-    b->last_release_at = next;
-    return temporary;
-}
-
 // A chunk with a stack is no longer live: off its stack's counters (released, released_by's slow path).
 void count_release(thread_state *t, uint32_t id, record *r) {
     if (id >= stack_of_capacity || stack_of == nullptr) return;
@@ -925,62 +869,14 @@ void count_release(thread_state *t, uint32_t id, record *r) {
     count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
 }
 
-// This thread's pending slot for stack `sid` in its block `b`, whoever holds it.
-inline pending &pending_in(delta_block *b, uint32_t sid) { return b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)]; }
+}  // namespace
 
-// released_by with every allocation stacked, in the common case: the freeing stack is the one of the walk
-// the set predicts, and the chunk's stack holds its pending slot.  No call, no frame of its own worth
-// speaking of (the slow path, on anything else, is a tail call): the freeing stack's check is about five
-// instructions a frame and the rest about forty.  False, with nothing done, when it does not apply.
-__attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32_t id, record *r, const void *caller,
-                                                         uintptr_t cfa) {
-    delta_block *b = my_deltas;
-    if (__builtin_expect(!every_fast || b == nullptr || t == nullptr || id >= stack_of_capacity, 0)) return false;
-    unwind::memo_set *set = &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)];
-    const unsigned j = set->next[set->last];
-    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller), 0)) return false;
-    const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
-    pending &p = pending_in(b, sid);
-    if (__builtin_expect(sid == 0 || p.stack.load(std::memory_order_relaxed) != sid, 0)) return false;
-    set->last = uint8_t(j);
-    const bool temporary = temporary_release(b, t, id);
-    bump(p.v[d_freed_bytes], int64_t(r->size()));
-    bump(p.v[d_freed_chunks], int64_t(count_unit));
-    if (temporary) bump(p.v[d_temporaries], int64_t(count_unit));
-    freed_by[id].store(set->stack[j], std::memory_order_relaxed);
-    return true;
-}
-
-__attribute__((noinline)) void released_by_slow(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa) {
+void released_by_slow(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa) {
     count_release(t, id, r);
     keep_freeing_stack(id, caller, cfa);
 }
 
-// on_countdown with every allocation stacked, in the common case: the stack is the one of the walk the
-// set predicts, and holds its pending slot.  As released_fast: false, with nothing done, otherwise.
-__attribute__((always_inline)) inline bool stacked_fast(thread_state *t, uint32_t id, record *r, size_t size, const void *caller,
-                                                        uintptr_t cfa) {
-    delta_block *b = my_deltas;
-    if (__builtin_expect(!every_fast || b == nullptr || id >= stack_of_capacity, 0)) return false;
-    unwind::memo_set *set = &b->walk[delta_block::walk_slot(caller, cfa)];
-    const unsigned j = set->next[set->last];
-    if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller), 0)) return false;
-    const uint32_t sid = set->stack[j];
-    pending &p = pending_in(b, sid);
-    if (__builtin_expect(sid == 0 || p.stack.load(std::memory_order_relaxed) != sid, 0)) return false;
-    set->last = uint8_t(j);
-    t->stack_countdown = -1;  // every allocation (next_countdown)
-    bump(p.v[d_allocations], int64_t(count_unit));
-    bump(p.v[d_bytes], int64_t(size));
-    stack_of[id].store(sid, std::memory_order_relaxed);
-    b->last_stacked_id = id;
-    b->last_stacked_next = t->seq_next;
-    // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
-    // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released_by.
-    r->add_flags(HEAPINDEX_FLAG_STACK);
-    flip_check(r);
-    return true;
-}
+namespace {
 
 // Everything else: sampled stacks, one-frame stacks, a walk not remembered or not the predicted one, a
 // pending slot another stack holds, a thread without its block.

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "index/counters.h"
+#include "index/profile_thread.h"
 #include "index/record.h"
 #include "index/stack_depot.h"
 #include "index/thread_state.h"
@@ -42,12 +43,7 @@ void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, cons
 // counters.  `t` may be null.
 void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility("hidden")));
 
-// The record of a chunk with a stack keeps its check word with the lowest bit flipped, so that free's
-// fast path (which compares the trailer with the record's image) leaves for free_checked
-// (heapindex_layer.h), which flips it back, checks the trailer as the fast path does and calls released:
-// free's fast path pays nothing for profiles, a stacked chunk about the call to released.  The owner of the
-// record (a live chunk's allocating call, or whoever killed it) flips it.
-inline void flip_check(record *r) { r->flip_aux_bit(); }
+// flip_check: profile_thread.h.
 
 // From sample_peak (counters.cc): the live bytes summed just now; a point of the series, and a copy of
 // the stacks' live counters when this is a new peak.
