@@ -224,7 +224,7 @@ template <bool Trailered> struct basic_layer {
         {
             const owned_thread_state t;
             if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
-                profile::released_by(t.get(), s.id, old, caller);
+                profile::released_by(t.get(), s.id, old, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
             count_free(t.get(), old_size);
             if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
                 old->finish_dying(caller);
@@ -408,13 +408,32 @@ private:
             return not_admitted(p);
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
-        if (count_allocation(t, size) && Trailered) profile::on_countdown(t, id, r, size, caller);
+        if (count_allocation(t, size) && Trailered)
+            profile::on_countdown(t, id, r, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
         return p;
     }
 
     // admit_fast's rare exits, with t taken: each puts it back.
+    // When the profile is due, its on_countdown_then finishes the job (arm_events, t put back) as this
+    // function's tail call, from this function's CFA: with every allocation stacked, this is every
+    // allocation's path, and neither function keeps a frame of its own.  So settle_events is written out
+    // here, the peak's sample (a call) left to events_peak_then: with a call on its path, this function
+    // would save and restore five registers at every allocation.
     __attribute__((noinline)) static void *events_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
-        if (settle_events(t)) profile::on_countdown(t, id, records().get(id), size, caller);
+        const int64_t covered = t->event_armed - t->event_countdown;  // as settle_events
+        const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
+        if (__builtin_expect((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0, 0))
+            return events_peak_then(p, t, id, size, caller);
+        t->stack_countdown -= covered;
+        if (t->stack_countdown < 0)
+            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+        arm_events(t);
+        put_thread_state_reloading(t);
+        return p;
+    }
+    __attribute__((noinline)) static void *events_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        if (settle_events(t))
+            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
         arm_events(t);
         put_thread_state_reloading(t);
         return p;
@@ -561,7 +580,10 @@ private:
         }
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
-        profile::released_by(t, id, r, caller);  // and its "freed by" stack, as free_slow keeps it
+        // Off its stack's counters, and its "freed by" stack kept, as free_slow does: inline in the common
+        // case (profile_thread.h), from this function's CFA.
+        const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+        if (__builtin_expect(!profile::released_fast(t, id, r, caller, cfa), 0)) profile::released_by_slow(t, id, r, caller, cfa);
         put_thread_state(t);
         r->bury(caller);
         if constexpr (direct_terminal<Next>::value)
@@ -593,7 +615,7 @@ private:
         }
         {
             const owned_thread_state t;
-            if (stacked) profile::released_by(t.get(), s.id, r, caller);
+            if (stacked) profile::released_by(t.get(), s.id, r, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
             count_free(t.get(), size);
             r->bury(caller);  // last: the reports and the profile read the thread id under it
             records().give(t.get(), s.id);

@@ -145,6 +145,7 @@ struct alignas(32) record {
     uint64_t seq() const { return rec::seq_of(head.load(std::memory_order_relaxed), w_site.get(), w_size.get(), tail.get()); }
     // Owner of a live (or claimed) record.
     void set_flags(uint32_t f) { w_site.set((w_site.get() & ~rec::flag_mask) | (f & rec::flag_mask)); }
+    void add_flags(uint32_t f) { w_site.set(w_site.get() | (f & rec::flag_mask)); }
     void flip_aux_bit() { tail.set(tail.get() ^ 1); }
 
     // Owner: fill a record it holds exclusively (free or dead) and make it live.  No "writing" state is
