@@ -191,7 +191,7 @@ template <bool Trailered> struct basic_layer {
             put_thread_state(t);
             return free_slow(next, ptr, caller, size, false, how);
         }
-        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         put_thread_state(t);
         if constexpr (direct_terminal<Next>::value)
@@ -314,7 +314,7 @@ private:
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, Reuse ? reuse : 0u);
         }
-        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
+        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[take_next(t->head) % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
         // A chunk beyond its first page: its page continuations now, before the record is published (a
         // lookup that meets one first finds the record not live and looks on, as for any stale one), so
@@ -338,7 +338,7 @@ private:
     __attribute__((always_inline)) static void *admit_finish(void *p, size_t size, const void *caller, uint64_t flags,
                                                              thread_state *t, heap_index_t::leaf *l, uint32_t id) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        const uint64_t seq = t->seq_next++;
+        const uint64_t seq = take_next(t->seq_next);
         // The record's words 2 and 3 are the trailer (trailer_intact): check word and size, with the
         // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
         // The words first, then slack and trailer, then the head (live): the trailer is in place before
@@ -578,7 +578,7 @@ private:
             put_thread_state(t);
             return free_slow(next, ptr, caller, size, false, how, true);
         }
-        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         // Off its stack's counters, and its "freed by" stack kept, as free_slow does: inline in the common
         // case (profile_thread.h), from this function's CFA.
