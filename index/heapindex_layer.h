@@ -301,7 +301,8 @@ private:
     template <class Next, bool Reuse, bool Plain = false>
     __attribute__((always_inline)) static void *admit_fast_inline(Next next, void *p, size_t size, const void *caller,
                                                                   uint64_t flags_given, uint32_t reuse) {
-        const uint64_t flags = Plain ? own_flags : flags_given;  // own_flags included (admit)
+        // own_flags included (admit); malloc's are own_flags alone, which block_site_bits has (thread_state.h).
+        const uint64_t flags = Plain ? 0 : flags_given;
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below

@@ -35,6 +35,8 @@ struct thread_state {
     // The parts of a record's words 1, 2 and 3 that the block's numbers share (record.h: rec::
     // site_seq_bits, size_seq_bits, tail_seq_bits with the thread id): set with the block (and the thread
     // id after fork), so malloc's fast path ORs them in.  A block never crosses a multiple of 1024.
+    // block_site_bits also has HEAPINDEX_FLAG_TRAILER, which every chunk of the fast path has (one OR
+    // fewer in malloc's).
     uint64_t block_site_bits, block_size_bits, block_tail_bits;
     // The check words (trailer.h) of this thread's block of sequence numbers, word seq % seq_block:
     // filled when the block is taken, so allocation reads its check word with one load.
