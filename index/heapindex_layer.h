@@ -61,6 +61,7 @@ template <class T>
         T::arena_owns(p);
         T::malloc_unowned(size_t{0}, nullptr);
         uintptr_t{T::not_served};
+        size_t{T::unowned_spacing};
         T::free_unowned(p, nullptr);
         T::usable_size_unowned(p, nullptr);
     }
@@ -76,7 +77,8 @@ template <bool Trailered> struct basic_layer {
             // Never the bootstrap arena's chunk (malloc_unowned, backends/preload/terminal.h): no arena test
             // after the allocator's call, where its answer is tested anyway (null, or not_served: then the
             // ordinary call, whose chunk admit tests).
-            void *p = Next::terminal::malloc_unowned(request(size), caller);
+            static_assert(Next::terminal::unowned_spacing >= min_chunk);
+            void *p = Next::terminal::malloc_unowned(unraised_request(size), caller);  // its chunks are spaced
             if (__builtin_expect(reinterpret_cast<uintptr_t>(p) > Next::terminal::not_served, 1))
                 return admit_fast_inline<Next, false, true>(next, p, size, caller, 0, 0);
             if (p == nullptr) return p;
