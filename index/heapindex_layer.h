@@ -208,8 +208,10 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(foreign_guarded(old->flags()), 0)) after_realloc_copy(next, q, trailer_at(old_size), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
-                profile::released_by(t.get(), s.id, old, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0)) {  // and its "freed by" stack (see free_checked)
+                const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+                if (!profile::released_fast(t.get(), s.id, old, caller, cfa)) profile::released_by_slow(t.get(), s.id, old, caller, cfa);
+            }
             count_free(t.get(), old_size);
             if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
                 old->finish_dying(caller);

@@ -49,9 +49,10 @@ struct delta_block {
     // allocations are Perl_safesysmalloc's, 9 to 12 frames deep), which one walk per key did not.
     static constexpr unsigned walks = 16;
     unwind::memo_set walk[walks];
+    // (Fibonacci hashing of the two's low 32 bits: the product's top bits mix them all.)
     static unsigned walk_slot(const void *caller, uintptr_t cfa) {
-        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (cfa >> 4) * 0x9e3779b1u;
-        return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
+        static_assert(walks == 16);
+        return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 28;
     }
     // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
     // freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
