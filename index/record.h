@@ -207,7 +207,9 @@ struct alignas(32) record {
     __attribute__((always_inline)) bool claim(uintptr_t expected_base, uint32_t to = rs_dead) {
         const uint64_t w = head.load(std::memory_order_acquire);
         uint64_t live = (w & (rec::low_bits & ~uint64_t{3})) + (uint64_t(expected_base) << rec::value_shift) + rs_live;
-        return head.compare_exchange_strong(live, live - rs_live + uint64_t{to}, std::memory_order_acq_rel);
+        __asm__("" : "+r"(live));  // made whole first: then one lea each (gcc otherwise makes both from a partial sum)
+        const uint64_t next = live + (uint64_t{to} - rs_live);
+        return head.compare_exchange_strong(live, next, std::memory_order_acq_rel);
     }
     // The free site over the tail (bits 0-47: a 4-byte and a 2-byte store, the sequence number's bits in
     // the top 10 stay): after the trailer was checked and the profile told (they read aux and tid).
