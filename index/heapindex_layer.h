@@ -116,7 +116,7 @@ template <bool Trailered> struct basic_layer {
     // against a constant, as the trailer bit alone was.
     struct by_free {
         static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY;
-        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | HEAPINDEX_FLAG_STACK | kind_mask;
         static constexpr uint32_t expected = 0;
         static constexpr uint32_t kind = 0;
         static constexpr size_t size = 0;  // no size to check
@@ -124,7 +124,7 @@ template <bool Trailered> struct basic_layer {
     };
     struct by_delete {
         static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY | HEAPINDEX_FLAG_ALIGNED;
-        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | HEAPINDEX_FLAG_STACK | kind_mask;
         uint32_t kind;  // the flags the chunk should have (new_flags)
         size_t alignment;
         unsigned hook_kind;
@@ -239,8 +239,7 @@ template <bool Trailered> struct basic_layer {
         void *q = next.realloc(ptr, request(size), caller);
         record *old = records().get(s.id);
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
-            if (old->flags() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
-            old->revive();
+            old->revive();  // (with its stack, which still counts it)
             s.mark();
             if (__builtin_expect(foreign_guarded(old->flags()), 0)) reguard_trailer(*old);
             return nullptr;
@@ -248,8 +247,10 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(foreign_guarded(old->flags()), 0)) after_realloc_copy(next, q, trailer_at(old_size), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
-                profile::released_by(t.get(), s.id, old, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0)) {  // and its "freed by" stack (see free_checked)
+                const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+                if (!profile::released_fast(t.get(), s.id, old, caller, cfa)) profile::released_by_slow(t.get(), s.id, old, caller, cfa);
+            }
             count_free(t.get(), old_size);
             if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
                 old->finish_dying(caller);
@@ -493,7 +494,6 @@ private:
         // flux to readers) until the realloc is done: revive() or finish_dying().
         *size = r->size();
         const uint32_t flags = r->flags();
-        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
         if (has_trailer(flags) &&
             __builtin_expect(!trailer_intact_any(base, *r, flags) ||
                                  ((flags & HEAPINDEX_FLAG_TRAILER) && !(flags & HEAPINDEX_FLAG_USABLE_ASKED) &&
@@ -576,8 +576,9 @@ private:
     }
 
     // Where free's fast path sends a chunk whose flags or trailer it did not accept.  A chunk with a stack
-    // comes here by design (its check word is flipped, profile.h): flipped back, the same checks as the
-    // fast path's, and if they pass, the fast path's work plus one call to the profile (profile::released_by:
+    // comes here by design (HEAPINDEX_FLAG_STACK is in by_free's and by_delete's masks, so the fast path's
+    // flags test sends it, before the trailer's comparison): the same checks as the fast path's, and if they
+    // pass, the fast path's work plus the profile's (profile::released_fast, inline, or released_by_slow:
     // the chunk off its stack's counters, and the "freed by" stack for heap-error reports, as free_slow
     // keeps it) with the slot the fast path found: no second look-up, no whole-chunk verify, no slow thread state.
     // Anything else (a damaged chunk, another kind than the call releases, an untrailered chunk, a full
@@ -593,14 +594,12 @@ private:
             if (flags & HEAPINDEX_FLAG_USABLE_ASKED) return free_usable_asked(next, ptr, caller, id, size, how);
             return free_slow(next, ptr, caller, size, true, how);
         }
-        profile::flip_check(r);
         const size_t at = trailer_at(size);
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base + at, *r) ||
+        if (__builtin_expect((flags & (How::mask & ~HEAPINDEX_FLAG_STACK)) != expected_of(how) || wrong_size(how, size) ||
+                                 !trailer_intact(base + at, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, at)),
-                             0)) {
-            profile::flip_check(r);  // as free_slow expects it (it flips it back itself)
+                             0))
             return free_slow(next, ptr, caller, size, true, how);
-        }
         heap_index_t::clear_start(l, heap_index_t::slot_of(base));
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
@@ -626,8 +625,8 @@ private:
     // (`marked`: the start bit is still to be cleared), a thread without state yet or any more, a full
     // ring.
     // (`marked` also covers a chunk of another kind than the call releases.)  A chunk with a stack comes
-    // here from free_checked: `marked`, its check word still flipped, when a check failed; unmarked,
-    // checked and flipped back (`stacked`), when the thread state was not at hand.
+    // here from free_checked: `marked` when a check failed; unmarked and checked (`stacked`), when the
+    // thread state was not at hand.
     template <class Next, class How>
     __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked,
                                                     How how, bool stacked = false) {
@@ -635,7 +634,6 @@ private:
         record *r = records().get(s.id);
         if (marked) stacked = r->flags() & HEAPINDEX_FLAG_STACK;
         if (marked) {
-            if (stacked) profile::flip_check(r);
             const uint32_t flags = r->flags();
             if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
             if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
@@ -665,7 +663,7 @@ private:
         record_fields f;
         if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
             old->claim(f.base)) {
-            if (f.flags & HEAPINDEX_FLAG_STACK) profile::flip_check(old), profile::released(t, stale, old);
+            if (f.flags & HEAPINDEX_FLAG_STACK) profile::released(t, stale, old);
             old->bury(nullptr);
             count_free(t, f.size);
             records().give(t, stale);

@@ -126,7 +126,7 @@ struct record_fields {
     const void *free_site;
     uint32_t tid;    // 0 in a tombstone (unknown: the free site overlays it)
     uint32_t flags;  // HEAPINDEX_FLAG_*
-    uint32_t check = 0;  // a trailered chunk's check word (as the record keeps it: see profile.h's flip_check)
+    uint32_t check = 0;  // a trailered chunk's check word
 };
 
 struct alignas(32) record {
@@ -146,7 +146,6 @@ struct alignas(32) record {
     // Owner of a live (or claimed) record.
     void set_flags(uint32_t f) { w_site.set((w_site.get() & ~rec::flag_mask) | (f & rec::flag_mask)); }
     void add_flags(uint32_t f) { w_site.set(w_site.get() | (f & rec::flag_mask)); }
-    void flip_aux_bit() { tail.set(tail.get() ^ 1); }
 
     // Owner: fill a record it holds exclusively (free or dead) and make it live.  No "writing" state is
     // needed: the record is already not live (killed, or never used), and the release fence orders that
