@@ -225,9 +225,10 @@ bool resolve() {
     return ok;
 }
 
+constinit std::atomic<int> cxx_mode{0};
+
 void *cxx_delegate(const char *name, void **cache) {
-    // 0: not known yet; 1: the C++ functions go through the hooks; 2: they go to the allocator behind us.
-    static std::atomic<int> mode{0};
+    std::atomic<int> &mode = cxx_mode;
     int m = mode.load(std::memory_order_acquire);
     if (m == 0) {
         // Also when the process's malloc is not ours (an executable defining its own, another preload

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <atomic>
+
 #include "backends/terminal.h"
 #include "mallochooks/dynamic.h"
 #include "libmallochooks/bootstrap_arena.h"
@@ -58,6 +60,10 @@ size_t usable_size_maybe_arena(void *ptr) __attribute__((visibility("hidden"), c
 // that malloc, as the program expects.  The next definition of `name` when that is the case,
 // else nullptr (then the call goes through the hooks).  `cache`: one per function, zero at first.
 void *cxx_delegate(const char *name, void **cache) __attribute__((visibility("hidden")));
+// What cxx_delegate found: 0 not known yet; 1 the C++ functions go through the hooks; 2 they go to the
+// allocator behind us.  terminal::cxx_next reads it inline (a call on every operator new and delete cost
+// 10 instructions).
+extern std::atomic<int> cxx_mode __attribute__((visibility("hidden")));
 
 // The allocator's malloc for a caller that must know the chunk is not the bootstrap arena's (a layer that
 // would otherwise ask arena_owns: hooks.h's exit 7): until the next definitions are resolved, a stub that
@@ -169,7 +175,10 @@ struct terminal {
     static constexpr size_t unowned_spacing = preload::unowned_spacing;
     static void *malloc_unowned(size_t size, const void *) { return next(&unowned_malloc)(size); }
     static void free_unowned(void *ptr, const void *) { next(&next_fns.free)(ptr); }
-    static void *cxx_next(const char *name, void **cache) { return cxx_delegate(name, cache); }
+    static void *cxx_next(const char *name, void **cache) {
+        if (__builtin_expect(cxx_mode.load(std::memory_order_acquire) == 1, 1)) return nullptr;
+        return cxx_delegate(name, cache);
+    }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&next_fns.usable_size)(ptr); }
 };
 static_assert(is_terminal<terminal>);
