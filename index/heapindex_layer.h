@@ -380,8 +380,7 @@ private:
         write_trailer((base + size + 7) & ~uintptr_t{7}, size_word, tail);
         r->go_live(rec::head_of(base, seq, rs_live));
         const unsigned g = heap_index_t::slot_of(base);
-        const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
-        l->ids[g].store(id, std::memory_order_relaxed);
+        const uint32_t old = heap_index_t::replace_id(l, g, id);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) return stale_then(p, t, old, id, size, caller);  // see drop_stale
         // (t stays taken through the rare paths: the profile's sampling uses it.)  The one countdown of the
         // peak's sample and the profile's (counters.h): far away unless stacks are recorded.
