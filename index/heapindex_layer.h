@@ -197,12 +197,15 @@ template <bool Trailered> struct basic_layer {
     template <class Next, class How>
     __attribute__((always_inline)) static void finish_free(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
                                                            const How &how, record *r) {
-        r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
             put_thread_state(t);
-            return free_slow(next, ptr, caller, size, false, how);
+            return free_slow(next, ptr, caller, size, false, how);  // which buries the record itself
         }
+        // Checked: the free site over the check word and thread id (record.h), before the id goes into
+        // the ring (from where only this thread takes it, after the quarantine), and after the exit
+        // above: the site is then dead, and shifted in place.
+        r->bury(caller);
         t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         put_thread_state(t);
