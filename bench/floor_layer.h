@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// The hook layer of bench/'s `floorindex` and `floorkill` configurations (floorindex_preload.cc,
+// floorkill_preload.cc): checked16's trailer (checked16_preload.cc: padding as the index's, a 16-byte
+// trailer of sequence number and check word where the allocator's usable size puts it, checked at free)
+// plus the floor index (floor_index.h): at malloc a record, the granule's id and its start bit; at free
+// the start bit cleared and the id queued, and, with Kill (`floorkill`), the record's head turned dead by
+// a CAS, as the index's kill does.  The trailer is placed by the allocator's usable size, not after the
+// request as the index places it, because a free that never reads the record (floorindex) learns the
+// requested size from nowhere else: that is the price of the design it bounds.
+//
+// A double or invalid free (no live chunk starts at the pointer) is only counted and goes to the
+// allocator unchanged, as the index does with a pointer it cannot report.  Lookups:
+// floorindex_v1_lookup, exported, with heapindex_lookup's signature (tests/integration/floor_lookup.c).
+#ifndef MALLOCHOOKS_BENCH_FLOOR_LAYER_H
+#define MALLOCHOOKS_BENCH_FLOOR_LAYER_H
+
+#include <stdint.h>
+#include <sys/auxv.h>
+
+#include <atomic>
+
+#include "bench/floor_index.h"
+#include "index/trailer.h"
+#include "mallochooks/hooks.h"
+
+namespace mallochooks::bench_floor {
+
+// The process's floor index, and this thread's state (initial-exec TLS: the default model can call
+// malloc on a thread's first access).  Both constant-initialised: nothing runs before main.
+inline constinit floor_index the_index;
+inline __thread floor_thread my_thread __attribute__((tls_model("initial-exec")));
+
+inline std::atomic<uint64_t> trailer_mismatches{0}, bad_frees{0};
+
+// checked16's trailer, as checked16_preload.cc writes and checks it (its comments there).
+namespace trailer {
+using mallochooks::heapindex::padded_request;
+using mallochooks::heapindex::trailer_offset;
+using mallochooks::heapindex::trailer_size;
+
+inline size_t request(size_t size) {
+    size_t r;
+    return padded_request(size, &r) ? r : SIZE_MAX;
+}
+inline std::atomic<uint64_t> key{0};
+inline uint64_t the_key() {
+    uint64_t k = key.load(std::memory_order_relaxed);
+    if (__builtin_expect(k == 0, 0)) {
+        const unsigned char *r = reinterpret_cast<const unsigned char *>(getauxval(AT_RANDOM));
+        k = 0x9e3779b97f4a7c15ull;
+        if (r != nullptr) __builtin_memcpy(&k, r + 8, sizeof k);
+        k |= 1;
+        key.store(k, std::memory_order_relaxed);
+    }
+    return k;
+}
+inline uint32_t check_of(uintptr_t p, uint64_t seq) { return uint32_t(((p ^ the_key()) + seq) * 0xff51afd7ed558ccdull >> 32); }
+struct __attribute__((may_alias)) words {
+    uint64_t seq, check;
+};
+}  // namespace trailer
+
+template <bool Kill> struct floor_layer : mallochooks::layer_defaults {
+    template <class Next> static void init(Next) { the_index.init(); }
+
+    // A new chunk: indexed (its sequence number from the index's thread block), then its trailer.
+    template <class Next>
+    static void *admit(Next next, void *p, size_t size, const void *caller) {
+        if (p == nullptr) return p;
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const uint64_t seq = the_index.insert(my_thread, base, size, caller);
+        const size_t usable = next.usable_size(p, caller);
+        if (usable < trailer::trailer_size) return p;
+        trailer::words *t = reinterpret_cast<trailer::words *>(base + trailer::trailer_offset(usable));
+        t->seq = seq;
+        t->check = trailer::check_of(base, seq);
+        return p;
+    }
+    template <class Next> static void verify(Next next, void *p, const void *caller) {
+        const size_t usable = next.usable_size(p, caller);
+        if (usable < trailer::trailer_size) return;
+        const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+        const trailer::words *t = reinterpret_cast<const trailer::words *>(base + trailer::trailer_offset(usable));
+        if (__builtin_expect(t->check != trailer::check_of(base, t->seq), 0))
+            trailer_mismatches.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
+        return admit(next, next.malloc(trailer::request(size), caller), size, caller);
+    }
+    template <class Next> static void *calloc(Next next, size_t nmemb, size_t size, const void *caller) {
+        return admit(next, next.calloc(1, trailer::request(nmemb * size), caller), nmemb * size, caller);
+    }
+    template <class Next> static void *memalign(Next next, size_t alignment, size_t size, const void *caller) {
+        return admit(next, next.memalign(alignment, trailer::request(size), caller), size, caller);
+    }
+    template <class Next> static void free(Next next, void *ptr, const void *caller) {
+        if (ptr == nullptr) return next.free(ptr, caller);
+        if (__builtin_expect(the_index.template remove<Kill>(my_thread, reinterpret_cast<uintptr_t>(ptr)), 1))
+            verify(next, ptr, caller);
+        else
+            bad_frees.fetch_add(1, std::memory_order_relaxed);
+        next.free(ptr, caller);
+    }
+    // The old chunk's start bit cleared first (a racing free of it loses), its id given back only once
+    // the allocator succeeded; on failure the old chunk lives on, bit set again.
+    template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
+        if (ptr == nullptr) return malloc(next, size, caller);
+        const uintptr_t old = reinterpret_cast<uintptr_t>(ptr);
+        uint32_t id = 0;
+        const bool indexed = the_index.clear_start(old, &id);
+        if (indexed) {
+            if constexpr (Kill) the_index.kill(id, old);  // as free's (undone below if the realloc fails)
+            verify(next, ptr, caller);
+        } else {
+            bad_frees.fetch_add(1, std::memory_order_relaxed);
+        }
+        void *q = next.realloc(ptr, trailer::request(size), caller);
+        if (q == nullptr) {
+            if (indexed) {
+                if constexpr (Kill) the_index.unkill(id);
+                the_index.revive(old);
+            }
+            return q;
+        }
+        if (indexed) the_index.give(my_thread, id);
+        return admit(next, q, size, caller);
+    }
+    // The trailer's offset, as checked16 and padonly answer: never below the request.
+    template <class Next> static size_t usable_size(Next next, void *ptr, const void *caller) {
+        const size_t usable = next.usable_size(ptr, caller);
+        return usable >= trailer::trailer_size ? trailer::trailer_offset(usable) : 0;
+    }
+};
+
+}  // namespace mallochooks::bench_floor
+
+// The lookup API of the floor index, heapindex_lookup's signature (exported by both libraries).
+#define MALLOCHOOKS_BENCH_FLOOR_EXPORTS()                                                                        \
+    extern "C" __attribute__((visibility("default"))) int floorindex_v1_lookup(const void *addr,                 \
+                                                                               struct heapindex_chunk *out) {    \
+        return mallochooks::bench_floor::the_index.lookup(addr, out);                                            \
+    }                                                                                                            \
+    extern "C" __attribute__((visibility("default"))) void floorindex_v1_counts(uint64_t out[4]) {              \
+        out[0] = mallochooks::bench_floor::the_index.unindexed_chunks();                                         \
+        out[1] = mallochooks::bench_floor::bad_frees.load(std::memory_order_relaxed);                            \
+        out[2] = mallochooks::bench_floor::trailer_mismatches.load(std::memory_order_relaxed);                   \
+        out[3] = mallochooks::bench_floor::the_index.lost_kills();                                               \
+    }
+
+#endif
