@@ -9,7 +9,9 @@
 //   - a record per chunk, 32 bytes out of line (base, requested size, site, sequence number and thread),
 //     in memory mapped once and never unmapped, named by a 4-byte id: the fields the API returns can live
 //     nowhere else (not in the chunk, which a lookup may not read: it can be unmapped under it);
-//   - the id in a slot per 32-byte granule (every chunk is at least 32 bytes, trailer.h), and a start bit
+//   - the id in a slot per 32-byte granule (every chunk is at least 32 bytes, trailer.h), with the
+//     requested size and the base's low 5 bits (8 bytes: free finds the trailer and tells a chunk's start
+//     from an interior pointer without reading the record), and a start bit
 //     per granule, set with `lock bts` at malloc and cleared with `lock btr` at free: the bit decides
 //     liveness, and which of two racing frees of a chunk wins, in one atomic instruction;
 //   - records recycled per thread in FIFO order behind a quarantine of 256 frees: what reporting a double
@@ -77,10 +79,13 @@ struct floor_thread {
 class floor_index {
 public:
     static constexpr unsigned granule_shift = 5;
-    // A granule's slot: id << 5 | base & 31, so that free tells a chunk's start from another pointer into
-    // its first granule without the record (an interior free: the index's CAS expects the base).  So ids
-    // have 27 bits: 134M records, live and in quarantine (the index's have 32).
+    // A granule's slot, 8 bytes: size << 32 | id << 5 | base & 31.  The base's low bits let free tell a
+    // chunk's start from another pointer into its first granule without the record (an interior free:
+    // the index's CAS expects the base), so ids have 27 bits: 134M records, live and in quarantine (the
+    // index's have 32).  The requested size (saturated at 2^32 - 1: then the record's) lets free find the
+    // trailer right after the request without the record, and without the allocator's usable size.
     static constexpr unsigned max_id_bits = 27;
+    static constexpr uint64_t size_saturated = 0xffffffffu;
 
     // Reserve the arrays (once; later calls return what the first found).  False when nothing could be
     // reserved: then nothing is indexed.  Called from the layer's init, before any chunk is indexed.
@@ -89,14 +94,14 @@ public:
         // The address space: 2^47 bytes when it can be reserved, less under valgrind.
         for (unsigned bits = 47; bits >= 32 && span_ == 0; --bits) {
             const uint64_t granules = uint64_t{1} << (bits - granule_shift);
-            void *ids = reserve(granules * sizeof(uint32_t));
-            if (ids == nullptr) continue;
+            void *slots = reserve(granules * sizeof(uint64_t));
+            if (slots == nullptr) continue;
             void *starts = reserve(granules / 8);
             if (starts == nullptr) {
-                munmap(ids, granules * sizeof(uint32_t));
+                munmap(slots, granules * sizeof(uint64_t));
                 continue;
             }
-            ids_ = static_cast<uint32_t *>(ids);
+            slots_ = static_cast<uint64_t *>(slots);
             starts_ = static_cast<uint64_t *>(starts);
             span_ = granules;
         }
@@ -110,6 +115,17 @@ public:
         if (records_ == nullptr) span_ = 0;
         ready_.store(true, std::memory_order_release);
         return span_ != 0;
+    }
+
+    // Unmap everything (the tests' indexes: each reserves a quarter of the address space, 32 TiB of
+    // slots; a library's index lives as long as the process and is never released).
+    void release() {
+        if (span_ != 0) {
+            munmap(slots_, span_ * sizeof(uint64_t));
+            munmap(starts_, span_ / 8);
+        }
+        if (records_ != nullptr) munmap(records_, capacity_ * sizeof(floor_record));
+        slots_ = nullptr, starts_ = nullptr, records_ = nullptr, span_ = 0, capacity_ = 0;
     }
 
     // malloc: index the chunk at `base` (requested `size`, allocated at `site`) for thread state `t`; the
@@ -130,12 +146,12 @@ public:
         return seq;
     }
 
-    // free: unindex the chunk at `base`.  False when no live chunk starts there (double or invalid free:
-    // the caller's business).  With Kill, also turn the record dead with a CAS on its head, as the index's
-    // kill does: the access "free never reads the record" would save.
-    template <bool Kill> __attribute__((always_inline)) bool remove(floor_thread &t, uintptr_t base) {
+    // free: unindex the chunk at `base`; its requested size in *size.  False when no live chunk starts
+    // there (double or invalid free: the caller's business).  With Kill, also turn the record dead with a
+    // CAS on its head, as the index's kill does: the access "free never reads the record" would save.
+    template <bool Kill> __attribute__((always_inline)) bool remove(floor_thread &t, uintptr_t base, size_t *size) {
         uint32_t id;
-        if (!clear_start(base, &id)) return false;
+        if (!clear_start(base, &id, size)) return false;
         if constexpr (Kill) kill(id, base);
         give(t, id);
         return true;
@@ -156,15 +172,27 @@ public:
     // The start bit cleared (which decides liveness, and the winner of racing frees) and the granule's id
     // read; false when no live chunk started at base.  realloc clears first and gives the id back (give)
     // only once the allocator succeeded; on failure it sets the bit again (revive).
-    __attribute__((always_inline)) bool clear_start(uintptr_t base, uint32_t *id) {
+    __attribute__((always_inline)) bool clear_start(uintptr_t base, uint32_t *id, size_t *size) {
         const uint64_t g = base >> granule_shift;
         if (__builtin_expect(g >= span_, 0)) return false;
-        const uint32_t slot = ids_[g];
+        const uint64_t slot = slots_[g];
         if (__builtin_expect((slot ^ base) & 31, 0)) return false;  // not where the granule's chunk starts
         bool was;
         __asm__ __volatile__("lock btrq %2, %0" : "+m"(*starts_), "=@ccc"(was) : "r"(g) : "memory");
         if (__builtin_expect(!was, 0)) return false;
-        *id = slot >> granule_shift;
+        *id = uint32_t(slot) >> granule_shift;
+        *size = slot >> 32;
+        if (__builtin_expect(*size == size_saturated, 0)) *size = records_[*id].size.load(std::memory_order_relaxed);
+        return true;
+    }
+    // The requested size of the live chunk that starts at base (malloc_usable_size), or false.
+    bool size_at(uintptr_t base, size_t *size) const {
+        const uint64_t g = base >> granule_shift;
+        if (g >= span_) return false;
+        const uint64_t slot = __atomic_load_n(&slots_[g], __ATOMIC_ACQUIRE);
+        if (((slot ^ base) & 31) != 0 || !(__atomic_load_n(&starts_[g >> 6], __ATOMIC_ACQUIRE) >> (g & 63) & 1)) return false;
+        *size = slot >> 32;
+        if (*size == size_saturated) *size = records_[uint32_t(slot) >> granule_shift].size.load(std::memory_order_relaxed);
         return true;
     }
     void revive(uintptr_t base) {
@@ -197,7 +225,8 @@ public:
                 bits = __atomic_load_n(&starts_[--w], __ATOMIC_ACQUIRE);
             }
             const uint64_t s = w << 6 | (63 - __builtin_clzll(bits));
-            const uint32_t slot = __atomic_load_n(&ids_[s], __ATOMIC_ACQUIRE), id = slot >> granule_shift;
+            const uint64_t slot = __atomic_load_n(&slots_[s], __ATOMIC_ACQUIRE);
+            const uint32_t id = uint32_t(slot) >> granule_shift;
             if (id == 0 || id >= capacity_) return 0;
             const floor_record *r = records_ + id;
             const uint64_t h = r->head.load(std::memory_order_acquire);
@@ -207,7 +236,7 @@ public:
             std::atomic_thread_fence(std::memory_order_acquire);
             // Trusted only if nothing changed meanwhile: the head (generation), the id and the start bit.
             if (r->head.load(std::memory_order_relaxed) != h || (h & 3) != floor_record::live ||
-                floor_record::base_of(h) >> granule_shift != s || __atomic_load_n(&ids_[s], __ATOMIC_ACQUIRE) != slot ||
+                floor_record::base_of(h) >> granule_shift != s || __atomic_load_n(&slots_[s], __ATOMIC_ACQUIRE) != slot ||
                 !(__atomic_load_n(&starts_[s >> 6], __ATOMIC_ACQUIRE) >> (s & 63) & 1))
                 continue;
             const uintptr_t base = floor_record::base_of(h);
@@ -227,7 +256,7 @@ public:
     // The id in base's granule (the tests' window on the quarantine; 0 when none or beyond the arrays).
     uint32_t id_at(uintptr_t base) const {
         const uint64_t g = base >> granule_shift;
-        return g < span_ ? __atomic_load_n(&ids_[g], __ATOMIC_ACQUIRE) >> granule_shift : 0;
+        return g < span_ ? uint32_t(__atomic_load_n(&slots_[g], __ATOMIC_ACQUIRE)) >> granule_shift : 0;
     }
     uint64_t unindexed_chunks() const { return unindexed_.load(std::memory_order_relaxed); }
     uint64_t lost_kills() const { return lost_kills_.load(std::memory_order_relaxed); }
@@ -255,7 +284,8 @@ private:
         r->site.store(uintptr_t(site), std::memory_order_relaxed);
         r->seq_tid.store(seq_tid, std::memory_order_relaxed);
         r->head.store(floor_record::head_of(base, seq_tid >> 22, floor_record::live), std::memory_order_release);
-        __atomic_store_n(&ids_[g], id << granule_shift | uint32_t(base & 31), __ATOMIC_RELEASE);
+        const uint64_t size_field = size < size_saturated ? size : size_saturated;
+        __atomic_store_n(&slots_[g], size_field << 32 | id << granule_shift | uint32_t(base & 31), __ATOMIC_RELEASE);
         __asm__ __volatile__("lock btsq %1, %0" : "+m"(*starts_) : "r"(g) : "memory");
     }
 
@@ -344,10 +374,10 @@ private:
         return t.seq_next++;
     }
 
-    uint32_t *ids_ = nullptr;      // per granule: the id of the chunk that starts there (or last did)
+    uint64_t *slots_ = nullptr;    // per granule: size, id and base bits of the chunk that starts there (or last did)
     uint64_t *starts_ = nullptr;   // per granule: 1 while a live chunk starts there
     floor_record *records_ = nullptr;
-    uint64_t span_ = 0;            // granules covered by ids_ and starts_
+    uint64_t span_ = 0;            // granules covered by slots_ and starts_
     uint64_t capacity_ = 0;        // records reserved
     std::atomic<bool> ready_{false};
     std::atomic<uint64_t> fresh_{floor_thread::batch};  // ids below the first batch are never used: 0 = none

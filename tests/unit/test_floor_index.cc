@@ -19,15 +19,13 @@ using namespace mallochooks::bench_floor;
 
 namespace {
 
-// A private index and thread states per test (the structure has no global state).
-floor_index &fresh_index() {
-    static floor_index indexes[8];
-    static unsigned next = 0;
-    REQUIRE(next < 8);
-    floor_index &ix = indexes[next++];
-    REQUIRE(ix.init());
-    return ix;
-}
+// A private index per test (the structure has no global state), released at the test's end: each
+// reserves 32 TiB of address space for its slots, so only a few fit at once.
+struct test_index {
+    floor_index ix;
+    test_index() { REQUIRE(ix.init()); }
+    ~test_index() { ix.release(); }
+};
 // A thread state of its own for each test's main thread (the ids it caches belong to one index); the
 // threads a test starts get theirs zeroed with them.
 floor_thread &fresh_thread() {
@@ -47,7 +45,8 @@ uintptr_t arena() {
 }  // namespace
 
 TEST_CASE("floor index: interior pointers find their chunk, with its fields", "[floor]") {
-    floor_index &ix = fresh_index();
+    test_index owned;
+    floor_index &ix = owned.ix;
     floor_thread &test_thread = fresh_thread();
     const uintptr_t a = arena();
     const uintptr_t bases[] = {a + 64, a + 192, a + 4096 - 32, a + 10000 * 16, a + (1 << 20)};
@@ -70,34 +69,46 @@ TEST_CASE("floor index: interior pointers find their chunk, with its fields", "[
     }
     heapindex_chunk out;
     CHECK(ix.lookup(reinterpret_cast<void *>(a + 64 - 1), &out) == 0);
-    // Freed: gone; the others stay.
-    REQUIRE(ix.remove<false>(test_thread, bases[1]));
+    // Freed: gone, its size told from the slot; the others stay.
+    size_t size = 0;
+    REQUIRE(ix.remove<false>(test_thread, bases[1], &size));
+    CHECK(size == sizes[1]);
     CHECK(ix.lookup(reinterpret_cast<void *>(bases[1] + 8), &out) == 0);
     CHECK(ix.lookup(reinterpret_cast<void *>(bases[0] + 8), &out) == 1);
     // A second free of it is refused (double free), and so is a pointer where no chunk starts.
-    CHECK_FALSE(ix.remove<false>(test_thread, bases[1]));
-    CHECK_FALSE(ix.remove<true>(test_thread, bases[0] + 16));
-    REQUIRE(ix.remove<true>(test_thread, bases[4]));
+    CHECK_FALSE(ix.remove<false>(test_thread, bases[1], &size));
+    CHECK_FALSE(ix.remove<true>(test_thread, bases[0] + 16, &size));
+    REQUIRE(ix.remove<true>(test_thread, bases[4], &size));
+    CHECK(size == sizes[4]);
+    // A size past the slot's 32 bits comes from the record.
+    const uintptr_t huge = a + (6 << 20);
+    ix.insert(test_thread, huge, size_t{5} << 30, nullptr);
+    REQUIRE(ix.lookup(reinterpret_cast<void *>(huge + 100), &out) == 1);
+    CHECK(out.size == size_t{5} << 30);
+    REQUIRE(ix.remove<false>(test_thread, huge, &size));
+    CHECK(size == size_t{5} << 30);
     CHECK(ix.lookup(reinterpret_cast<void *>(bases[4] + (2 << 20)), &out) == 0);
     CHECK(ix.lost_kills() == 0);
     CHECK(ix.unindexed_chunks() == 0);
 }
 
 TEST_CASE("floor index: a freed record is not reused before 256 later frees of its thread", "[floor]") {
-    floor_index &ix = fresh_index();
+    test_index owned;
+    floor_index &ix = owned.ix;
     floor_thread &test_thread = fresh_thread();
     const uintptr_t a = arena();
     // A thread that frees all it allocates: first chunk's id, then 256 more chunks made and freed.
     ix.insert(test_thread, a, 32, nullptr);
     const uint32_t first = ix.id_at(a);
     REQUIRE(first != 0);
-    REQUIRE(ix.remove<false>(test_thread, a));
+    size_t size;
+    REQUIRE(ix.remove<false>(test_thread, a, &size));
     std::vector<uint32_t> seen;
     for (unsigned k = 1; k <= 300; ++k) {
         const uintptr_t b = a + 64 * k;
         ix.insert(test_thread, b, 32, nullptr);
         seen.push_back(ix.id_at(b));
-        REQUIRE(ix.remove<false>(test_thread, b));
+        REQUIRE(ix.remove<false>(test_thread, b, &size));
     }
     // The ring held the first id behind 256 frees: no chunk of the first 256 got it; a later one did.
     for (unsigned k = 0; k < 256; ++k) CHECK(seen[k] != first);
@@ -107,7 +118,8 @@ TEST_CASE("floor index: a freed record is not reused before 256 later frees of i
 }
 
 TEST_CASE("floor index: racing frees of a chunk have exactly one winner", "[floor]") {
-    floor_index &ix = fresh_index();
+    test_index owned;
+    floor_index &ix = owned.ix;
     floor_thread &test_thread = fresh_thread();
     const uintptr_t a = arena();
     constexpr unsigned n = 20000;
@@ -115,8 +127,9 @@ TEST_CASE("floor index: racing frees of a chunk have exactly one winner", "[floo
     std::atomic<unsigned> wins{0};
     auto race = [&](bool kill) {
         unsigned w = 0;
+        size_t size;
         for (unsigned k = 0; k < n; ++k)
-            w += kill ? ix.remove<true>(racing_thread, a + 64 * k) : ix.remove<false>(racing_thread, a + 64 * k);
+            w += kill ? ix.remove<true>(racing_thread, a + 64 * k, &size) : ix.remove<false>(racing_thread, a + 64 * k, &size);
         wins += w;
     };
     std::thread t1(race, false), t2(race, true), t3(race, false);
@@ -127,8 +140,8 @@ TEST_CASE("floor index: racing frees of a chunk have exactly one winner", "[floo
 }
 
 TEST_CASE("floor index: lookups racing malloc and free never answer a half-written record", "[floor]") {
-    floor_index &ix = fresh_index();
-    floor_thread &test_thread = fresh_thread();
+    test_index owned;
+    floor_index &ix = owned.ix;
     const uintptr_t a = arena();
     // 256 bases per writer: in the steady state its ring holds 256 tombstones and the 256 ids it just freed,
     // so each base gets back the record it had two rounds before (the same base, another generation: the
@@ -141,13 +154,14 @@ TEST_CASE("floor index: lookups racing malloc and free never answer a half-writt
     std::atomic<unsigned long> found{0}, torn{0};
     auto writer = [&](unsigned part) {
         unsigned g = 0;
+        size_t size;
         while (!stop.load(std::memory_order_relaxed)) {
             ++g;
             for (unsigned k = part; k < slots; k += 2) {
                 const uintptr_t b = a + 128 * k;
                 ix.insert(racing_thread, b, size_of(b, g), reinterpret_cast<const void *>(uintptr_t(g) << 20 | k));
             }
-            for (unsigned k = part; k < slots; k += 2) ix.remove<false>(racing_thread, a + 128 * k);
+            for (unsigned k = part; k < slots; k += 2) ix.remove<false>(racing_thread, a + 128 * k, &size);
         }
     };
     auto reader = [&] {
