@@ -59,6 +59,8 @@ template <class Next> struct direct_terminal : std::false_type {};
 template <class T>
     requires requires(void *p) {
         T::arena_owns(p);
+        T::malloc_unowned(size_t{0}, nullptr);
+        uintptr_t{T::not_served};
         T::free_unowned(p, nullptr);
         T::usable_size_unowned(p, nullptr);
     }
@@ -70,6 +72,16 @@ template <bool Trailered> struct basic_layer {
     template <class Next> static void init(Next) { layer_init(); }
 
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {
+        if constexpr (Trailered && direct_terminal<Next>::value) {
+            // Never the bootstrap arena's chunk (malloc_unowned, backends/preload/terminal.h): no arena test
+            // after the allocator's call, where its answer is tested anyway (null, or not_served: then the
+            // ordinary call, whose chunk admit tests).
+            void *p = Next::terminal::malloc_unowned(request(size), caller);
+            if (__builtin_expect(reinterpret_cast<uintptr_t>(p) > Next::terminal::not_served, 1))
+                return admit_fast_inline<Next, false, true>(next, p, size, caller, 0, 0);
+            if (p == nullptr) return p;
+            return malloc_served(next, size, caller);
+        }
         void *p = next.malloc(request(size), caller);
         return p ? admit<Next, true>(next, p, size, caller, 0, 0) : p;
     }
@@ -209,7 +221,7 @@ template <bool Trailered> struct basic_layer {
         {
             const owned_thread_state t;
             if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
-                profile::released_by(t.get(), s.id, old, caller);
+                profile::released_by(t.get(), s.id, old, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
             count_free(t.get(), old_size);
             if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
                 old->finish_dying(caller);
@@ -245,13 +257,23 @@ private:
         }
     }
 
+    // malloc's call when malloc_unowned could not serve it: the terminal's malloc, whose chunk may be the
+    // bootstrap arena's (admit asks).
+    template <class Next> __attribute__((noinline)) static void *malloc_served(Next next, size_t size, const void *caller) {
+        void *p = next.malloc(request(size), caller);
+        return p ? admit<Next, true>(next, p, size, caller, 0, 0) : p;
+    }
+
     // Index a chunk the allocator just returned.  `reuse` is a record id the caller owns (realloc in
     // place), or 0.  The bootstrap arena's chunks and untrailered ones go to admit_general; the rest to
-    // admit_fast, by a tail call: the allocating call then keeps only its arguments across the
-    // allocator's call, and admit_fast, which makes no call on its fast path, needs no callee-saved
-    // register (about 20 instructions per allocation of pushes, pops and spills otherwise).
-    // `Plain`: malloc's call (flags 0, no reuse), whose admit_fast has its flags as a constant: no
-    // argument to pass and no register to keep it in (3 instructions per allocation).
+    // admit_fast.  `Plain`: malloc's call (flags 0, no reuse), whose admit_fast has its flags as a
+    // constant (no argument to pass, no register to keep it in) and is inlined into malloc: malloc then
+    // is one function whose three callee-saved registers (size, caller and the chunk, kept across the
+    // allocator's call) serve admit_fast's fast path too, which needs three (issue 13, third pass: a
+    // tail call into a noinline admit_fast pushed and popped its own three, and malloc's entry point
+    // moved the arguments for it: 360.0 -> 352.1 instructions per 32-byte pair).  The other allocating
+    // calls reach a noinline admit_fast by a tail call, so that they keep only their arguments across
+    // the allocator's call.
     template <class Next, bool Plain = false>
     __attribute__((always_inline)) static void *admit(Next next, void *p, size_t size, const void *caller,
                                                       uint32_t flags, uint32_t reuse) {
@@ -259,7 +281,7 @@ private:
             if (Next::terminal::arena_owns(p)) return admit_general<Next>(next, p, size, caller, flags, reuse);
         }
         if constexpr (!Trailered) return admit_general<Next>(next, p, size, caller, flags, reuse);
-        else if constexpr (Plain) return admit_fast<Next, false, true>(next, p, size, caller, 0, 0);
+        else if constexpr (Plain) return admit_fast_inline<Next, false, true>(next, p, size, caller, 0, 0);
         else if (reuse == 0) return admit_fast<Next, false>(next, p, size, caller, flags | own_flags, 0);
         else return admit_fast<Next, true>(next, p, size, caller, flags | own_flags, reuse);
     }
@@ -268,9 +290,14 @@ private:
     // an existing leaf, a chunk within one 2 MiB region) and done inline; anything else goes, untouched,
     // to admit_general.  The trailer's place follows from the request (trailer.h): no call at all.  Every
     // rarer exit is a tail call to a function that finishes the job and puts the thread state back.
-    template <class Next, bool Reuse, bool Plain = false>
+    template <class Next, bool Reuse>
     __attribute__((noinline)) static void *admit_fast(Next next, void *p, size_t size, const void *caller,
                                                       uint64_t flags_given, uint32_t reuse) {
+        return admit_fast_inline<Next, Reuse>(next, p, size, caller, flags_given, reuse);
+    }
+    template <class Next, bool Reuse, bool Plain = false>
+    __attribute__((always_inline)) static void *admit_fast_inline(Next next, void *p, size_t size, const void *caller,
+                                                                  uint64_t flags_given, uint32_t reuse) {
         const uint64_t flags = Plain ? own_flags : flags_given;  // own_flags included (admit)
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
@@ -318,7 +345,9 @@ private:
         record *r = records().get(id);
         r->fill_words(uint64_t(uintptr_t(caller)) << rec::value_shift | t->block_site_bits | flags, size_word, tail);
         write_short_slack(base, size);
-        write_trailer(base + trailer_at(size), size_word, tail);
+        // base + trailer_at(size), from base + size (which the slack's store has): the chunk is at least
+        // 16-aligned (C's malloc guarantee for a request of 16 bytes or more; ours are at least 32).
+        write_trailer((base + size + 7) & ~uintptr_t{7}, size_word, tail);
         r->go_live(rec::head_of(base, seq, rs_live));
         const unsigned g = heap_index_t::slot_of(base);
         const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
@@ -376,13 +405,32 @@ private:
             return not_admitted(p);
         }
         if (__builtin_expect(stale != 0, 0)) drop_stale(t, stale, id, base);
-        if (count_allocation(t, size) && Trailered) profile::on_countdown(t, id, r, size, caller);
+        if (count_allocation(t, size) && Trailered)
+            profile::on_countdown(t, id, r, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
         return p;
     }
 
     // admit_fast's rare exits, with t taken: each puts it back.
+    // When the profile is due, its on_countdown_then finishes the job (arm_events, t put back) as this
+    // function's tail call, from this function's CFA: with every allocation stacked, this is every
+    // allocation's path, and neither function keeps a frame of its own.  So settle_events is written out
+    // here, the peak's sample (a call) left to events_peak_then: with a call on its path, this function
+    // would save and restore five registers at every allocation.
     __attribute__((noinline)) static void *events_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
-        if (settle_events(t)) profile::on_countdown(t, id, records().get(id), size, caller);
+        const int64_t covered = t->event_armed - t->event_countdown;  // as settle_events
+        const uint64_t now = t->bytes_allocated.load(std::memory_order_relaxed);
+        if (__builtin_expect((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0, 0))
+            return events_peak_then(p, t, id, size, caller);
+        t->stack_countdown -= covered;
+        if (t->stack_countdown < 0)
+            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+        arm_events(t);
+        put_thread_state_reloading(t);
+        return p;
+    }
+    __attribute__((noinline)) static void *events_peak_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller) {
+        if (settle_events(t))
+            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
         arm_events(t);
         put_thread_state_reloading(t);
         return p;
@@ -529,7 +577,10 @@ private:
         }
         t->ring()[t->tail++ % thread_state::ring_size] = id;
         count_free(t, size);
-        profile::released_by(t, id, r, caller);  // and its "freed by" stack, as free_slow keeps it
+        // Off its stack's counters, and its "freed by" stack kept, as free_slow does: inline in the common
+        // case (profile_thread.h), from this function's CFA.
+        const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+        if (__builtin_expect(!profile::released_fast(t, id, r, caller, cfa), 0)) profile::released_by_slow(t, id, r, caller, cfa);
         put_thread_state(t);
         r->bury(caller);
         if constexpr (direct_terminal<Next>::value)
@@ -561,7 +612,7 @@ private:
         }
         {
             const owned_thread_state t;
-            if (stacked) profile::released_by(t.get(), s.id, r, caller);
+            if (stacked) profile::released_by(t.get(), s.id, r, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
             count_free(t.get(), size);
             r->bury(caller);  // last: the reports and the profile read the thread id under it
             records().give(t.get(), s.id);

@@ -30,6 +30,7 @@
 
 #include "index/counters.h"
 #include "index/profile_format.h"
+#include "index/record_pool.h"
 #include "index/settings.h"
 #include "index/stack_depot.h"
 #include "index/stats.h"
@@ -44,6 +45,13 @@ extern "C" char **environ;
 namespace mallochooks::heapindex::profile {
 
 namespace pf = profile_format;
+
+// profile_thread.h's globals.
+constinit bool every_fast = false;
+std::atomic<uint32_t> *stack_of = nullptr;
+constinit uint64_t stack_of_capacity = 0;
+std::atomic<uint32_t> *freed_by = nullptr;
+__thread delta_block *my_deltas;
 
 namespace {
 
@@ -182,15 +190,12 @@ weight sampled_weight(size_t size) {
 
 // ---- the stack of each record: a side array indexed by record id ----------------------------------------
 
-std::atomic<uint32_t> *stack_of = nullptr;
-uint64_t stack_of_capacity = 0;
 
 // The stacks that are not allocation stacks, for heap-error reports (HEAPINDEX_STACKS > 1): the stack that
 // freed each chunk with an allocation stack (freed_by[record id], read while the record is a tombstone),
 // and the stack of the call a heap error was found in.  A depot of their own, so that the profile's
 // stacks stay allocation stacks.
 constinit stack_depot other_depot;
-std::atomic<uint32_t> *freed_by = nullptr;
 
 bool reserve_ids(std::atomic<uint32_t> **to, uint64_t *capacity) {
     size_t bytes = sizeof(uint32_t) << 32;
@@ -217,17 +222,7 @@ bool reserve_stack_of() { return reserve_ids(&stack_of, &stack_of_capacity); }
 // add the pending deltas of every thread to what they read: each slot's values are single 8-byte words
 // its owner writes, read whole.
 enum counter { c_allocations, c_bytes, c_temporaries, c_live_bytes, c_live_chunks, n_counters };
-
-// A pending slot keeps what was allocated and what was freed, not the live figures: an allocation adds
-// to two words (allocations, bytes), a free to two or three (freed chunks and bytes, temporaries), where
-// live counters would take five each; live = allocated - freed when the slot is read (to_counters).
-enum delta { d_allocations, d_bytes, d_temporaries, d_freed_bytes, d_freed_chunks, n_deltas };
-static_assert(int(n_deltas) == int(n_counters));
-
-struct pending {
-    std::atomic<uint32_t> stack;
-    std::atomic<int64_t> v[n_deltas];
-};
+static_assert(int(n_deltas) == int(n_counters));  // (the deltas: profile_thread.h)
 
 inline void to_counters(const int64_t *d, int64_t *v) {
     v[c_allocations] = d[d_allocations];
@@ -236,36 +231,6 @@ inline void to_counters(const int64_t *d, int64_t *v) {
     v[c_live_bytes] = d[d_bytes] - d[d_freed_bytes];
     v[c_live_chunks] = d[d_allocations] - d[d_freed_chunks];
 }
-struct delta_block {
-    static constexpr unsigned slots = 256;
-    pending slot[slots];
-    // The stacks this thread interned last (direct-mapped by innermost frame): a loop allocating from one place
-    // finds its stack here, without the depot's shared table.
-    static constexpr unsigned recent = 64;
-    uint32_t recent_id[recent];
-    // The last walks (unwind.h) and the stacks they gave, in sets of 4 (memo_set) chosen by the allocation
-    // site (the hooks' caller) and the stack's depth (on_countdown's CFA): a program allocating
-    // from a few places in turn, or through one wrapper from a few depths, finds each one's stack again;
-    // so does one allocating through a wrapper from a few places at the same depth (perl: most of its
-    // allocations are Perl_safesysmalloc's, 9 to 12 frames deep), which one walk per key did not.
-    static constexpr unsigned walks = 16;
-    unwind::memo_set walk[walks];
-    static unsigned walk_slot(const void *caller, uintptr_t cfa) {
-        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (cfa >> 4) * 0x9e3779b1u;
-        return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
-    }
-    // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
-    // freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
-    // remembered walk, every allocation stacked cost about 1040 instructions per churn operation, 850
-    // without the freeing stacks.
-    static constexpr unsigned free_walks = 8;
-    unwind::memo_set free_walk[free_walks];
-    delta_block *next_all;
-    delta_block *next_free;
-};
-
-__thread delta_block *my_deltas __attribute__((tls_model("initial-exec")));
-__thread uint64_t last_release_at __attribute__((tls_model("initial-exec")));
 __thread bool deltas_exited __attribute__((tls_model("initial-exec")));
 std::atomic<delta_block *> all_blocks{nullptr};
 std::atomic<uint64_t> free_blocks{0};  // tag << 48 | block
@@ -301,6 +266,7 @@ void deltas_at_thread_exit(void *arg) {
     // slots may lie beyond its stack's end).
     for (unwind::memo_set &m : b->walk) m.invalidate();
     for (unwind::memo_set &m : b->free_walk) m.invalidate();
+    b->last_stacked_id = 0;
     my_deltas = nullptr;
     deltas_exited = true;
     uint64_t head = free_blocks.load(std::memory_order_acquire);
@@ -856,6 +822,7 @@ void start() {
     if (depth > 1 && (!other_depot.init() || !reserve_ids(&freed_by, &capacity) || capacity < stack_of_capacity))
         freed_by = nullptr;
     on = true;
+    every_fast = depth > 1 && cfg.sample_bytes == 0 && freed_by != nullptr;
 }
 
 uint32_t capture_stack(const void *caller) {
@@ -868,22 +835,22 @@ uint32_t capture_stack(const void *caller) {
 
 namespace {
 
-// The freeing stack of record `id` (on_stacked_release, released_by), from the function whose CFA is
-// `cfa` (__builtin_dwarf_cfa() there): a stack this thread freed from at this site and depth lately (its
-// remembered walks, unwind.h), or a walk.
-__attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
+// The freeing stack of record `id` (released_by's slow path), from the frame of this library whose CFA
+// is `cfa` out: a stack this thread freed from at this site and depth lately (its remembered walks,
+// unwind.h), or a walk.
+void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
     unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)] : nullptr;
-    const int way = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
+    const int way = set != nullptr ? unwind::remembered(set, cfa, caller) : -1;
     uint32_t sid;
     if (way >= 0) {
         sid = set->stack[way];
     } else {
         uintptr_t frames[unwind::max_frames];
         unsigned w;
-        unsigned n = unwind::capture(frames, cfg.depth, caller, set, &w);
+        unsigned n = unwind::capture(frames, cfg.depth, caller, set, &w, cfa);
         if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
         sid = other_depot.intern(frames, n);
         if (set != nullptr) set->stack[w] = sid;
@@ -891,47 +858,29 @@ __attribute__((always_inline)) inline void keep_freeing_stack(uint32_t id, const
     freed_by[id].store(sid, std::memory_order_relaxed);
 }
 
-// A chunk with a stack is no longer live: off its stack's counters (released, released_by).
-__attribute__((always_inline)) inline void count_release(thread_state *t, uint32_t id, record *r) {
+// A chunk with a stack is no longer live: off its stack's counters (released, released_by's slow path).
+void count_release(thread_state *t, uint32_t id, record *r) {
     if (id >= stack_of_capacity || stack_of == nullptr) return;
     const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
     if (sid == 0) return;
-    const size_t size = r->size();
-    const weight w = weight_of(size);
-    // Temporary, as heaptrack counts them: freed before its thread allocated or freed anything else.  No
-    // allocation since: the thread's next sequence number is still the one after the chunk's.  No free
-    // since: the last release on this thread happened before that (last_release_at, the thread's next
-    // sequence number then).  Frees of chunks without a stack are not seen (sampling): with sampled
-    // stacks a chunk freed right after one of those still counts as temporary.
-    const bool temporary = t != nullptr && t->tid == r->tid() && ((t->seq_next - 1) & rec::seq_mask) == r->seq() &&
-                           last_release_at != t->seq_next;
-    if (t != nullptr) last_release_at = t->seq_next;
+    const weight w = weight_of(r->size());
+    delta_block *b = my_deltas;
+    const bool temporary = t != nullptr && b != nullptr && temporary_release(b, t, id);
     count_free(sid, int64_t(w.count), int64_t(w.bytes), temporary);
 }
 
 }  // namespace
 
-void on_stacked_release(uint32_t id, const void *caller) {
-    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
-}
-
-void released_by(thread_state *t, uint32_t id, record *r, const void *caller) {
+void released_by_slow(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa) {
     count_release(t, id, r);
-    keep_freeing_stack(id, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+    keep_freeing_stack(id, caller, cfa);
 }
 
-uint32_t freed_by_of_chunk(uint32_t id) {
-    if (freed_by == nullptr || id >= stack_of_capacity) return 0;
-    return freed_by[id].load(std::memory_order_relaxed);
-}
+namespace {
 
-const stack_entry *stack(uint32_t sid, bool allocation) {
-    if (sid == 0 || !on || cfg.depth == 1) return nullptr;  // one frame: the report's site says it
-    if (allocation) return depot().get(sid);
-    return freed_by != nullptr ? other_depot.get(sid) : nullptr;
-}
-
-void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller) {
+// Everything else: sampled stacks, one-frame stacks, a walk not remembered or not the predicted one, a
+// pending slot another stack holds, a thread without its block.
+__attribute__((noinline)) void stacked_slow(thread_state *t, uint32_t id, record *r, size_t size, const void *caller, uintptr_t cfa) {
     t->stack_countdown = next_countdown();
     if (!on || id >= stack_of_capacity) return;
     uintptr_t frames[unwind::max_frames];
@@ -946,15 +895,14 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     unsigned way = 0;
     if (cfg.depth != 1) {
         // A stack this thread allocated from at this site and depth lately (its remembered walks,
-        // unwind.h, checked from this function's CFA), or a walk.
-        const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+        // unwind.h, checked from the CFA its caller gave), or a walk.
         if (b != nullptr) set = &b->walk[delta_block::walk_slot(caller, cfa)];
-        const int hit = set != nullptr ? unwind::remembered(set, cfa, caller, cfg.depth) : -1;
+        const int hit = set != nullptr ? unwind::remembered(set, cfa, caller) : -1;
         if (hit >= 0) {
             sid = set->stack[hit];
             if (sid == 0) return;  // which the depot could not take
         } else {
-            n = unwind::capture(frames, cfg.depth, caller, set, &way);
+            n = unwind::capture(frames, cfg.depth, caller, set, &way, cfa);
             if (n == 0) frames[0] = reinterpret_cast<uintptr_t>(caller), n = 1;
         }
     }
@@ -974,10 +922,50 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     const weight w = weight_of(size);
     count_allocation(sid, int64_t(w.count), int64_t(w.bytes));
     stack_of[id].store(sid, std::memory_order_relaxed);
-    // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
-    // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released.
-    r->set_flags(r->flags() | HEAPINDEX_FLAG_STACK);
+    if (b != nullptr) b->last_stacked_id = id, b->last_stacked_next = t->seq_next;
+    r->add_flags(HEAPINDEX_FLAG_STACK);  // see stacked_fast
     flip_check(r);
+}
+
+}  // namespace
+
+void released_by(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa) {
+    if (__builtin_expect(released_fast(t, id, r, caller, cfa), 1)) return;
+    released_by_slow(t, id, r, caller, cfa);
+}
+
+uint32_t freed_by_of_chunk(uint32_t id) {
+    if (freed_by == nullptr || id >= stack_of_capacity) return 0;
+    return freed_by[id].load(std::memory_order_relaxed);
+}
+
+const stack_entry *stack(uint32_t sid, bool allocation) {
+    if (sid == 0 || !on || cfg.depth == 1) return nullptr;  // one frame: the report's site says it
+    if (allocation) return depot().get(sid);
+    return freed_by != nullptr ? other_depot.get(sid) : nullptr;
+}
+
+void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller, uintptr_t cfa) {
+    if (__builtin_expect(stacked_fast(t, id, r, size, caller, cfa), 1)) return;
+    stacked_slow(t, id, r, size, caller, cfa);
+}
+
+namespace {
+__attribute__((noinline)) void *stacked_slow_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller,
+                                                  uintptr_t cfa) {
+    stacked_slow(t, id, records().get(id), size, caller, cfa);
+    arm_events(t);
+    put_thread_state_reloading(t);
+    return p;
+}
+}  // namespace
+
+void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa) {
+    if (__builtin_expect(!stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
+        return stacked_slow_then(p, t, id, size, caller, cfa);
+    t->event_armed = t->event_countdown = -1;  // arm_events with every allocation stacked: the next one
+    put_thread_state_reloading(t);
+    return p;
 }
 
 void leak_found(uint32_t stack, uint32_t kind, size_t size) {

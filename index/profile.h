@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "index/counters.h"
+#include "index/profile_thread.h"
 #include "index/record.h"
 #include "index/stack_depot.h"
 #include "index/thread_state.h"
@@ -26,21 +27,23 @@
 namespace mallochooks::heapindex::profile {
 
 // A chunk's countdown ran out (or its thread's first allocation): record its stack if profiling, and
-// draw the next countdown.  The record `id` is live and this thread's; `r` is its record.
-void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller)
+// draw the next countdown.  The record `id` is live and this thread's; `r` is its record.  `cfa` is the
+// CFA (__builtin_dwarf_cfa()) of the caller, a function of this library whose own caller's frames are
+// the stack's: the remembered walks (unwind.h) are checked from there, with no frame of the profile's own
+// to walk through.
+void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller, uintptr_t cfa)
     __attribute__((visibility("hidden"), noinline));
+// The same from malloc's exit once settle_events said the profile is due, with t taken (admit_finish's
+// events_then, heapindex_layer.h), as its tail call: then arm_events, put t back, and return p.
+void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa)
+    __attribute__((visibility("hidden")));
 
 // A chunk with a stack (HEAPINDEX_FLAG_STACK) is no longer live: the record is dead and owned by the
 // caller, its check word already flipped back (flip_check).  Takes the chunk off its stack's live
 // counters.  `t` may be null.
 void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility("hidden")));
 
-// The record of a chunk with a stack keeps its check word with the lowest bit flipped, so that free's
-// fast path (which compares the trailer with the record's image) leaves for free_checked
-// (heapindex_layer.h), which flips it back, checks the trailer as the fast path does and calls released:
-// free's fast path pays nothing for profiles, a stacked chunk about the call to released.  The owner of the
-// record (a live chunk's allocating call, or whoever killed it) flips it.
-inline void flip_check(record *r) { r->flip_aux_bit(); }
+// flip_check: profile_thread.h.
 
 // From sample_peak (counters.cc): the live bytes summed just now; a point of the series, and a copy of
 // the stacks' live counters when this is a new peak.
@@ -81,16 +84,15 @@ uint32_t stack_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
 // Stacks for heap-error reports (heap_errors.cc), with HEAPINDEX_STACKS > 1 only (else they answer 0):
 //   capture_stack       the stack of the current call, from `caller` out, kept in a depot of its own
 //                       (not the profile's): its id;
-//   on_stacked_release  a chunk with an allocation stack is released (free_checked, free_slow, realloc): keep
-//                       the releasing call's stack for its tombstone ("freed by");
+//   released_by         released, and the releasing call's stack kept for the chunk's tombstone ("freed
+//                       by"), in one call (free_checked, free_slow, realloc: every release of a chunk with
+//                       a stack but drop_stale's); `cfa` as on_countdown's, the caller's own CFA;
 //   freed_by_of_chunk   that stack's id for record `id` (meaningful while it is a tombstone of such a chunk);
 //   stack               an id's entry: an allocation stack (stack_of_chunk) or one of the others;
 //                       nullptr with one-frame stacks (profile outputs without HEAPINDEX_STACKS).
 uint32_t capture_stack(const void *caller) __attribute__((visibility("hidden")));
-void on_stacked_release(uint32_t id, const void *caller) __attribute__((visibility("hidden"), noinline));
-// released, then on_stacked_release, in one call (free_checked, free_slow, realloc: every release of a
-// chunk with a stack but drop_stale's).
-void released_by(thread_state *t, uint32_t id, record *r, const void *caller) __attribute__((visibility("hidden")));
+void released_by(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa)
+    __attribute__((visibility("hidden")));
 uint32_t freed_by_of_chunk(uint32_t id) __attribute__((visibility("hidden")));
 const stack_entry *stack(uint32_t sid, bool allocation) __attribute__((visibility("hidden")));
 

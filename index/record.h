@@ -145,6 +145,7 @@ struct alignas(32) record {
     uint64_t seq() const { return rec::seq_of(head.load(std::memory_order_relaxed), w_site.get(), w_size.get(), tail.get()); }
     // Owner of a live (or claimed) record.
     void set_flags(uint32_t f) { w_site.set((w_site.get() & ~rec::flag_mask) | (f & rec::flag_mask)); }
+    void add_flags(uint32_t f) { w_site.set(w_site.get() | (f & rec::flag_mask)); }
     void flip_aux_bit() { tail.set(tail.get() ^ 1); }
 
     // Owner: fill a record it holds exclusively (free or dead) and make it live.  No "writing" state is
@@ -206,7 +207,9 @@ struct alignas(32) record {
     __attribute__((always_inline)) bool claim(uintptr_t expected_base, uint32_t to = rs_dead) {
         const uint64_t w = head.load(std::memory_order_acquire);
         uint64_t live = (w & (rec::low_bits & ~uint64_t{3})) + (uint64_t(expected_base) << rec::value_shift) + rs_live;
-        return head.compare_exchange_strong(live, live - rs_live + uint64_t{to}, std::memory_order_acq_rel);
+        __asm__("" : "+r"(live));  // made whole first: then one lea each (gcc otherwise makes both from a partial sum)
+        const uint64_t next = live + (uint64_t{to} - rs_live);
+        return head.compare_exchange_strong(live, next, std::memory_order_acq_rel);
     }
     // The free site over the tail (bits 0-47: a 4-byte and a 2-byte store, the sequence number's bits in
     // the top 10 stay): after the trailer was checked and the profile told (they read aux and tid).

@@ -125,15 +125,16 @@ bool rules_for(uintptr_t pc, rules *out) {
 namespace {
 
 // The walk itself, from the frame whose return address is pc, stack pointer sp and rbp bp (capture's
-// caller's), remembered in m when not null.
+// caller's), remembered in m when not null from the step whose CFA is `from` on (the frames below it are
+// this library's: same_walk checks from that frame's CFA).
 __attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp, uintptr_t *out, unsigned max,
-                                        const void *caller, memo *m) {
-    const uintptr_t pc0 = pc;
+                                        const void *caller, memo *m, uintptr_t from) {
     // A few frames more than asked for, so that the stack can start at `caller` when it is among them.
     constexpr unsigned lookahead = 8;
     uintptr_t frames[max_frames + lookahead];
     const unsigned limit = (max < max_frames ? max : max_frames) + lookahead;
     unsigned n = 0, steps = 0;
+    memo::slot_read first{0, 0};
     bool rsp_only = true;
     const uintptr_t lo = own_start, hi = own_end;
     while (pc != 0 && n < limit) {
@@ -148,38 +149,43 @@ __attribute__((noinline)) unsigned walk(uintptr_t bp, uintptr_t pc, uintptr_t sp
         pc = *reinterpret_cast<const uintptr_t *>(cfa - 8);
         if (w & (uint64_t{1} << 15)) bp = *reinterpret_cast<const uintptr_t *>(cfa - ((w >> 5) & (uint64_t{0x7f} << 3)));
         sp = cfa;
+        if (cfa < from) continue;  // a frame of this library's below the one the check starts from
         rsp_only &= !from_bp;
-        if (m != nullptr && steps < memo::max_steps) m->reads[steps] = {cfa - 8, pc};
+        if (steps == 0) first = {cfa - 8, pc};  // written last (below)
+        else if (m != nullptr && steps < memo::max_steps) m->reads[steps] = {cfa - 8, pc};
         ++steps;
     }
-    unsigned first = 0;
+    unsigned start = 0;
     for (unsigned i = 0; i < n && i < lookahead; ++i)
         if (frames[i] == reinterpret_cast<uintptr_t>(caller)) {
-            first = i;
+            start = i;
             break;
         }
-    const unsigned kept = n - first < max ? n - first : max;
-    memcpy(out, frames + first, kept * sizeof *out);
+    const unsigned kept = n - start < max ? n - start : max;
+    memcpy(out, frames + start, kept * sizeof *out);
     // A walk worth remembering (no rbp-based frame, at least the caller's own step, not too deep) is
-    // padded to a multiple of 4 steps with reads of a word that never changes, for same_walk; pc0 is
-    // written last (a signal handler's walk into the same way in between leaves it invalid or whole).
+    // padded to a multiple of 4 steps with reads of a word that never changes, for same_walk; its first
+    // read is written last (a signal handler's walk into the same way in between leaves it invalid or
+    // whole: capture made it invalid first).
     if (m != nullptr && rsp_only && steps != 0 && steps <= memo::max_steps) {
         for (; steps % 4 != 0; ++steps) m->reads[steps] = {reinterpret_cast<uintptr_t>(&no_change), no_change};
-        m->caller = caller, m->max = max;
+        m->caller = caller;
         m->steps = steps;
         m->kept = kept;
-        m->pc0 = pc0;
+        m->reads[0].pc = first.pc;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        m->reads[0].slot = first.slot;
     }
     return kept;
 }
 
 }  // namespace
 
-int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) {
+int remembered_other(memo_set *s, uintptr_t cfa, const void *caller) {
     const unsigned predicted = s->next[s->last];
     for (unsigned k = 1; k < memo_set::ways; ++k) {
         const unsigned j = (predicted + k) & (memo_set::ways - 1);
-        if (!same_walk(s->way[j], cfa, caller, max)) continue;
+        if (!same_walk(s->way[j], cfa, caller)) continue;
         s->next[s->last] = uint8_t(j);
         s->last = uint8_t(j);
         return int(j);
@@ -187,21 +193,23 @@ int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned ma
     return -1;
 }
 
-__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way) {
+__attribute__((noinline)) unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way,
+                                           uintptr_t from) {
     if (__builtin_expect(__atomic_load_n(&own_start, __ATOMIC_ACQUIRE) == 0, 0)) find_own();
     // This function's frame record (frame pointers: index/meson.build): the caller's rbp, the return
     // address, and the caller's stack pointer after the return.
     const uintptr_t *fp = static_cast<const uintptr_t *>(__builtin_frame_address(0));
     const uintptr_t bp = fp[0], pc = fp[1], sp = reinterpret_cast<uintptr_t>(fp + 2);
-    if (s == nullptr) return walk(bp, pc, sp, out, max, caller, nullptr);
+    if (s == nullptr) return walk(bp, pc, sp, out, max, caller, nullptr, 0);
     // The walk replaces the oldest way, and is the one expected after the last one.
     const unsigned j = s->oldest;
     s->oldest = uint8_t((j + 1) & (memo_set::ways - 1));
     s->next[s->last] = uint8_t(j);
     s->last = uint8_t(j);
     *way = j;
-    s->way[j].pc0 = 0;  // invalid while it is written
-    return walk(bp, pc, sp, out, max, caller, &s->way[j]);
+    s->way[j].reads[0].slot = 0;  // invalid while it is written
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return walk(bp, pc, sp, out, max, caller, &s->way[j], from);
 }
 
 }  // namespace mallochooks::heapindex::unwind

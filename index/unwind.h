@@ -34,15 +34,16 @@ constexpr unsigned max_frames = 128;
 // but only through rbp-based frames): when the walk started at the same pc and stack pointer, had no
 // rbp-based frame, and every return-address slot it read still holds what it read, the walk would
 // give the same stack.  Checking that is one load and one compare per frame, instead of a rules lookup.
+// A walk's depth (`max`) is not part of it: a thread's walks are all of one depth (HEAPINDEX_STACKS).
 struct memo {
     static constexpr unsigned max_steps = max_frames + 8 + 32;  // + lookahead + this library's own frames
-    uintptr_t pc0;  // 0: nothing remembered (no return address is 0)
     const void *caller;
-    unsigned steps, kept, max;  // steps: at least 1, padded to a multiple of 4 (reads of a word that never changes)
+    unsigned steps, kept;  // steps: at least 1, padded to a multiple of 4 (reads of a word that never changes)
     struct slot_read {
         uintptr_t slot;  // step i read the return address at this address (its CFA - 8) ...
         uintptr_t pc;    // ... and found this
-    } reads[max_steps];
+    } reads[max_steps];  // reads[0].slot == 0: nothing remembered (no CFA is 8), written last
+    bool valid() const { return reads[0].slot != 0; }
 };
 
 // A few remembered walks that share a key (the caller's choice: allocation site and depth), so that
@@ -59,13 +60,15 @@ struct memo_set {
     uint8_t last, oldest;
     void invalidate() {  // (a way never used stays untouched: its page of the thread's block stays unmapped)
         for (memo &m : way)
-            if (m.pc0 != 0) m.pc0 = 0;
+            if (m.valid()) m.reads[0].slot = 0;
     }
 };
 
 // Up to `max` frames of the current stack into `out` (see above), from capture's caller out.  With a
-// memo set (the thread's own, never shared), the walk is remembered in its oldest way, *way.
-unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way)
+// memo set (the thread's own, never shared), the walk is remembered in its oldest way, *way, from the
+// frame of this library whose CFA is `from` out (same_walk's check starts there; 0: capture's caller).
+// The frames of this library between capture and that one (a slow path's own) are walked, not remembered.
+unsigned capture(uintptr_t *out, unsigned max, const void *caller, memo_set *s, unsigned *way, uintptr_t from = 0)
     __attribute__((visibility("hidden")));
 inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
     unsigned way;
@@ -78,8 +81,8 @@ inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
 // (capture's caller is in this library, so its own pc is not part of the stack): the same first slot
 // means the same frame to walk from, whichever of this library's functions called capture.  Then every
 // slot, four at a time (steps are padded), stopping at the first group that differs.
-inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller, unsigned max) {
-    if (((c.pc0 == 0) | (c.reads[0].slot != cfa - 8) | (c.caller != caller) | (c.max != max)) != 0) return false;
+inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller) {
+    if (((c.reads[0].slot != cfa - 8) | (c.caller != caller)) != 0) return false;  // (an invalid way's slot is 0)
     const memo::slot_read *st = c.reads, *end = st + c.steps;
     for (; st != end; st += 4)
         if (((*reinterpret_cast<const uintptr_t *>(st[0].slot) ^ st[0].pc) | (*reinterpret_cast<const uintptr_t *>(st[1].slot) ^ st[1].pc) |
@@ -94,10 +97,10 @@ inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller, unsigned
 // out, past this library's frames and the allocation wrapper's) costs a few compares, a matching one
 // about five instructions a frame.  Inline in the function that calls capture, with its CFA: no call, no
 // frame of capture's to walk through.
-int remembered_other(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) __attribute__((visibility("hidden")));
-inline int remembered(memo_set *s, uintptr_t cfa, const void *caller, unsigned max) {
+int remembered_other(memo_set *s, uintptr_t cfa, const void *caller) __attribute__((visibility("hidden")));
+inline int remembered(memo_set *s, uintptr_t cfa, const void *caller) {
     const unsigned j = s->next[s->last];
-    if (__builtin_expect(!same_walk(s->way[j], cfa, caller, max), 0)) return remembered_other(s, cfa, caller, max);
+    if (__builtin_expect(!same_walk(s->way[j], cfa, caller), 0)) return remembered_other(s, cfa, caller);
     s->last = uint8_t(j);
     return int(j);
 }

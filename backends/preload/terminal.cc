@@ -119,7 +119,16 @@ template <class R, class... A> inline R call_through(R (*f)(A...), A... a) {
 MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_CALL_THROUGH_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_CALL_THROUGH_
 
+// The stubs of malloc_unowned (terminal.h): resolve, then the real malloc; never the arena's chunk.
+void *unowned_stub_malloc(size_t size) { return resolve() ? next_fns.malloc(size) : reinterpret_cast<void *>(not_served); }
+void *libc_unowned_stub_malloc(size_t size) {
+    return resolve() ? libc_fns.malloc(size) : reinterpret_cast<void *>(not_served);
+}
+
 }  // namespace
+
+constinit unowned_malloc_fn unowned_malloc = unowned_stub_malloc;
+constinit unowned_malloc_fn libc_unowned_malloc = libc_unowned_stub_malloc;
 
 #define MALLOCHOOKS_STUB_INIT_(r, table, e) BOOST_PP_CAT(table, BOOST_PP_CAT(_stub_, MALLOCHOOKS_NAME(e))),
 constinit next_functions next_fns = {MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_STUB_INIT_, next_fns, MALLOCHOOKS_HOOK_API)};
@@ -195,6 +204,8 @@ bool resolve() {
     __atomic_store_n(&libc_fns.MALLOCHOOKS_NAME(e), found_libc.MALLOCHOOKS_NAME(e), __ATOMIC_RELEASE);
         MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_PUBLISH_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_PUBLISH_
+        __atomic_store_n(&unowned_malloc, found.malloc, __ATOMIC_RELEASE);
+        __atomic_store_n(&libc_unowned_malloc, found_libc.malloc, __ATOMIC_RELEASE);
         resolved.store(true, std::memory_order_release);
     }
     resolving = false;

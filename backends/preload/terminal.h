@@ -9,6 +9,7 @@
 #define MALLOCHOOKS_BACKENDS_PRELOAD_TERMINAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backends/terminal.h"
@@ -58,6 +59,18 @@ size_t usable_size_maybe_arena(void *ptr) __attribute__((visibility("hidden"), c
 // else nullptr (then the call goes through the hooks).  `cache`: one per function, zero at first.
 void *cxx_delegate(const char *name, void **cache) __attribute__((visibility("hidden")));
 
+// The allocator's malloc for a caller that must know the chunk is not the bootstrap arena's (a layer that
+// would otherwise ask arena_owns: hooks.h's exit 7): until the next definitions are resolved, a stub that
+// resolves them and then calls the real malloc, or answers `not_served` when it cannot (this thread is
+// resolving, or the process has no malloc to find), where terminal::malloc would have served the call
+// from the arena.  So a chunk it returns is never the arena's, with no test after the call: the caller
+// tests the result for null anyway, and tests `<= not_served` instead (then it asks malloc, whose answer
+// may be the arena's).  One pointer per table, replaced whole once resolved, as the tables' entries are.
+using unowned_malloc_fn = void *(*)(size_t);
+constexpr uintptr_t not_served = 1;
+extern unowned_malloc_fn unowned_malloc __attribute__((visibility("hidden")));
+extern unowned_malloc_fn libc_unowned_malloc __attribute__((visibility("hidden")));
+
 // Read a table entry: the stubs are replaced at most once, by a whole-pointer store.
 template <class F> inline F next(F *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
 
@@ -91,6 +104,8 @@ struct libc_terminal {
     static bool arena_owns(const void *ptr) {
         return __builtin_expect(bootstrap_arena().may_own(ptr), 0) && bootstrap_arena().owns(ptr);
     }
+    static constexpr uintptr_t not_served = preload::not_served;
+    static void *malloc_unowned(size_t size, const void *) { return next(&libc_unowned_malloc)(size); }
     static void free_unowned(void *ptr, const void *) { next(&libc_fns.free)(ptr); }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&libc_fns.usable_size)(ptr); }
     // Also inside a call of this library's exported layer into a link-time output's own allocator
@@ -140,6 +155,10 @@ struct terminal {
     static bool arena_owns(const void *ptr) {
         return __builtin_expect(bootstrap_arena().may_own(ptr), 0) && bootstrap_arena().owns(ptr);
     }
+    // malloc's allocator call, for such a layer: a chunk that is never the arena's, or nullptr (failed),
+    // or not_served (ask malloc: see unowned_malloc).
+    static constexpr uintptr_t not_served = preload::not_served;
+    static void *malloc_unowned(size_t size, const void *) { return next(&unowned_malloc)(size); }
     static void free_unowned(void *ptr, const void *) { next(&next_fns.free)(ptr); }
     static void *cxx_next(const char *name, void **cache) { return cxx_delegate(name, cache); }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&next_fns.usable_size)(ptr); }

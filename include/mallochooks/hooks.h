@@ -57,8 +57,9 @@
 //      that skip a test the layer has already answered.  heapindex's basic_layer does, through
 //      direct_terminal<Next> (index/heapindex_layer.h): preload::terminal's free_unowned and
 //      usable_size_unowned skip the bootstrap-arena test for chunks the layer knows are not the arena's
-//      (it asked arena_owns when it handed them out).  The layer tests for those functions with a
-//      requires-clause and falls back to `next` for any other Next.
+//      (it asked arena_owns when it handed them out), and its malloc_unowned never hands out the arena's
+//      (it answers not_served where malloc would have: the layer then calls next.malloc).  The layer
+//      tests for those functions with a requires-clause and falls back to `next` for any other Next.
 //   8. Past the whole chain, for C++'s allocation functions only: a preload entry point of operator new or
 //      delete calls the next definition of that operator directly when its terminal's cxx_next says so
 //      (libmallochooks/entry_points.h; backends/preload/terminal.h, cxx_delegate): when the allocator
