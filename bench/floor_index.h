@@ -146,6 +146,48 @@ public:
         return seq;
     }
 
+    // malloc's fast path, in two halves so that it makes no call (its caller then keeps no register
+    // across one): a sequence number and an id from the thread's block and ring, or false when either
+    // is empty or a signal handler interrupted the thread's own use (then insert(), which does all).
+    __attribute__((always_inline)) bool take_fast(floor_thread &t, uint64_t *seq, uint32_t *id) {
+        if (__builtin_expect(t.busy, 0)) return false;
+        t.busy = 1;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        const bool ok = t.seq_next < t.seq_end && t.tail - t.head > floor_thread::quarantine;
+        if (__builtin_expect(ok, 1)) {
+            *seq = t.seq_next++;
+            *id = t.ring[t.head++ % floor_thread::ring_size];
+        }
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        t.busy = 0;
+        return ok;
+    }
+    // ... and what follows it: the record, the slot, the start bit; false, having done nothing, when the
+    // chunk cannot be indexed (then publish(), which counts it).
+    __attribute__((always_inline)) bool publish_fast(floor_thread &t, uint32_t id, uintptr_t base, size_t size,
+                                                     const void *site, uint64_t seq) {
+        if (__builtin_expect(id == 0 || (base >> granule_shift) >= span_, 0)) return false;
+        publish(id, base, size, site, seq << 22 | t.tid);
+        return true;
+    }
+    // publish_fast's refusal: the chunk counted as unindexed, its id handed back.
+    __attribute__((noinline, cold)) void publish_refused(floor_thread &t, uint32_t id, uintptr_t base, size_t size,
+                                                         const void *site, uint64_t seq) {
+        publish(id, base, size, site, seq << 22 | t.tid);
+    }
+    // free's fast path likewise: the id queued, or false when the ring is full or the thread busy (then
+    // give(), which may call).
+    __attribute__((always_inline)) bool give_fast(floor_thread &t, uint32_t id) {
+        if (__builtin_expect(t.busy, 0)) return false;
+        t.busy = 1;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        const bool ok = t.tail - t.head < floor_thread::ring_size;
+        if (__builtin_expect(ok, 1)) t.ring[t.tail++ % floor_thread::ring_size] = id;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        t.busy = 0;
+        return ok;
+    }
+
     // free: unindex the chunk at `base`; its requested size in *size.  False when no live chunk starts
     // there (double or invalid free: the caller's business).  With Kill, also turn the record dead with a
     // CAS on its head, as the index's kill does: the access "free never reads the record" would save.
