@@ -557,13 +557,9 @@ public:
         }
     }
 
-    // The trailer a record expects: the image of its last bytes (layout.h), the check word's lowest bit
-    // flipped back for a chunk with a recorded stack.  (The word itself is keyed: no reader can compute it.)
-    void expected_trailer(const record &r, uint8_t out[16]) const {
-        memcpy(out, r.image, 16);
-        const unsigned bit = (root_.rec_aux.offset - root_.trailer_image) * 8 + root_.rec_aux.shift;
-        if ((r.flags & HEAPINDEX_FLAG_STACK) && bit < 128) out[bit / 8] ^= uint8_t(1u << (bit % 8));
-    }
+    // The trailer a record expects: the image of its last bytes (layout.h).  (The check word in it is
+    // keyed: no reader can compute it.)
+    void expected_trailer(const record &r, uint8_t out[16]) const { memcpy(out, r.image, 16); }
     std::vector<u64> leaf_problems;
 
 private:

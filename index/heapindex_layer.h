@@ -114,7 +114,7 @@ template <bool Trailered> struct basic_layer {
     // against a constant, as the trailer bit alone was.
     struct by_free {
         static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY;
-        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | HEAPINDEX_FLAG_STACK | kind_mask;
         static constexpr uint32_t expected = 0;
         static constexpr uint32_t kind = 0;
         static constexpr size_t size = 0;  // no size to check
@@ -122,7 +122,7 @@ template <bool Trailered> struct basic_layer {
     };
     struct by_delete {
         static constexpr uint32_t kind_mask = HEAPINDEX_FLAG_NEW | HEAPINDEX_FLAG_NEW_ARRAY | HEAPINDEX_FLAG_ALIGNED;
-        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | kind_mask;
+        static constexpr uint32_t mask = HEAPINDEX_FLAG_EARLY | record_flag_guarded_trailer | HEAPINDEX_FLAG_STACK | kind_mask;
         uint32_t kind;  // the flags the chunk should have (new_flags)
         size_t alignment;
         unsigned hook_kind;
@@ -174,6 +174,10 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(!r->claim(base), 0)) return free_no_chunk(next, ptr, caller, how);
         // The dead record is ours now: nothing else changes its fields.  Its tail still holds the check
         // word and the thread id (the trailer's image) until bury() overlays the free site, last.
+        // The start bit goes at once (the leaf and slot are then dead on the checks' path: one register
+        // fewer, no push and pop); free_checked and free_slow clear it again, harmlessly (no other chunk
+        // can start in the granule before this one goes back to the allocator).
+        heap_index_t::clear_start(l, g);
         const size_t size = r->size();
         const uint32_t flags = r->flags();
         const size_t at = trailer_at(size);
@@ -182,13 +186,12 @@ template <bool Trailered> struct basic_layer {
                              0))
             return free_checked(next, ptr, caller, l, id, size, how);
         r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
-        heap_index_t::clear_start(l, g);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
             put_thread_state(t);
             return free_slow(next, ptr, caller, size, false, how);
         }
-        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         put_thread_state(t);
         if constexpr (direct_terminal<Next>::value)
@@ -211,8 +214,7 @@ template <bool Trailered> struct basic_layer {
         void *q = next.realloc(ptr, request(size), caller);
         record *old = records().get(s.id);
         if (q == nullptr) {  // the old chunk is still live: put it back as it was (errno is the allocator's)
-            if (old->flags() & HEAPINDEX_FLAG_STACK) profile::flip_check(old);  // its stack still counts it
-            old->revive();
+            old->revive();  // (with its stack, which still counts it)
             s.mark();
             if (__builtin_expect(foreign_guarded(old->flags()), 0)) reguard_trailer(*old);
             return nullptr;
@@ -220,8 +222,10 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(foreign_guarded(old->flags()), 0)) after_realloc_copy(next, q, trailer_at(old_size), caller);
         {
             const owned_thread_state t;
-            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0))  // and its "freed by" stack
-                profile::released_by(t.get(), s.id, old, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+            if (__builtin_expect(old->flags() & HEAPINDEX_FLAG_STACK, 0)) {  // and its "freed by" stack (see free_checked)
+                const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+                if (!profile::released_fast(t.get(), s.id, old, caller, cfa)) profile::released_by_slow(t.get(), s.id, old, caller, cfa);
+            }
             count_free(t.get(), old_size);
             if (q != ptr) {  // a tombstone now (in place, the record is the new chunk's: admit publishes it)
                 old->finish_dying(caller);
@@ -298,7 +302,8 @@ private:
     template <class Next, bool Reuse, bool Plain = false>
     __attribute__((always_inline)) static void *admit_fast_inline(Next next, void *p, size_t size, const void *caller,
                                                                   uint64_t flags_given, uint32_t reuse) {
-        const uint64_t flags = Plain ? own_flags : flags_given;  // own_flags included (admit)
+        // own_flags included (admit); malloc's are own_flags alone, which block_site_bits has (thread_state.h).
+        const uint64_t flags = Plain ? 0 : flags_given;
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
@@ -311,7 +316,7 @@ private:
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, Reuse ? reuse : 0u);
         }
-        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
+        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[take_next(t->head) % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
         // A chunk beyond its first page: its page continuations now, before the record is published (a
         // lookup that meets one first finds the record not live and looks on, as for any stale one), so
@@ -335,7 +340,7 @@ private:
     __attribute__((always_inline)) static void *admit_finish(void *p, size_t size, const void *caller, uint64_t flags,
                                                              thread_state *t, heap_index_t::leaf *l, uint32_t id) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        const uint64_t seq = t->seq_next++;
+        const uint64_t seq = take_next(t->seq_next);
         // The record's words 2 and 3 are the trailer (trailer_intact): check word and size, with the
         // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
         // The words first, then slack and trailer, then the head (live): the trailer is in place before
@@ -464,7 +469,6 @@ private:
         // flux to readers) until the realloc is done: revive() or finish_dying().
         *size = r->size();
         const uint32_t flags = r->flags();
-        if (__builtin_expect(flags & HEAPINDEX_FLAG_STACK, 0)) profile::flip_check(r);  // back to the trailer's
         if (has_trailer(flags) &&
             __builtin_expect(!trailer_intact_any(base, *r, flags) ||
                                  ((flags & HEAPINDEX_FLAG_TRAILER) && !(flags & HEAPINDEX_FLAG_USABLE_ASKED) &&
@@ -547,8 +551,9 @@ private:
     }
 
     // Where free's fast path sends a chunk whose flags or trailer it did not accept.  A chunk with a stack
-    // comes here by design (its check word is flipped, profile.h): flipped back, the same checks as the
-    // fast path's, and if they pass, the fast path's work plus one call to the profile (profile::released_by:
+    // comes here by design (HEAPINDEX_FLAG_STACK is in by_free's and by_delete's masks, so the fast path's
+    // flags test sends it, before the trailer's comparison): the same checks as the fast path's, and if they
+    // pass, the fast path's work plus the profile's (profile::released_fast, inline, or released_by_slow:
     // the chunk off its stack's counters, and the "freed by" stack for heap-error reports, as free_slow
     // keeps it) with the slot the fast path found: no second look-up, no whole-chunk verify, no slow thread state.
     // Anything else (a damaged chunk, another kind than the call releases, an untrailered chunk, a full
@@ -561,21 +566,19 @@ private:
         record *r = records().get(id);
         const uint32_t flags = r->flags();
         if (!(flags & HEAPINDEX_FLAG_STACK)) return free_slow(next, ptr, caller, size, true, how);
-        profile::flip_check(r);
         const size_t at = trailer_at(size);
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base + at, *r) ||
+        if (__builtin_expect((flags & (How::mask & ~HEAPINDEX_FLAG_STACK)) != expected_of(how) || wrong_size(how, size) ||
+                                 !trailer_intact(base + at, *r) ||
                                  (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, at)),
-                             0)) {
-            profile::flip_check(r);  // as free_slow expects it (it flips it back itself)
+                             0))
             return free_slow(next, ptr, caller, size, true, how);
-        }
         heap_index_t::clear_start(l, heap_index_t::slot_of(base));
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
             put_thread_state(t);
             return free_slow(next, ptr, caller, size, false, how, true);
         }
-        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         // Off its stack's counters, and its "freed by" stack kept, as free_slow does: inline in the common
         // case (profile_thread.h), from this function's CFA.
@@ -594,8 +597,8 @@ private:
     // (`marked`: the start bit is still to be cleared), a thread without state yet or any more, a full
     // ring.
     // (`marked` also covers a chunk of another kind than the call releases.)  A chunk with a stack comes
-    // here from free_checked: `marked`, its check word still flipped, when a check failed; unmarked,
-    // checked and flipped back (`stacked`), when the thread state was not at hand.
+    // here from free_checked: `marked` when a check failed; unmarked and checked (`stacked`), when the
+    // thread state was not at hand.
     template <class Next, class How>
     __attribute__((noinline)) static void free_slow(Next next, void *ptr, const void *caller, size_t size, bool marked,
                                                     How how, bool stacked = false) {
@@ -603,7 +606,6 @@ private:
         record *r = records().get(s.id);
         if (marked) stacked = r->flags() & HEAPINDEX_FLAG_STACK;
         if (marked) {
-            if (stacked) profile::flip_check(r);
             const uint32_t flags = r->flags();
             if (has_trailer(flags)) verify_chunk(s.id, caller, dealloc_name(how));
             if (!kind_matches(flags, how)) mismatch(s.id, caller, dealloc_name(how));
@@ -633,7 +635,7 @@ private:
         record_fields f;
         if (old->read_live(&f) && (f.base >> heap_index_t::granule_shift) == (base >> heap_index_t::granule_shift) &&
             old->claim(f.base)) {
-            if (f.flags & HEAPINDEX_FLAG_STACK) profile::flip_check(old), profile::released(t, stale, old);
+            if (f.flags & HEAPINDEX_FLAG_STACK) profile::released(t, stale, old);
             old->bury(nullptr);
             count_free(t, f.size);
             records().give(t, stale);

@@ -78,8 +78,7 @@ struct heapindex_root {
 
     // Trailers: `trailer_bytes` at base + usable of a trailered chunk, a copy of the live record's bytes
     // [trailer_image, trailer_image + trailer_bytes) (check word, thread id, sequence number and size,
-    // packed as there; the check word's first byte has its top bit set), except that the record keeps the check word (the low 32 bits of aux) with its
-    // lowest bit flipped while HEAPINDEX_FLAG_STACK is set (profile.h).  The check word is a ChaCha8
+    // packed as there; the check word's first byte has its top bit set).  The check word is a ChaCha8
     // keystream word under a key no reader is given (trailer.cc, issue 16).
     uint32_t trailer_bytes, trailer_image;
 

@@ -924,7 +924,6 @@ __attribute__((noinline)) void stacked_slow(thread_state *t, uint32_t id, record
     stack_of[id].store(sid, std::memory_order_relaxed);
     if (b != nullptr) b->last_stacked_id = id, b->last_stacked_next = t->seq_next;
     r->add_flags(HEAPINDEX_FLAG_STACK);  // see stacked_fast
-    flip_check(r);
 }
 
 }  // namespace

@@ -7,8 +7,9 @@
 //
 // Cost when no profile is asked for: nothing of its own in malloc's fast path (its countdown is folded
 // into the thread's one countdown of events, counters.h, which the peak's sample needs anyway), nothing
-// in free's (a chunk with a stack is sent off free's fast path by its record's check word,
-// see flip_check, to a near copy of it that also calls released).  The countdown is in bytes, as tcmalloc's and jemalloc's samplers: with every
+// in free's (a chunk with a stack is sent off free's fast path by its flag, which the fast path's test of
+// the flags already masks, to a near copy of it that also takes the chunk off its stack:
+// profile_thread.h's released_fast).  The countdown is in bytes, as tcmalloc's and jemalloc's samplers: with every
 // allocation stacked it stays negative; with HEAPINDEX_STACKS_SAMPLE=K it is drawn from an exponential
 // distribution of mean K after each sample; with profiles off it is set far away on a thread's first
 // allocation.
@@ -39,11 +40,8 @@ void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, cons
     __attribute__((visibility("hidden")));
 
 // A chunk with a stack (HEAPINDEX_FLAG_STACK) is no longer live: the record is dead and owned by the
-// caller, its check word already flipped back (flip_check).  Takes the chunk off its stack's live
-// counters.  `t` may be null.
+// caller.  Takes the chunk off its stack's live counters.  `t` may be null.
 void released(thread_state *t, uint32_t id, record *r) __attribute__((visibility("hidden")));
-
-// flip_check: profile_thread.h.
 
 // From sample_peak (counters.cc): the live bytes summed just now; a point of the series, and a copy of
 // the stacks' live counters when this is a new peak.

@@ -49,9 +49,10 @@ struct delta_block {
     // allocations are Perl_safesysmalloc's, 9 to 12 frames deep), which one walk per key did not.
     static constexpr unsigned walks = 16;
     unwind::memo_set walk[walks];
+    // (Fibonacci hashing of the two's low 32 bits: the product's top bits mix them all.)
     static unsigned walk_slot(const void *caller, uintptr_t cfa) {
-        const uintptr_t c = reinterpret_cast<uintptr_t>(caller) ^ (cfa >> 4) * 0x9e3779b1u;
-        return unsigned((c >> 2) ^ (c >> 9)) & (walks - 1);
+        static_assert(walks == 16);
+        return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 28;
     }
     // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
     // freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
@@ -79,13 +80,6 @@ extern bool every_fast __attribute__((visibility("hidden")));
 extern std::atomic<uint32_t> *stack_of __attribute__((visibility("hidden")));
 extern uint64_t stack_of_capacity __attribute__((visibility("hidden")));
 extern std::atomic<uint32_t> *freed_by __attribute__((visibility("hidden")));
-
-// The record of a chunk with a stack keeps its check word with the lowest bit flipped, so that free's
-// fast path (which compares the trailer with the record's image) leaves for free_checked
-// (heapindex_layer.h), which flips it back, checks the trailer as the fast path does and calls
-// released_fast or released_by: free's fast path pays nothing for profiles.  The owner of the record (a
-// live chunk's allocating call, or whoever killed it) flips it.
-inline void flip_check(record *r) { r->flip_aux_bit(); }
 
 // released_by when released_fast did not apply (profile.cc).
 void released_by_slow(thread_state *t, uint32_t id, record *r, const void *caller, uintptr_t cfa)
@@ -149,10 +143,9 @@ __attribute__((always_inline)) inline bool stacked_fast(thread_state *t, uint32_
     stack_of[id].store(sid, std::memory_order_relaxed);
     b->last_stacked_id = id;
     b->last_stacked_next = t->seq_next;
-    // Off free's fast path: its trailer comparison with the record's image now fails (the image's check
-    // word differs in its lowest bit), and free_checked, seeing the flag, puts it back and calls released_by.
+    // Off free's fast path: HEAPINDEX_FLAG_STACK is in the flags its test masks (heapindex_layer.h's
+    // by_free, by_delete), so a stacked chunk's free goes to free_checked, which calls released_fast.
     r->add_flags(HEAPINDEX_FLAG_STACK);
-    flip_check(r);
     return true;
 }
 

@@ -82,7 +82,7 @@ constexpr uint64_t free_site_mask = (uint64_t{1} << 48) - 1;
 constexpr uint32_t state_of(uint64_t head) { return uint32_t(head) & 3; }
 constexpr uintptr_t base_of(uint64_t head) { return uintptr_t(head >> value_shift); }
 constexpr uint64_t head_of(uintptr_t base, uint64_t seq, uint32_t state) {
-    return uint64_t(base) << value_shift | ((seq << 2 | state) & low_bits);
+    return uint64_t(base) << value_shift | ((seq * 4 + state) & low_bits);  // one lea (seq << 2 | state took two)
 }
 // The parts of words 1 to 3 that depend only on the sequence number's bits 15 and up (and the
 // thread): constant over a thread's block of 1024 numbers, so malloc's fast path takes them from its
@@ -126,7 +126,7 @@ struct record_fields {
     const void *free_site;
     uint32_t tid;    // 0 in a tombstone (unknown: the free site overlays it)
     uint32_t flags;  // HEAPINDEX_FLAG_*
-    uint32_t check = 0;  // a trailered chunk's check word (as the record keeps it: see profile.h's flip_check)
+    uint32_t check = 0;  // a trailered chunk's check word
 };
 
 struct alignas(32) record {
@@ -146,7 +146,6 @@ struct alignas(32) record {
     // Owner of a live (or claimed) record.
     void set_flags(uint32_t f) { w_site.set((w_site.get() & ~rec::flag_mask) | (f & rec::flag_mask)); }
     void add_flags(uint32_t f) { w_site.set(w_site.get() | (f & rec::flag_mask)); }
-    void flip_aux_bit() { tail.set(tail.get() ^ 1); }
 
     // Owner: fill a record it holds exclusively (free or dead) and make it live.  No "writing" state is
     // needed: the record is already not live (killed, or never used), and the release fence orders that

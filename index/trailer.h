@@ -72,8 +72,7 @@ void init_trailer_key() __attribute__((visibility("hidden")));
 // the record too (record::link), so free compares instead of recomputing.
 constexpr unsigned check_rounds = 8;
 // Set in every check word: bit 7, the top bit of the trailer's first byte (see the top).  31 random bits
-// remain.  Not bit 0: profile.h flips that one in the record.  Set when a table is filled (fill_check_words,
-// check_word): nothing on malloc's path.
+// remain.  Set when a table is filled (fill_check_words, check_word): nothing on malloc's path.
 constexpr uint32_t check_forced_bits = 0x80;
 constexpr uint64_t check_nonce = 0x6b63656878646968ull;  // "hidxchek"
 // A thread's table of the check words of its block of sequence numbers (records.h): word seq % size.
@@ -216,11 +215,9 @@ inline bool short_slack_intact(uintptr_t base, size_t size, size_t usable) {
     return usable - size <= 16 && trailered_slack_intact(base, size, usable);
 }
 
-// Does this copy of a trailer say exactly what the record (a live copy) says?  The record keeps the
-// check word with its lowest bit flipped while the chunk has a recorded stack (profile.h).
+// Does this copy of a trailer say exactly what the record (a live copy) says?
 inline bool trailer_matches(const trailer &t, const record_fields &f) {
-    const uint32_t check = f.check ^ ((f.flags & HEAPINDEX_FLAG_STACK) ? 1u : 0u);
-    return t.size_word == rec::size_word(f.size, f.seq) && t.tail == rec::tail_word(check, f.tid, f.seq);
+    return t.size_word == rec::size_word(f.size, f.seq) && t.tail == rec::tail_word(f.check, f.tid, f.seq);
 }
 
 // The same, in place, against the record of the chunk (live, or claimed by the caller: nobody writes

@@ -84,10 +84,12 @@ inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
 inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller) {
     if (((c.reads[0].slot != cfa - 8) | (c.caller != caller)) != 0) return false;  // (an invalid way's slot is 0)
     const memo::slot_read *st = c.reads, *end = st + c.steps;
-    for (; st != end; st += 4)
+    do {  // (a valid way has at least 4 steps)
         if (((*reinterpret_cast<const uintptr_t *>(st[0].slot) ^ st[0].pc) | (*reinterpret_cast<const uintptr_t *>(st[1].slot) ^ st[1].pc) |
              (*reinterpret_cast<const uintptr_t *>(st[2].slot) ^ st[2].pc) | (*reinterpret_cast<const uintptr_t *>(st[3].slot) ^ st[3].pc)) != 0)
             return false;
+        st += 4;
+    } while (st != end);
     return true;
 }
 
