@@ -949,20 +949,9 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     stacked_slow(t, id, r, size, caller, cfa);
 }
 
-namespace {
-__attribute__((noinline)) void *stacked_slow_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller,
-                                                  uintptr_t cfa) {
-    stacked_slow(t, id, records().get(id), size, caller, cfa);
-    arm_events(t);
-    put_thread_state_reloading(t);
-    return p;
-}
-}  // namespace
-
 void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa) {
-    if (__builtin_expect(!stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
-        return stacked_slow_then(p, t, id, size, caller, cfa);
-    t->event_armed = t->event_countdown = -1;  // arm_events with every allocation stacked: the next one
+    stacked_slow(t, id, records().get(id), size, caller, cfa);  // (stacked_fast did not apply: events_then)
+    arm_events(t);
     put_thread_state_reloading(t);
     return p;
 }
