@@ -822,7 +822,7 @@ void start() {
     if (depth > 1 && (!other_depot.init() || !reserve_ids(&freed_by, &capacity) || capacity < stack_of_capacity))
         freed_by = nullptr;
     on = true;
-    every_fast = depth > 1 && cfg.sample_bytes == 0 && freed_by != nullptr;
+    every_fast = depth > 1 && cfg.sample_bytes == 0 && freed_by != nullptr && stack_of_capacity > UINT32_MAX;
 }
 
 uint32_t capture_stack(const void *caller) {
@@ -842,7 +842,7 @@ void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)] : nullptr;
+    unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::free_walk_slot(caller, cfa)] : nullptr;
     const int way = set != nullptr ? unwind::remembered(set, cfa, caller) : -1;
     uint32_t sid;
     if (way >= 0) {
