@@ -174,6 +174,10 @@ template <bool Trailered> struct basic_layer {
         if (__builtin_expect(!r->claim(base), 0)) return free_no_chunk(next, ptr, caller, how);
         // The dead record is ours now: nothing else changes its fields.  Its tail still holds the check
         // word and the thread id (the trailer's image) until bury() overlays the free site, last.
+        // The start bit goes at once (the leaf and slot are then dead on the checks' path: one register
+        // fewer, no push and pop); free_checked and free_slow clear it again, harmlessly (no other chunk
+        // can start in the granule before this one goes back to the allocator).
+        heap_index_t::clear_start(l, g);
         const size_t size = r->size();
         const uint32_t flags = r->flags();
         const size_t at = trailer_at(size);
@@ -182,13 +186,12 @@ template <bool Trailered> struct basic_layer {
                              0))
             return free_checked(next, ptr, caller, l, id, size, how);
         r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
-        heap_index_t::clear_start(l, g);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
             put_thread_state(t);
             return free_slow(next, ptr, caller, size, false, how);
         }
-        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         put_thread_state(t);
         if constexpr (direct_terminal<Next>::value)
@@ -299,7 +302,8 @@ private:
     template <class Next, bool Reuse, bool Plain = false>
     __attribute__((always_inline)) static void *admit_fast_inline(Next next, void *p, size_t size, const void *caller,
                                                                   uint64_t flags_given, uint32_t reuse) {
-        const uint64_t flags = Plain ? own_flags : flags_given;  // own_flags included (admit)
+        // own_flags included (admit); malloc's are own_flags alone, which block_site_bits has (thread_state.h).
+        const uint64_t flags = Plain ? 0 : flags_given;
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
         heap_index_t::leaf *l = heap_chunks.find_leaf(base);
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
@@ -312,7 +316,7 @@ private:
             put_thread_state_reloading(t);
             return admit_general<Next>(next, p, size, caller, flags, Reuse ? reuse : 0u);
         }
-        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[t->head++ % thread_state::ring_size]
+        const uint32_t id = Reuse ? reuse : __builtin_expect(from_ring, 1) ? t->ring()[take_next(t->head) % thread_state::ring_size]
                                                                           : t->spare[--t->spare_count];
         // A chunk beyond its first page: its page continuations now, before the record is published (a
         // lookup that meets one first finds the record not live and looks on, as for any stale one), so
@@ -336,7 +340,7 @@ private:
     __attribute__((always_inline)) static void *admit_finish(void *p, size_t size, const void *caller, uint64_t flags,
                                                              thread_state *t, heap_index_t::leaf *l, uint32_t id) {
         const uintptr_t base = reinterpret_cast<uintptr_t>(p);
-        const uint64_t seq = t->seq_next++;
+        const uint64_t seq = take_next(t->seq_next);
         // The record's words 2 and 3 are the trailer (trailer_intact): check word and size, with the
         // sequence number's and the thread's bits that the block shares (thread_state::block_*_bits).
         // The words first, then slack and trailer, then the head (live): the trailer is in place before
@@ -581,7 +585,7 @@ private:
             put_thread_state(t);
             return free_slow(next, ptr, caller, size, false, how, true);
         }
-        t->ring()[t->tail++ % thread_state::ring_size] = id;
+        t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         // Off its stack's counters, and its "freed by" stack kept, as free_slow does: inline in the common
         // case (profile_thread.h), from this function's CFA.

@@ -123,7 +123,7 @@ void thread_state_after_fork() {
 }
 
 void set_block_bits(thread_state *t) {
-    t->block_site_bits = rec::site_seq_bits(t->seq_next);
+    t->block_site_bits = rec::site_seq_bits(t->seq_next) | HEAPINDEX_FLAG_TRAILER;  // see thread_state.h
     t->block_size_bits = rec::size_seq_bits(t->seq_next);
     t->block_tail_bits = rec::tail_seq_bits(t->seq_next, t->tid);
 }

@@ -305,7 +305,7 @@ TEST_CASE("records: a thread's block of sequence numbers never crosses a multipl
         CHECK(t->seq_end % thread_state::seq_block == 0);
         CHECK(t->seq_end - first <= thread_state::seq_block);
         CHECK((first >> 10) == ((t->seq_end - 1) >> 10));
-        CHECK(t->block_site_bits == rec::site_seq_bits(first));
+        CHECK(t->block_site_bits == (rec::site_seq_bits(first) | HEAPINDEX_FLAG_TRAILER));
         CHECK(t->block_size_bits == rec::size_seq_bits(first));
         CHECK(t->block_tail_bits == rec::tail_seq_bits(first, t->tid));
         CHECK(rec::tail_seq_bits(t->seq_end - 1, t->tid) == t->block_tail_bits);
