@@ -454,8 +454,15 @@ private:
         if (__builtin_expect((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0, 0))
             return events_peak_then(p, t, id, size, caller);
         t->stack_countdown -= covered;
-        if (t->stack_countdown < 0)
-            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+        if (t->stack_countdown < 0) {
+            // The profile's common case inline (profile_thread.h), else its general path as the tail call.
+            const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+            if (__builtin_expect(!profile::stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
+                return profile::on_countdown_then(p, t, id, size, caller, cfa);
+            t->event_armed = t->event_countdown = -1;  // arm_events with every allocation stacked: the next one
+            put_thread_state_reloading(t);
+            return p;
+        }
         arm_events(t);
         put_thread_state_reloading(t);
         return p;
