@@ -351,11 +351,7 @@ private:
         // that the small chunk's path tests once.  One that leaves its region goes to admit_general, with
         // the id it took (as realloc's in place).
         if (__builtin_expect((heap_index_t::ends_differ(base, size) & heap_index_t::crosses_page) != 0, 0)) {
-            // Recomputed from an opaque copy of base: kept in a register from the test above, it costs a
-            // callee-saved register (a push and a pop) on every allocation.
-            uintptr_t b = base;
-            __asm__("" : "+r"(b));
-            if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_region) != 0, 0)) {
+            if (__builtin_expect((heap_index_t::ends_differ(base, size) & heap_index_t::crosses_region) != 0, 0)) {
                 put_thread_state_reloading(t);
                 return admit_general<Next>(next, p, size, caller, flags, id);
             }
