@@ -107,9 +107,10 @@ __attribute__((always_inline)) inline bool temporary_release(delta_block *b, thr
 inline pending &pending_in(delta_block *b, uint32_t sid) { return b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)]; }
 
 // released_by with every allocation stacked, in the common case: the freeing stack is the one of the walk
-// the set predicts, and the chunk's stack holds its pending slot.  No call, no frame of its own worth
-// speaking of (the slow path, on anything else, is a tail call): the freeing stack's check is about five
-// instructions a frame and the rest about forty.  False, with nothing done, when it does not apply.
+// the set predicts, and the chunk's stack holds its pending slot.  Inline in its caller (free_checked,
+// realloc), from the caller's CFA: no call, no frame of the profile's; the freeing stack's check is about
+// five instructions a frame and the rest about forty.  False, with nothing done, when it does not apply
+// (the caller then calls released_by_slow).
 __attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32_t id, record *r, const void *caller,
                                                          uintptr_t cfa) {
     delta_block *b = my_deltas;
