@@ -16,8 +16,10 @@
 #define HEAPINDEX_ROOT_SYMBOL "heapindex_v1_root"
 #define HEAPINDEX_ROOT_MAGIC "mallochooks-hix"  // 15 characters and the NUL: 16 bytes
 // 2: the two-level directory (issue 15); 3: the 16-byte trailer (issue 13); 4: the 32-byte packed record
-// (issue 13), its fields described as bit ranges, the trailer as an image of the record's last 16 bytes.
-#define HEAPINDEX_ROOT_VERSION 4u
+// (issue 13), its fields described as bit ranges, the trailer as an image of the record's last 16 bytes;
+// 5: that image is the trailer's bit for bit for a chunk with a recorded stack too (4 kept that chunk's
+// check word with its lowest bit flipped: a reader of one would misread the other's stacked chunks).
+#define HEAPINDEX_ROOT_VERSION 5u
 
 // Where a packed field lies: `bits` bits from bit `shift` of the little-endian 64-bit word at byte
 // `offset` of the record.

@@ -43,7 +43,7 @@ struct delta_block {
     static constexpr unsigned recent = 64;
     uint32_t recent_id[recent];
     // The last walks (unwind.h) and the stacks they gave, in sets of 4 (memo_set) chosen by the allocation
-    // site (the hooks' caller) and the stack's depth (on_countdown's CFA): a program allocating
+    // site (the hooks' caller) and the stack's depth (the CFA the hooks pass, events_then's): a program allocating
     // from a few places in turn, or through one wrapper from a few depths, finds each one's stack again;
     // so does one allocating through a wrapper from a few places at the same depth (perl: most of its
     // allocations are Perl_safesysmalloc's, 9 to 12 frames deep), which one walk per key did not.
@@ -54,16 +54,16 @@ struct delta_block {
         static_assert(walks == 16);
         return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 28;
     }
-    static unsigned free_walk_slot(const void *caller, uintptr_t cfa) {
-        static_assert(free_walks == 8);
-        return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 29;
-    }
-    // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
-    // freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
+    // The same for the stacks this thread freed from (released_fast, released_by_slow), by the same key: a
+    // program freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
     // remembered walk, every allocation stacked cost about 1040 instructions per churn operation, 850
     // without the freeing stacks.
     static constexpr unsigned free_walks = 8;
     unwind::memo_set free_walk[free_walks];
+    static unsigned free_walk_slot(const void *caller, uintptr_t cfa) {
+        static_assert(free_walks == 8);
+        return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 29;
+    }
     // For the temporary test (count_release): the last chunk this thread gave a stack (its record id) and
     // the thread's next sequence number then, and that number at the thread's last release of a chunk
     // with a stack.  Reset when the block passes to another thread.
@@ -107,9 +107,10 @@ __attribute__((always_inline)) inline bool temporary_release(delta_block *b, thr
 inline pending &pending_in(delta_block *b, uint32_t sid) { return b->slot[(sid ^ (sid >> 8)) & (delta_block::slots - 1)]; }
 
 // released_by with every allocation stacked, in the common case: the freeing stack is the one of the walk
-// the set predicts, and the chunk's stack holds its pending slot.  No call, no frame of its own worth
-// speaking of (the slow path, on anything else, is a tail call): the freeing stack's check is about five
-// instructions a frame and the rest about forty.  False, with nothing done, when it does not apply.
+// the set predicts, and the chunk's stack holds its pending slot.  Inline in its caller (free_checked,
+// realloc), from the caller's CFA: no call, no frame of the profile's; the freeing stack's check is about
+// five instructions a frame and the rest about forty.  False, with nothing done, when it does not apply
+// (the caller then calls released_by_slow).
 __attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32_t id, record *r, const void *caller,
                                                          uintptr_t cfa) {
     delta_block *b = my_deltas;
