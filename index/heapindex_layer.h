@@ -61,6 +61,7 @@ template <class T>
         T::arena_owns(p);
         T::malloc_unowned(size_t{0}, nullptr);
         uintptr_t{T::not_served};
+        size_t{T::unowned_spacing};
         T::free_unowned(p, nullptr);
         T::usable_size_unowned(p, nullptr);
     }
@@ -76,7 +77,8 @@ template <bool Trailered> struct basic_layer {
             // Never the bootstrap arena's chunk (malloc_unowned, backends/preload/terminal.h): no arena test
             // after the allocator's call, where its answer is tested anyway (null, or not_served: then the
             // ordinary call, whose chunk admit tests).
-            void *p = Next::terminal::malloc_unowned(request(size), caller);
+            static_assert(Next::terminal::unowned_spacing >= min_chunk);
+            void *p = Next::terminal::malloc_unowned(unraised_request(size), caller);  // its chunks are spaced
             if (__builtin_expect(reinterpret_cast<uintptr_t>(p) > Next::terminal::not_served, 1))
                 return admit_fast_inline<Next, false, true>(next, p, size, caller, 0, 0);
             if (p == nullptr) return p;
@@ -181,10 +183,20 @@ template <bool Trailered> struct basic_layer {
         const size_t size = r->size();
         const uint32_t flags = r->flags();
         const size_t at = trailer_at(size);
-        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) || !trailer_intact(base + at, *r) ||
-                                 (!(flags & HEAPINDEX_FLAG_USABLE_ASKED) && !trailered_slack_intact(base, size, at)),
+        // A chunk whose program asked its usable size owns its slack: it leaves here with the others
+        // (free_checked, then free_usable_asked), so that the slack's test needs no test of that flag
+        // (issue 13, third pass: 2 instructions on every free, where such chunks are rare).
+        if (__builtin_expect((flags & (How::mask | HEAPINDEX_FLAG_USABLE_ASKED)) != expected_of(how) || wrong_size(how, size) ||
+                                 !trailer_intact(base + at, *r) || !trailered_slack_intact(base, size, at),
                              0))
             return free_checked(next, ptr, caller, l, id, size, how);
+        finish_free(next, ptr, caller, id, size, how, r);
+    }
+    // The checked chunk's end of free: the free site, the id into the thread's ring, the counters, then
+    // the allocator.
+    template <class Next, class How>
+    __attribute__((always_inline)) static void finish_free(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
+                                                           const How &how, record *r) {
         r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
@@ -198,6 +210,19 @@ template <bool Trailered> struct basic_layer {
             Next::terminal::free_unowned(ptr, caller);  // trailered: not the arena's (see admit)
         else
             how.release(next, ptr, caller);
+    }
+    // A chunk whose program asked its usable size, without a stack (free_checked sends it): the fast
+    // path's checks but the slack's, and its end.
+    template <class Next, class How>
+    __attribute__((noinline)) static void free_usable_asked(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
+                                                            How how) {
+        record *r = records().get(id);
+        const uint32_t flags = r->flags();
+        if (__builtin_expect((flags & How::mask) != expected_of(how) || wrong_size(how, size) ||
+                                 !trailer_intact(reinterpret_cast<uintptr_t>(ptr) + trailer_at(size), *r),
+                             0))
+            return free_slow(next, ptr, caller, size, true, how);
+        finish_free(next, ptr, caller, id, size, how, r);
     }
 
     template <class Next> static void *realloc(Next next, void *ptr, size_t size, const void *caller) {
@@ -355,8 +380,7 @@ private:
         write_trailer((base + size + 7) & ~uintptr_t{7}, size_word, tail);
         r->go_live(rec::head_of(base, seq, rs_live));
         const unsigned g = heap_index_t::slot_of(base);
-        const uint32_t old = l->ids[g].load(std::memory_order_relaxed);
-        l->ids[g].store(id, std::memory_order_relaxed);
+        const uint32_t old = heap_index_t::replace_id(l, g, id);
         if (__builtin_expect(heap_index_t::set_start(l, g), 0)) return stale_then(p, t, old, id, size, caller);  // see drop_stale
         // (t stays taken through the rare paths: the profile's sampling uses it.)  The one countdown of the
         // peak's sample and the profile's (counters.h): far away unless stacks are recorded.
@@ -427,8 +451,15 @@ private:
         if (__builtin_expect((((now - uint64_t(covered)) ^ now) >> peak_sample_shift) != 0, 0))
             return events_peak_then(p, t, id, size, caller);
         t->stack_countdown -= covered;
-        if (t->stack_countdown < 0)
-            return profile::on_countdown_then(p, t, id, size, caller, reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()));
+        if (t->stack_countdown < 0) {
+            // The profile's common case inline (profile_thread.h), else its general path as the tail call.
+            const uintptr_t cfa = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());
+            if (__builtin_expect(!profile::stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
+                return profile::on_countdown_then(p, t, id, size, caller, cfa);
+            t->event_armed = t->event_countdown = -1;  // arm_events with every allocation stacked: the next one
+            put_thread_state_reloading(t);
+            return p;
+        }
         arm_events(t);
         put_thread_state_reloading(t);
         return p;
@@ -565,7 +596,10 @@ private:
         const uintptr_t base = reinterpret_cast<uintptr_t>(ptr);
         record *r = records().get(id);
         const uint32_t flags = r->flags();
-        if (!(flags & HEAPINDEX_FLAG_STACK)) return free_slow(next, ptr, caller, size, true, how);
+        if (!(flags & HEAPINDEX_FLAG_STACK)) {
+            if (flags & HEAPINDEX_FLAG_USABLE_ASKED) return free_usable_asked(next, ptr, caller, id, size, how);
+            return free_slow(next, ptr, caller, size, true, how);
+        }
         const size_t at = trailer_at(size);
         if (__builtin_expect((flags & (How::mask & ~HEAPINDEX_FLAG_STACK)) != expected_of(how) || wrong_size(how, size) ||
                                  !trailer_intact(base + at, *r) ||

@@ -822,7 +822,7 @@ void start() {
     if (depth > 1 && (!other_depot.init() || !reserve_ids(&freed_by, &capacity) || capacity < stack_of_capacity))
         freed_by = nullptr;
     on = true;
-    every_fast = depth > 1 && cfg.sample_bytes == 0 && freed_by != nullptr;
+    every_fast = depth > 1 && cfg.sample_bytes == 0 && freed_by != nullptr && stack_of_capacity > UINT32_MAX;
 }
 
 uint32_t capture_stack(const void *caller) {
@@ -842,7 +842,7 @@ void keep_freeing_stack(uint32_t id, const void *caller, uintptr_t cfa) {
     if (freed_by == nullptr || id >= stack_of_capacity) return;
     delta_block *b = my_deltas;
     if (__builtin_expect(b == nullptr, 0)) b = make_block();
-    unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)] : nullptr;
+    unwind::memo_set *set = b != nullptr ? &b->free_walk[delta_block::free_walk_slot(caller, cfa)] : nullptr;
     const int way = set != nullptr ? unwind::remembered(set, cfa, caller) : -1;
     uint32_t sid;
     if (way >= 0) {
@@ -949,20 +949,9 @@ void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const vo
     stacked_slow(t, id, r, size, caller, cfa);
 }
 
-namespace {
-__attribute__((noinline)) void *stacked_slow_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller,
-                                                  uintptr_t cfa) {
-    stacked_slow(t, id, records().get(id), size, caller, cfa);
-    arm_events(t);
-    put_thread_state_reloading(t);
-    return p;
-}
-}  // namespace
-
 void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa) {
-    if (__builtin_expect(!stacked_fast(t, id, records().get(id), size, caller, cfa), 0))
-        return stacked_slow_then(p, t, id, size, caller, cfa);
-    t->event_armed = t->event_countdown = -1;  // arm_events with every allocation stacked: the next one
+    stacked_slow(t, id, records().get(id), size, caller, cfa);  // (stacked_fast did not apply: events_then)
+    arm_events(t);
     put_thread_state_reloading(t);
     return p;
 }

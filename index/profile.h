@@ -34,8 +34,9 @@ namespace mallochooks::heapindex::profile {
 // to walk through.
 void on_countdown(thread_state *t, uint32_t id, record *r, size_t size, const void *caller, uintptr_t cfa)
     __attribute__((visibility("hidden"), noinline));
-// The same from malloc's exit once settle_events said the profile is due, with t taken (admit_finish's
-// events_then, heapindex_layer.h), as its tail call: then arm_events, put t back, and return p.
+// The same from malloc's exit once settle_events said the profile is due and profile_thread.h's
+// stacked_fast did not apply, with t taken (admit_finish's events_then, heapindex_layer.h), as its tail
+// call: then arm_events, put t back, and return p.
 void *on_countdown_then(void *p, thread_state *t, uint32_t id, size_t size, const void *caller, uintptr_t cfa)
     __attribute__((visibility("hidden")));
 

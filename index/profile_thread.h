@@ -54,6 +54,10 @@ struct delta_block {
         static_assert(walks == 16);
         return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 28;
     }
+    static unsigned free_walk_slot(const void *caller, uintptr_t cfa) {
+        static_assert(free_walks == 8);
+        return uint32_t(uint32_t(reinterpret_cast<uintptr_t>(caller) ^ cfa) * 0x9e3779b1u) >> 29;
+    }
     // The same for the stacks this thread freed from (on_stacked_release), by the same key: a program
     // freeing from a few places in turn (churn frees from four) finds each one's stack again.  With one
     // remembered walk, every allocation stacked cost about 1040 instructions per churn operation, 850
@@ -73,7 +77,8 @@ struct delta_block {
 extern __thread delta_block *my_deltas __attribute__((visibility("hidden"), tls_model("initial-exec")));
 
 // Set once by profile::start, before any thread but the first runs:
-//   every_fast         every allocation stacked, with whole stacks and freeing stacks: the fast paths apply;
+//   every_fast         every allocation stacked, with whole stacks and freeing stacks, and both side arrays
+//                      cover every record id (2^32): the fast paths apply, with no test of the id;
 //   stack_of           the allocation stack of each record (a side array indexed by record id; its capacity);
 //   freed_by           the stack that freed each chunk with an allocation stack, for heap-error reports.
 extern bool every_fast __attribute__((visibility("hidden")));
@@ -108,8 +113,8 @@ inline pending &pending_in(delta_block *b, uint32_t sid) { return b->slot[(sid ^
 __attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32_t id, record *r, const void *caller,
                                                          uintptr_t cfa) {
     delta_block *b = my_deltas;
-    if (__builtin_expect(!every_fast || b == nullptr || t == nullptr || id >= stack_of_capacity, 0)) return false;
-    unwind::memo_set *set = &b->free_walk[delta_block::walk_slot(caller, cfa) & (delta_block::free_walks - 1)];
+    if (__builtin_expect(!every_fast || b == nullptr || t == nullptr, 0)) return false;
+    unwind::memo_set *set = &b->free_walk[delta_block::free_walk_slot(caller, cfa)];
     const unsigned j = set->next[set->last];
     if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller), 0)) return false;
     const uint32_t sid = stack_of[id].load(std::memory_order_relaxed);
@@ -129,7 +134,7 @@ __attribute__((always_inline)) inline bool released_fast(thread_state *t, uint32
 __attribute__((always_inline)) inline bool stacked_fast(thread_state *t, uint32_t id, record *r, size_t size, const void *caller,
                                                         uintptr_t cfa) {
     delta_block *b = my_deltas;
-    if (__builtin_expect(!every_fast || b == nullptr || id >= stack_of_capacity, 0)) return false;
+    if (__builtin_expect(!every_fast || b == nullptr, 0)) return false;
     unwind::memo_set *set = &b->walk[delta_block::walk_slot(caller, cfa)];
     const unsigned j = set->next[set->last];
     if (__builtin_expect(!unwind::same_walk(set->way[j], cfa, caller), 0)) return false;

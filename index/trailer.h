@@ -118,6 +118,13 @@ inline bool padded_request(size_t size, size_t *out) {
 }
 // trailer_at(size) + trailer_size <= the padded request, equal from 16 bytes on.
 
+// The same without the raise to min_chunk (16 or 24 bytes for requests of 0 to 8), for an allocator call
+// whose chunks start at least min_chunk bytes apart anyway (preload::terminal::malloc_unowned's).
+inline size_t unraised_request(size_t size) {
+    size_t n;
+    return __builtin_add_overflow(size, trailer_size + 7, &n) ? SIZE_MAX : n & ~size_t{7};
+}
+
 // Where a trailer would go in a chunk the allocator says has `usable` bytes, when only that is known
 // (bench/padonly's usable-size answer).  Only valid when usable >= trailer_size.
 inline size_t trailer_offset(size_t usable) { return (usable - trailer_size) & ~size_t{7}; }

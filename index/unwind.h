@@ -76,11 +76,11 @@ inline unsigned capture(uintptr_t *out, unsigned max, const void *caller) {
 }
 
 // Does way `c` give the stack of the function whose CFA is `cfa` (__builtin_dwarf_cfa()), a function of
-// this library that calls capture with this set?  The walk's first read is the return-address slot of
-// capture's caller (its CFA - 8), and everything after it depends only on that CFA and the slots read
-// (capture's caller is in this library, so its own pc is not part of the stack): the same first slot
-// means the same frame to walk from, whichever of this library's functions called capture.  Then every
-// slot, four at a time (steps are padded), stopping at the first group that differs.
+// this library whose CFA was capture's `from` (or that called capture itself)?  The walk's first read is
+// the return-address slot of that frame (its CFA - 8), and everything after it depends only on that CFA
+// and the slots read (the frame is this library's, so its own pc is not part of the stack): the same
+// first slot means the same frame to walk from, whichever of this library's functions did the walk.
+// Then every slot, four at a time (steps are padded), stopping at the first group that differs.
 inline bool same_walk(const memo &c, uintptr_t cfa, const void *caller) {
     if (((c.reads[0].slot != cfa - 8) | (c.caller != caller)) != 0) return false;  // (an invalid way's slot is 0)
     const memo::slot_read *st = c.reads, *end = st + c.steps;

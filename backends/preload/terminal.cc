@@ -124,6 +124,14 @@ void *unowned_stub_malloc(size_t size) { return resolve() ? next_fns.malloc(size
 void *libc_unowned_stub_malloc(size_t size) {
     return resolve() ? libc_fns.malloc(size) : reinterpret_cast<void *>(not_served);
 }
+// And, once resolved, for an allocator that is not glibc's: its requests raised to unowned_spacing.
+void *spaced_malloc(size_t size) { return next_fns.malloc(size < unowned_spacing ? unowned_spacing : size); }
+void *libc_spaced_malloc(size_t size) { return libc_fns.malloc(size < unowned_spacing ? unowned_spacing : size); }
+// Is f glibc's own function (in the object that defines __libc_start_main)?
+bool in_libc(const void *f) {
+    const link_map *m = elf::object_containing(f);
+    return m != nullptr && elf::lookup_in(m, "__libc_start_main") != nullptr;
+}
 
 }  // namespace
 
@@ -204,17 +212,23 @@ bool resolve() {
     __atomic_store_n(&libc_fns.MALLOCHOOKS_NAME(e), found_libc.MALLOCHOOKS_NAME(e), __ATOMIC_RELEASE);
         MALLOCHOOKS_FOR_EACH(MALLOCHOOKS_PUBLISH_, ~, MALLOCHOOKS_HOOK_API)
 #undef MALLOCHOOKS_PUBLISH_
-        __atomic_store_n(&unowned_malloc, found.malloc, __ATOMIC_RELEASE);
-        __atomic_store_n(&libc_unowned_malloc, found_libc.malloc, __ATOMIC_RELEASE);
+        // glibc's malloc (its chunks are at least 32 bytes: see unowned_malloc), or any other through the
+        // function that raises its requests.
+        __atomic_store_n(&unowned_malloc, in_libc(reinterpret_cast<const void *>(found.malloc)) ? found.malloc : spaced_malloc,
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&libc_unowned_malloc,
+                         in_libc(reinterpret_cast<const void *>(found_libc.malloc)) ? found_libc.malloc : libc_spaced_malloc,
+                         __ATOMIC_RELEASE);
         resolved.store(true, std::memory_order_release);
     }
     resolving = false;
     return ok;
 }
 
+constinit std::atomic<int> cxx_mode{0};
+
 void *cxx_delegate(const char *name, void **cache) {
-    // 0: not known yet; 1: the C++ functions go through the hooks; 2: they go to the allocator behind us.
-    static std::atomic<int> mode{0};
+    std::atomic<int> &mode = cxx_mode;
     int m = mode.load(std::memory_order_acquire);
     if (m == 0) {
         // Also when the process's malloc is not ours (an executable defining its own, another preload

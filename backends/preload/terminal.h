@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <atomic>
+
 #include "backends/terminal.h"
 #include "mallochooks/dynamic.h"
 #include "libmallochooks/bootstrap_arena.h"
@@ -58,6 +60,10 @@ size_t usable_size_maybe_arena(void *ptr) __attribute__((visibility("hidden"), c
 // that malloc, as the program expects.  The next definition of `name` when that is the case,
 // else nullptr (then the call goes through the hooks).  `cache`: one per function, zero at first.
 void *cxx_delegate(const char *name, void **cache) __attribute__((visibility("hidden")));
+// What cxx_delegate found: 0 not known yet; 1 the C++ functions go through the hooks; 2 they go to the
+// allocator behind us.  terminal::cxx_next reads it inline (a call on every operator new and delete cost
+// 10 instructions).
+extern std::atomic<int> cxx_mode __attribute__((visibility("hidden")));
 
 // The allocator's malloc for a caller that must know the chunk is not the bootstrap arena's (a layer that
 // would otherwise ask arena_owns: hooks.h's exit 7): until the next definitions are resolved, a stub that
@@ -66,6 +72,13 @@ void *cxx_delegate(const char *name, void **cache) __attribute__((visibility("hi
 // from the arena.  So a chunk it returns is never the arena's, with no test after the call: the caller
 // tests the result for null anyway, and tests `<= not_served` instead (then it asks malloc, whose answer
 // may be the arena's).  One pointer per table, replaced whole once resolved, as the tables' entries are.
+//
+// Its chunks also start at least `unowned_spacing` (32) bytes apart, whatever the request (the heap
+// index's granules need it): glibc's malloc, whose smallest chunk is 32 bytes, is called directly; any
+// other allocator (jemalloc and mimalloc have 8- and 16-byte classes) through a function that raises a
+// smaller request to 32.  So the caller need not raise it itself (a compare and a conditional move on
+// every allocation, for the allocator nearly every program has).
+constexpr size_t unowned_spacing = 32;
 using unowned_malloc_fn = void *(*)(size_t);
 constexpr uintptr_t not_served = 1;
 extern unowned_malloc_fn unowned_malloc __attribute__((visibility("hidden")));
@@ -105,6 +118,7 @@ struct libc_terminal {
         return __builtin_expect(bootstrap_arena().may_own(ptr), 0) && bootstrap_arena().owns(ptr);
     }
     static constexpr uintptr_t not_served = preload::not_served;
+    static constexpr size_t unowned_spacing = preload::unowned_spacing;
     static void *malloc_unowned(size_t size, const void *) { return next(&libc_unowned_malloc)(size); }
     static void free_unowned(void *ptr, const void *) { next(&libc_fns.free)(ptr); }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&libc_fns.usable_size)(ptr); }
@@ -158,9 +172,13 @@ struct terminal {
     // malloc's allocator call, for such a layer: a chunk that is never the arena's, or nullptr (failed),
     // or not_served (ask malloc: see unowned_malloc).
     static constexpr uintptr_t not_served = preload::not_served;
+    static constexpr size_t unowned_spacing = preload::unowned_spacing;
     static void *malloc_unowned(size_t size, const void *) { return next(&unowned_malloc)(size); }
     static void free_unowned(void *ptr, const void *) { next(&next_fns.free)(ptr); }
-    static void *cxx_next(const char *name, void **cache) { return cxx_delegate(name, cache); }
+    static void *cxx_next(const char *name, void **cache) {
+        if (__builtin_expect(cxx_mode.load(std::memory_order_acquire) == 1, 1)) return nullptr;
+        return cxx_delegate(name, cache);
+    }
     static size_t usable_size_unowned(void *ptr, const void *) { return next(&next_fns.usable_size)(ptr); }
 };
 static_assert(is_terminal<terminal>);
