@@ -56,7 +56,8 @@ static __attribute__((noinline)) char *allocate(unsigned m, size_t size) {
     case 2: p = realloc(malloc(size / 2 + 1), size); break;
     case 3: if (posix_memalign(&p, 64 << (m % 3), size) != 0) p = NULL; break;
     }
-    __asm__ __volatile__("" : "+r"(p));  /* no tail call (clang makes one): the sites stay in this function */
+    /* No tail call (clang makes `p = malloc(size); return p` one): the site must be in this function. */
+    __asm__ volatile("" : "+r"(p));
     return p;
 }
 

@@ -197,12 +197,15 @@ template <bool Trailered> struct basic_layer {
     template <class Next, class How>
     __attribute__((always_inline)) static void finish_free(Next next, void *ptr, const void *caller, uint32_t id, size_t size,
                                                            const How &how, record *r) {
-        r->bury(caller);  // checked: the free site over the check word and thread id (record.h)
         thread_state *t = take_thread_state();  // never null: see no_thread_state; put back below
         if (__builtin_expect(t->tail - t->head >= thread_state::ring_size, 0)) {
             put_thread_state(t);
-            return free_slow(next, ptr, caller, size, false, how);
+            return free_slow(next, ptr, caller, size, false, how);  // which buries the record itself
         }
+        // Checked: the free site over the check word and thread id (record.h), before the id goes into
+        // the ring (from where only this thread takes it, after the quarantine), and after the exit
+        // above: the site is then dead, and shifted in place.
+        r->bury(caller);
         t->ring()[take_next(t->tail) % thread_state::ring_size] = id;
         count_free(t, size);
         put_thread_state(t);
@@ -348,11 +351,7 @@ private:
         // that the small chunk's path tests once.  One that leaves its region goes to admit_general, with
         // the id it took (as realloc's in place).
         if (__builtin_expect((heap_index_t::ends_differ(base, size) & heap_index_t::crosses_page) != 0, 0)) {
-            // Recomputed from an opaque copy of base: kept in a register from the test above, it costs a
-            // callee-saved register (a push and a pop) on every allocation.
-            uintptr_t b = base;
-            __asm__("" : "+r"(b));
-            if (__builtin_expect((heap_index_t::ends_differ(b, size) & heap_index_t::crosses_region) != 0, 0)) {
+            if (__builtin_expect((heap_index_t::ends_differ(base, size) & heap_index_t::crosses_region) != 0, 0)) {
                 put_thread_state_reloading(t);
                 return admit_general<Next>(next, p, size, caller, flags, id);
             }

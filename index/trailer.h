@@ -12,7 +12,9 @@
 // was 32 bytes at round_down(usable - 32, 8), which cost malloc a usable-size call, about 17
 // instructions, and glibc a 64-byte chunk for a 16-byte request.)  Every indexed chunk is thus at least
 // 32 bytes long, so two chunk starts are at least 32 bytes apart: the heap index's 32-byte granules rely
-// on it.
+// on it.  (malloc's call over the preload terminal skips the raise to 32 where the allocator is glibc's,
+// whose chunks start 32 bytes apart anyway: unraised_request, backends/preload/terminal.h's
+// unowned_malloc.)
 //
 // The trailer is compared with the record, and the check word is the chunk's word of a keystream under a
 // per-process random key (trailer.cc), so a trailer clobbered by an overflow, or one copied to another
