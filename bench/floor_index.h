@@ -7,21 +7,22 @@
 //
 // What it keeps, and why nothing less will do:
 //   - a record per chunk, 32 bytes out of line (base, requested size, site, sequence number and thread),
-//     in memory mapped once and never unmapped, named by a 4-byte id: the fields the API returns can live
+//     in memory mapped once and never unmapped, named by a 27-bit id: the fields the API returns can live
 //     nowhere else (not in the chunk, which a lookup may not read: it can be unmapped under it);
 //   - the id in a slot per 32-byte granule (every chunk is at least 32 bytes, trailer.h), with the
 //     requested size and the base's low 5 bits (8 bytes: free finds the trailer and tells a chunk's start
-//     from an interior pointer without reading the record), and a start bit
-//     per granule, set with `lock bts` at malloc and cleared with `lock btr` at free: the bit decides
-//     liveness, and which of two racing frees of a chunk wins, in one atomic instruction;
+//     from an interior pointer without reading the record), and a start bit per granule, set with
+//     `lock bts` at malloc and cleared with `lock btr` at free: the bit decides liveness, and which of two
+//     racing frees of a chunk wins, in one atomic instruction;
 //   - records recycled per thread in FIFO order behind a quarantine of 256 frees: what reporting a double
 //     free with the first free's site needs (a tombstone must survive that long).
 // What it leaves out, each cheaper than the index's way (so the floor stays a floor):
 //   - the directory: the slots and bits are flat arrays over the address space, reserved MAP_NORESERVE and
 //     touched lazily, at index granule = address >> 5 (the index's two-level directory costs a load or
 //     two per call).  Where the whole 47-bit space cannot be reserved (under valgrind, whose client space is
-//     a few tens of GiB) the arrays cover the low 2^k bytes, the largest that maps: every call then tests
-//     the granule against that bound (2 instructions), chunks beyond it are counted, not indexed;
+//     a few tens of GiB) the arrays cover the low 2^k bytes, the largest that maps; every call tests the
+//     granule against the arrays' bound (2 instructions; the index's directory has its own), chunks beyond
+//     it are counted, not indexed;
 //   - page and region continuations: the lookup scans the bitmap backwards (at most 128 MiB of the address
 //     space), where the index answers in constant time because its malloc writes a continuation for every
 //     chunk crossing a 4 KiB page; the floor's malloc writes none;
@@ -31,7 +32,8 @@
 //     copy (seqlock: the head carries the sequence number's low 15 bits as a generation);
 //   - the signal-safety of the index's thread state is a busy flag here (a handler interrupting the
 //     thread's own use takes the global paths); the thread id cached on first use is not refreshed after
-//     fork, and a thread's ids are not handed back at its exit (no fast-path cost in the index either).
+//     fork, and a thread's ids are not handed back at its exit (its ring's records stay unused: up to 128
+//     KiB of address space per exited thread; no fast-path cost in the index either).
 // Nothing here takes a lock or allocates; the global paths are lock-free.
 #ifndef MALLOCHOOKS_BENCH_FLOOR_INDEX_H
 #define MALLOCHOOKS_BENCH_FLOOR_INDEX_H
