@@ -64,17 +64,9 @@ struct __attribute__((may_alias)) words {
 };
 }  // namespace trailer
 
-// The preload terminal's calls that skip its bootstrap-arena test (hooks.h's exit 7, as the index's
-// direct_terminal): the floor takes the cheapest way to the allocator that the index takes.
-template <class Next> struct direct_terminal : std::false_type {};
-template <class T>
-    requires requires(void *p) {
-        T::arena_owns(p);
-        T::malloc_unowned(size_t{0}, nullptr);
-        uintptr_t{T::not_served};
-        T::free_unowned(p, nullptr);
-    }
-struct direct_terminal<mallochooks::chain<T>> : std::true_type {};
+// The preload terminal's calls that skip its bootstrap-arena test (hooks.h's exit 7, direct_terminal):
+// the floor takes the cheapest way to the allocator that the index takes.
+using mallochooks::direct_terminal;
 
 template <bool Kill> struct floor_layer : mallochooks::layer_defaults {
     template <class Next> static void init(Next) {

@@ -51,21 +51,10 @@ void layer_init() __attribute__((visibility("hidden")));
 // Fill in the root's run-time addresses for readers outside the process (layout.cc).
 void publish_root() __attribute__((visibility("hidden")));
 
-// Next straight onto a terminal that can skip its bootstrap-arena test for chunks known not to be the
-// arena's (preload::terminal): the layer asks once, when it admits a chunk, and only such chunks get a
-// trailer, so free's fast path (trailered chunks only) calls the allocator without the test.  A side door
-// past `next`: exit 7 of the list in include/mallochooks/hooks.h, which says when it is allowed.
-template <class Next> struct direct_terminal : std::false_type {};
-template <class T>
-    requires requires(void *p) {
-        T::arena_owns(p);
-        T::malloc_unowned(size_t{0}, nullptr);
-        uintptr_t{T::not_served};
-        size_t{T::unowned_spacing};
-        T::free_unowned(p, nullptr);
-        T::usable_size_unowned(p, nullptr);
-    }
-struct direct_terminal<chain<T>> : std::true_type {};
+// Where Next is straight onto a terminal that can skip its bootstrap-arena test (direct_terminal,
+// include/mallochooks/hooks.h: preload::terminal), the layer asks once, when it admits a chunk, and only
+// such chunks get a trailer, so free's fast path (trailered chunks only) calls the allocator without the
+// test.
 
 template <bool Trailered> struct basic_layer {
     static constexpr uint32_t own_flags = Trailered ? HEAPINDEX_FLAG_TRAILER : HEAPINDEX_FLAG_EARLY;

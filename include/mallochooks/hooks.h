@@ -54,8 +54,8 @@
 //      terminal is initialised; it is read on every call, so it must be one load.
 //   7. Next::terminal from inside a layer: when `Next` is exactly chain<Terminal> (nothing between the
 //      layer and the terminal that it could skip), a layer may call the terminal's own extra functions
-//      that skip a test the layer has already answered.  heapindex's basic_layer does, through
-//      direct_terminal<Next> (index/heapindex_layer.h): preload::terminal's free_unowned and
+//      that skip a test the layer has already answered.  heapindex's basic_layer does (and bench/'s floor
+//      layer), through direct_terminal<Next> (below): preload::terminal's free_unowned and
 //      usable_size_unowned skip the bootstrap-arena test for chunks the layer knows are not the arena's
 //      (it asked arena_owns when it handed them out), and its malloc_unowned never hands out the arena's
 //      (it answers not_served where malloc would have: the layer then calls next.malloc).  The layer
@@ -80,6 +80,7 @@
 #define MALLOCHOOKS_HOOKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mallochooks/family.h"
 
@@ -210,6 +211,26 @@ template <class Layer, class... Rest> struct chain<Layer, Rest...> {
 // check it first, before any work on the allocation site, which nobody would see.
 template <class Hooks> struct straight_through {
     static bool get() noexcept { return false; }
+};
+
+// Exit 7 (above): `Next` straight onto a terminal whose own calls skip its bootstrap-arena test for
+// chunks known not to be the arena's (preload::terminal: backends/preload/terminal.h), so that a layer
+// which asked arena_owns when it handed a chunk out reaches the allocator without the test again.  True
+// only when nothing stands between the layer and such a terminal.
+template <class Next> struct direct_terminal {
+    static constexpr bool value = false;
+};
+template <class T>
+    requires requires(void *p) {
+        T::arena_owns(p);
+        T::malloc_unowned(size_t{0}, nullptr);
+        uintptr_t{T::not_served};
+        size_t{T::unowned_spacing};
+        T::free_unowned(p, nullptr);
+        T::usable_size_unowned(p, nullptr);
+    }
+struct direct_terminal<chain<T>> {
+    static constexpr bool value = true;
 };
 
 }  // namespace mallochooks
