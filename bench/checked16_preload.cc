@@ -21,14 +21,10 @@
 
 namespace {
 
-using mallochooks::heapindex::padded_request;
 using mallochooks::heapindex::trailer_offset;
 using mallochooks::heapindex::trailer_size;
 
-inline size_t request(size_t size) {
-    size_t r;
-    return padded_request(size, &r) ? r : SIZE_MAX;
-}
+inline size_t request(size_t size) { return mallochooks::heapindex::padded_request_or_max(size); }
 
 // The key: AT_RANDOM's second 8 bytes (no allocation, no system call); a bench needs no more.
 std::atomic<uint64_t> key{0};

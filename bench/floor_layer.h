@@ -39,15 +39,11 @@ inline std::atomic<uint64_t> trailer_mismatches{0}, bad_frees{0};
 
 // checked16's trailer, as checked16_preload.cc writes and checks it (its comments there).
 namespace trailer {
-using mallochooks::heapindex::padded_request;
 using mallochooks::heapindex::trailer_at;
 using mallochooks::heapindex::trailer_offset;
 using mallochooks::heapindex::trailer_size;
 
-inline size_t request(size_t size) {
-    size_t r;
-    return padded_request(size, &r) ? r : SIZE_MAX;
-}
+inline size_t request(size_t size) { return mallochooks::heapindex::padded_request_or_max(size); }
 // The key: AT_RANDOM's second 8 bytes, set by the layer's init (before any chunk gets a trailer: the
 // chains's front sends every call before it to the terminal), so no test on the fast paths.
 inline std::atomic<uint64_t> key{0};

@@ -17,14 +17,10 @@
 
 namespace {
 
-using mallochooks::heapindex::padded_request;
 using mallochooks::heapindex::trailer_offset;
 using mallochooks::heapindex::trailer_size;
 
-inline size_t request(size_t size) {
-    size_t r;
-    return padded_request(size, &r) ? r : SIZE_MAX;
-}
+inline size_t request(size_t size) { return mallochooks::heapindex::padded_request_or_max(size); }
 
 struct padonly_layer : mallochooks::layer_defaults {
     template <class Next> static void *malloc(Next next, size_t size, const void *caller) {

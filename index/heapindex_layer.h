@@ -271,8 +271,7 @@ private:
     // What to ask the allocator for: room for the trailer, or (untrailed) at least min_chunk bytes.
     static size_t request(size_t size) {
         if constexpr (Trailered) {
-            size_t r;
-            return padded_request(size, &r) ? r : SIZE_MAX;
+            return padded_request_or_max(size);
         } else {
             return size < min_chunk ? min_chunk : size;
         }

@@ -119,6 +119,11 @@ inline bool padded_request(size_t size, size_t *out) {
     return true;
 }
 // trailer_at(size) + trailer_size <= the padded request, equal from 16 bytes on.
+// What to ask the allocator for: the padded request, or SIZE_MAX (which fails) when it overflows.
+inline size_t padded_request_or_max(size_t size) {
+    size_t r;
+    return padded_request(size, &r) ? r : SIZE_MAX;
+}
 
 // The same without the raise to min_chunk (16 or 24 bytes for requests of 0 to 8), for an allocator call
 // whose chunks start at least min_chunk bytes apart anyway (preload::terminal::malloc_unowned's).
